@@ -1,0 +1,139 @@
+"""One run of an ``iexplain`` command: a worker process, its progress, its log, and how it ended.
+
+The widget calls :meth:`Job.poll` from a ``qt.QTimer``; tests call :meth:`Job.runToCompletion`. Callbacks keep the
+job free of widgets (the TotalSegmentator ``logCallback`` idea): ``onProgress(state)``, ``onLog(text)`` and
+``onFinished(result)`` are called on the caller's thread, inside ``poll``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+
+from .process import STDERR, ProcessProtocol
+from .progress_tracker import ProgressState, parseEvent
+
+MAX_LOG_CHARS = 256 * 1024  # the log widget is capped like MONAIAuto3DSeg's, so long runs do not eat memory
+
+
+class JobStatus(Enum):
+    NOT_STARTED = "not started"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+@dataclass
+class JobResult:
+    status: JobStatus
+    returncode: int | None
+    errorMessage: str = ""
+    finalEvent: dict | None = None
+    log: str = ""
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status is JobStatus.SUCCEEDED
+
+
+@dataclass
+class Job:
+    """Drives a :class:`ProcessProtocol` to completion, parsing progress events from its stdout."""
+
+    process: ProcessProtocol
+    title: str = "iexplain"
+    onProgress: Callable[[ProgressState], None] | None = None
+    onLog: Callable[[str], None] | None = None
+    onFinished: Callable[[JobResult], None] | None = None
+    progress: ProgressState = field(default_factory=ProgressState)
+    status: JobStatus = JobStatus.NOT_STARTED
+    result: JobResult | None = None
+    _log: list[str] = field(default_factory=list)
+    _logChars: int = 0
+    _stderrTail: list[str] = field(default_factory=list)
+
+    def start(self) -> None:
+        self.process.start()
+        self.status = JobStatus.RUNNING
+
+    def cancel(self) -> None:
+        """Stop the worker (its whole process tree); the next :meth:`poll` reports ``CANCELLED``."""
+        if self.status is JobStatus.RUNNING:
+            self.process.cancel()
+            self.status = JobStatus.CANCELLED
+
+    @property
+    def log(self) -> str:
+        return "\n".join(self._log)
+
+    def poll(self) -> JobStatus:
+        """Handle new output; when the process has ended (and its pipes are drained) finish the job once."""
+        if self.status is JobStatus.NOT_STARTED or self.result is not None:
+            return self.status
+        for line in self.process.readLines():
+            event = parseEvent(line.text) if line.stream != STDERR else None
+            if event is None:
+                self._appendLog(line.text)
+                if line.stream == STDERR and line.text.strip():
+                    self._stderrTail = (self._stderrTail + [line.text.strip()])[-20:]
+                continue
+            self.progress.update(event)
+            if event.get("stage") in ("error", "done") and event.get("message"):
+                self._appendLog(f"[{event['stage']}] {event['message']}")
+            if self.onProgress:
+                self.onProgress(self.progress)
+        ended = getattr(self.process, "outputComplete", lambda: not self.process.isRunning())()
+        if ended:
+            self._finish()
+        return self.status
+
+    def runToCompletion(self, timeout: float = 600.0, interval: float = 0.05) -> JobResult:
+        """Blocking loop for scripts and tests (the GUI uses a timer instead)."""
+        if self.status is JobStatus.NOT_STARTED:
+            self.start()
+        deadline = time.monotonic() + timeout
+        while self.result is None:
+            self.poll()
+            if self.result is None and time.monotonic() > deadline:
+                self.cancel()
+                self.poll()
+                raise TimeoutError(f"{self.title} did not finish within {timeout:.0f} s")
+            time.sleep(interval)
+        return self.result
+
+    def _appendLog(self, text: str) -> None:
+        self._log.append(text)
+        self._logChars += len(text) + 1
+        while self._logChars > MAX_LOG_CHARS and len(self._log) > 1:
+            self._logChars -= len(self._log.pop(0)) + 1
+        if self.onLog:
+            self.onLog(text)
+
+    def _finish(self) -> None:
+        code = self.process.returncode
+        if self.status is JobStatus.CANCELLED:
+            status, message = JobStatus.CANCELLED, f"{self.title} was cancelled"
+        elif code == 0 and not self.progress.failed:
+            status, message = JobStatus.SUCCEEDED, ""
+        else:
+            status, message = JobStatus.FAILED, self._errorMessage(code)
+        self.status = status
+        self.result = JobResult(status, code, message, self.progress.finalEvent, self.log)
+        if self.onFinished:
+            self.onFinished(self.result)
+
+    def _errorMessage(self, code: int | None) -> str:
+        """The worker's own one-line message when it gave one, else the last stderr line, else the exit code."""
+        if self.progress.failed and self.progress.finalEvent.get("message"):
+            return str(self.progress.finalEvent["message"])
+        for line in reversed(self._stderrTail):
+            if "error" in line.lower():
+                return line
+        if self._stderrTail:
+            return self._stderrTail[-1]
+        if code is not None and code < 0:
+            return f"{self.title} was stopped by signal {-code}"
+        return f"{self.title} failed with exit code {code} and no message"

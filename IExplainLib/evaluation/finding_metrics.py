@@ -1,0 +1,123 @@
+"""Finding-level detection metrics: the cluster matching of Pu et al. that the iExplain paper uses (section 3.4).
+
+A predicted cluster and a true PE *match* when they share at least one voxel. Counting:
+
+* TP = true PEs matched by at least one predicted cluster,
+* FN = true PEs matched by none,
+* FP = predicted clusters that touch no true PE.
+
+So one large prediction covering two emboli counts two TPs and no FP, and two predictions on one embolus count one
+TP and no FP: the metric scores *finding* emboli, not outlining them (the paper's truth is bounding boxes, where
+voxel overlap would be meaningless). Predicted clusters are 26-connected components of the prediction (any non-zero
+voxel; several segments are pooled). True PEs are the instances of an instance mask (labels 1..N, one id per
+embolus, so two touching emboli stay two) or, for a binary mask, its 26-connected components.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from ..findings import label_findings
+
+
+@dataclass(frozen=True)
+class FindingCounts:
+    """TP / FP / FN of one study, or summed over studies (``+``)."""
+
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+
+    def __add__(self, other: "FindingCounts") -> "FindingCounts":
+        return FindingCounts(self.tp + other.tp, self.fp + other.fp, self.fn + other.fn)
+
+    @property
+    def true_findings(self) -> int:
+        return self.tp + self.fn
+
+    @property
+    def sensitivity(self) -> float | None:
+        """TP / (TP + FN); None when there is no true PE (undefined, not 0 or 1)."""
+        return _ratio(self.tp, self.tp + self.fn)
+
+    @property
+    def ppv(self) -> float | None:
+        """TP / (TP + FP); None when nothing was predicted."""
+        return _ratio(self.tp, self.tp + self.fp)
+
+    @property
+    def f1(self) -> float | None:
+        """2 TP / (2 TP + FP + FN); None when there is neither a true PE nor a prediction."""
+        return _ratio(2 * self.tp, 2 * self.tp + self.fp + self.fn)
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "sensitivity": self.sensitivity, "ppv": self.ppv, "f1": self.f1}
+
+
+def _ratio(numerator: int, denominator: int) -> float | None:
+    return None if denominator == 0 else numerator / denominator
+
+
+def is_instance_mask(truth: np.ndarray) -> bool:
+    """An integer mask with more than one distinct non-zero value is read as one id per embolus."""
+    truth = np.asarray(truth)
+    if not np.issubdtype(truth.dtype, np.integer) and not np.all(np.mod(truth, 1) == 0):
+        return False
+    values = np.unique(truth)
+    return np.count_nonzero(values) > 1
+
+
+def truth_instances(truth: np.ndarray, instances: bool | None = None) -> tuple[np.ndarray, int]:
+    """``(labels, count)`` of true PEs: instance ids kept (renumbered 1..N) or connected components.
+
+    ``instances``: True / False to force the reading, None to decide with :func:`is_instance_mask`.
+    """
+    truth = np.asarray(truth)
+    if instances is None:
+        instances = is_instance_mask(truth)
+    if not instances:
+        return label_findings(truth)
+    values = np.unique(truth[truth > 0])
+    if values.size == 0:
+        return np.zeros(truth.shape, dtype=np.int32), 0
+    # Renumber so that missing ids (an instance cropped away) do not count as missed emboli.
+    lookup = np.zeros(int(values.max()) + 1, dtype=np.int32)
+    lookup[values.astype(np.int64)] = np.arange(1, values.size + 1, dtype=np.int32)
+    labels = np.where(truth > 0, lookup[np.clip(truth, 0, None).astype(np.int64)], 0).astype(np.int32)
+    return labels, int(values.size)
+
+
+def match_labels(predicted_labels: np.ndarray, predicted_count: int,
+                 true_labels: np.ndarray, true_count: int) -> FindingCounts:
+    """Counts from two labelled masks on the same grid (0 = background)."""
+    if predicted_labels.shape != true_labels.shape:
+        raise ValueError(f"prediction {predicted_labels.shape} and truth {true_labels.shape} differ in shape")
+    overlap = (predicted_labels > 0) & (true_labels > 0)
+    pairs = np.unique(np.stack([predicted_labels[overlap], true_labels[overlap]]), axis=1) \
+        if overlap.any() else np.zeros((2, 0), dtype=np.int64)
+    matched_predictions = np.unique(pairs[0]).size
+    matched_truths = np.unique(pairs[1]).size
+    return FindingCounts(tp=int(matched_truths), fp=int(predicted_count - matched_predictions),
+                         fn=int(true_count - matched_truths))
+
+
+def match_findings(prediction: np.ndarray, truth: np.ndarray, truth_as_instances: bool | None = None
+                   ) -> FindingCounts:
+    """Finding-level TP / FP / FN of a (z, y, x) prediction mask against the truth on the same grid."""
+    prediction = np.asarray(prediction)
+    truth = np.asarray(truth)
+    if prediction.shape != truth.shape:
+        raise ValueError(f"prediction {prediction.shape} and truth {truth.shape} differ in shape")
+    predicted_labels, predicted_count = label_findings(prediction > 0)
+    true_labels, true_count = truth_instances(truth, truth_as_instances)
+    return match_labels(predicted_labels, predicted_count, true_labels, true_count)
+
+
+def pooled(counts) -> FindingCounts:
+    """Sum of per-study counts (the paper pools TP / FP / FN over studies before taking ratios)."""
+    total = FindingCounts()
+    for item in counts:
+        total = total + item
+    return total

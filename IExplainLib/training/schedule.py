@@ -1,0 +1,27 @@
+"""Learning-rate schedule of the paper: linear warmup to the base rate, then linear decay to a final rate."""
+
+from __future__ import annotations
+
+
+def warmup_linear_decay(optimizer, warmup_steps: int, total_steps: int, final_lr: float = 1e-7):
+    """``LambdaLR`` that rises linearly over ``warmup_steps``, then falls linearly to ``final_lr`` at ``total_steps``.
+
+    The base rate is each parameter group's ``lr`` as set on the optimizer.
+    """
+    import torch
+
+    base_lrs = [group["lr"] for group in optimizer.param_groups]
+    warmup_steps = max(0, int(warmup_steps))
+    total_steps = max(warmup_steps + 1, int(total_steps))
+
+    def factor_for(base_lr: float):
+        floor = min(1.0, final_lr / base_lr) if base_lr > 0 else 0.0
+
+        def factor(step: int) -> float:
+            if step < warmup_steps:
+                return (step + 1) / warmup_steps
+            progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+            return 1.0 - (1.0 - floor) * progress
+        return factor
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, [factor_for(lr) for lr in base_lrs])
