@@ -71,7 +71,10 @@ def save_model(path: str | Path, state_dict: dict, card: dict[str, Any], overwri
 def _refuse_non_safetensors(path: Path) -> None:
     with open(path, "rb") as handle:
         head = handle.read(16)
-    if head.startswith(b"PK\x03\x04") or head[:1] == b"\x80":
+    # A safetensors header length of 128 (+256k) bytes also starts with 0x80: only call it a pickle when the
+    # bytes are not a plausible safetensors header.
+    looks_safetensors = len(head) >= 9 and head[8:9] == b"{"
+    if head.startswith(b"PK\x03\x04") or (head[:1] == b"\x80" and not looks_safetensors):
         raise ModelFileError(
             f"{path} is a PyTorch pickle checkpoint, not safetensors; IExplain does not load pickles because they "
             "can run code (convert it with safetensors.torch.save_file)")

@@ -26,7 +26,7 @@ class Progress:
         self.mode = mode
         self.stream = stream
         self.min_interval_s = min_interval_s
-        self._last_text = 0.0
+        self._last_text: float | None = None
 
     def _out(self) -> TextIO:
         if self.stream is not None:
@@ -51,7 +51,8 @@ class Progress:
             return
         now = time.monotonic()
         final = fraction is not None and fraction >= 1.0
-        if not (force or final or now - self._last_text >= self.min_interval_s):
+        first = self._last_text is None
+        if not (force or final or first or now - self._last_text >= self.min_interval_s):
             return
         self._last_text = now
         percent = "" if fraction is None else f" {100 * fraction:5.1f}%"

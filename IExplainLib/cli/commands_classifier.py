@@ -1,5 +1,70 @@
-"""Placeholder: the owner of this file registers its sub-commands here."""
+"""``iexplain train-classifier``: Stage 1, the 2.5D slice classifier (single process or under torchrun)."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+from .common import add_device, add_overwrite, add_progress, existing_path, progress_from
 
 
 def register(subparsers) -> None:
-    return None
+    parser = subparsers.add_parser(
+        "train-classifier", help="train the Stage 1 slice classifier (resumable; multi-GPU with torchrun)",
+        description="Trains the 2.5D slice classifier (timm EfficientNetV2, global max pooling) on slice-labelled "
+                    "studies: RSPECT layout (train.csv) or dataset.json folders. Writes MODEL.safetensors plus its "
+                    "JSON card, and a resumable checkpoint beside it. Multi-GPU: "
+                    "torchrun --nproc_per_node 4 -m IExplainLib.cli.main train-classifier ...",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("data", nargs="+", help="dataset folder(s): dataset.json or RSPECT (train.csv)")
+    parser.add_argument("--out", "-o", required=True, help="model to write (MODEL.safetensors + MODEL.json)")
+    parser.add_argument("--backbone", default=None,
+                        help="timm EfficientNetV2 name (tf_efficientnetv2_l is the paper's); "
+                             "default iexplain_efficientnetv2_tiny")
+    parser.add_argument("--slices", type=int, default=7, help="consecutive slices per input (odd)")
+    parser.add_argument("--input-size", type=int, default=128, help="in-plane pixels each slice is resampled to")
+    parser.add_argument("--window", action="append", metavar="CENTRE,WIDTH",
+                        help="HU window (repeat for several; channels are window-major); default 100,700")
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--batch-size", type=int, default=32, help="per process")
+    parser.add_argument("--lr", type=float, default=1e-3, help="AdamW peak learning rate")
+    parser.add_argument("--warmup", type=int, default=100, help="warmup steps before linear decay to 1e-7")
+    parser.add_argument("--weight-decay", type=float, default=0.01)
+    parser.add_argument("--samples-per-epoch", type=int, default=None,
+                        help="slices drawn per epoch (balanced positives/negatives); default all training slices")
+    parser.add_argument("--val-fraction", type=float, default=0.2, help="studies held out for validation")
+    parser.add_argument("--seed", type=int, default=0, help="study split and sampling seed")
+    parser.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
+    parser.add_argument("--no-amp", action="store_true", help="no mixed precision on GPU")
+    parser.add_argument("--no-augment", action="store_true", help="no flips/affine/contrast/Cutout")
+    parser.add_argument("--checkpoint-every", type=int, default=None, help="also checkpoint every N steps")
+    parser.add_argument("--cache", default=None, help="prepared-study cache folder (default MODEL.cache)")
+    parser.add_argument("--resume", action="store_true", help="continue from MODEL.checkpoint.pt when present")
+    add_device(parser)
+    add_progress(parser)
+    add_overwrite(parser)
+    parser.set_defaults(func=run_train_classifier)
+
+
+def run_train_classifier(args) -> int:
+    from ..classifier import ClassifierSpec, parse_window, train_classifier
+    from ..classifier.spec import DEFAULT_BACKBONE
+
+    roots = [existing_path(path, "dataset") for path in args.data]
+    spec = ClassifierSpec(backbone=args.backbone or DEFAULT_BACKBONE, slices=args.slices,
+                          input_size=args.input_size,
+                          hu_windows=[parse_window(w) for w in args.window] if args.window else [(100.0, 700.0)])
+    progress = progress_from(args)
+    result = train_classifier(
+        roots[0] if len(roots) == 1 else roots, args.out, spec, epochs=args.epochs, batch_size=args.batch_size,
+        lr=args.lr, warmup=args.warmup, device=args.device, resume=args.resume, progress=progress,
+        overwrite=args.overwrite, weight_decay=args.weight_decay, val_fraction=args.val_fraction,
+        samples_per_epoch=args.samples_per_epoch, seed=args.seed, workers=args.workers, amp=not args.no_amp,
+        augment=False if args.no_augment else None, checkpoint_every=args.checkpoint_every, cache_dir=args.cache,
+        command="iexplain " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
+    if progress.mode == "text" and result["model"] is not None:
+        metrics = result["metrics"]
+        summary = ", ".join(f"{k} {metrics[k]:.3f}" for k in ("auroc", "f1", "threshold") if k in metrics)
+        print(f"wrote {result['model']}" + (f" (validation {summary})" if summary else ""))
+    return 0

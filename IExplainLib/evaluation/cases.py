@@ -47,11 +47,9 @@ def _dataset_cases(path: Path, role: str) -> dict[str, tuple[Path, Path | None]]
 
     cases = {}
     for case in open_dataset(path):
-        label = getattr(case, "label_path", None) or getattr(case, "label", None)
-        slice_labels = getattr(case, "slice_labels_path", None)
-        if label is None:
+        if case.label is None:
             continue
-        cases[str(case.id)] = (Path(label), Path(slice_labels) if slice_labels else None)
+        cases[str(case.id)] = (Path(case.label), case.slice_labels_path)
     if not cases:
         raise InputError(f"{role} dataset {path} lists no case with a label mask")
     return cases

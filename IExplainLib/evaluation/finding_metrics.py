@@ -103,6 +103,12 @@ def match_labels(predicted_labels: np.ndarray, predicted_count: int,
                          fn=int(true_count - matched_truths))
 
 
+def match_mask(prediction: np.ndarray, true_labels: np.ndarray, true_count: int) -> FindingCounts:
+    """Counts of a prediction mask against truth already labelled (reused across many predictions)."""
+    predicted_labels, predicted_count = label_findings(np.asarray(prediction) > 0)
+    return match_labels(predicted_labels, predicted_count, true_labels, true_count)
+
+
 def match_findings(prediction: np.ndarray, truth: np.ndarray, truth_as_instances: bool | None = None
                    ) -> FindingCounts:
     """Finding-level TP / FP / FN of a (z, y, x) prediction mask against the truth on the same grid."""
@@ -110,9 +116,8 @@ def match_findings(prediction: np.ndarray, truth: np.ndarray, truth_as_instances
     truth = np.asarray(truth)
     if prediction.shape != truth.shape:
         raise ValueError(f"prediction {prediction.shape} and truth {truth.shape} differ in shape")
-    predicted_labels, predicted_count = label_findings(prediction > 0)
     true_labels, true_count = truth_instances(truth, truth_as_instances)
-    return match_labels(predicted_labels, predicted_count, true_labels, true_count)
+    return match_mask(prediction, true_labels, true_count)
 
 
 def pooled(counts) -> FindingCounts:

@@ -20,11 +20,8 @@ def read_mask(path: str | Path) -> Volume:
     if mask_suffix(path) == ".seg.nrrd":
         from ..io import read_segmentation
 
-        labelmap = read_segmentation(path)
-        volume = labelmap[0] if isinstance(labelmap, tuple) else getattr(labelmap, "labelmap", labelmap)
+        volume, _segments = read_segmentation(path)  # overlapping layers come flattened: the union is kept
         array = np.asarray(volume.array)
-        if array.ndim == 4:  # overlapping segment layers: union over layers
-            array = array.any(axis=0)
         return Volume((array > 0).astype(np.uint8), volume.spacing, volume.origin, volume.direction,
                       {"source": str(path)})
     from ..io import read_volume

@@ -7,6 +7,7 @@ and geometry. :mod:`.dicom_series` then stacks what is accepted.
 from __future__ import annotations
 
 import os
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,7 @@ class DicomScan:
     datasets: list[tuple[Path, pydicom.Dataset]] = field(default_factory=list)
     excluded: Counter = field(default_factory=Counter)
     not_dicom: int = 0
+    messages: list[str] = field(default_factory=list)
 
     def exclusion_summary(self) -> str:
         parts = [f"{count} {reason}" for reason, count in sorted(self.excluded.items())]
@@ -42,31 +44,43 @@ class DicomScan:
         return ", ".join(parts)
 
 
+def sop_class_of(dataset: pydicom.Dataset) -> str:
+    """SOPClassUID, falling back on the file meta's MediaStorageSOPClassUID (some anonymisers blank the former)."""
+    value = str(dataset.get("SOPClassUID", "") or "")
+    if not value and hasattr(dataset, "file_meta"):
+        value = str(dataset.file_meta.get("MediaStorageSOPClassUID", "") or "")
+    return value
+
+
 def exclusion_reason(dataset: pydicom.Dataset) -> str | None:
     """Why this object is not a CT image slice (None when it is one)."""
-    sop_class = str(dataset.get("SOPClassUID", ""))
-    modality = str(dataset.get("Modality", ""))
+    sop_class = sop_class_of(dataset)
+    modality = str(dataset.get("Modality", "") or "")
     image_type = {str(value).strip().upper() for value in (dataset.get("ImageType") or [])}
-    if sop_class == DICOMDIR_SOP_CLASS or str(getattr(dataset.get("file_meta"), "MediaStorageSOPClassUID", "")) \
-            == DICOMDIR_SOP_CLASS:
+    has_pixels = "PixelData" in dataset or "FloatPixelData" in dataset
+    if sop_class == DICOMDIR_SOP_CLASS:
         return "DICOMDIR index file(s)"
     if sop_class == SEGMENTATION_SOP_CLASS:
         return "DICOM SEG object(s) (a segmentation, not a CT image)"
     if image_type & LOCALIZER_IMAGE_TYPES:
         return "localizer/scout image(s)"
-    if "PixelData" not in dataset and "FloatPixelData" not in dataset:
-        return f"object(s) without pixel data (modality {modality or 'unknown'})"
+    if sop_class and sop_class not in CT_IMAGE_SOP_CLASSES:
+        name = getattr(pydicom.uid.UID(sop_class), "name", sop_class)
+        return f"non-CT-image object(s) ({name}{'' if has_pixels else ', no pixel data'})"
     if modality and modality != "CT":
         return f"non-CT image(s) (modality {modality})"
-    if sop_class not in CT_IMAGE_SOP_CLASSES:
-        name = getattr(pydicom.uid.UID(sop_class), "name", sop_class) if sop_class else "unknown SOP class"
-        return f"non-CT-image object(s) ({name})"
+    if not has_pixels:
+        return "CT object(s) without pixel data"
     return None
 
 
-def _read_header(path: Path) -> pydicom.Dataset | None:
+def _read_header(path: Path, messages: list[str]) -> pydicom.Dataset | None:
     try:
-        return pydicom.dcmread(path)
+        with warnings.catch_warnings(record=True) as caught:  # pydicom's parser complaints go to the warnings list
+            warnings.simplefilter("always")
+            dataset = pydicom.dcmread(path)
+        messages.extend(f"{path.name}: {warning.message}" for warning in caught)
+        return dataset
     except (InvalidDicomError, EOFError):
         return None
     except Exception as error:  # a truncated or corrupt file: name it rather than fail somewhere later
@@ -91,7 +105,8 @@ def scan_dicom(path: str | os.PathLike) -> DicomScan:
         raise InputError(f"{path} not found")
     scan = DicomScan()
     for file in list_files(path):
-        dataset = _read_header(file)
+        messages: list[str] = []
+        dataset = _read_header(file, messages)
         if dataset is None:
             scan.not_dicom += 1
             continue
@@ -100,6 +115,7 @@ def scan_dicom(path: str | os.PathLike) -> DicomScan:
             scan.excluded[reason] += 1
         else:
             scan.datasets.append((file, dataset))
+            scan.messages.extend(messages)
     if not scan.datasets:
         raise _nothing_usable(path, scan)
     return scan

@@ -39,17 +39,7 @@ AXIAL_MIN_COSINE = np.cos(np.radians(45.0))
 
 def read_dicom_series(path: str | os.PathLike, series_uid: str | None = None) -> Volume:
     """Read the CT series in a folder (searched recursively) or a single DICOM file (that object only)."""
-    path = Path(path)
-    scan = scan_dicom(path)
-    warnings_out: list[str] = []
-    if scan.excluded:
-        warnings_out.append(f"left out {scan.exclusion_summary()}")
-    datasets = _pick_series(path, scan.datasets, series_uid)
-    frames = [frame for file, dataset in datasets for frame in frames_of(file, dataset)]
-    frames = _largest_orientation_group(path, frames, warnings_out)
-    _require_axial(path, frames[0])
-    frames, positions = _sorted_by_position(path, frames)
-    spacing_z = _slice_spacing(path, frames, positions, warnings_out)
+    frames, positions, spacing_z, warnings_out = stack_frames(path, series_uid)
     array = _hounsfield_stack(frames, warnings_out)
     array, resampled = _correct_gantry_tilt(frames, positions, array, warnings_out)
     first = frames[0]
@@ -57,6 +47,25 @@ def read_dicom_series(path: str | os.PathLike, series_uid: str | None = None) ->
     # The tilt correction moves every slice onto the first one's in-plane grid, so the origin stays the same.
     return Volume(array, (*first.pixel_spacing, spacing_z), tuple(first.position), direction,
                   _metadata(frames, positions, warnings_out, resampled))
+
+
+def stack_frames(path: str | os.PathLike, series_uid: str | None = None
+                 ) -> tuple[list[Frame], np.ndarray, float, list[str]]:
+    """The header half of :func:`read_dicom_series`: accepted frames in slice order, their positions along the
+    normal, the slice spacing and the warnings; no pixel data is decoded (fast, for label alignment)."""
+    path = Path(path)
+    scan = scan_dicom(path)
+    warnings_out: list[str] = []
+    if scan.excluded:
+        warnings_out.append(f"left out {scan.exclusion_summary()}")
+    warnings_out.extend(dict.fromkeys(scan.messages))
+    datasets = _pick_series(path, scan.datasets, series_uid)
+    frames = [frame for file, dataset in datasets for frame in frames_of(file, dataset)]
+    frames = _largest_orientation_group(path, frames, warnings_out)
+    _require_axial(path, frames[0])
+    frames, positions = _sorted_by_position(path, frames)
+    spacing_z = _slice_spacing(path, frames, positions, warnings_out)
+    return frames, positions, spacing_z, warnings_out
 
 
 def _pick_series(path: Path, datasets, series_uid: str | None):
@@ -170,7 +179,8 @@ def _hounsfield_stack(frames: list[Frame], warnings_out: list[str]) -> np.ndarra
     else:
         array = (stored.astype(np.float64) * slopes[:, None, None] + intercepts[:, None, None]).astype(np.float32)
     rescale_types = {frame.rescale_type.strip().upper() for frame in frames}
-    if rescale_types - {"HU", ""}:
+    # Vendors spell Hounsfield freely ("HOUNDSFIELD UNIT"); only an explicit other unit ("US") deserves a warning.
+    if any(kind and kind != "HU" and not kind.startswith("HOUN") for kind in rescale_types):
         warnings_out.append(f"RescaleType {'/'.join(sorted(rescale_types))}: values may not be Hounsfield units")
     warnings_out.extend(sorted(messages))
     return array

@@ -19,28 +19,25 @@ class Grid:
     ys: np.ndarray  # (ny,) frame mm of each row
     zs: np.ndarray  # (nz,) frame mm of each slice
     table_z: float  # LPS z of the frame origin: shifts the whole patient along the table
+    spacing: tuple[float, float, float]  # (x, y, z) mm, as Volume wants it
+    origin: tuple[float, float, float]   # LPS position of voxel (0, 0, 0)
 
     @classmethod
     def centred(cls, size: int, slices: int, spacing_xy: float, thickness: float, slab_centre_z: float,
                 table_z: float) -> "Grid":
-        xs = (np.arange(size) - (size - 1) / 2.0) * spacing_xy
-        zs = slab_centre_z + (np.arange(slices) - (slices - 1) / 2.0) * thickness
-        return cls(xs.astype(np.float32), xs.astype(np.float32).copy(), zs.astype(np.float32), float(table_z))
+        # Geometry rounded to what a DICOM decimal string carries, so files reproduce it exactly.
+        spacing_xy, thickness = round(float(spacing_xy), 6), round(float(thickness), 6)
+        x0 = round(-(size - 1) / 2.0 * spacing_xy, 4)
+        z0 = round(slab_centre_z - (slices - 1) / 2.0 * thickness, 4)
+        table_z = round(float(table_z), 3)
+        xs = x0 + np.arange(size) * spacing_xy
+        zs = z0 + np.arange(slices) * thickness
+        return cls(xs.astype(np.float32), xs.astype(np.float32).copy(), zs.astype(np.float32), table_z,
+                   (spacing_xy, spacing_xy, thickness), (x0, x0, round(z0 + table_z, 4)))
 
     @property
     def shape(self) -> tuple[int, int, int]:
         return (len(self.zs), len(self.ys), len(self.xs))
-
-    @property
-    def spacing(self) -> tuple[float, float, float]:
-        """(x, y, z) mm, as Volume wants it."""
-        dz = float(self.zs[1] - self.zs[0]) if len(self.zs) > 1 else 1.0
-        return (float(self.xs[1] - self.xs[0]), float(self.ys[1] - self.ys[0]), dz)
-
-    @property
-    def origin(self) -> tuple[float, float, float]:
-        """LPS position of voxel (0, 0, 0)."""
-        return (float(self.xs[0]), float(self.ys[0]), float(self.zs[0]) + self.table_z)
 
     def broadcast(self):
         """Coordinates shaped (1,1,nx), (1,ny,1), (nz,1,1) for broadcasting over (z, y, x)."""

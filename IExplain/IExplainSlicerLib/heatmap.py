@@ -1,0 +1,47 @@
+"""The attribution heat map as a volume node, shown as a coloured overlay on the CT."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import slicer
+
+from IExplainLib.errors import InputError
+
+from .volumes import loadVolumeFile, sameGeometry
+
+# First colour table that exists wins: Slicer ships these; the PyPI slicer-core scene has none (then grey stays).
+HEATMAP_COLOR_NODE_IDS = ("vtkMRMLColorTableNodeFileColdToHotRainbow.txt", "vtkMRMLColorTableNodeRainbow",
+                          "vtkMRMLColorTableNodeFileHotToColdRainbow.txt")
+HEATMAP_ATTRIBUTE = "IExplain.Heatmap"
+
+
+def loadHeatmap(scene, path: str | Path, ctNode, name: str | None = None):
+    """Read the heat map, check it lies on the CT's grid, and set a colour map whose zero level is transparent."""
+    node = loadVolumeFile(scene, path, name or f"{ctNode.GetName()} attribution")
+    if not sameGeometry(node, ctNode):
+        scene.RemoveNode(node)
+        raise InputError(f"heat map {Path(path).name} is not on the grid of {ctNode.GetName()}")
+    node.SetAttribute(HEATMAP_ATTRIBUTE, "1")
+    configureHeatmapDisplay(scene, node)
+    return node
+
+
+def configureHeatmapDisplay(scene, node) -> None:
+    values = slicer.util.arrayFromVolume(node)
+    peak = float(np.max(values)) if values.size else 0.0
+    displayNode = node.GetDisplayNode()
+    if displayNode is None:
+        node.CreateDefaultDisplayNodes()
+        displayNode = node.GetDisplayNode()
+    for colorNodeId in HEATMAP_COLOR_NODE_IDS:
+        if scene.GetNodeByID(colorNodeId) is not None:
+            displayNode.SetAndObserveColorNodeID(colorNodeId)
+            break
+    top = peak if peak > 0 else 1.0
+    displayNode.AutoWindowLevelOff()
+    displayNode.SetWindowLevelMinMax(0.0, top)
+    # Below 5 % of the peak is background: thresholded away so only attributed regions colour the CT.
+    displayNode.ApplyThresholdOn()
+    displayNode.SetThreshold(0.05 * top, max(top, 1e-6) * 1.001)

@@ -1,0 +1,144 @@
+"""Training data for the slice classifier: studies with per-slice labels, prepared once into a cache.
+
+Studies come from ``IExplainLib.datasets.open_dataset`` (RSPECT layout or ``dataset.json``) or, from Python, as
+:class:`StudySource` objects. Each study is windowed and resampled once (``prepare_study``) and cached as a uint8
+``.npy`` file (Z, W, S, S); training reads the 7 slices it needs through a memory map, so datasets larger than memory
+train without re-reading DICOM, and a resumed run skips the preparation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from ..errors import InputError
+from ..volume import Volume
+from .spec import ClassifierSpec
+from .windows import prepare_study, windows_for
+
+CACHE_VERSION = 1
+
+
+@dataclass
+class StudySource:
+    """A study to train on: ``load()`` gives its CT; ``slice_labels`` (Z,) 0/1 or ``load_label()`` a voxel mask."""
+
+    id: str
+    load: Callable[[], Volume]
+    slice_labels: np.ndarray | None = None
+    load_label: Callable[[], Volume] | None = None
+    origin: str = ""
+
+
+@dataclass
+class PreparedStudy:
+    id: str
+    stack: np.ndarray  # (Z, W, S, S) uint8 memmap
+    labels: np.ndarray  # (Z,) float32 0/1
+
+
+def sources_from_dataset(root: str | Path) -> list[StudySource]:
+    """Studies of a dataset folder (RSPECT layout or dataset.json), read through ``open_dataset``."""
+    from ..datasets import open_dataset
+
+    sources = []
+    for case in open_dataset(root):
+        labels = case.slice_labels  # None when the case has only a voxel label (or nothing)
+        sources.append(StudySource(
+            id=str(case.id), load=case.load_image,
+            slice_labels=None if labels is None else np.asarray(labels, dtype=np.float32),
+            load_label=case.load_label if case.label is not None else None, origin=str(case.image)))
+    if not sources:
+        raise InputError(f"no studies found in {root}")
+    return sources
+
+
+def split_studies(ids: Sequence[str], val_fraction: float, seed: int) -> tuple[list[str], list[str]]:
+    """Hold out a fraction of whole studies (never slices of a training study) for validation."""
+    ids = sorted(set(ids))
+    if not 0.0 <= val_fraction < 1.0:
+        raise InputError(f"validation fraction must lie in [0, 1), got {val_fraction}")
+    order = np.random.default_rng(seed).permutation(len(ids))
+    n_val = int(round(len(ids) * val_fraction))
+    if val_fraction > 0 and len(ids) >= 2:
+        n_val = min(max(1, n_val), len(ids) - 1)
+    val = sorted(ids[i] for i in order[:n_val])
+    return [i for i in ids if i not in set(val)], val
+
+
+def _cache_name(study_id: str, spec: ClassifierSpec) -> str:
+    key = json.dumps({"v": CACHE_VERSION, "size": spec.input_size, "windows": spec.hu_windows})
+    digest = hashlib.sha1(f"{study_id}|{key}".encode()).hexdigest()[:12]
+    return f"{re.sub(r'[^A-Za-z0-9._-]+', '_', study_id)[:60]}-{digest}"
+
+
+def _labels_of(source: StudySource, depth: int) -> np.ndarray:
+    if source.slice_labels is not None:
+        labels = np.asarray(source.slice_labels, dtype=np.float32).reshape(-1)
+        if len(labels) < depth:  # slice-label CSVs may omit trailing negative slices
+            labels = np.concatenate([labels, np.zeros(depth - len(labels), np.float32)])
+        if len(labels) != depth:
+            raise InputError(f"study {source.id}: {len(labels)} slice labels for {depth} slices")
+        return labels
+    if source.load_label is not None:
+        mask = source.load_label().array
+        if mask.shape[0] != depth:
+            raise InputError(f"study {source.id}: label has {mask.shape[0]} slices, the CT {depth}")
+        return (mask.reshape(depth, -1) > 0).any(axis=1).astype(np.float32)
+    raise InputError(f"study {source.id} has neither slice labels nor a voxel label to derive them from")
+
+
+def prepare_one(source: StudySource, spec: ClassifierSpec, cache_dir: Path) -> PreparedStudy:
+    """Window and resample one study into the cache (reused when already there)."""
+    base = cache_dir / _cache_name(source.id, spec)
+    stack_path, label_path = base.with_suffix(".npy"), base.with_suffix(".labels.npy")
+    if not (stack_path.exists() and label_path.exists()):
+        import torch
+
+        volume = source.load()
+        labels = _labels_of(source, volume.shape[0])
+        stack = (prepare_study(volume, spec) * 255.0).round_().to(torch.uint8).numpy()
+        temporary = base.with_suffix(".tmp.npy")
+        np.save(temporary, stack)
+        np.save(label_path, labels)
+        temporary.replace(stack_path)  # the stack appears last and whole: an interrupted run re-prepares it
+    return PreparedStudy(source.id, np.load(stack_path, mmap_mode="r"), np.load(label_path))
+
+
+def prepare_all(sources: Sequence[StudySource], spec: ClassifierSpec, cache_dir: Path, rank: int = 0,
+                world_size: int = 1, barrier: Callable[[], None] = lambda: None,
+                report: Callable[[int, int, str], None] | None = None) -> list[PreparedStudy]:
+    """Prepare every study (each process a share, then all read them all)."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    for index, source in enumerate(sources):
+        if index % world_size == rank:
+            prepare_one(source, spec, cache_dir)
+            if report:
+                report(index + 1, len(sources), source.id)
+    barrier()
+    return [prepare_one(source, spec, cache_dir) for source in sources]
+
+
+class SliceDataset:
+    """(study, centre slice) samples -> (model input (C, S, S) float, label) for a torch DataLoader."""
+
+    def __init__(self, studies: Sequence[PreparedStudy], spec: ClassifierSpec):
+        self.studies = list(studies)
+        self.spec = spec
+        self.index = np.array([(s, z) for s, study in enumerate(self.studies) for z in range(len(study.labels))],
+                              dtype=np.int64).reshape(-1, 2)
+        self.labels = np.concatenate([study.labels for study in self.studies]) if self.studies else np.zeros(0)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, item: int):
+        study_index, z = self.index[item]
+        study = self.studies[study_index]
+        return windows_for(study.stack, [int(z)], self.spec)[0], float(study.labels[z])

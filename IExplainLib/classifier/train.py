@@ -1,0 +1,242 @@
+"""Stage 1 training: AdamW with warmup + linear decay, balanced slices, heavy augmentation, per-epoch validation.
+
+Runs as one process or under ``torchrun`` (DistributedDataParallel, one GPU per process, gloo on CPU). Only rank 0
+validates, writes checkpoints and the model. A checkpoint is written every epoch (and every ``checkpoint_every``
+steps); ``resume=True`` continues from it with the same study split, sample order and step count, so a killed job
+restarted with the same command carries on where its last checkpoint left it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .. import __version__
+from ..errors import InputError, OutputExistsError
+from ..modelfile import model_paths, save_model
+from ..progress import QUIET, Progress
+from ..training import DistributedContext, init_distributed, load_checkpoint, save_checkpoint, warmup_linear_decay
+from .augment import TrainAugment
+from .backbones import build_classifier
+from .data import PreparedStudy, SliceDataset, StudySource, prepare_all, sources_from_dataset, split_studies
+from .inference import predict_slices
+from .metrics import best_f1_threshold, slice_metrics
+from .sampling import BalancedDistributedSampler
+from .spec import ClassifierSpec
+
+
+def default_paths(out: str | Path) -> tuple[Path, Path, Path]:
+    """(model weights, checkpoint, cache folder) for a model path."""
+    weights, _ = model_paths(out)
+    stem = weights.with_suffix("")
+    return weights, stem.with_name(stem.name + ".checkpoint.pt"), stem.with_name(stem.name + ".cache")
+
+
+def _amp_context(device, enabled: bool):
+    import torch
+
+    if not enabled or device.type != "cuda":
+        return contextlib.nullcontext, None
+    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
+    return (lambda: torch.autocast("cuda", dtype=dtype)), scaler
+
+
+def validate(model, studies: Sequence[PreparedStudy], spec: ClassifierSpec, device, batch_size: int) -> dict:
+    """Slice metrics over held-out studies; ``threshold`` is the one maximising F1 there."""
+    if not studies:
+        return {}
+    scores = np.concatenate([predict_slices(model, s.stack, spec, batch_size, device) for s in studies])
+    labels = np.concatenate([s.labels for s in studies])
+    threshold, _ = best_f1_threshold(labels, scores)
+    return slice_metrics(labels, scores, threshold)
+
+
+def _check_outputs(weights: Path, checkpoint: Path, resume: bool, overwrite: bool) -> None:
+    if weights.exists() and not overwrite:
+        raise OutputExistsError(f"{weights} exists (use --overwrite to replace it)")
+    if checkpoint.exists() and not resume and not overwrite:
+        raise OutputExistsError(f"checkpoint {checkpoint} exists: use --resume to continue that run "
+                                "or --overwrite to start again")
+
+
+def _is_paths(data) -> bool:
+    return isinstance(data, (str, Path)) or (isinstance(data, (list, tuple)) and bool(data)
+                                             and all(isinstance(d, (str, Path)) for d in data))
+
+
+def _sources(data) -> list[StudySource]:
+    """Studies of one dataset folder, of several (ids prefixed by the folder name), or given directly."""
+    if isinstance(data, (str, Path)):
+        return sources_from_dataset(data)
+    if _is_paths(data):
+        sources = []
+        for root in data:
+            for source in sources_from_dataset(root):
+                source.id = f"{Path(root).name}/{source.id}"
+                sources.append(source)
+        if len({s.id for s in sources}) != len(sources):
+            raise InputError("two datasets share a folder name and case ids; rename one folder")
+        return sources
+    return list(data)
+
+
+def _describe_data(data) -> str | list[str]:
+    if isinstance(data, (str, Path)):
+        return str(data)
+    return [str(d) for d in data] if _is_paths(data) else "in-memory studies"
+
+
+def train_classifier(data_root: str | Path | Sequence[str | Path] | Sequence[StudySource], out: str | Path,
+                     spec: ClassifierSpec | None = None, epochs: int = 10, batch_size: int = 32, lr: float = 1e-3,
+                     warmup: int = 100, device: str = "auto", resume: bool = False, progress: Progress | None = None,
+                     overwrite: bool = False, *, weight_decay: float = 0.01, final_lr: float = 1e-7,
+                     val_fraction: float = 0.2, samples_per_epoch: int | None = None, seed: int = 0,
+                     workers: int = 0, amp: bool = True, augment: TrainAugment | bool | None = None,
+                     checkpoint: str | Path | None = None, cache_dir: str | Path | None = None,
+                     checkpoint_every: int | None = None, stop_after_steps: int | None = None,
+                     command: str | None = None) -> dict:
+    """Train a slice classifier on dataset folder(s) (or StudySource objects) and write ``out`` (+ card).
+
+    Returns ``{"model", "metrics", "history", "step", "stopped"}``; ``stopped`` is True when ``stop_after_steps``
+    ended the run early (it then writes no model, as if killed: resume continues from the last checkpoint).
+    """
+    import torch
+
+    progress = progress or QUIET
+    weights, default_checkpoint, default_cache = default_paths(out)
+    checkpoint = Path(checkpoint) if checkpoint else default_checkpoint
+    cache_dir = Path(cache_dir) if cache_dir else default_cache
+    _check_outputs(weights, checkpoint, resume, overwrite)
+    if epochs < 1 or batch_size < 1:
+        raise InputError("epochs and batch size must be at least 1")
+    ctx = init_distributed(device)
+    report = progress if ctx.is_main else QUIET
+    try:
+        state = load_checkpoint(checkpoint) if resume and checkpoint.exists() else None
+        sources = _sources(data_root)
+        by_id = {s.id: s for s in sources}
+        if state:
+            config = state["config"]
+            spec = ClassifierSpec.from_dict(config["spec"])
+            train_ids, val_ids, seed = config["train_ids"], config["val_ids"], config["seed"]
+            missing = set(train_ids + val_ids) - set(by_id)
+            if missing:
+                raise InputError(f"cannot resume: {len(missing)} studies of the checkpoint's run are missing "
+                                 f"from {data_root} (e.g. {sorted(missing)[0]})")
+            report("resume", 0.0, f"resuming from {checkpoint} at step {int(state['step'])}")
+        else:
+            spec = spec or ClassifierSpec()
+            train_ids, val_ids = split_studies(list(by_id), val_fraction, seed)
+        report("prepare", 0.0, f"{len(train_ids)} training and {len(val_ids)} validation studies")
+        prepared = prepare_all(
+            [by_id[i] for i in train_ids + val_ids], spec, cache_dir, ctx.rank, ctx.world_size, ctx.barrier,
+            lambda done, total, name: report("prepare", done / total, f"study {name}"))
+        train_studies, val_studies = prepared[:len(train_ids)], prepared[len(train_ids):]
+        dataset = SliceDataset(train_studies, spec)
+        if len(dataset) == 0:
+            raise InputError("no training slices (every study went to validation?)")
+        samples = int(samples_per_epoch or len(dataset))
+        sampler = BalancedDistributedSampler(dataset.labels, samples, ctx.rank, ctx.world_size, seed)
+        steps_per_epoch = (samples // ctx.world_size) // batch_size
+        if steps_per_epoch < 1:
+            raise InputError(f"{samples} samples per epoch make no full batch of {batch_size} per process")
+        total_steps = steps_per_epoch * epochs
+
+        model = build_classifier(spec).to(ctx.device)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+        scheduler = warmup_linear_decay(optimizer, warmup, total_steps, final_lr)
+        autocast, scaler = _amp_context(ctx.device, amp)
+        step, history = 0, []
+        if state:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            if scaler is not None and "scaler" in state:
+                scaler.load_state_dict(state["scaler"])
+            step, history = int(state["step"]), list(state.get("history", []))
+        network = ctx.wrap(model)
+        augmenter = (TrainAugment(slices=spec.slices, windows=len(spec.hu_windows)) if augment in (None, True)
+                     else augment or None)
+        loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, sampler=sampler, drop_last=True,
+                                             num_workers=workers, pin_memory=ctx.device.type == "cuda",
+                                             persistent_workers=False)
+        loss_fn = torch.nn.BCEWithLogitsLoss()
+        config = {"spec": spec.to_dict(), "train_ids": train_ids, "val_ids": val_ids, "seed": seed,
+                  "epochs": epochs, "batch_size": batch_size, "lr": lr, "warmup": warmup,
+                  "weight_decay": weight_decay, "samples_per_epoch": samples, "world_size": ctx.world_size}
+
+        def save(epoch_done_steps: int) -> None:
+            if ctx.is_main:
+                payload = {"config": config, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                           "scheduler": scheduler.state_dict(), "step": step, "history": history,
+                           "epoch_step": epoch_done_steps}
+                if scaler is not None:
+                    payload["scaler"] = scaler.state_dict()
+                save_checkpoint(checkpoint, payload)
+
+        metrics: dict = history[-1]["validation"] if history else {}
+        while step < total_steps:
+            epoch, in_epoch = divmod(step, steps_per_epoch)
+            sampler.set_epoch(epoch, skip=in_epoch * batch_size)
+            network.train()
+            losses = []
+            for inputs, labels in loader:
+                inputs = inputs.to(ctx.device, non_blocking=True)
+                labels = labels.to(ctx.device, dtype=torch.float32).view(-1, 1)
+                if augmenter is not None:
+                    inputs = augmenter(inputs)
+                with autocast():
+                    loss = loss_fn(network(inputs).float(), labels)
+                optimizer.zero_grad(set_to_none=True)
+                if scaler is not None:
+                    scaler.scale(loss).backward()
+                    scaler.step(optimizer)
+                    scaler.update()
+                else:
+                    loss.backward()
+                    optimizer.step()
+                scheduler.step()
+                step += 1
+                losses.append(float(loss.detach()))
+                report("train", (step % steps_per_epoch or steps_per_epoch) / steps_per_epoch,
+                       f"epoch {epoch + 1}/{epochs}", step=step, loss=float(np.mean(losses[-20:])),
+                       lr=scheduler.get_last_lr()[0])
+                if stop_after_steps is not None and step >= stop_after_steps:
+                    return {"model": None, "metrics": metrics, "history": history, "step": step, "stopped": True}
+                if checkpoint_every and step % checkpoint_every == 0 and step % steps_per_epoch:
+                    save(step % steps_per_epoch)
+            metrics = validate(model, val_studies, spec, ctx.device, batch_size * 2) if ctx.is_main else {}
+            history.append({"epoch": epoch + 1, "step": step, "train_loss": ctx.mean(float(np.mean(losses))),
+                            "validation": metrics})
+            report("validate", 1.0, f"epoch {epoch + 1}/{epochs}", loss=history[-1]["train_loss"],
+                   **{k: metrics[k] for k in ("auroc", "f1", "threshold") if k in metrics})
+            save(0)
+            ctx.barrier()
+
+        result = {"model": weights, "metrics": metrics, "history": history, "step": step, "stopped": False}
+        if ctx.is_main:
+            final_spec = replace(spec, threshold=float(metrics.get("threshold", spec.threshold)))
+            card = {"kind": "classifier", "architecture": spec.backbone, "spec": final_spec.to_dict(),
+                    "input_size": spec.input_size, "hu_windows": [list(w) for w in spec.hu_windows],
+                    "threshold": final_spec.threshold, "iexplain_version": __version__,
+                    "channel_order": "window-major: channel = window * slices + (slice offset + slices // 2)",
+                    "training": {"data": _describe_data(data_root),
+                                 "command": command or " ".join(sys.argv), "train_studies": len(train_ids),
+                                 "validation_studies": len(val_ids), "steps": step, "world_size": ctx.world_size,
+                                 "device": str(ctx.device), **{k: config[k] for k in (
+                                     "epochs", "batch_size", "lr", "warmup", "weight_decay", "samples_per_epoch",
+                                     "seed")},
+                                 "validation_ids": val_ids if len(val_ids) <= 500 else val_ids[:500]},
+                    "metrics": {"validation": metrics, "train_loss": [h["train_loss"] for h in history]}}
+            save_model(weights, model.state_dict(), card, overwrite=True)
+            report.done(f"model written to {weights}", **{k: metrics[k] for k in ("auroc", "f1") if k in metrics})
+        ctx.barrier()
+        return result
+    finally:
+        ctx.close()

@@ -1,0 +1,162 @@
+"""A whole study through iExplain: sliding window, Gaussian assembly, per-iteration segments, cluster filtering.
+
+1. The study becomes the classifier's stack (Z, W, S, S) and one mini-volume is centred on every slice.
+2. Algorithm 1 runs on groups of windows (``window_batch`` at a time, all iterations batched across the group).
+3. Each window's heat map and per-iteration segments vote for the study slices they cover, weighted by a Gaussian
+   of the distance between the slice and the window's centre (``window_sigma`` = 0.8 slices), normalised by the
+   weights of the windows that exist there (edges have fewer). Windows the classifier calls negative vote 0.
+   A voxel belongs to iteration k's segment when its weighted vote for k reaches ``vote_threshold``.
+4. Back on the CT grid (bilinear, the inverse of the classifier's in-plane resampling), a voxel found in several
+   iterations keeps the earliest, and the paper's size / distance filters (``findings.filter_findings``) drop
+   clusters of the union.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from ..findings import filter_findings
+from .iterative import WindowResult, run_algorithm1
+from .params import ExplainParams
+
+
+class WindowAssembler:
+    """Gaussian-weighted sum of window results into study slices (classifier resolution)."""
+
+    def __init__(self, depth: int, height: int, width: int, sigma: float):
+        self.depth, self.shape = depth, (depth, height, width)
+        self.sigma = float(sigma)
+        self.weights = np.zeros(depth, dtype=np.float64)
+        self.heat = np.zeros(self.shape, dtype=np.float32)
+        self.votes: dict[int, np.ndarray] = {}
+
+    def add(self, centre: int, slice_index: np.ndarray, heat: np.ndarray | None, labels: np.ndarray | None) -> None:
+        """One window centred on ``centre`` whose slices are study slices ``slice_index`` (replicas share one)."""
+        seen = set()
+        for offset, study_slice in enumerate(int(s) for s in slice_index):
+            if study_slice in seen:  # a replicated edge slice counts once
+                continue
+            seen.add(study_slice)
+            weight = float(np.exp(-0.5 * ((study_slice - centre) / self.sigma) ** 2))
+            self.weights[study_slice] += weight
+            if heat is not None:
+                self.heat[study_slice] += weight * heat[offset]
+            if labels is None:
+                continue
+            for iteration in np.unique(labels[offset]):
+                if iteration == 0:
+                    continue
+                votes = self.votes.setdefault(int(iteration), np.zeros(self.shape, dtype=np.float32))
+                votes[study_slice] += weight * (labels[offset] == iteration)
+
+    def result(self) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+        """(heat (Z, S, S), {iteration: vote fraction (Z, S, S)}), normalised by the weights present."""
+        scale = np.where(self.weights > 0, 1.0 / np.maximum(self.weights, 1e-12), 0.0).astype(np.float32)
+        heat = self.heat * scale[:, None, None]
+        return heat, {k: v * scale[:, None, None] for k, v in sorted(self.votes.items())}
+
+
+@dataclass
+class StudyExplanation:
+    """iExplain's answer for one study at the classifier's resolution (Z, S, S)."""
+
+    heat: np.ndarray
+    votes: dict[int, np.ndarray]
+    probabilities: np.ndarray            # first-pass classifier probability of every window (Z,)
+    iterations: np.ndarray               # iterations Algorithm 1 ran in every window (Z,)
+    stop_reasons: list[str] = field(default_factory=list)
+    threshold: float = 0.5
+
+    @property
+    def max_iteration(self) -> int:
+        return max(self.votes) if self.votes else 0
+
+
+def explain_stack(model, stack, spec, params: ExplainParams, device=None, threshold: float | None = None,
+                  progress: Callable | None = None) -> StudyExplanation:
+    """Algorithm 1 in a window centred on every slice of ``stack`` (Z, W, S, S), assembled into the study."""
+    import torch
+
+    from ..classifier.windows import window_indices, windows_for
+
+    device = device or next(model.parameters()).device
+    threshold = spec.threshold if threshold is None else threshold
+    depth, size = stack.shape[0], stack.shape[-1]
+    assembler = WindowAssembler(depth, size, size, params.window_sigma)
+    probabilities = np.zeros(depth, dtype=np.float32)
+    iterations = np.zeros(depth, dtype=np.int32)
+    stop_reasons = [""] * depth
+    group = max(params.window_batch, params.batch_size)  # windows classified together; positives explained together
+    for start in range(0, depth, group):
+        centres = np.arange(start, min(start + group, depth))
+        inputs = windows_for(stack, centres, spec).to(device)
+        index = window_indices(centres, depth, spec)
+
+        def report(iteration: int, active: int, first=int(centres[0]), last=int(centres[-1])) -> None:
+            if progress is not None:
+                progress("explain", start / depth, f"slices {first}-{last}: iteration {iteration}, "
+                         f"{active} window(s) positive", slice=first, iteration=iteration)
+
+        results: list[WindowResult] = run_algorithm1(model, inputs, spec.slices, params, threshold,
+                                                     keys=[int(c) for c in centres], slice_index=index,
+                                                     on_iteration=report)
+        for centre, slices, result in zip(centres, index, results):
+            probabilities[centre] = result.probabilities[0]
+            iterations[centre] = result.iterations
+            stop_reasons[centre] = result.stop_reason
+            explained = result.iterations > 0
+            assembler.add(int(centre), slices, result.heat if explained else None,
+                          result.labels if explained else None)
+        del inputs
+        if progress is not None:
+            progress("explain", min(1.0, (start + len(centres)) / depth), "", slice=int(centres[-1]),
+                     iteration=int(iterations[centres].max(initial=0)))
+    heat, votes = assembler.result()
+    return StudyExplanation(heat, votes, probabilities, iterations, stop_reasons, threshold)
+
+
+def resample_in_plane(array: np.ndarray, height: int, width: int) -> np.ndarray:
+    """(Z, S, S) float -> (Z, height, width), bilinear with pixel centres aligned like the classifier's resampling."""
+    import torch
+    import torch.nn.functional as F
+
+    if array.shape[1:] == (height, width):
+        return array.astype(np.float32, copy=False)
+    out = np.empty((array.shape[0], height, width), dtype=np.float32)
+    for start in range(0, array.shape[0], 32):  # chunks keep the float copy small
+        part = torch.from_numpy(np.ascontiguousarray(array[start:start + 32], dtype=np.float32))[:, None]
+        out[start:start + 32] = F.interpolate(part, size=(height, width), mode="bilinear",
+                                              align_corners=False)[:, 0].numpy()
+    return out
+
+
+@dataclass
+class StudySegmentation:
+    """iExplain's answer on the CT grid (z, y, x): labelmap value k = found first by iteration k."""
+
+    labelmap: np.ndarray       # uint8
+    heat: np.ndarray           # float32
+    unfiltered: np.ndarray     # uint8 labelmap before the size / distance filter
+    iterations: int            # number of iteration segments (the largest label found before filtering)
+
+
+def to_ct_grid(explanation: StudyExplanation, ct_shape: tuple[int, int, int], params: ExplainParams
+               ) -> StudySegmentation:
+    """Per-iteration segments and heat map on the CT grid, earliest iteration first, then the paper's filters."""
+    depth, height, width = ct_shape
+    if explanation.heat.shape[0] != depth:
+        raise ValueError(f"explanation has {explanation.heat.shape[0]} slices, the CT {depth}")
+    heat = resample_in_plane(explanation.heat, height, width)
+    labelmap = np.zeros(ct_shape, dtype=np.uint8)
+    for iteration, votes in sorted(explanation.votes.items()):
+        found = resample_in_plane(votes, height, width) >= params.vote_threshold
+        labelmap[found & (labelmap == 0)] = iteration
+    unfiltered = labelmap.copy()
+    if params.filter and labelmap.any():
+        keep = filter_findings(labelmap > 0, params.min_cluster_voxels, params.max_center_distance_px,
+                               params.reference_size)
+        labelmap[~keep] = 0
+    return StudySegmentation(labelmap, heat, unfiltered, explanation.max_iteration)

@@ -1,0 +1,83 @@
+"""PNG montages of a study with its truth outlined: the quickest way to check that a phantom looks like a CTPA.
+
+Slices are shown in radiological convention (patient's right on the image's left, anterior up), which is what the
+(z, y, x) LPS arrays give when drawn as they are. Each slice is shown in the mediastinal window (W400 L40, where a
+filling defect shows as grey inside a white artery) and, optionally, in the lung window (W1500 L-600).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..outputs import atomic_output
+
+MEDIASTINAL = (40.0, 400.0)
+PE_WINDOW = (100.0, 700.0)
+LUNG = (-600.0, 1500.0)
+
+
+def _windowed(image: np.ndarray, window) -> np.ndarray:
+    level, width = window
+    return np.clip((image.astype(np.float32) - (level - width / 2)) / width, 0, 1)
+
+
+def pick_slices(truth: np.ndarray, count: int) -> list[int]:
+    """Slices through the middle of each embolus first, then evenly spaced slices to fill the montage."""
+    nz = truth.shape[0]
+    chosen: list[int] = []
+    for label in [v for v in np.unique(truth) if v]:
+        z = np.flatnonzero((truth == label).any(axis=(1, 2)))
+        weights = [(truth[k] == label).sum() for k in z]
+        centre = int(z[int(np.argmax(weights))])
+        if centre not in chosen:
+            chosen.append(centre)
+    for k in np.linspace(nz * 0.15, nz * 0.85, count).astype(int):
+        if len(chosen) >= count:
+            break
+        if all(abs(int(k) - c) > 1 for c in chosen):
+            chosen.append(int(k))
+    return sorted(chosen[:count])
+
+
+def write_preview(study, path, slices: list[int] | None = None, count: int = 6, lung_window: bool = True,
+                  window=MEDIASTINAL, overwrite: bool = False, title: str | None = None) -> Path:
+    """Write a PNG montage of ``study`` (a SyntheticStudy) with each embolus outlined in its own colour."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    image = study.volume.array
+    truth = study.truth
+    slices = pick_slices(truth, count) if slices is None else list(slices)
+    rows = 2 if lung_window else 1
+    sx, sy, sz = study.volume.spacing
+    aspect = sy / sx
+    figure, axes = plt.subplots(rows, len(slices), figsize=(3.2 * len(slices), 3.3 * rows + 0.5), squeeze=False)
+    colours = plt.get_cmap("tab10")
+    for column, k in enumerate(slices):
+        for row, win in enumerate([window] + ([LUNG] if lung_window else [])):
+            ax = axes[row][column]
+            ax.imshow(_windowed(image[k], win), cmap="gray", vmin=0, vmax=1, aspect=aspect, interpolation="bilinear")
+            if row == 0:
+                for label in [v for v in np.unique(truth[k]) if v]:
+                    ax.contour(truth[k] == label, levels=[0.5], colors=[colours((int(label) - 1) % 10)],
+                               linewidths=0.9)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            name = "W%d L%d" % (win[1], win[0])
+            positive = "PE" if truth[k].any() else "no PE"
+            ax.set_title(f"slice {k} ({positive}) {name}" if row == 0 else name, fontsize=8)
+    summary = ", ".join(f"{e['embolus']}:{e['level']}/{e['side']}{'/occl' if e['occlusive'] else ''}"
+                        for e in study.emboli) or "negative study"
+    lumen = study.contrast.get("lumen_hu")
+    heading = title or f"{getattr(study, 'kind', 'synthetic')} CTPA seed {study.seed}"
+    figure.suptitle(f"{heading}  |  lumen {lumen:.0f} HU  |  emboli: {summary}", fontsize=9)
+    figure.tight_layout()
+    path = Path(path)
+    with atomic_output(path, overwrite) as temporary:
+        figure.savefig(temporary, dpi=110, format="png")
+    plt.close(figure)
+    return path

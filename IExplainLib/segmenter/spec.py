@@ -1,0 +1,132 @@
+"""What a segmenter is: the DynUNet architecture and the input conventions, stored in its model card.
+
+Axes: every size here is in array order **(z, y, x)**. The paper's patch "(128, 128, 64)" is (x, y, z), i.e.
+``patch_size=(64, 128, 128)`` here. The network may run on a coarser in-plane grid than the CT
+(``inplane_spacing_mm``): CPU inference of a 512x512x300 study has to fit in two minutes, and emboli of a few mm stay
+several voxels wide at 1.4 mm. Slices are never resampled (the z spacing is the CT's own).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from ..errors import ModelFileError
+
+ARCHITECTURE = "monai.DynUNet"
+
+
+@dataclass
+class SegmenterSpec:
+    filters: tuple[int, ...] = (32, 64, 128, 256, 320, 320)
+    patch_size: tuple[int, int, int] = (64, 128, 128)   # (z, y, x)
+    kernels: tuple[tuple[int, int, int], ...] = ()      # derived from patch size and spacing when empty
+    strides: tuple[tuple[int, int, int], ...] = ()
+    hu_center: float = 100.0
+    hu_width: float = 400.0
+    inplane_spacing_mm: float | None = None             # None: run at the CT's own in-plane grid
+    threshold: float = 0.5
+    overlap: float = 0.5                                # MONAI overlap 0.5 == step 64x64x32 for 128x128x64
+    sigma_scale: float = 0.25
+    norm: str = "instance"
+    res_block: bool = False
+    out_channels: int = 2                               # background + PE, softmax (see loss.py)
+
+    def __post_init__(self):
+        self.filters = tuple(int(f) for f in self.filters)
+        self.patch_size = tuple(int(p) for p in self.patch_size)
+        self.kernels = tuple(tuple(int(k) for k in kernel) for kernel in self.kernels)
+        self.strides = tuple(tuple(int(s) for s in stride) for stride in self.strides)
+        if len(self.patch_size) != 3 or min(self.patch_size) < 4:
+            raise ValueError(f"patch size needs three sizes >= 4 (z, y, x), got {self.patch_size}")
+        if not self.kernels:
+            self.kernels, self.strides = nnunet_kernels_strides(self.patch_size, max_levels=len(self.filters))
+        if len(self.filters) < len(self.strides):
+            raise ValueError(f"{len(self.strides)} resolution levels need as many filters, got {self.filters}")
+        self.filters = self.filters[:len(self.strides)]
+        for axis, size in enumerate(self.patch_size):
+            factor = 1
+            for stride in self.strides:
+                factor *= stride[axis]
+            if size % factor:
+                raise ValueError(f"patch size {self.patch_size} is not divisible by the network's total stride "
+                                 f"along axis {axis} ({factor})")
+
+    def to_card(self) -> dict:
+        card = asdict(self)
+        card["axes"] = "zyx"
+        return {key: list(value) if isinstance(value, tuple) else value for key, value in card.items()}
+
+    @classmethod
+    def from_card(cls, card: dict) -> "SegmenterSpec":
+        spec = card.get("spec") if "spec" in card else card
+        if not isinstance(spec, dict):
+            raise ModelFileError("the segmenter card has no 'spec' section")
+        known = {name for name in cls.__dataclass_fields__}
+        try:
+            return cls(**{key: value for key, value in spec.items() if key in known})
+        except (TypeError, ValueError) as error:
+            raise ModelFileError(f"the segmenter card's spec is invalid: {error}") from error
+
+    def describe(self) -> str:
+        return (f"DynUNet filters {list(self.filters)}, patch (z,y,x) {list(self.patch_size)}, "
+                f"in-plane {self.inplane_spacing_mm or 'native'} mm")
+
+
+def nnunet_kernels_strides(patch_size, spacing=(1.0, 1.0, 1.0), max_levels: int = 6, min_size: int = 8):
+    """nnU-Net's rule: halve every axis that is still >= ``min_size`` and not much coarser than the finest axis;
+    3x3x3 kernels except along axes more than twice as coarse (1). First level has stride 1."""
+    sizes = [float(s) for s in patch_size]
+    spacing = [float(s) for s in spacing]
+    kernels, strides = [], [(1, 1, 1)]
+    while len(strides) < max_levels:
+        ratios = [s / min(spacing) for s in spacing]
+        stride = tuple(2 if ratio <= 2 and size >= min_size and size % 2 == 0 else 1
+                       for ratio, size in zip(ratios, sizes))
+        if all(s == 1 for s in stride):
+            break
+        kernels.append(tuple(3 if ratio <= 2 else 1 for ratio in ratios))
+        strides.append(stride)
+        sizes = [size / s for size, s in zip(sizes, stride)]
+        spacing = [sp * s for sp, s in zip(spacing, stride)]
+    kernels.append((3, 3, 3))
+    return tuple(kernels), tuple(strides)
+
+
+def build_network(spec: SegmenterSpec):
+    """The MONAI DynUNet the spec describes (deep supervision off: the loss sees the full-resolution output)."""
+    from monai.networks.nets import DynUNet
+
+    norm = {"instance": ("INSTANCE", {"affine": True}), "batch": "BATCH"}.get(spec.norm, spec.norm)
+    return DynUNet(spatial_dims=3, in_channels=1, out_channels=spec.out_channels,
+                   kernel_size=[list(k) for k in spec.kernels], strides=[list(s) for s in spec.strides],
+                   upsample_kernel_size=[list(s) for s in spec.strides[1:]], filters=list(spec.filters),
+                   norm_name=norm, deep_supervision=False, res_block=spec.res_block)
+
+
+def count_parameters(network) -> int:
+    return sum(parameter.numel() for parameter in network.parameters())
+
+
+def _alias_groups(network) -> list[list[str]]:
+    """Names of the state-dict entries that share storage (DynUNet reaches each block under two names)."""
+    groups: dict[int, list[str]] = {}
+    for name, tensor in network.state_dict(keep_vars=True).items():
+        groups.setdefault(tensor.data_ptr(), []).append(name)
+    return list(groups.values())
+
+
+def portable_state_dict(network) -> dict:
+    """The state dict with each shared tensor once (safetensors refuses aliases)."""
+    state = network.state_dict()
+    return {group[0]: state[group[0]] for group in _alias_groups(network)}
+
+
+def complete_state_dict(network, state: dict) -> dict:
+    """Give each aliased entry of ``network`` the tensor saved under one of its names (inverse of the above)."""
+    full = dict(state)
+    for group in _alias_groups(network):
+        present = next((name for name in group if name in state), None)
+        if present is not None:
+            for name in group:
+                full.setdefault(name, state[present])
+    return full

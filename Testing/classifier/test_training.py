@@ -1,0 +1,75 @@
+"""Training end to end on tiny tube studies: the loss falls, the model file is valid, runs resume, outputs are kept."""
+
+import json
+
+import numpy as np
+import pytest
+
+from IExplainLib.classifier import ClassifierSpec, load_classifier, predict_slices, train_classifier
+from IExplainLib.cli.main import main as cli_main
+from IExplainLib.errors import OutputExistsError
+from IExplainLib.modelfile import read_card
+
+FAST = dict(epochs=3, batch_size=8, lr=3e-3, warmup=2, device="cpu", samples_per_epoch=64)
+
+
+def test_training_lowers_the_loss_and_writes_a_valid_model(tube_dataset, tmp_path, tiny_spec):
+    out = tmp_path / "clf.safetensors"
+    result = train_classifier(tube_dataset, out, tiny_spec, augment=False, seed=1, **FAST)
+    losses = [h["train_loss"] for h in result["history"]]
+    assert len(losses) == 3 and losses[-1] < 0.8 * losses[0]
+    card = read_card(out)
+    assert card["kind"] == "classifier" and card["architecture"] == tiny_spec.backbone
+    assert card["spec"]["input_size"] == 32 and card["hu_windows"] == [[100.0, 700.0]]
+    assert card["training"]["train_studies"] + card["training"]["validation_studies"] == 6
+    assert card["metrics"]["validation"]["slices"] > 0
+    assert card["threshold"] == card["spec"]["threshold"] == result["metrics"]["threshold"]
+    loaded = load_classifier(out)
+    assert not loaded.model.training and loaded.spec.threshold == card["threshold"]
+    from IExplainLib.io import read_volume
+    scores = predict_slices(loaded.model, read_volume(tube_dataset / "images" / "case-000.nii.gz"), loaded.spec)
+    assert scores.shape == (12,)
+
+
+def test_killed_run_resumes_from_last_checkpoint_and_continues_the_step_count(tube_dataset, tmp_path, tiny_spec):
+    out = tmp_path / "clf.safetensors"
+    # "killed" at step 11: the last checkpoint is the one of step 10 (every 5 steps; 8 steps per epoch)
+    stopped = train_classifier(tube_dataset, out, tiny_spec, checkpoint_every=5, stop_after_steps=11, **FAST)
+    assert stopped["stopped"] and stopped["step"] == 11 and not out.exists()
+    with pytest.raises(OutputExistsError, match="--resume"):
+        train_classifier(tube_dataset, out, tiny_spec, **FAST)
+    resumed = train_classifier(tube_dataset, out, tiny_spec, resume=True, stop_after_steps=13, **FAST)
+    assert resumed["step"] == 13 and [h["step"] for h in resumed["history"]] == [8]
+    finished = train_classifier(tube_dataset, out, tiny_spec, resume=True, **FAST)
+    assert finished["step"] == 24 and [h["step"] for h in finished["history"]] == [8, 16, 24]
+    assert read_card(out)["training"]["steps"] == 24
+
+
+def test_resumed_run_matches_an_uninterrupted_one(tube_dataset, tmp_path, tiny_spec):
+    whole = train_classifier(tube_dataset, tmp_path / "a.safetensors", tiny_spec, seed=2, **{**FAST, "epochs": 2})
+    train_classifier(tube_dataset, tmp_path / "b.safetensors", tiny_spec, seed=2, stop_after_steps=8,
+                     **{**FAST, "epochs": 2})
+    resumed = train_classifier(tube_dataset, tmp_path / "b.safetensors", tiny_spec, seed=2, resume=True,
+                               **{**FAST, "epochs": 2})
+    assert np.isclose(whole["history"][-1]["train_loss"], resumed["history"][-1]["train_loss"], rtol=1e-4)
+
+
+def test_cli_trains_and_refuses_to_overwrite(tube_dataset, tmp_path, capsys):
+    out = tmp_path / "cli.safetensors"
+    args = ["train-classifier", str(tube_dataset), "--out", str(out), "--input-size", "32", "--epochs", "1",
+            "--batch-size", "8", "--samples-per-epoch", "16", "--warmup", "1", "--device", "cpu",
+            "--progress", "json", "--window", "100,700", "--window", "40,400"]
+    assert cli_main(args) == 0
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert events[-1]["stage"] == "done" and any(e["stage"] == "train" for e in events)
+    card = read_card(out)
+    assert card["spec"]["hu_windows"] == [[100.0, 700.0], [40.0, 400.0]]
+    assert card["training"]["command"].startswith("iexplain train-classifier")
+    assert cli_main(args) == 2
+    assert "exists" in capsys.readouterr().err
+    assert cli_main(args[:-4] + ["--window", "100"]) == 2
+
+
+def test_cli_rejects_missing_dataset(tmp_path, capsys):
+    assert cli_main(["train-classifier", str(tmp_path / "nope"), "--out", str(tmp_path / "m")]) == 2
+    assert "not found" in capsys.readouterr().err

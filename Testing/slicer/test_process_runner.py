@@ -1,0 +1,121 @@
+"""The background worker runner and the progress protocol, with real subprocesses (cancel included)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from IExplainSlicerLib.job import Job, JobStatus
+from IExplainSlicerLib.process import BackgroundProcess
+from IExplainSlicerLib.progress_tracker import ProgressState, parseEvent
+from IExplainSlicerLib.worker import WorkerLauncher
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+
+
+def fake_worker(mode: str) -> Job:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    return Job(BackgroundProcess([sys.executable, str(HERE / "fake_progress_worker.py"), mode], env=env),
+               title="fake worker")
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A killed child of a live parent stays a zombie until reaped; a zombie is not running.
+    status = Path(f"/proc/{pid}/status")
+    return not (status.exists() and "\nState:\tZ" in status.read_text())
+
+
+def test_progress_events_drive_the_state_and_the_job_succeeds():
+    seen = []
+    job = fake_worker("ok")
+    job.onProgress = lambda state: seen.append((state.stage, state.percent(), state.iteration, state.slice))
+    result = job.runToCompletion(timeout=60)
+    assert result.status is JobStatus.SUCCEEDED and result.returncode == 0
+    assert seen[:3] == [("explain", 33, 1, 10), ("explain", 67, 1, 11), ("explain", 100, 1, 12)]
+    assert seen[-1][0] == "done" and result.finalEvent["iterations"] == 3
+    assert "worker starting (a plain log line)" in result.log  # stderr goes to the log, not to the progress
+
+
+def test_error_event_gives_the_workers_one_line_message():
+    result = fake_worker("fail").runToCompletion(timeout=60)
+    assert result.status is JobStatus.FAILED and result.returncode == 2
+    assert result.errorMessage == "classifier model.safetensors does not match the checksum in its card"
+
+
+def test_crash_without_error_event_reports_the_last_stderr_line():
+    result = fake_worker("crash").runToCompletion(timeout=60)
+    assert result.status is JobStatus.FAILED and result.returncode == 1
+    assert "CUDA out of memory" in result.errorMessage
+
+
+@pytest.mark.skipif(os.name == "nt", reason="process groups are POSIX; Windows uses taskkill /T")
+def test_cancel_kills_the_whole_process_tree():
+    job = fake_worker("hang")
+    job.start()
+    deadline = time.monotonic() + 30
+    spawned = None
+    while spawned is None and time.monotonic() < deadline:
+        for line in job.process.readLines():
+            event = parseEvent(line.text)
+            if event and event["stage"] == "spawned":
+                spawned = event
+        time.sleep(0.05)
+    assert spawned, "the worker never reported its child"
+    assert alive(spawned["child_pid"]) and alive(spawned["worker_pid"])
+    started = time.monotonic()
+    job.cancel()
+    assert time.monotonic() - started < 10
+    assert job.poll() is JobStatus.CANCELLED
+    deadline = time.monotonic() + 5
+    while alive(spawned["child_pid"]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(spawned["worker_pid"])
+    assert not alive(spawned["child_pid"]), "the worker's child survived the cancel"
+    assert job.result.status is JobStatus.CANCELLED and "cancelled" in job.result.errorMessage
+
+
+def test_real_iexplain_info_through_the_launcher(ct_file):
+    launcher = WorkerLauncher(libraryRoot=REPO)
+    result = launcher.job(["info", str(ct_file), "--json"], "iexplain info").runToCompletion(timeout=120)
+    assert result.succeeded, result.log
+    assert json.loads(result.log[result.log.index("{"):])["size_xyz"] == [20, 24, 12]
+
+
+def test_real_iexplain_error_is_one_line(tmp_path):
+    launcher = WorkerLauncher(libraryRoot=REPO)
+    result = launcher.job(["info", str(tmp_path / "missing.nrrd")], "iexplain info").runToCompletion(timeout=120)
+    assert result.status is JobStatus.FAILED and result.returncode == 2
+    assert result.errorMessage.startswith("iexplain info: error:") and "missing.nrrd" in result.errorMessage
+
+
+def test_launcher_environment_forces_cpu_and_finds_the_library():
+    launcher = WorkerLauncher(libraryRoot=REPO, python="/opt/PythonSlicer", environment={"PYTHONPATH": "/x"})
+    env = launcher.environmentFor("cpu")
+    assert env["PYTHONPATH"].split(os.pathsep) == [str(REPO), "/x"]
+    assert env["CUDA_VISIBLE_DEVICES"] == "-1" and env["PYTHONUNBUFFERED"] == "1"
+    assert "CUDA_VISIBLE_DEVICES" not in launcher.environmentFor("auto")
+    assert launcher.command(["detect", "a b.nrrd"]) == ["/opt/PythonSlicer", "-m", "IExplainLib.cli.main", "detect",
+                                                         "a b.nrrd"]
+
+
+def test_progress_state_text_and_parse_rules():
+    assert parseEvent("Traceback (most recent call last):") is None
+    assert parseEvent('{"v": 1, "fraction": 0.5}') is None  # no stage: not an event
+    assert parseEvent('{"v": 1, "stage": "explain", "fraction": 0.') is None  # half a line
+    state = ProgressState()
+    state.update(parseEvent('{"v": 1, "stage": "explain", "fraction": 0.25, "iteration": 2, "slice": 41}'))
+    assert state.text() == "Explaining: iteration 2, slice 41 (25%)"
+    state.update({"v": 1, "stage": "write", "fraction": None})
+    assert state.percent() is None and state.iteration is None and state.text() == "Writing results"
+    state.update({"v": 1, "stage": "error", "fraction": None, "message": "bad input"})
+    assert state.failed and state.finished and state.stagesSeen == ["explain", "write", "error"]

@@ -1,0 +1,210 @@
+"""Static checks of what only Slicer runs (SLICER_NOTES 11.3): module file, .ui, slicer.util calls, CMake, index."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from cmake_lists import cmake_list, library_files, render_library_cmake
+
+REPO = Path(__file__).resolve().parents[2]
+MODULE_DIR = REPO / "IExplain"
+MODULE_FILE = MODULE_DIR / "IExplain.py"
+UI_FILE = MODULE_DIR / "Resources" / "UI" / "IExplain.ui"
+SIGNATURES = REPO.parent / "shared" / "slicer" / "slicer-util-signatures.txt"
+INDEX_ENTRY = REPO / "IExplain.json"
+SLICER_LIB = MODULE_DIR / "IExplainSlicerLib"
+
+# ExtensionsIndex scripts/check_description_files.py and schema v1.0.1 (SLICER_NOTES 3.1, 3.3)
+REQUIRED_INDEX_KEYS = {"$schema", "category", "scm_url"}
+ALLOWED_INDEX_KEYS = REQUIRED_INDEX_KEYS | {"scm_revision", "scm_type", "build_dependencies", "dicom_support_rule",
+                                            "build_subdirectory", "enabled", "tier"}
+ACCEPTED_CATEGORIES = {"Segmentation", "Active Learning", "Quantification", "Chest Imaging Platform", "Utilities"}
+
+
+def module_tree() -> ast.Module:
+    return ast.parse(MODULE_FILE.read_text(encoding="utf-8"), filename=str(MODULE_FILE))
+
+
+def python_sources() -> list[Path]:
+    return [MODULE_FILE, *sorted(SLICER_LIB.glob("*.py"))]
+
+
+def test_module_file_defines_the_four_slicer_classes():
+    classes = {node.name: [ast.unparse(b) for b in node.bases] for node in module_tree().body
+               if isinstance(node, ast.ClassDef)}
+    assert classes["IExplain"] == ["ScriptedLoadableModule"]
+    assert classes["IExplainWidget"][0] == "ScriptedLoadableModuleWidget"
+    assert classes["IExplainLogic"] == ["ScriptedLoadableModuleLogic"]
+    assert classes["IExplainTest"] == ["ScriptedLoadableModuleTest"]
+    # only Slicer classes (and the parameter node) live in the module file
+    assert set(classes) == {"IExplain", "IExplainParameterNode", "IExplainWidget", "IExplainLogic", "IExplainTest"}
+
+
+def test_nothing_is_installed_at_import_time():
+    for node in module_tree().body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            continue
+        calls = [ast.unparse(n.func) for n in ast.walk(node) if isinstance(n, ast.Call)]
+        assert not [c for c in calls if "pip_" in c or "install" in c.lower()], calls
+
+
+def test_no_other_python_file_at_the_top_of_the_module_folder():
+    # Slicer loads every top-level .py of a module folder as a module (SLICER_NOTES 2.4)
+    assert sorted(p.name for p in MODULE_DIR.glob("*.py")) == ["IExplain.py"]
+
+
+def ui_widgets() -> dict[str, ET.Element]:
+    return {w.get("name"): w for w in ET.parse(UI_FILE).getroot().iter("widget")}
+
+
+def test_every_self_ui_name_exists_in_the_ui_file():
+    used = set(re.findall(r"self\.ui\.(\w+)", MODULE_FILE.read_text(encoding="utf-8")))
+    missing = used - set(ui_widgets())
+    assert used and not missing, f"self.ui names missing from IExplain.ui: {sorted(missing)}"
+
+
+def test_ui_parameter_names_match_the_parameter_node_fields():
+    bound = {}
+    for name, widget in ui_widgets().items():
+        for prop in widget.findall("property"):
+            if prop.get("name") == "SlicerParameterName":
+                bound[prop.find("string").text] = widget.get("class")
+    wrapper = next(n for n in module_tree().body if isinstance(n, ast.ClassDef) and n.name == "IExplainParameterNode")
+    fields = {n.target.id: ast.unparse(n.annotation) for n in wrapper.body if isinstance(n, ast.AnnAssign)}
+    assert set(bound) <= set(fields), f"unknown parameters in the .ui: {set(bound) - set(fields)}"
+    for parameter, widget_class in bound.items():  # the wrapper's connectors need these pairs (gui_connection.md)
+        annotation = fields[parameter]
+        if widget_class == "QComboBox":
+            assert "Choice(" in annotation, parameter
+        if widget_class in ("QSpinBox", "QDoubleSpinBox", "ctkSliderWidget"):
+            assert "WithinRange(" in annotation, parameter
+    from IExplainSlicerLib.commands import ADVANCED_FLAGS
+
+    assert set(ADVANCED_FLAGS) <= set(bound), "every advanced setting has its widget"
+
+
+def test_ui_file_declares_its_custom_widgets():
+    root = ET.parse(UI_FILE).getroot()
+    declared = {c.findtext("class") for c in root.iter("customwidget")}
+    used = {w.get("class") for w in root.iter("widget")}
+    custom = {c for c in used if c.startswith(("ctk", "qMRML"))}
+    assert custom <= declared
+
+
+def util_signatures() -> dict[str, ast.arguments]:
+    if not SIGNATURES.exists():
+        pytest.skip(f"{SIGNATURES} not found (the shared Slicer notes sit beside the repository)")
+    signatures = {}
+    for line in SIGNATURES.read_text(encoding="utf-8").splitlines():
+        match = re.match(r"\s*\d+:\s*def (\w+)\((.*)\):\s*$", line)
+        if match:
+            parameters = match.group(2).replace("\\", " ")  # the listing keeps line-continuation backslashes
+            signatures[match.group(1)] = ast.parse(f"def f({parameters}): pass").body[0].args
+    return signatures
+
+
+def test_every_slicer_util_call_exists_with_those_arguments():
+    signatures = util_signatures()
+    checked = 0
+    for path in python_sources():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and ast.unparse(node.func.value) == "slicer.util"):
+                continue
+            name = node.func.attr
+            assert name in signatures, f"{path.name}: slicer.util.{name} does not exist"
+            arguments = signatures[name]
+            names = [a.arg for a in arguments.args + arguments.kwonlyargs]
+            for keyword in node.keywords:
+                assert keyword.arg in names or arguments.kwarg, f"{path.name}: slicer.util.{name}({keyword.arg}=)"
+            assert len(node.args) <= len(arguments.args) or arguments.vararg, f"{path.name}: slicer.util.{name}"
+            checked += 1
+    assert checked > 20
+
+
+def test_slicer_lib_pure_modules_import_no_qt_and_no_slicer():
+    pure = {"process", "progress_tracker", "job", "commands", "worker", "model_registry", "dataset_folder",
+            "dependencies"}
+    for name in pure:
+        tree = ast.parse((SLICER_LIB / f"{name}.py").read_text(encoding="utf-8"))
+        top = [a.name for n in tree.body if isinstance(n, ast.Import) for a in n.names]
+        top += [n.module for n in tree.body if isinstance(n, ast.ImportFrom) and n.module]
+        assert not {"qt", "ctk", "slicer", "vtk"} & {t.split(".")[0] for t in top}, name
+    for path in SLICER_LIB.glob("*.py"):
+        assert "import qt" not in path.read_text(encoding="utf-8"), f"{path.name}: the widget owns Qt"
+
+
+def test_reload_list_names_every_lib_module():
+    tree = module_tree()
+    reload_list = next(ast.literal_eval(n.value) for n in tree.body
+                       if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "LIB_MODULES")
+    assert set(reload_list) == {p.stem for p in SLICER_LIB.glob("*.py")} - {"__init__"}
+
+
+def test_module_cmake_lists_every_packaged_file():
+    text = (MODULE_DIR / "CMakeLists.txt").read_text(encoding="utf-8")
+    scripts = cmake_list(text, "MODULE_PYTHON_SCRIPTS")
+    resources = cmake_list(text, "MODULE_PYTHON_RESOURCES")
+    for listed in scripts + resources:
+        assert (MODULE_DIR / listed).is_file(), f"CMake lists {listed}, which does not exist"
+    on_disk_scripts = {"IExplain.py", *(p.relative_to(MODULE_DIR).as_posix() for p in SLICER_LIB.glob("*.py"))}
+    assert set(scripts) == on_disk_scripts
+    on_disk_resources = {p.relative_to(MODULE_DIR).as_posix() for p in (MODULE_DIR / "Resources").rglob("*")
+                         if p.is_file()}
+    assert set(resources) == on_disk_resources
+    assert "WITH_GENERIC_TESTS" in text and "slicer_add_python_unittest(SCRIPT ${MODULE_NAME}.py)" in text
+
+
+def test_library_cmake_lists_every_library_file():
+    text = (REPO / "IExplainLib" / "CMakeLists.txt").read_text(encoding="utf-8")
+    scripts, resources = library_files()
+    unlisted = sorted(set(scripts) - set(cmake_list(text, "MODULE_PYTHON_SCRIPTS")))
+    assert not unlisted, (f"IExplainLib files not packaged: {unlisted}; run `python Testing/slicer/cmake_lists.py`")
+    assert set(resources) <= set(cmake_list(text, "MODULE_PYTHON_RESOURCES"))
+    for listed in cmake_list(text, "MODULE_PYTHON_SCRIPTS") + cmake_list(text, "MODULE_PYTHON_RESOURCES"):
+        assert (REPO / "IExplainLib" / listed).is_file(), f"IExplainLib/CMakeLists.txt lists missing {listed}"
+    assert "WITH_SUBDIR" in text
+    assert text == render_library_cmake() or not unlisted
+
+
+def test_extension_cmake_metadata():
+    text = (REPO / "CMakeLists.txt").read_text(encoding="utf-8")
+    project = re.search(r"^project\((\w+)", text, re.M).group(1)
+    assert project == INDEX_ENTRY.stem == "IExplain" and not project.startswith("Slicer")
+    values = dict(re.findall(r'set\((EXTENSION_\w+)\s+"([^"]*)"\)', text))
+    for key in ("EXTENSION_HOMEPAGE", "EXTENSION_CONTRIBUTORS", "EXTENSION_DESCRIPTION", "EXTENSION_ICONURL",
+                "EXTENSION_SCREENSHOTURLS", "EXTENSION_DEPENDS"):
+        assert values.get(key), key
+    assert values["EXTENSION_DEPENDS"].split() == json.loads(INDEX_ENTRY.read_text())["build_dependencies"]
+    # the icon and screenshots named by raw URLs must exist at those paths in the repository
+    for url in [values["EXTENSION_ICONURL"], *values["EXTENSION_SCREENSHOTURLS"].split()]:
+        relative = url.split("/main/", 1)[1]
+        assert (REPO / relative).is_file(), f"{url} points at {relative}, missing from the repository"
+    order = [text.index(s) for s in ("find_package(Slicer REQUIRED)", "add_subdirectory(IExplain)",
+                                     "add_subdirectory(IExplainLib)", "Slicer_EXTENSION_GENERATE_CONFIG",
+                                     "Slicer_EXTENSION_CPACK")]
+    assert order == sorted(order)
+    assert (REPO / "LICENSE").read_text().count("Apache License") >= 1
+
+
+def test_index_entry_has_the_required_keys_and_lf_endings():
+    raw = INDEX_ENTRY.read_bytes()
+    assert b"\r" not in raw, "the Extensions Index requires LF line endings"
+    entry = json.loads(raw)
+    assert REQUIRED_INDEX_KEYS <= set(entry) and set(entry) <= ALLOWED_INDEX_KEYS
+    assert entry["category"] in ACCEPTED_CATEGORIES
+    assert entry["scm_url"].startswith("https://github.com/") and entry["scm_url"].rsplit("/", 1)[1].startswith("Slicer")
+    assert entry["build_dependencies"] == ["PyTorch"] and 1 <= entry["tier"] <= 5
+
+
+def test_icons_are_128_pixel_pngs():
+    from PIL import Image
+
+    for path in (MODULE_DIR / "Resources" / "Icons" / "IExplain.png", REPO / "Resources" / "Icons" / "IExplain.png"):
+        with Image.open(path) as image:
+            assert image.format == "PNG" and image.size == (128, 128)
