@@ -47,9 +47,10 @@ def test_seg_nrrd_has_names_colours_labels_terminology_and_geometry(tmp_path, la
     np.testing.assert_allclose(segmentation["ijkToLPS"], grid.ijk_to_lps(), rtol=0, atol=1e-12)
     np.testing.assert_array_equal(segmentation["voxels"], labels.array.transpose(2, 1, 0))
     header = path.read_bytes()[:4000].decode("latin-1")
-    assert ("TerminologyEntry:Segmentation category and type - 3D Slicer General Anatomy list"
+    assert ("TerminologyEntry:Segmentation category and type - DICOM master list"
             "~SCT^49755003^Morphologically Altered Structure~SCT^55584005^Embolus~^^"
             "~Anatomic codes - DICOM master list~SCT^81040000^Pulmonary artery~^^|") in header
+    assert header.count("Segmentation.Status:notstarted") == 3  # model output starts unreviewed
     volume, infos = read_segmentation(path)
     np.testing.assert_array_equal(volume.array, labels.array)
     assert volume.same_grid(grid, tolerance=1e-12)
