@@ -118,7 +118,8 @@ def train_classifier(data_root: str | Path | Sequence[str | Path] | Sequence[Stu
     ctx = init_distributed(device)
     report = progress if ctx.is_main else QUIET
     try:
-        state = load_checkpoint(checkpoint) if resume and checkpoint.exists() else None
+        # the RNG is restored just before the loop, so that building the model does not consume it
+        state = load_checkpoint(checkpoint, restore_rng=False) if resume and checkpoint.exists() else None
         sources = _sources(data_root)
         by_id = {s.id: s for s in sources}
         if state:
@@ -148,6 +149,7 @@ def train_classifier(data_root: str | Path | Sequence[str | Path] | Sequence[Stu
             raise InputError(f"{samples} samples per epoch make no full batch of {batch_size} per process")
         total_steps = steps_per_epoch * epochs
 
+        torch.manual_seed(seed)  # same initial weights in every process (DDP also broadcasts rank 0's)
         model = build_classifier(spec).to(ctx.device)
         optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
         scheduler = warmup_linear_decay(optimizer, warmup, total_steps, final_lr)
@@ -160,6 +162,10 @@ def train_classifier(data_root: str | Path | Sequence[str | Path] | Sequence[Stu
             if scaler is not None and "scaler" in state:
                 scaler.load_state_dict(state["scaler"])
             step, history = int(state["step"]), list(state.get("history", []))
+        if state and "torch_rng" in state and ctx.is_main:
+            torch.set_rng_state(state["torch_rng"])  # rank 0 continues exactly; augmentation draws as before
+        else:
+            torch.manual_seed(seed * 7919 + 1000 * ctx.rank + step + 1)  # other ranks: their own draws
         network = ctx.wrap(model)
         augmenter = (TrainAugment(slices=spec.slices, windows=len(spec.hu_windows)) if augment in (None, True)
                      else augment or None)

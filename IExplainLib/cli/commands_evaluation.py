@@ -82,10 +82,15 @@ def _add_study_set(parser, default_seed: int) -> None:
 
 def _add_explainer(parser) -> None:
     parser.add_argument("--classifier", required=True, metavar="M", help="classifier model (.safetensors + .json)")
-    parser.add_argument("--params", metavar="JSON", help="explainer parameters file (ExplainParams fields)")
-    parser.add_argument("--n-steps", type=int, help="IG steps (fewer: faster, coarser)")
-    parser.add_argument("--references", help="comma-separated IG references, e.g. zero,blur")
-    parser.add_argument("--smoothgrad-samples", type=int, help="SmoothGrad noise samples (1 = none)")
+    group = parser.add_argument_group(
+        "iExplain parameters (paper defaults, then the classifier card's 'explain' section, then --params, then "
+        "these flags; spelled as in iexplain detect)")
+    group.add_argument("--params", metavar="JSON", help="ExplainParams JSON file")
+    group.add_argument("--ig-steps", type=int, metavar="N", help="Integrated Gradients steps")
+    group.add_argument("--references", metavar="A,B,...", help="comma-separated IG references, e.g. zero,blur")
+    group.add_argument("--smoothgrad-samples", type=int, metavar="N", help="SmoothGrad noise samples (1 = plain IG)")
+    group.add_argument("--classifier-threshold", type=float, metavar="X",
+                       help="PE probability threshold (default: the model card's)")
     add_device(parser)
     add_progress(parser)
 
@@ -120,7 +125,9 @@ def _register_ablation(subparsers) -> None:
     _add_explainer(parser)
     parser.add_argument("-o", "--output", required=True, metavar="REPORT_DIR",
                         help="folder for ablation.json, ablation.png and ablation.md")
-    parser.add_argument("--max-iterations", type=int, help="iteration limit (default: the explainer's, 10)")
+    parser.add_argument("--max-iterations", type=int, help="Algorithm 1 iteration limit (default 10)")
+    parser.add_argument("--high-threshold", type=float, metavar="X",
+                        help="hysteresis high threshold h (default: the card's explain.high_threshold)")
     add_overwrite(parser)
     parser.set_defaults(func=run_ablation)
 
@@ -141,7 +148,9 @@ def _phantom_spec(args):
 
 
 def _explain_overrides(args) -> dict:
-    overrides = {"n_steps": args.n_steps, "smoothgrad_samples": args.smoothgrad_samples}
+    overrides = {"n_steps": args.ig_steps, "smoothgrad_samples": args.smoothgrad_samples,
+                 "classifier_threshold": args.classifier_threshold,
+                 "high_threshold": getattr(args, "high_threshold", None)}
     if args.references:
         overrides["references"] = [part.strip() for part in args.references.split(",") if part.strip()]
     if getattr(args, "max_iterations", None):

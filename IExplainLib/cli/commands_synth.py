@@ -62,9 +62,10 @@ def run_synth(args) -> int:
     progress = progress_from(args)
     anatomy = None
     if args.anatomy:
-        from ..phantoms.real_anatomy import load_anatomy
+        from ..phantoms.real_anatomy import analyse_anatomy, load_anatomy
 
-        anatomy = load_anatomy(existing_path(args.anatomy, "anatomy CT"))
+        progress("synth", 0.0, f"finding lungs and lung vessels in {args.anatomy}")
+        anatomy = analyse_anatomy(load_anatomy(existing_path(args.anatomy, "anatomy CT")))
 
     def studies():
         for i in range(args.studies):

@@ -1,7 +1,8 @@
 """Recording the tuned high threshold in a classifier's model card.
 
-Only ``card["explain"]["high_threshold"]`` (and its provenance, ``card["explain"]["high_threshold_tuning"]``) change:
-the weights, their checksum and every other field stay as they were. The previous card is kept beside it as
+Only ``card["explain"]["high_threshold"]`` and its provenance ``card["explain_tuning"]`` change (the provenance sits
+outside ``explain`` so that the ``explain`` section stays a set of ExplainParams fields): the weights, their
+checksum and every other field stay as they were. The previous card is kept beside it as
 ``<name>.json.bak`` and the new card replaces the old one in one atomic rename, so a crash leaves a valid card.
 """
 
@@ -30,7 +31,7 @@ def record_high_threshold(model: str | Path, high_threshold: float, tuning: dict
         raise ModelFileError(f"{card_path}: 'explain' must be a JSON object, found {type(explain).__name__}")
     explain["high_threshold"] = float(high_threshold)
     if tuning is not None:
-        explain["high_threshold_tuning"] = tuning
+        card["explain_tuning"] = tuning
     backup_path = card_path.with_name(card_path.name + ".bak")
     write_text_atomic(backup_path, previous, overwrite=True)
     write_text_atomic(card_path, json.dumps(card, indent=2) + "\n", overwrite=True)

@@ -10,7 +10,7 @@ sensitive one (smallest h) is chosen and the report says the target was not met.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
@@ -22,20 +22,21 @@ DEFAULT_GRID_FACTORS = (0.25, 0.35, 0.5, 0.7, 1.0, 1.4, 2.0, 2.8, 4.0)
 
 @dataclass
 class CachedStudy:
-    """One evaluation study reduced to what the sweep needs: its heat map and its truth as PE instances."""
+    """One evaluation study reduced to what the sweep needs: the cached explainer output that ``cluster(heat, h)``
+    turns into a mask (a heat map array, or the explainer's per-window cache), and the truth as PE instances."""
 
     case_id: str
-    heatmap: np.ndarray   # (z, y, x), the explainer's units
+    heat: Any             # anything with ``.shape`` == the truth's (z, y, x) shape
     true_labels: np.ndarray
     true_count: int
 
     @classmethod
-    def from_truth(cls, case_id: str, heatmap: np.ndarray, truth: np.ndarray,
+    def from_truth(cls, case_id: str, heat: Any, truth: np.ndarray,
                    truth_as_instances: bool | None = None) -> "CachedStudy":
-        if np.shape(heatmap) != np.shape(truth):
-            raise InputError(f"{case_id}: heat map {np.shape(heatmap)} and truth {np.shape(truth)} differ in shape")
+        if tuple(heat.shape) != tuple(np.shape(truth)):
+            raise InputError(f"{case_id}: heat map {tuple(heat.shape)} and truth {np.shape(truth)} differ in shape")
         labels, count = truth_instances(truth, truth_as_instances)
-        return cls(case_id, np.asarray(heatmap, dtype=np.float32), labels, count)
+        return cls(case_id, heat, labels, count)
 
 
 def default_grid(centre: float) -> list[float]:
@@ -55,12 +56,12 @@ def parse_grid(text: str) -> list[float]:
 
 
 def sweep_thresholds(studies: Iterable[CachedStudy], grid: Iterable[float],
-                     cluster: Callable[[np.ndarray, float], np.ndarray],
+                     cluster: Callable[[Any, float], np.ndarray],
                      keep: Callable[[np.ndarray], np.ndarray]) -> list[dict]:
     """Pooled finding counts before and after filtering for each h on the grid.
 
-    ``cluster(heatmap, h)`` is the explainer's hysteresis clustering (low = h * low_ratio), ``keep(mask)`` its
-    cluster filter. Returns one row per h: ``{"high_threshold", "unfiltered": {...}, "filtered": {...}}``.
+    ``cluster(heat, h)`` is the explainer's clustering at h (low = h * low_ratio) giving the study mask before
+    filtering, ``keep(mask)`` its cluster filter. Returns one row per h: ``{"high_threshold", "unfiltered": {...}, "filtered": {...}}``.
     """
     studies = list(studies)
     grid = sorted(float(h) for h in grid)
@@ -72,7 +73,7 @@ def sweep_thresholds(studies: Iterable[CachedStudy], grid: Iterable[float],
     for h in grid:
         unfiltered, filtered = FindingCounts(), FindingCounts()
         for study in studies:
-            mask = np.asarray(cluster(study.heatmap, h)) > 0
+            mask = np.asarray(cluster(study.heat, h)) > 0
             unfiltered = unfiltered + match_mask(mask, study.true_labels, study.true_count)
             filtered = filtered + match_mask(keep(mask), study.true_labels, study.true_count)
         rows.append({"high_threshold": h, "unfiltered": unfiltered.as_dict(), "filtered": filtered.as_dict()})

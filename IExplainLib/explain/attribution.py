@@ -145,18 +145,6 @@ def positive_probability(model, inputs: torch.Tensor, batch_size: int = 64, targ
     return torch.cat(out) if out else torch.zeros(0)
 
 
-def prepare_model(model, device=None, channels_last: bool = False):
-    """Evaluation mode, parameters frozen (IG needs gradients of the input only, never of the weights)."""
-    model = model.eval()
-    if device is not None:
-        model = model.to(device)
-    for parameter in model.parameters():
-        parameter.requires_grad_(False)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    return model
-
-
 def window_seed(seed: int, key: int, iteration: int) -> int:
     """A seed per (study seed, window, iteration): random references and noise do not depend on batching."""
     return (int(seed) * 1_000_003 + int(key) * 1009 + int(iteration)) % (2 ** 63)

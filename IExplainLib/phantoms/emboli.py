@@ -64,7 +64,7 @@ def plan_embolus(branches: list[Branch], index: int, rng: np.random.Generator) -
     if occlusive:
         clot_r = lumen_r + 0.6
     else:
-        clot_r = max(MIN_PARTIAL_RADIUS_MM, lumen_r * float(rng.uniform(0.45, 0.7)))
+        clot_r = max(MIN_PARTIAL_RADIUS_MM, lumen_r * float(rng.uniform(0.55, 0.8)))
         if rng.random() < 0.6:  # eccentric: pressed against one wall
             tangent = np.mean(tangents, axis=0)
             sideways = np.cross(tangent, rng.normal(size=3))

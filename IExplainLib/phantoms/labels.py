@@ -45,7 +45,7 @@ def exam_labels(emboli: list[dict], contrast: dict) -> dict[str, int]:
     """RSPECT exam-level columns consistent with the emboli present (negative exams: all PE columns 0)."""
     positive = bool(emboli)
     central = any(e["level"] == "central" for e in emboli)
-    heavy = central and sum(e["voxels"] for e in emboli) > 0  # large central burden strains the right ventricle
+    heavy = central  # a central clot is the burden that strains the right ventricle
     return {
         "negative_exam_for_pe": int(not positive),
         "qa_motion": 0,

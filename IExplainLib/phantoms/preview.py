@@ -41,9 +41,28 @@ def pick_slices(truth: np.ndarray, count: int) -> list[int]:
     return sorted(chosen[:count])
 
 
+def _zoom_box(truth_slice: np.ndarray, half: int) -> tuple[slice, slice]:
+    """A square around the largest embolus of the slice (or the image centre)."""
+    ny, nx = truth_slice.shape
+    if truth_slice.any():
+        labels, counts = np.unique(truth_slice[truth_slice > 0], return_counts=True)
+        rows, cols = np.nonzero(truth_slice == labels[int(np.argmax(counts))])
+        cy, cx = int(rows.mean()), int(cols.mean())
+    else:
+        cy, cx = ny // 2, nx // 2
+    y0 = int(np.clip(cy - half, 0, max(ny - 2 * half, 0)))
+    x0 = int(np.clip(cx - half, 0, max(nx - 2 * half, 0)))
+    return slice(y0, y0 + 2 * half), slice(x0, x0 + 2 * half)
+
+
 def write_preview(study, path, slices: list[int] | None = None, count: int = 6, lung_window: bool = True,
-                  window=MEDIASTINAL, overwrite: bool = False, title: str | None = None) -> Path:
-    """Write a PNG montage of ``study`` (a SyntheticStudy) with each embolus outlined in its own colour."""
+                  zoom_mm: float | None = 45.0, window=MEDIASTINAL, overwrite: bool = False,
+                  title: str | None = None) -> Path:
+    """Write a PNG montage of ``study`` (a SyntheticStudy) with each embolus outlined in its own colour.
+
+    Rows: the whole slice (mediastinal window), a ``zoom_mm`` half-width close-up on the largest embolus of the
+    slice (outlined) next to the same close-up without outline, and the lung window.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -52,24 +71,37 @@ def write_preview(study, path, slices: list[int] | None = None, count: int = 6, 
     image = study.volume.array
     truth = study.truth
     slices = pick_slices(truth, count) if slices is None else list(slices)
-    rows = 2 if lung_window else 1
     sx, sy, sz = study.volume.spacing
     aspect = sy / sx
-    figure, axes = plt.subplots(rows, len(slices), figsize=(3.2 * len(slices), 3.3 * rows + 0.5), squeeze=False)
+    half = max(8, int(round(zoom_mm / sx))) if zoom_mm else 0
+    panels = [("full", window, True)]
+    if half:
+        panels += [("zoom", window, False), ("zoom", window, True)]
+    if lung_window:
+        panels.append(("full", LUNG, False))
+    figure, axes = plt.subplots(len(panels), len(slices), figsize=(3.0 * len(slices), 3.1 * len(panels) + 0.5),
+                                squeeze=False)
     colours = plt.get_cmap("tab10")
     for column, k in enumerate(slices):
-        for row, win in enumerate([window] + ([LUNG] if lung_window else [])):
+        crop = _zoom_box(truth[k], half) if half else (slice(None), slice(None))
+        for row, (extent, win, outline) in enumerate(panels):
             ax = axes[row][column]
-            ax.imshow(_windowed(image[k], win), cmap="gray", vmin=0, vmax=1, aspect=aspect, interpolation="bilinear")
-            if row == 0:
-                for label in [v for v in np.unique(truth[k]) if v]:
-                    ax.contour(truth[k] == label, levels=[0.5], colors=[colours((int(label) - 1) % 10)],
+            region = crop if extent == "zoom" else (slice(None), slice(None))
+            ax.imshow(_windowed(image[k][region], win), cmap="gray", vmin=0, vmax=1, aspect=aspect,
+                      interpolation="bilinear" if extent == "full" else "nearest")
+            plane = truth[k][region]
+            if outline:
+                for label in [v for v in np.unique(plane) if v]:
+                    ax.contour(plane == label, levels=[0.5], colors=[colours((int(label) - 1) % 10)],
                                linewidths=0.9)
             ax.set_xticks([])
             ax.set_yticks([])
             name = "W%d L%d" % (win[1], win[0])
-            positive = "PE" if truth[k].any() else "no PE"
-            ax.set_title(f"slice {k} ({positive}) {name}" if row == 0 else name, fontsize=8)
+            if row == 0:
+                ax.set_title(f"slice {k} ({'PE' if truth[k].any() else 'no PE'}) {name}", fontsize=8)
+            else:
+                what = "close-up" + (", truth outlined" if outline else "") if extent == "zoom" else "lung"
+                ax.set_title(f"{what} {name}", fontsize=8)
     summary = ", ".join(f"{e['embolus']}:{e['level']}/{e['side']}{'/occl' if e['occlusive'] else ''}"
                         for e in study.emboli) or "negative study"
     lumen = study.contrast.get("lumen_hu")
@@ -78,6 +110,6 @@ def write_preview(study, path, slices: list[int] | None = None, count: int = 6, 
     figure.tight_layout()
     path = Path(path)
     with atomic_output(path, overwrite) as temporary:
-        figure.savefig(temporary, dpi=110, format="png")
+        figure.savefig(temporary, dpi=100, format="png")
     plt.close(figure)
     return path

@@ -46,36 +46,55 @@ def load_anatomy(path) -> Volume:
     return read_volume(path)
 
 
+def crop_slices(volume: Volume, start: int, stop: int) -> Volume:
+    """Slices ``start:stop`` of a volume, with the origin moved to the first kept slice."""
+    if not 0 <= start < stop <= volume.shape[0]:
+        raise InputError(f"cannot crop slices {start}:{stop} of a volume with {volume.shape[0]} slices")
+    origin = volume.index_to_lps((0, 0, start))
+    return Volume(volume.array[start:stop], volume.spacing, tuple(origin), volume.direction.copy(),
+                  dict(volume.metadata))
+
+
 def analyse_anatomy(ct: Volume) -> AnatomyAnalysis:
     """Lungs and lung vessels of a chest CT (the seed-independent part; reuse it for many studies)."""
     hu = ct.array.astype(np.float32)
     if hu.shape[0] < 8:
         raise InputError(f"the anatomy CT has only {hu.shape[0]} slices; a chest CT with at least 8 is needed")
-    body = _largest_component(hu > -400)
-    body = _fill_slices(body)
-    air_in_body = (hu < -400) & body
-    labels, count = ndimage.label(air_in_body)
+    body = _fill_slices(_largest_component(hu > -400))
+    labels, count = ndimage.label((hu < -400) & body)
     if count == 0:
         raise InputError("no lungs found in the anatomy CT (is it a chest CT in HU?)")
     sizes = np.bincount(labels.ravel())[1:]
     keep = np.flatnonzero(sizes >= max(0.15 * sizes.max(), 1000)) + 1
-    lungs = _fill_slices(np.isin(labels, keep))
-    if lungs.sum() < 0.01 * hu.size:
+    air = np.isin(labels, keep)
+    if air.sum() < 0.01 * hu.size:
         raise InputError("the lungs found in the anatomy CT are too small: a chest CT covering the lungs is needed")
-    lungs = ndimage.binary_erosion(lungs, iterations=2)  # keep off the chest wall and the mediastinal border
-    vessels = lungs & (hu > -350)
-    spacing_zyx = ct.spacing[::-1]
-    radius = ndimage.distance_transform_edt(vessels, sampling=spacing_zyx).astype(np.float32)
-    # Nodules and tumours: anything thicker than a lobar artery, grown back to its edges, is not a vessel.
-    core = radius > 7.5
+    lungs = np.zeros_like(air)
+    vessels = np.zeros_like(air)
+    radius = np.zeros(hu.shape, np.float32)
+    box = ndimage.find_objects(air.astype(np.uint8))[0]
+    box = tuple(slice(max(b.start - 8, 0), b.stop + 8) for b in box)
+    sx, sy, sz = ct.spacing
+    in_plane = (1e4, sy, sx)  # a huge z step turns the 3D distance transform into per-slice 2D ones
+    # Closing (6 mm, in-plane) pulls the hilar vessels, which indent the lung surface, into the lung mask.
+    grown = ndimage.distance_transform_edt(~air[box], sampling=in_plane) <= 6.0
+    closed = ndimage.distance_transform_edt(grown, sampling=in_plane) > 6.0
+    filled = _fill_slices(closed | air[box]) & body[box]
+    lungs[box] = filled
+    local_hu = hu[box]
+    candidate = filled & (local_hu > -450) & (local_hu < 400)  # no bone, no metal
+    spacing_zyx = (sz, sy, sx)
+    local_radius = ndimage.distance_transform_edt(candidate, sampling=spacing_zyx).astype(np.float32)
+    # Nodules, tumours and mediastinal tissue: anything thicker than a lobar artery, grown back to its edges.
+    core = local_radius > 7.0
     if core.any():
-        blob = ndimage.distance_transform_edt(~core, sampling=spacing_zyx) <= 8.0
-        vessels &= ~blob
-    vessels = _drop_small(vessels, 15)
-    radius = np.where(vessels, radius, 0).astype(np.float32)
-    core_hu = hu[vessels & (radius >= 2.5)]
+        candidate &= ~(ndimage.distance_transform_edt(~core, sampling=spacing_zyx) <= 9.0)
+    candidate = _drop_small(candidate, 15)
+    vessels[box] = candidate
+    radius[box] = np.where(candidate, local_radius, 0)
+    core_hu = hu[vessels & (radius >= 2.0)]
     vessel_hu = float(np.median(core_hu)) if core_hu.size else 40.0
-    return AnatomyAnalysis(ct, lungs, vessels, radius, vessel_hu)
+    return AnatomyAnalysis(ct, lungs, vessels, radius, max(vessel_hu, 0.0))
 
 
 def make_real_anatomy_study(ct: Volume | AnatomyAnalysis, seed: int, n_emboli: int | None = None,
@@ -145,7 +164,7 @@ def _slab(analysis: AnatomyAnalysis, slices: int | None, rng) -> tuple[slice, sl
 
 
 def _vessel_fraction(hu, lungs, vessel_hu) -> np.ndarray:
-    """Partial-volume vessel fraction per voxel: 0 at lung parenchyma density, 1 at vessel density."""
+    """Partial-volume vessel fraction per voxel: 0 at lung parenchyma density, 1 at vessel (blood) density."""
     parenchyma = float(np.median(hu[lungs & (hu < -600)])) if (lungs & (hu < -600)).any() else -850.0
     return np.clip((hu - parenchyma) / max(vessel_hu - parenchyma, 1.0), 0.0, 1.0).astype(np.float32)
 

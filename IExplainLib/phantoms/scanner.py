@@ -50,9 +50,13 @@ class Scanner:
         return cls(noise_sd=float(rng.uniform(9, 22)), blur_mm=float(rng.uniform(0.45, 0.8)))
 
     def sigmas(self, spacing_xyz) -> tuple[float, float, float]:
-        """Gaussian sigmas in voxels, (z, y, x): the slice profile blurs about a third of a slice."""
+        """Gaussian sigmas in voxels, (z, y, x): the slice profile blurs about a third of a slice.
+
+        At least half a voxel in-plane: coarse grids then look like a downsampled scan (partial volume) instead of
+        aliased point samples.
+        """
         sx, sy, sz = spacing_xyz
-        return (0.35, self.blur_mm / sy, self.blur_mm / sx)
+        return (0.35, max(self.blur_mm / sy, 0.5), max(self.blur_mm / sx, 0.5))
 
     def apply(self, hu: np.ndarray, spacing_xyz, rng: np.random.Generator) -> np.ndarray:
         """Blur and add correlated noise in one filtering pass (noise added first, rescaled to ``noise_sd``)."""

@@ -48,6 +48,17 @@ def write_tube_dataset(root: Path, studies: int = 6, slices: int = 12, size: int
     return root
 
 
+@pytest.fixture(autouse=True, scope="session")
+def one_torch_thread():
+    """The test machine is small and shared: one intra-op thread avoids oversubscription stalls."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture(scope="session")
 def tube_dataset(tmp_path_factory) -> Path:
     return write_tube_dataset(tmp_path_factory.mktemp("tubes") / "data")

@@ -1,6 +1,7 @@
 """Training end to end on tiny tube studies: the loss falls, the model file is valid, runs resume, outputs are kept."""
 
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -47,18 +48,21 @@ def test_killed_run_resumes_from_last_checkpoint_and_continues_the_step_count(tu
 
 def test_resumed_run_matches_an_uninterrupted_one(tube_dataset, tmp_path, tiny_spec):
     whole = train_classifier(tube_dataset, tmp_path / "a.safetensors", tiny_spec, seed=2, **{**FAST, "epochs": 2})
-    train_classifier(tube_dataset, tmp_path / "b.safetensors", tiny_spec, seed=2, stop_after_steps=8,
+    # killed one step after the epoch-1 checkpoint: resuming continues from step 8 with the same RNG and samples
+    train_classifier(tube_dataset, tmp_path / "b.safetensors", tiny_spec, seed=2, stop_after_steps=9,
                      **{**FAST, "epochs": 2})
     resumed = train_classifier(tube_dataset, tmp_path / "b.safetensors", tiny_spec, seed=2, resume=True,
                                **{**FAST, "epochs": 2})
+    assert resumed["history"][0]["train_loss"] == whole["history"][0]["train_loss"]
     assert np.isclose(whole["history"][-1]["train_loss"], resumed["history"][-1]["train_loss"], rtol=1e-4)
 
 
-def test_cli_trains_and_refuses_to_overwrite(tube_dataset, tmp_path, capsys):
+def test_cli_trains_and_refuses_to_overwrite(tube_dataset, tmp_path, capsys, monkeypatch):
     out = tmp_path / "cli.safetensors"
     args = ["train-classifier", str(tube_dataset), "--out", str(out), "--input-size", "32", "--epochs", "1",
             "--batch-size", "8", "--samples-per-epoch", "16", "--warmup", "1", "--device", "cpu",
             "--progress", "json", "--window", "100,700", "--window", "40,400"]
+    monkeypatch.setattr(sys, "argv", ["iexplain"] + args)  # as the console script sees it
     assert cli_main(args) == 0
     events = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     assert events[-1]["stage"] == "done" and any(e["stage"] == "train" for e in events)

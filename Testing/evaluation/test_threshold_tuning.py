@@ -79,7 +79,8 @@ def test_card_update_changes_only_the_threshold_and_keeps_a_backup(tmp_path):
     backup = card_path.with_name("clf.json.bak")
     assert backup.read_text() == before_text
     assert after["explain"]["high_threshold"] == 3.5
-    assert after["explain"]["n_steps"] == 8 and after["explain"]["high_threshold_tuning"]["seeds"] == [8000, 8009]
+    assert after["explain"]["n_steps"] == 8 and after["explain_tuning"]["seeds"] == [8000, 8009]
+    assert set(after) == set(before) | {"explain_tuning"}
     for key in before:
         if key != "explain":
             assert after[key] == before[key], key

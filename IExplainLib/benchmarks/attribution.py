@@ -1,0 +1,91 @@
+"""Speed of the batched attribution engine against the plain Captum loop, measured in one run.
+
+Reference: what one would write with Captum directly: for every window, every IG reference and every SmoothGrad
+noise sample, one ``IntegratedGradients(model).attribute(...)`` call (``internal_batch_size`` left at its default,
+i.e. all steps of a call in one batch), on the model as loaded, then the average.
+Engine: :func:`IExplainLib.explain.attribution.integrated_gradients` on the same inputs, references and noise, with
+the model prepared by :func:`IExplainLib.explain.model_prep.prepare_for_attribution` (frozen, Conv+BN fused,
+channels_last), all rows in large batches. Both are timed alternately over several rounds (best of each), so that
+load from other processes affects both alike; the results agree to ``max_relative_difference``.
+
+Model: the bundled demo classifier when present, else the default architecture with random weights (same cost).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+DEMO_CLASSIFIER = Path(__file__).resolve().parents[2] / "Resources" / "Models" / "demo-classifier.safetensors"
+
+
+def _model_and_spec():
+    from ..classifier import ClassifierSpec, build_classifier, load_classifier
+
+    if DEMO_CLASSIFIER.exists():
+        loaded = load_classifier(DEMO_CLASSIFIER, "cpu")
+        return loaded.model.eval(), loaded.spec, "demo-classifier"
+    spec = ClassifierSpec()
+    return build_classifier(spec).eval(), spec, f"{spec.backbone} (random weights: no bundled demo classifier)"
+
+
+def run(quick: bool = False) -> dict:
+    import torch
+    from captum.attr import IntegratedGradients
+
+    from ..classifier import prepare_study, windows_for
+    from ..explain.attribution import integrated_gradients, make_references, smoothgrad_noise
+    from ..explain.model_prep import prepare_for_attribution
+    from ..phantoms import make_study
+
+    torch.manual_seed(0)
+    model, spec, model_name = _model_and_spec()
+    n_windows, kinds, n_samples, n_steps, rounds = (2, ["zero", "blur"], 2, 8, 2) if quick else \
+        (4, ["zero", "blur", "uniform_noise"], 2, 20, 3)
+    study = make_study(seed=3, slices=24, size=spec.input_size, negative=False, n_emboli=2)
+    stack = prepare_study(study.volume, spec)
+    centres = torch.linspace(6, stack.shape[0] - 7, n_windows).round().long().tolist()
+    inputs = windows_for(stack, centres, spec)
+    generator = torch.Generator().manual_seed(0)
+    references = make_references(inputs, kinds, 4.0, generator)
+    noise = smoothgrad_noise(inputs, n_samples, 0.05, generator)
+    fast_model = prepare_for_attribution(model, inputs[:1])
+
+    def captum_loop():
+        explainer = IntegratedGradients(model)
+        out = torch.zeros_like(inputs)
+        for w in range(n_windows):
+            for r in range(len(kinds)):
+                for k in range(n_samples):
+                    out[w] += explainer.attribute(inputs[w:w + 1] + noise[w, k:k + 1],
+                                                  baselines=references[w, r:r + 1], target=0,
+                                                  n_steps=n_steps, method="gausslegendre")[0]
+        return out / (len(kinds) * n_samples)
+
+    def engine():
+        return integrated_gradients(fast_model, inputs, references, noise, n_steps=n_steps,
+                                    method="gausslegendre", batch_size=64, channels_last=True)
+
+    captum_times, engine_times = [], []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        expected = captum_loop()
+        captum_times.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        got = engine()
+        engine_times.append(time.perf_counter() - start)
+    difference = float((got - expected).abs().max() / expected.abs().max().clamp_min(1e-12))
+    passes = n_windows * len(kinds) * n_samples * n_steps
+    captum_s, engine_s = min(captum_times), min(engine_times)
+    return {
+        "model": model_name,
+        "input": f"{spec.channels}x{spec.input_size}x{spec.input_size}",
+        "torch_threads": torch.get_num_threads(),
+        "work": f"{n_windows} windows x {len(kinds)} references x {n_samples} noise samples x {n_steps} steps",
+        "forward_backward_passes": passes,
+        "captum_loop_seconds": round(captum_s, 3),
+        "engine_seconds": round(engine_s, 3),
+        "engine_ms_per_pass": round(1000 * engine_s / passes, 3),
+        "speedup_vs_captum_loop": round(captum_s / engine_s, 2),
+        "max_relative_difference": difference,
+    }

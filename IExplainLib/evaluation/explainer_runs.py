@@ -1,0 +1,138 @@
+"""Running the iExplain explainer for evaluation: the full algorithm per study (ablation), and the first iteration
+with its per-window heat maps kept (threshold tuning), so that h can be swept without recomputing IG.
+
+Both go through the explainer's own pieces (``explain.iterative.run_algorithm1``, ``explain.study.WindowAssembler``
+and ``to_ct_grid``), so the masks measured are exactly the masks ``iexplain detect`` would write.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..volume import Volume
+
+
+@dataclass
+class Explainer:
+    model: object
+    spec: object          # ClassifierSpec
+    params: object        # ExplainParams
+    card: dict
+    device: object
+    threshold: float
+
+
+def explainer_params(card: dict, params_file: str | None = None, overrides: dict | None = None):
+    """Paper defaults, then the card's ``explain`` section (h tuned for this classifier), then a parameter file,
+    then command-line overrides (None values ignored)."""
+    from ..explain.params import ExplainParams
+
+    params = ExplainParams()
+    from_card = card.get("explain") if isinstance(card.get("explain"), dict) else {}
+    known = set(params.to_dict())
+    params = params.replace(**{k: v for k, v in from_card.items() if k in known})
+    if params_file:
+        params = params.replace(**ExplainParams.from_json_file(params_file).to_dict())
+    return params.replace(**{k: v for k, v in (overrides or {}).items() if v is not None})
+
+
+def load_explainer(classifier: str | Path, params_file: str | None = None, overrides: dict | None = None,
+                   device: str = "auto") -> Explainer:
+    import torch
+
+    from ..classifier.inference import load_classifier
+    from ..devices import resolve_device
+    from ..explain.model_prep import prepare_for_attribution
+
+    resolved = resolve_device(device)
+    loaded = load_classifier(classifier, resolved)
+    params = explainer_params(loaded.card, params_file, overrides)
+    example = torch.rand(2, loaded.spec.channels, loaded.spec.input_size, loaded.spec.input_size,
+                         device=next(loaded.model.parameters()).device)
+    model = prepare_for_attribution(loaded.model, example)
+    threshold = loaded.spec.threshold if params.classifier_threshold is None else params.classifier_threshold
+    return Explainer(model, loaded.spec, params, loaded.card, resolved, float(threshold))
+
+
+@dataclass
+class AblationResult:
+    unfiltered: np.ndarray   # (z, y, x) uint8, value k = first found by iteration k
+    iterations: int          # the most iterations any window of the study needed (0: no window positive)
+    probabilities: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+
+def explain_for_ablation(explainer: Explainer, volume: Volume, progress: Callable | None = None) -> AblationResult:
+    """The full iExplain algorithm on one study; per-iteration segments on the CT grid, before filtering."""
+    from ..classifier.windows import prepare_study
+    from ..explain.study import explain_stack, to_ct_grid
+
+    stack = prepare_study(volume, explainer.spec)
+    explanation = explain_stack(explainer.model, stack, explainer.spec, explainer.params,
+                                threshold=explainer.threshold, progress=progress)
+    segmentation = to_ct_grid(explanation, volume.shape, explainer.params)
+    return AblationResult(segmentation.unfiltered, int(explanation.iterations.max(initial=0)),
+                          explanation.probabilities)
+
+
+@dataclass
+class FirstIterationCache:
+    """Per-window normalised heat maps of Algorithm 1's first iteration (None: the classifier called it negative)."""
+
+    depth: int
+    size: int
+    ct_shape: tuple[int, int, int]
+    windows: list[tuple[int, np.ndarray, np.ndarray | None]]  # (centre, study slice of each window slice, heat)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return self.ct_shape
+
+
+def first_iteration_cache(explainer: Explainer, volume: Volume, progress: Callable | None = None
+                          ) -> FirstIterationCache:
+    """IG once per positive window (the expensive part), the window heat maps kept."""
+    from ..classifier.windows import prepare_study, window_indices, windows_for
+    from ..explain.iterative import run_algorithm1
+
+    params = explainer.params.replace(max_iterations=1)
+    stack = prepare_study(volume, explainer.spec)
+    depth, size = stack.shape[0], stack.shape[-1]
+    group = max(params.window_batch, params.batch_size)
+    windows = []
+    for start in range(0, depth, group):
+        centres = np.arange(start, min(start + group, depth))
+        inputs = windows_for(stack, centres, explainer.spec).to(next(explainer.model.parameters()).device)
+        index = window_indices(centres, depth, explainer.spec)
+        results = run_algorithm1(explainer.model, inputs, explainer.spec.slices, params, explainer.threshold,
+                                 keys=[int(c) for c in centres], slice_index=index)
+        for centre, slices, result in zip(centres, index, results):
+            heat = result.heat if result.iterations > 0 else None  # float32: float16 moves voxels across h
+            windows.append((int(centre), slices, heat))
+        if progress is not None:
+            progress("heat maps", min(1.0, (start + len(centres)) / depth), "", slice=int(centres[-1]))
+    return FirstIterationCache(depth, size, tuple(volume.shape), windows)
+
+
+def segment_at(cache: FirstIterationCache, high_threshold: float, params) -> np.ndarray:
+    """The explainer's first-iteration mask on the CT grid (before filtering) at ``high_threshold``: hysteresis in
+    each window, Gaussian-weighted votes over windows, back to the CT grid, exactly as ``explain_stack`` does."""
+    from ..explain.clustering import hysteresis
+    from ..explain.study import StudyExplanation, WindowAssembler, to_ct_grid
+
+    assembler = WindowAssembler(cache.depth, cache.size, cache.size, params.window_sigma)
+    neighbourhood = params.neighbourhood_zyx(cache.size)
+    low = high_threshold * params.low_ratio
+    for centre, slices, heat in cache.windows:
+        if heat is None:
+            assembler.add(centre, slices, None, None)
+            continue
+        heat = heat.astype(np.float32)
+        labels = hysteresis(heat, high_threshold, low, neighbourhood).astype(np.uint8)
+        assembler.add(centre, slices, heat, labels)
+    heat, votes = assembler.result()
+    explanation = StudyExplanation(heat, votes, np.zeros(cache.depth), np.zeros(cache.depth, dtype=np.int32))
+    return to_ct_grid(explanation, cache.ct_shape, params.replace(filter=False)).unfiltered > 0

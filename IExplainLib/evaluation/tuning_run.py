@@ -1,0 +1,79 @@
+"""``iexplain tune-threshold``: explain each evaluation study once, sweep h, record the choice in the model card."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import InputError
+from ..findings import filter_findings
+from .explainer_runs import first_iteration_cache, load_explainer, segment_at
+from .model_card import record_high_threshold
+from .study_sets import TUNING_SEEDS, PhantomSetSpec, check_seed_range, count_studies, evaluation_studies
+from .threshold_tuning import CachedStudy, choose_threshold, default_grid, parse_grid, sweep_thresholds
+
+
+def tune_threshold(dataset: str | Path | None, phantoms: PhantomSetSpec | None, classifier: str | Path,
+                   params_file: str | None = None, overrides: dict | None = None, target_sensitivity: float = 0.9,
+                   grid_text: str | None = None, device: str = "auto", write_card: bool = True,
+                   progress=None) -> dict:
+    if not 0.0 < target_sensitivity <= 1.0:
+        raise InputError(f"--target-sensitivity must lie in (0, 1], got {target_sensitivity}")
+    if phantoms is not None:
+        check_seed_range(phantoms, TUNING_SEEDS, "threshold tuning")
+    explainer = load_explainer(classifier, params_file, overrides, device)
+    params = explainer.params
+    grid = parse_grid(grid_text) if grid_text else default_grid(params.high_threshold)
+    total = count_studies(dataset, phantoms)
+    studies: list[CachedStudy] = []
+    for index, study in enumerate(evaluation_studies(dataset, phantoms)):
+        if progress:
+            progress("tune", index / total, f"explaining {study.case_id}", case=study.case_id)
+        studies.append(CachedStudy.from_truth(study.case_id, first_iteration_cache(explainer, study.volume),
+                                              study.truth))
+
+    def cluster(cache, high_threshold):
+        return segment_at(cache, high_threshold, params)
+
+    def keep(mask):
+        return filter_findings(mask, params.min_cluster_voxels, params.max_center_distance_px, params.reference_size)
+
+    rows = sweep_thresholds(studies, grid, cluster, keep)
+    chosen = choose_threshold(rows, target_sensitivity)
+    evaluation_set = phantoms.to_dict() if phantoms is not None else {"dataset": str(dataset)}
+    tuning = {"target_sensitivity": target_sensitivity, "target_met": chosen["target_met"],
+              "sensitivity_unfiltered": chosen["unfiltered"]["sensitivity"],
+              "f1_filtered": chosen["filtered"]["f1"], "evaluation_set": evaluation_set,
+              "measured_on": "first iExplain iteration, pooled over studies", "grid": grid}
+    result = {"format": "iexplain-threshold-tuning", "version": 1, "classifier": str(classifier),
+              "previous_high_threshold": explainer.params.high_threshold, "chosen": chosen, "tuning": tuning,
+              "studies": len(studies), "true_pes": sum(s.true_count for s in studies), "sweep": rows,
+              "card_updated": False}
+    if write_card:
+        card_path, backup = record_high_threshold(classifier, chosen["high_threshold"], tuning)
+        result.update(card_updated=True, card=str(card_path), card_backup=str(backup))
+    if progress:
+        progress.done(f"h = {chosen['high_threshold']:g}")
+    return result
+
+
+def _pct(value) -> str:
+    return "  n/a" if value is None else f"{100 * value:5.1f}"
+
+
+def format_sweep(result: dict) -> str:
+    lines = [f"{'h':>8}  {'sens%':>5} {'PPV%':>5} {'F1%':>5}  | filtered {'sens%':>5} {'PPV%':>5} {'F1%':>5}"]
+    chosen = result["chosen"]["high_threshold"]
+    for row in result["sweep"]:
+        u, f = row["unfiltered"], row["filtered"]
+        mark = " <- chosen" if row["high_threshold"] == chosen else ""
+        lines.append(f"{row['high_threshold']:>8g}  {_pct(u['sensitivity'])} {_pct(u['ppv'])} {_pct(u['f1'])}  |"
+                     f"          {_pct(f['sensitivity'])} {_pct(f['ppv'])} {_pct(f['f1'])}{mark}")
+    met = "met" if result["chosen"]["target_met"] else "NOT met (most sensitive h chosen)"
+    lines.append(f"target sensitivity {result['tuning']['target_sensitivity']:g} before filtering: {met}; "
+                 f"{result['studies']} studies, {result['true_pes']} true PEs")
+    if result["card_updated"]:
+        lines.append(f"explain.high_threshold = {chosen:g} written to {result['card']} "
+                     f"(previous card: {result['card_backup']})")
+    else:
+        lines.append("model card unchanged (--dry-run)")
+    return "\n".join(lines)

@@ -1,0 +1,172 @@
+"""Stage 2 over a dataset: iExplain pseudo-labels for every case, resumable and split across processes.
+
+Layout of the output folder (read by ``train-segmenter --labels DIR``)::
+
+    DIR/labels/<id>.nii.gz           binary union of all iterations after filtering (uint8, CT geometry)
+    DIR/segmentations/<id>.seg.nrrd  one segment per iteration
+    DIR/heatmaps/<id>.nrrd           the assembled heat map on the CT grid
+    DIR/findings/<id>.json           the findings table (written last: its presence marks a finished case)
+    DIR/dataset.json                 format "iexplain-dataset": id, image (absolute source path), label, provenance
+
+Every file is written atomically, so an interrupted run leaves whole files or none; a rerun skips finished cases.
+Shards: ``shard=(i, n)`` takes cases i, i+n, i+2n... of the id-sorted list (torchrun's RANK / WORLD_SIZE by
+default). Each shard rewrites dataset.json from the labels present when it finishes, under a file lock, so the last
+shard to finish leaves the complete index (and a rerun after a crash repairs it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import IExplainError, InputError
+from ..outputs import write_text_atomic
+from ..progress import QUIET
+from .params import ExplainParams
+
+SUBFOLDERS = ("labels", "segmentations", "heatmaps", "findings")
+
+
+def parse_shard(text: str | None) -> tuple[int, int]:
+    """``"i/n"`` -> (i, n); None -> torchrun's (RANK, WORLD_SIZE) or (0, 1)."""
+    if text is None:
+        rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    else:
+        try:
+            rank, world = (int(part) for part in str(text).split("/"))
+        except ValueError as error:
+            raise InputError(f"--shard must be I/N (e.g. 0/4), got {text!r}") from error
+    if world < 1 or not 0 <= rank < world:
+        raise InputError(f"shard {rank}/{world}: need 0 <= I < N")
+    return rank, world
+
+
+def case_paths(out: Path, case_id: str) -> dict[str, Path]:
+    return {"label": out / "labels" / f"{case_id}.nii.gz",
+            "segmentation": out / "segmentations" / f"{case_id}.seg.nrrd",
+            "heatmap": out / "heatmaps" / f"{case_id}.nrrd",
+            "findings": out / "findings" / f"{case_id}.json"}
+
+
+def is_finished(out: Path, case_id: str) -> bool:
+    paths = case_paths(out, case_id)
+    return all(paths[key].exists() for key in ("label", "findings"))
+
+
+@dataclass
+class PseudoLabelReport:
+    done: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    indexed: int = 0
+
+
+def pseudo_label_dataset(dataset: str | Path, out: str | Path, classifier: str | Path,
+                         params: ExplainParams | None = None, shard: tuple[int, int] = (0, 1), device="auto",
+                         overwrite: bool = False, progress=None) -> PseudoLabelReport:
+    """iExplain on this shard's cases of ``dataset``; returns what was done, skipped and failed."""
+    from ..classifier import load_classifier
+    from ..datasets import open_dataset
+    from ..devices import resolve_device
+    from ..modelfile import model_paths
+
+    params = params or ExplainParams()
+    progress = progress or QUIET
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"output {out} exists and is not a folder")
+    cases = sorted(open_dataset(dataset), key=lambda c: c.id)
+    if not cases:
+        raise InputError(f"dataset {dataset} has no cases")
+    rank, world = shard
+    mine = cases[rank::world]
+    device = resolve_device(device) if isinstance(device, str) else device
+    loaded = load_classifier(classifier, device)
+    weights, _ = model_paths(classifier)
+    provenance = {"classifier": str(weights.resolve()), "classifier_sha256": loaded.card.get("sha256"),
+                  "params": params.to_dict(), "method": "iexplain"}
+    for sub in SUBFOLDERS:
+        (out / sub).mkdir(parents=True, exist_ok=True)
+    report = PseudoLabelReport()
+    for position, case in enumerate(mine):
+        progress("pseudo-label", position / max(1, len(mine)), f"case {case.id}", case=case.id)
+        if is_finished(out, case.id) and not overwrite:
+            report.skipped.append(case.id)
+            continue
+        try:
+            _label_case(case, out, loaded, params, device, provenance)
+            report.done.append(case.id)
+        except IExplainError as error:  # one unreadable study must not stop a dataset-sized run
+            report.failed[case.id] = str(error)
+            progress("pseudo-label", None, f"case {case.id} failed: {error}", case=case.id)
+    report.indexed = write_index(out, cases, provenance)
+    progress("pseudo-label", 1.0, f"{len(report.done)} labelled, {len(report.skipped)} already done, "
+             f"{len(report.failed)} failed; dataset.json lists {report.indexed} case(s)")
+    return report
+
+
+def _label_case(case, out: Path, loaded, params: ExplainParams, device, provenance: dict) -> None:
+    from ..io import iteration_segments, write_heatmap, write_labelmap, write_segmentation
+    from .detection import detect_iexplain, findings_document
+
+    volume = case.load_image()
+    detection = detect_iexplain(volume, loaded, params, device)
+    paths = case_paths(out, case.id)
+    write_heatmap(paths["heatmap"], detection.heat, overwrite=True)
+    write_segmentation(paths["segmentation"], detection.labelmap, iteration_segments(detection.iterations),
+                       overwrite=True)
+    binary = detection.labelmap.with_array((detection.labelmap.array > 0).astype(np.uint8))
+    write_labelmap(paths["label"], binary, overwrite=True)
+    document = findings_document(detection, Path(case.image).resolve(), "iexplain", provenance["classifier"], params)
+    document["case"] = case.id
+    write_text_atomic(paths["findings"], json.dumps(document, indent=2) + "\n", overwrite=True)
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    """An exclusive lock on ``path`` where the platform has one (POSIX flock); otherwise nothing."""
+    with open(path, "a+") as handle:
+        try:
+            import fcntl
+        except ImportError:  # Windows: shards rarely share a folder there; a rerun repairs the index
+            yield
+            return
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _provenance_of(out: Path, case_id: str, fallback: dict) -> dict:
+    """The classifier and parameters that made this case's label (a resumed run may have used others)."""
+    try:
+        document = json.loads(case_paths(out, case_id)["findings"].read_text(encoding="utf-8"))
+        return {"classifier": document["model"], "params": document["params"], "method": document["method"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return fallback
+
+
+def write_index(out: Path, cases, provenance: dict) -> int:
+    """(Re)write DIR/dataset.json from the finished cases; returns how many it lists."""
+    with _locked(out / ".dataset.lock"):
+        entries = []
+        for case in cases:
+            if not is_finished(out, case.id):
+                continue
+            made_by = _provenance_of(out, case.id, provenance)
+            entries.append({"id": case.id, "image": str(Path(case.image).resolve()),
+                            "label": f"labels/{case.id}.nii.gz",
+                            "segmentation": f"segmentations/{case.id}.seg.nrrd",
+                            "heatmap": f"heatmaps/{case.id}.nrrd", "findings": f"findings/{case.id}.json",
+                            "provenance": {**made_by, "label_source": "iexplain pseudo-label"}})
+        document = {"format": "iexplain-dataset", "version": 1,
+                    "description": "iExplain pseudo-labels (Stage 2): binary union of all iterations after filtering",
+                    "cases": entries}
+        write_text_atomic(out / "dataset.json", json.dumps(document, indent=2) + "\n", overwrite=True)
+    return len(entries)
