@@ -133,10 +133,9 @@ def _open_dataset_json(path: Path) -> CaseList:
 def _relative(folder: Path, value, manifest: Path, case_id: str, key: str) -> Path | None:
     if value in (None, ""):
         return None
-    candidate = Path(value)
-    if candidate.is_absolute() or ".." in candidate.parts:
-        raise InputError(f"{manifest}: case {case_id} {key} must be a path inside the dataset folder, got {value}")
-    resolved = folder / candidate
+    # Relative paths are relative to the dataset folder; absolute ones are allowed because a pseudo-label folder
+    # points at the images of the dataset it was made from instead of copying them.
+    resolved = folder / Path(value)
     if not resolved.exists():
         raise InputError(f"{manifest}: case {case_id} {key} {resolved} not found")
     return resolved

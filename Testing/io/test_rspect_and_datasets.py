@@ -131,10 +131,9 @@ def test_open_dataset_json_layout(tmp_path):
     assert cases[1].load_image().shape == (4, 5, 6)
     assert [c.id for c in open_dataset(root / "dataset.json")] == ["case-000", "case-001"]
 
-    manifest["cases"][1]["image"] = "../outside.nii.gz"
+    manifest["cases"][1]["image"] = str((root / "images" / "case-001.nii.gz").resolve())  # absolute: allowed
     (root / "dataset.json").write_text(json.dumps(manifest))
-    with pytest.raises(InputError, match="must be a path inside the dataset folder"):
-        open_dataset(root)
+    assert open_dataset(root)[1].image == (root / "images" / "case-001.nii.gz").resolve()
     manifest["cases"][1]["image"] = "images/missing.nii.gz"
     (root / "dataset.json").write_text(json.dumps(manifest))
     with pytest.raises(InputError, match="case case-001 image .* not found"):

@@ -47,7 +47,7 @@ def test_cluster_filters_only_remove_findings(tiny_model):
     kept, _ = detect_with_segmenter(study.volume, None, threshold=0.2, loaded=loaded, min_voxels=100,
                                     max_center_distance_px=160)
     assert np.all(kept <= raw)
-    strict, _ = detect_with_segmenter(study.volume, None, threshold=0.2, loaded=loaded, min_voxels=10 ** 6)
+    strict, _ = detect_with_segmenter(study.volume, None, threshold=0.2, loaded=loaded, min_voxels=10 ** 9)
     assert strict.sum() == 0
 
 
