@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import os
 import struct
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,15 @@ from .outputs import atomic_output, check_can_write
 CARD_FORMAT = "iexplain-model"
 CARD_VERSION = 1
 MODEL_KINDS = ("classifier", "segmenter")
+# The demo models ship in the repository's Resources/Models (the Slicer extension installs them beside the module);
+# IEXPLAIN_MODELS_DIR points elsewhere, e.g. at a site-wide model folder on a cluster.
+BUNDLED_MODELS_DIR = Path(os.environ.get("IEXPLAIN_MODELS_DIR",
+                                         Path(__file__).resolve().parents[1] / "Resources" / "Models"))
+
+
+def bundled_model(name: str) -> Path:
+    """Weights path of a bundled model, e.g. ``bundled_model("demo-classifier")``."""
+    return BUNDLED_MODELS_DIR / f"{name}.safetensors"
 
 
 def model_paths(path: str | Path) -> tuple[Path, Path]:

@@ -47,12 +47,22 @@ def _amp_context(device, enabled: bool):
     return (lambda: torch.autocast("cuda", dtype=dtype)), scaler
 
 
-def validate(model, studies: Sequence[PreparedStudy], spec: ClassifierSpec, device, batch_size: int) -> dict:
-    """Slice metrics over held-out studies; ``threshold`` is the one maximising F1 there."""
+def validate(model, studies: Sequence[PreparedStudy], spec: ClassifierSpec, ctx: DistributedContext,
+             batch_size: int) -> dict:
+    """Slice metrics over held-out studies (each process scores a share); ``threshold`` maximises F1 there."""
     if not studies:
         return {}
-    scores = np.concatenate([predict_slices(model, s.stack, spec, batch_size, device) for s in studies])
-    labels = np.concatenate([s.labels for s in studies])
+    mine = studies[ctx.rank::ctx.world_size]
+    labels = [s.labels for s in mine]
+    scores = [predict_slices(model, s.stack, spec, batch_size, ctx.device) for s in mine]
+    if ctx.distributed:
+        import torch.distributed as dist
+
+        gathered = [None] * ctx.world_size
+        dist.all_gather_object(gathered, (labels, scores))
+        labels = [array for part in gathered for array in part[0]]
+        scores = [array for part in gathered for array in part[1]]
+    labels, scores = np.concatenate(labels), np.concatenate(scores)
     threshold, _ = best_f1_threshold(labels, scores)
     return slice_metrics(labels, scores, threshold)
 
@@ -124,6 +134,9 @@ def train_classifier(data_root: str | Path | Sequence[str | Path] | Sequence[Stu
         by_id = {s.id: s for s in sources}
         if state:
             config = state["config"]
+            if spec is not None and spec.to_dict() != config["spec"]:
+                report("resume", 0.0, "the checkpoint's classifier spec differs from the one asked for: "
+                       "continuing with the checkpoint's")
             spec = ClassifierSpec.from_dict(config["spec"])
             train_ids, val_ids, seed = config["train_ids"], config["val_ids"], config["seed"]
             missing = set(train_ids + val_ids) - set(by_id)
@@ -217,7 +230,7 @@ def train_classifier(data_root: str | Path | Sequence[str | Path] | Sequence[Stu
                     return {"model": None, "metrics": metrics, "history": history, "step": step, "stopped": True}
                 if checkpoint_every and step % checkpoint_every == 0 and step % steps_per_epoch:
                     save(step % steps_per_epoch)
-            metrics = validate(model, val_studies, spec, ctx.device, batch_size * 2) if ctx.is_main else {}
+            metrics = validate(model, val_studies, spec, ctx, batch_size * 2)
             history.append({"epoch": epoch + 1, "step": step, "train_loss": ctx.mean(float(np.mean(losses))),
                             "validation": metrics})
             report("validate", 1.0, f"epoch {epoch + 1}/{epochs}", loss=history[-1]["train_loss"],

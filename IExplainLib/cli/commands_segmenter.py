@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import shlex
-import sys
 from pathlib import Path
 
 from ..errors import InputError
@@ -105,8 +104,19 @@ def register(subparsers) -> None:
     report.set_defaults(func=_report)
 
 
-def _command_line() -> str:
-    return "iexplain " + " ".join(shlex.quote(arg) for arg in sys.argv[1:])
+def _command_line(args) -> str:
+    """The command with every option spelled out (defaults included), so the card says exactly what ran."""
+    words = ["iexplain", args.command]
+    for key, value in sorted(vars(args).items()):
+        if key in ("func", "command", "debug", "progress") or value is None or value is False:
+            continue
+        flag = "--" + ("from" if key == "source" else key.replace("_", "-"))
+        if value is True:
+            words.append(flag)
+        else:
+            text = ",".join(str(v) for v in value) if isinstance(value, (tuple, list)) else str(value)
+            words += [flag, text]
+    return " ".join(shlex.quote(word) for word in words)
 
 
 def _prepare(args) -> None:
@@ -154,7 +164,7 @@ def _train(args) -> int:
     progress = progress_from(args)
     path = run_training(args.out, _spec(args), _config(args), images=args.images, labels=args.labels,
                         device=args.device, checkpoint=args.checkpoint, progress=progress,
-                        overwrite=args.overwrite, restart=args.restart, command=_command_line())
+                        overwrite=args.overwrite, restart=args.restart, command=_command_line(args))
     if path is not None:
         progress.done(f"segmenter written to {path}", model=str(path))
     return 0
@@ -172,7 +182,7 @@ def _finetune(args) -> int:
     path = run_training(args.out, spec, _config(args), images=args.data, init_state=state,
                         card={"training": provenance}, device=args.device, checkpoint=args.checkpoint,
                         progress=progress, overwrite=args.overwrite, restart=args.restart,
-                        command=_command_line())
+                        command=_command_line(args))
     if path is not None:
         progress.done(f"segmenter written to {path}", model=str(path))
     return 0
@@ -197,7 +207,7 @@ def _report(args) -> int:
     report = run_report(inputs, spec, _config(args),
                         _config(args, args.finetune_iterations, args.finetune_lr, args.finetune_warmup),
                         device=args.device, progress=progress, overwrite=args.overwrite,
-                        command=_command_line())
+                        command=_command_line(args))
     print(markdown_table(report))
     progress.done(f"report written to {args.out}")
     return 0

@@ -47,6 +47,7 @@ def run_ablation_report(dataset: str | Path | None, phantoms: PhantomSetSpec | N
               "classifier": {"path": str(classifier), "sha256": explainer.card.get("sha256"),
                              "architecture": explainer.card.get("architecture")},
               "explain_params": params.to_dict(), "classifier_threshold": explainer.threshold,
+              "high_threshold_tuning": explainer.card.get("explain_tuning"),
               "runtime_s": round(time.monotonic() - started, 1), "device": str(explainer.device),
               "host": platform.machine(), **summary}
     write_text_atomic(paths[0], json.dumps(report, indent=2) + "\n", overwrite)

@@ -67,19 +67,19 @@ def check_seed_range(spec: PhantomSetSpec, allowed: range, purpose: str) -> None
 
 
 def phantom_studies(spec: PhantomSetSpec) -> Iterator[EvaluationStudy]:
-    """Synthetic studies first (seeds ``seed .. seed+count-1``), then real-anatomy ones (the next seeds)."""
+    """Synthetic studies first (seeds ``seed .. seed+count-1``), then real-anatomy ones (the next seeds), each a
+    slab of ``slices`` slices of the real CT at its own resolution."""
     from ..phantoms import make_study
 
     for seed in spec.seeds()[: spec.count]:
         study = make_study(seed, slices=spec.slices, size=spec.size)
         yield EvaluationStudy(f"phantom-{seed}", study.volume, study.truth, "phantom", seed)
     if spec.real_anatomy_count:
-        from ..io import read_volume
-        from ..phantoms import make_real_anatomy_study
+        from ..phantoms.real_anatomy import analyse_anatomy, load_anatomy, make_real_anatomy_study
 
-        ct = read_volume(spec.real_anatomy)
+        anatomy = analyse_anatomy(load_anatomy(spec.real_anatomy))  # once: lungs and vessels of the real CT
         for seed in spec.seeds()[spec.count:]:
-            study = make_real_anatomy_study(ct, seed)
+            study = make_real_anatomy_study(anatomy, seed, slices=spec.slices)
             yield EvaluationStudy(f"real-anatomy-{seed}", study.volume, study.truth, "real-anatomy", seed)
 
 

@@ -33,12 +33,25 @@ class Detection:
     summary: dict = field(default_factory=dict)
 
 
+def prepare_classifier(loaded, device):
+    """The loaded classifier made cheap to differentiate (frozen, Conv+BN fused, channels_last), checked on a random
+    input of its own size. Done once per process: ``pseudo-label`` reuses it for every case."""
+    import torch
+
+    from .model_prep import prepare_for_attribution
+
+    spec = loaded.spec
+    example = torch.rand((1, spec.channels, spec.input_size, spec.input_size),
+                         generator=torch.Generator().manual_seed(0)).to(device)
+    return prepare_for_attribution(loaded.model.to(device), example)
+
+
 def detect_iexplain(volume: Volume, classifier, params: ExplainParams | None = None, device="auto",
-                    progress=None) -> Detection:
-    """iExplain on one study. ``classifier``: a model file path or a loaded classifier (``load_classifier``)."""
+                    progress=None, prepared_model=None) -> Detection:
+    """iExplain on one study. ``classifier``: a model file path or a loaded classifier (``load_classifier``);
+    ``prepared_model``: the result of :func:`prepare_classifier` for it, when already made."""
     from ..classifier import load_classifier, prepare_study
     from ..devices import resolve_device
-    from .model_prep import prepare_for_attribution
 
     params = params or ExplainParams()
     progress = progress or QUIET
@@ -48,7 +61,7 @@ def detect_iexplain(volume: Volume, classifier, params: ExplainParams | None = N
         raise InputError("the CT has no slices")
     progress("prepare", 0.0, f"windowing and resampling {volume.describe()}")
     stack = prepare_study(volume, loaded.spec).to(device)
-    model = prepare_for_attribution(loaded.model.to(device), _example_input(stack, loaded.spec))
+    model = prepared_model if prepared_model is not None else prepare_classifier(loaded, device)
     threshold = loaded.spec.threshold if params.classifier_threshold is None else params.classifier_threshold
     explanation = explain_stack(model, stack, loaded.spec, params, device, threshold, progress)
     del stack
@@ -59,12 +72,6 @@ def detect_iexplain(volume: Volume, classifier, params: ExplainParams | None = N
     findings = describe_study_findings(result.labelmap, volume, result.heat)
     summary = study_summary(explanation, result.labelmap, result.unfiltered)
     return Detection(labelmap, heat, int(result.labelmap.max(initial=0)), findings, summary)
-
-
-def _example_input(stack, spec):
-    from ..classifier import windows_for
-
-    return windows_for(stack, [stack.shape[0] // 2], spec)
 
 
 def study_summary(explanation: StudyExplanation, labelmap: np.ndarray, unfiltered: np.ndarray) -> dict:

@@ -74,6 +74,7 @@ def pseudo_label_dataset(dataset: str | Path, out: str | Path, classifier: str |
     from ..datasets import open_dataset
     from ..devices import resolve_device
     from ..modelfile import model_paths
+    from .detection import prepare_classifier
 
     params = params or ExplainParams()
     progress = progress or QUIET
@@ -87,6 +88,7 @@ def pseudo_label_dataset(dataset: str | Path, out: str | Path, classifier: str |
     mine = cases[rank::world]
     device = resolve_device(device) if isinstance(device, str) else device
     loaded = load_classifier(classifier, device)
+    prepared = prepare_classifier(loaded, device)
     weights, _ = model_paths(classifier)
     provenance = {"classifier": str(weights.resolve()), "classifier_sha256": loaded.card.get("sha256"),
                   "params": params.to_dict(), "method": "iexplain"}
@@ -99,7 +101,7 @@ def pseudo_label_dataset(dataset: str | Path, out: str | Path, classifier: str |
             report.skipped.append(case.id)
             continue
         try:
-            _label_case(case, out, loaded, params, device, provenance)
+            _label_case(case, out, loaded, prepared, params, device, provenance)
             report.done.append(case.id)
         except IExplainError as error:  # one unreadable study must not stop a dataset-sized run
             report.failed[case.id] = str(error)
@@ -110,12 +112,12 @@ def pseudo_label_dataset(dataset: str | Path, out: str | Path, classifier: str |
     return report
 
 
-def _label_case(case, out: Path, loaded, params: ExplainParams, device, provenance: dict) -> None:
+def _label_case(case, out: Path, loaded, prepared, params: ExplainParams, device, provenance: dict) -> None:
     from ..io import iteration_segments, write_heatmap, write_labelmap, write_segmentation
     from .detection import detect_iexplain, findings_document
 
     volume = case.load_image()
-    detection = detect_iexplain(volume, loaded, params, device)
+    detection = detect_iexplain(volume, loaded, params, device, prepared_model=prepared)
     paths = case_paths(out, case.id)
     write_heatmap(paths["heatmap"], detection.heat, overwrite=True)
     write_segmentation(paths["segmentation"], detection.labelmap, iteration_segments(detection.iterations),

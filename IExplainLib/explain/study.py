@@ -78,8 +78,6 @@ class StudyExplanation:
 def explain_stack(model, stack, spec, params: ExplainParams, device=None, threshold: float | None = None,
                   progress: Callable | None = None) -> StudyExplanation:
     """Algorithm 1 in a window centred on every slice of ``stack`` (Z, W, S, S), assembled into the study."""
-    import torch
-
     from ..classifier.windows import window_indices, windows_for
 
     device = device or next(model.parameters()).device
@@ -96,8 +94,9 @@ def explain_stack(model, stack, spec, params: ExplainParams, device=None, thresh
         index = window_indices(centres, depth, spec)
 
         def report(iteration: int, active: int, first=int(centres[0]), last=int(centres[-1])) -> None:
-            if progress is not None:
-                progress("explain", start / depth, f"slices {first}-{last}: iteration {iteration}, "
+            if progress is not None:  # within a group, iterations advance the fraction (most stop early)
+                done = start + len(centres) * (1 - 0.5 ** (iteration - 1))
+                progress("explain", done / depth, f"slices {first}-{last}: iteration {iteration}, "
                          f"{active} window(s) positive", slice=first, iteration=iteration)
 
         results: list[WindowResult] = run_algorithm1(model, inputs, spec.slices, params, threshold,

@@ -104,3 +104,30 @@ def test_mismatched_geometry_and_missing_cases_are_refused_in_one_line(tmp_path,
     write_segmentation(tmp_path / "preds" / "case-y.seg.nrrd", grid(iterations))
     code, _, err = run_cli(capsys, "evaluate", str(tmp_path / "preds"), str(tmp_path / "truths"))
     assert code == 2 and "no prediction for 1 truth case(s)" in err and "case-x" in err
+
+
+def test_truth_dataset_json_pairs_by_case_id_and_supplies_slice_labels(tmp_path, capsys):
+    truth, iterations = truth_and_prediction()
+    dataset = tmp_path / "dataset"
+    for folder in ("images", "labels", "slice_labels"):
+        (dataset / folder).mkdir(parents=True)
+    write_labelmap(dataset / "images" / "case-000.nii.gz", grid(np.zeros_like(truth)))
+    write_labelmap(dataset / "labels" / "case-000.nii.gz", grid(truth))
+    (dataset / "slice_labels" / "case-000.csv").write_text(
+        "slice_index,pe_present\n" + "".join(f"{z},{int(truth[z].any())}\n" for z in range(truth.shape[0])))
+    (dataset / "dataset.json").write_text(json.dumps({
+        "format": "iexplain-dataset", "version": 1,
+        "cases": [{"id": "case-000", "image": "images/case-000.nii.gz", "label": "labels/case-000.nii.gz",
+                   "slice_labels": "slice_labels/case-000.csv"}]}))
+    (tmp_path / "pred").mkdir()
+    write_segmentation(tmp_path / "pred" / "case-000.seg.nrrd", grid(iterations))
+    (tmp_path / "scores").mkdir()
+    scores = [0.9 if truth[z].any() else 0.1 for z in range(truth.shape[0])]
+    (tmp_path / "scores" / "case-000.csv").write_text(
+        "slice_index,probability\n" + "".join(f"{z},{s}\n" for z, s in enumerate(scores)))
+    code, out, _ = run_cli(capsys, "evaluate", str(tmp_path / "pred"), str(dataset / "dataset.json"), "--json",
+                           "--slice-scores", str(tmp_path / "scores"))
+    assert code == 0
+    report = json.loads(out)
+    assert report["cases"][0]["case"] == "case-000" and report["pooled"]["tp"] == 2
+    assert report["slices"]["auroc"] == 1.0 and report["slices"]["positives"] == 3

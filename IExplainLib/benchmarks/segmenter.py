@@ -1,0 +1,106 @@
+"""``detect --method segmenter`` on a full-size study: wall time and peak memory on two CPU threads.
+
+Target: a 512x512x300 study in under 2 minutes and under 6 GB peak memory on 2 CPU cores. Each measurement runs in
+a fresh subprocess (peak RSS from ``resource.getrusage`` is per process, so runs cannot inflate each other), which
+holds the CT as int16 the way a reader returns it. The reference is the straightforward run of the same model:
+MONAI's sliding window over the whole study at once (no z-slab streaming); the ratios compare the two.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+DEMO_MODEL = Path(__file__).resolve().parents[2] / "Resources" / "Models" / "demo-segmenter.safetensors"
+TARGET_SECONDS = 120.0
+TARGET_PEAK_GB = 6.0
+
+_CHILD = r"""
+import json, resource, sys, time
+import numpy as np, torch
+torch.set_num_threads(int(sys.argv[4]))
+from IExplainLib.volume import Volume
+from IExplainLib.segmenter import inference
+array = np.load(sys.argv[1])
+meta = json.loads(open(sys.argv[2]).read())
+volume = Volume(array, meta["spacing"], meta["origin"])
+baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+loaded = inference.load_segmenter(sys.argv[3], "cpu")
+slabs = None if sys.argv[5] == "whole" else inference.DEFAULT_SLAB_WINDOWS
+start = time.perf_counter()
+probability = inference.segment_probability(volume, loaded, slab_windows=slabs)
+from IExplainLib.findings import filter_findings
+mask = filter_findings(probability >= loaded.spec.threshold).astype(np.uint8)
+seconds = time.perf_counter() - start
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"seconds": seconds, "peak_rss_kb": peak, "rss_before_model_kb": baseline,
+                  "found_voxels": int(mask.sum()), "network_spec": loaded.spec.describe()}))
+"""
+
+
+def _model_path(folder: Path) -> tuple[Path, str]:
+    """The bundled demo segmenter, or (where it is absent) an untrained network of the same default spec: the
+    timing does not depend on the weights."""
+    if DEMO_MODEL.exists():
+        return DEMO_MODEL, "bundled demo segmenter"
+    from ..modelfile import save_model
+    from ..segmenter.spec import ARCHITECTURE, SegmenterSpec, build_network, portable_state_dict
+
+    spec = SegmenterSpec(filters=(4, 8, 16, 32), patch_size=(32, 64, 64), inplane_spacing_mm=2.0)
+    path = folder / "untrained.safetensors"
+    save_model(path, portable_state_dict(build_network(spec)),
+               {"kind": "segmenter", "architecture": ARCHITECTURE, "spec": spec.to_card()})
+    return path, "untrained network with the demo spec (demo model absent)"
+
+
+def _measure(array_path: Path, meta_path: Path, model: Path, threads: int, mode: str) -> dict:
+    result = subprocess.run([sys.executable, "-c", _CHILD, str(array_path), str(meta_path), str(model),
+                             str(threads), mode], capture_output=True, text=True, timeout=1800)
+    if result.returncode != 0:
+        raise RuntimeError(f"segmenter benchmark child failed: {result.stderr.strip().splitlines()[-1:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def run(quick: bool = False, threads: int = 2, reference: bool = True) -> dict:
+    """Time the streamed detection (and the whole-volume reference) on a 512x512x300 phantom (quick: 512x512x64)."""
+    import numpy as np
+
+    from ..phantoms import make_study
+
+    slices = 64 if quick else 300
+    with tempfile.TemporaryDirectory(prefix="iexplain-bench-seg-") as folder:
+        folder = Path(folder)
+        start = time.perf_counter()
+        study = make_study(9100, slices=slices, size=512, slice_thickness=1.0, n_emboli=4)
+        synth_seconds = time.perf_counter() - start
+        np.save(folder / "ct.npy", study.volume.array.astype(np.int16))
+        (folder / "meta.json").write_text(json.dumps({"spacing": study.volume.spacing,
+                                                      "origin": study.volume.origin}))
+        shape = list(study.volume.shape)
+        del study
+        model, model_note = _model_path(folder)
+        streamed = _measure(folder / "ct.npy", folder / "meta.json", model, threads, "slabs")
+        whole = _measure(folder / "ct.npy", folder / "meta.json", model, threads, "whole") if reference else None
+
+    figures = {
+        "study_shape_zyx": shape, "threads": threads, "model": model_note, "network": streamed["network_spec"],
+        "phantom_seconds_not_counted": round(synth_seconds, 1),
+        "seconds": round(streamed["seconds"], 1),
+        "peak_rss_gb": round(streamed["peak_rss_kb"] / 2 ** 20, 3),
+        "rss_before_model_gb": round(streamed["rss_before_model_kb"] / 2 ** 20, 3),
+        "target_seconds": TARGET_SECONDS, "target_peak_gb": TARGET_PEAK_GB,
+    }
+    if not quick:
+        figures["meets_targets"] = (figures["seconds"] < TARGET_SECONDS and figures["peak_rss_gb"] < TARGET_PEAK_GB)
+    if whole is not None:
+        figures.update({
+            "reference_whole_volume_seconds": round(whole["seconds"], 1),
+            "reference_whole_volume_peak_rss_gb": round(whole["peak_rss_kb"] / 2 ** 20, 3),
+            "speed_ratio_reference_over_streamed": round(whole["seconds"] / max(streamed["seconds"], 1e-6), 2),
+            "peak_memory_ratio_reference_over_streamed": round(whole["peak_rss_kb"] / streamed["peak_rss_kb"], 2),
+        })
+    return figures
