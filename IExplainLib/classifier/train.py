@@ -110,10 +110,11 @@ def train_classifier(data_root: str | Path | Sequence[str | Path] | Sequence[Stu
                      workers: int = 0, amp: bool = True, augment: TrainAugment | bool | None = None,
                      checkpoint: str | Path | None = None, cache_dir: str | Path | None = None,
                      checkpoint_every: int | None = None, stop_after_steps: int | None = None,
-                     command: str | None = None) -> dict:
+                     crop: int = 0, command: str | None = None) -> dict:
     """Train a slice classifier on dataset folder(s) (or StudySource objects) and write ``out`` (+ card).
 
-    Returns ``{"model", "metrics", "history", "step", "stopped"}``; ``stopped`` is True when ``stop_after_steps``
+    Returns ``{"model", "metrics", "history", "step", "stopped"}`` (``model`` is None in torchrun ranks other than
+    0, which write nothing); ``stopped`` is True when ``stop_after_steps``
     ended the run early (it then writes no model, as if killed: resume continues from the last checkpoint).
     """
     import torch
@@ -152,7 +153,7 @@ def train_classifier(data_root: str | Path | Sequence[str | Path] | Sequence[Stu
             [by_id[i] for i in train_ids + val_ids], spec, cache_dir, ctx.rank, ctx.world_size, ctx.barrier,
             lambda done, total, name: report("prepare", done / total, f"study {name}"))
         train_studies, val_studies = prepared[:len(train_ids)], prepared[len(train_ids):]
-        dataset = SliceDataset(train_studies, spec)
+        dataset = SliceDataset(train_studies, spec, crop)
         if len(dataset) == 0:
             raise InputError("no training slices (every study went to validation?)")
         samples = int(samples_per_epoch or len(dataset))
@@ -188,7 +189,8 @@ def train_classifier(data_root: str | Path | Sequence[str | Path] | Sequence[Stu
         loss_fn = torch.nn.BCEWithLogitsLoss()
         config = {"spec": spec.to_dict(), "train_ids": train_ids, "val_ids": val_ids, "seed": seed,
                   "epochs": epochs, "batch_size": batch_size, "lr": lr, "warmup": warmup,
-                  "weight_decay": weight_decay, "samples_per_epoch": samples, "world_size": ctx.world_size}
+                  "weight_decay": weight_decay, "samples_per_epoch": samples, "world_size": ctx.world_size,
+                  "crop": crop}
 
         def save(epoch_done_steps: int) -> None:
             if ctx.is_main:
@@ -238,7 +240,8 @@ def train_classifier(data_root: str | Path | Sequence[str | Path] | Sequence[Stu
             save(0)
             ctx.barrier()
 
-        result = {"model": weights, "metrics": metrics, "history": history, "step": step, "stopped": False}
+        result = {"model": weights if ctx.is_main else None, "metrics": metrics, "history": history, "step": step,
+                  "stopped": False}
         if ctx.is_main:
             final_spec = replace(spec, threshold=float(metrics.get("threshold", spec.threshold)))
             card = {"kind": "classifier", "architecture": spec.backbone, "spec": final_spec.to_dict(),
@@ -250,7 +253,7 @@ def train_classifier(data_root: str | Path | Sequence[str | Path] | Sequence[Stu
                                  "validation_studies": len(val_ids), "steps": step, "world_size": ctx.world_size,
                                  "device": str(ctx.device), **{k: config[k] for k in (
                                      "epochs", "batch_size", "lr", "warmup", "weight_decay", "samples_per_epoch",
-                                     "seed")},
+                                     "seed", "crop")},
                                  "validation_ids": val_ids if len(val_ids) <= 500 else val_ids[:500]},
                     "metrics": {"validation": metrics, "train_loss": [h["train_loss"] for h in history]}}
             save_model(weights, model.state_dict(), card, overwrite=True)

@@ -33,6 +33,9 @@ def register(subparsers) -> None:
     parser.add_argument("--weight-decay", type=float, default=0.01)
     parser.add_argument("--samples-per-epoch", type=int, default=None,
                         help="slices drawn per epoch (balanced positives/negatives); default all training slices")
+    parser.add_argument("--crop", type=int, default=0,
+                        help="train on CROP x CROP patches (around labelled PE voxels where the data has voxel "
+                             "labels, around vessels elsewhere); 0 = whole slices")
     parser.add_argument("--val-fraction", type=float, default=0.2, help="studies held out for validation")
     parser.add_argument("--seed", type=int, default=0, help="study split and sampling seed")
     parser.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
@@ -62,6 +65,7 @@ def run_train_classifier(args) -> int:
         overwrite=args.overwrite, weight_decay=args.weight_decay, val_fraction=args.val_fraction,
         samples_per_epoch=args.samples_per_epoch, seed=args.seed, workers=args.workers, amp=not args.no_amp,
         augment=False if args.no_augment else None, checkpoint_every=args.checkpoint_every, cache_dir=args.cache,
+        crop=args.crop,
         command="iexplain " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
     if progress.mode == "text" and result["model"] is not None:
         metrics = result["metrics"]

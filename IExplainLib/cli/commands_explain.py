@@ -107,7 +107,7 @@ def _classifier_path(args) -> Path:
     from ..modelfile import model_paths
 
     path = Path(args.classifier) if args.classifier else DEFAULT_CLASSIFIER
-    weights, card = model_paths(path)
+    weights, _ = model_paths(path)
     if not weights.exists():
         hint = "" if args.classifier else " (the bundled demo classifier is missing; pass --classifier)"
         raise InputError(f"classifier {weights} not found{hint}")

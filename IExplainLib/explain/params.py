@@ -33,7 +33,7 @@ class ExplainParams:
     attribution_sign: str = "positive"
     normalisation: str = "window_mean"
     # hysteresis clustering
-    high_threshold: float = 8.0
+    high_threshold: float = 15.0
     low_ratio: float = 0.5
     neighbourhood: tuple[int, int, int] = (15, 15, 5)  # (x, y, z) voxels
     # Algorithm 1

@@ -5,7 +5,7 @@
 # 150 phantoms at 128x128, 60 at 256x256 (the size `iexplain demo` uses) and 40 real-anatomy phantoms (contrast and
 # clots inserted into the POPI chest CT of the shared real-CT folder), 48 slices each.
 # Training: CPU only, two torchrun processes with one thread each (gloo DDP; faster than one two-thread process on
-# a busy 2-core machine), 128x128 inputs of 7 slices in the (100, 700) HU window, global max pooling.
+# a busy 2-core machine), 7 slices in the (100, 700) HU window resampled to 128x128, global max pooling.
 # Usage: Resources/Models/train_demo_classifier.sh [WORK_DIR]   (run from the repository root, venv active)
 set -euo pipefail
 WORK="${1:-/tmp/iexplain-demo-clf}"
@@ -16,14 +16,12 @@ iexplain synth "$WORK/phantoms-128" --studies 150 --seed 1000 --size 128 --slice
 iexplain synth "$WORK/phantoms-256" --studies 60 --seed 1200 --size 256 --slices 48 --layout nifti
 iexplain synth "$WORK/real-anatomy" --studies 40 --seed 1500 --slices 48 --layout nifti --anatomy "$REAL_CT"
 
-# Two phases: 6 epochs (600 steps), then the same run resumed from its checkpoint with 16 epochs in all: the
-# schedule is recomputed for 1600 steps, which restarts the learning rate at 65% of its peak (a warm restart).
-TRAIN=(OMP_NUM_THREADS=1 torchrun --standalone --nproc_per_node 2 -m IExplainLib.cli.main train-classifier
-  "$WORK/phantoms-128" "$WORK/phantoms-256" "$WORK/real-anatomy" --out "$OUT" --cache "$WORK/cache"
-  --input-size 128 --slices 7 --window 100,700 --batch-size 16 --samples-per-epoch 3200
-  --lr 2e-3 --warmup 60 --val-fraction 0.1 --seed 0 --device cpu --checkpoint-every 50 --resume)
-env "${TRAIN[@]}" --epochs 6
-env "${TRAIN[@]}" --epochs 16 --overwrite
+# 96x96 training patches (--crop): around labelled emboli on PE slices, around vessels or anywhere elsewhere;
+# validation and inference score whole 128x128 slices. --resume makes a killed run continue from its last checkpoint.
+OMP_NUM_THREADS=1 torchrun --standalone --nproc_per_node 2 -m IExplainLib.cli.main train-classifier \
+  "$WORK/phantoms-128" "$WORK/phantoms-256" "$WORK/real-anatomy" --out "$OUT" --cache "$WORK/cache" \
+  --input-size 128 --slices 7 --window 100,700 --crop 96 --epochs 6 --batch-size 32 --samples-per-epoch 9600 \
+  --lr 2e-3 --warmup 60 --val-fraction 0.1 --seed 0 --device cpu --checkpoint-every 50 --resume
 rm -f "${OUT%.safetensors}.checkpoint.pt"
 
 # Held-out evaluation (seeds >= 9000, never trained on): slice AUROC / F1 at the card's threshold.

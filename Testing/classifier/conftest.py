@@ -64,6 +64,11 @@ def tube_dataset(tmp_path_factory) -> Path:
     return write_tube_dataset(tmp_path_factory.mktemp("tubes") / "data")
 
 
+@pytest.fixture(scope="session")
+def make_tube_study():
+    return tube_study
+
+
 @pytest.fixture
 def tiny_spec():
     from IExplainLib.classifier import ClassifierSpec

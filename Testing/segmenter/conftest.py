@@ -29,6 +29,7 @@ def single_thread_torch():
 def write_dataset_json(root: Path, studies: dict, labels: dict | None = None, provenance=None) -> Path:
     """Write ``studies`` (id -> SyntheticStudy) as a dataset.json folder; ``labels`` overrides the truth."""
     from IExplainLib.io import write_volume
+    from IExplainLib.volume import Volume
 
     (root / "images").mkdir(parents=True, exist_ok=True)
     (root / "labels").mkdir(exist_ok=True)
@@ -36,7 +37,9 @@ def write_dataset_json(root: Path, studies: dict, labels: dict | None = None, pr
     for case_id, study in studies.items():
         label = study.truth if labels is None else labels[case_id]
         write_volume(study.volume, root / "images" / f"{case_id}.nii.gz")
-        write_volume(study.volume.with_array(np.asarray(label).astype(np.uint8)), root / "labels" / f"{case_id}.nii.gz")
+        v = study.volume
+        write_volume(Volume(np.asarray(label).astype(np.uint8), v.spacing, v.origin, v.direction),
+                     root / "labels" / f"{case_id}.nii.gz")
         cases.append({"id": case_id, "image": f"images/{case_id}.nii.gz", "label": f"labels/{case_id}.nii.gz",
                       "provenance": provenance or {"source": "phantom", "seed": study.seed}})
     (root / "dataset.json").write_text(json.dumps({"format": "iexplain-dataset", "version": 1, "cases": cases}))

@@ -15,7 +15,7 @@ from IExplainLib.modelfile import load_model_file
 
 from .conftest import TINY_ARCH, subprocess_env, tiny_study, write_dataset_json
 
-SCHEDULE = ["--iterations", "24", "--batch-size", "2", "--warmup", "3", "--lr", "1e-3", "--checkpoint-every", "4"]
+SCHEDULE = ["--iterations", "12", "--batch-size", "2", "--warmup", "2", "--lr", "1e-3", "--checkpoint-every", "3"]
 
 
 def test_training_resumes_after_being_killed(tiny_phantoms, tmp_path):
@@ -36,15 +36,15 @@ def test_training_resumes_after_being_killed(tiny_phantoms, tmp_path):
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     events = [json.loads(line) for line in resumed.stdout.splitlines() if line.startswith("{")]
     start = next(e for e in events if "resumed from step" in e.get("message", ""))
-    assert start["step"] >= 4 and start["step"] % 4 == 0
+    assert start["step"] >= 3 and start["step"] % 3 == 0
     steps = [e["step"] for e in events if e.get("stage") == "train" and "loss" in e]
-    assert steps[0] == start["step"] + 1 and steps[-1] == 24  # continued, not restarted
+    assert steps[0] == start["step"] + 1 and steps[-1] == 12  # continued, not restarted
     assert not checkpoint.exists()  # removed once the model is written
 
     # the same kind of model as an uninterrupted run, with the same weights (all random states were restored)
     state, card = load_model_file(out, "segmenter")
     assert card["training"]["resumed_from_step"] == start["step"]
-    assert card["spec"]["filters"] == [4, 8, 16] and card["training"]["iterations"] == 24
+    assert card["spec"]["filters"] == [4, 8, 16] and card["training"]["iterations"] == 12
     straight = tmp_path / "straight.safetensors"
     assert main(["train-segmenter", "--images", str(tiny_phantoms), "--out", str(straight), *TINY_ARCH, *SCHEDULE,
                  "--progress", "quiet"]) == 0
@@ -86,7 +86,7 @@ def test_finetune_starts_from_the_model_and_scratch_does_not(tiny_model, tiny_ph
 @pytest.mark.parametrize("arguments, message", [
     (["train-segmenter", "--images", "/nonexistent", "--out", "x.safetensors"], "not found"),
     (["finetune", "--from", "scratch", "--data", "{data}", "--out", "{tmp}/s.safetensors", "--filters", "4",
-      "--patch-size", "16,32,32"], "levels need as many filters"),
+      "--patch-size", "16,32,32"], "at least 2 resolution levels"),
     (["finetune", "--from", "{tmp}/nope.safetensors", "--data", "{data}", "--out", "{tmp}/f.safetensors"],
      "not found"),
     (["train-segmenter", "--images", "{data}", "--out", "{tmp}/t.safetensors", "--patch-size", "16,32"],
