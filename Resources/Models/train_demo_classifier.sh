@@ -16,11 +16,11 @@ iexplain synth "$WORK/phantoms-128" --studies 150 --seed 1000 --size 128 --slice
 iexplain synth "$WORK/phantoms-256" --studies 60 --seed 1200 --size 256 --slices 48 --layout nifti
 iexplain synth "$WORK/real-anatomy" --studies 40 --seed 1500 --slices 48 --layout nifti --anatomy "$REAL_CT"
 
-# 96x96 training patches (--crop): around labelled emboli on PE slices, around vessels or anywhere elsewhere;
+# 64x64 training patches (--crop): around labelled emboli on PE slices, around vessels or anywhere elsewhere;
 # validation and inference score whole 128x128 slices. --resume makes a killed run continue from its last checkpoint.
 OMP_NUM_THREADS=1 torchrun --standalone --nproc_per_node 2 -m IExplainLib.cli.main train-classifier \
   "$WORK/phantoms-128" "$WORK/phantoms-256" "$WORK/real-anatomy" --out "$OUT" --cache "$WORK/cache" \
-  --input-size 128 --slices 7 --window 100,700 --crop 96 --epochs 6 --batch-size 32 --samples-per-epoch 9600 \
+  --input-size 128 --slices 7 --window 100,700 --crop 64 --epochs 8 --batch-size 32 --samples-per-epoch 9600 \
   --lr 2e-3 --warmup 60 --val-fraction 0.1 --seed 0 --device cpu --checkpoint-every 50 --resume
 rm -f "${OUT%.safetensors}.checkpoint.pt"
 
