@@ -73,7 +73,8 @@ def build_classifier(spec: ClassifierSpec):
     register_tiny()
     if spec.backbone not in available_backbones():
         raise ModelFileError(f"unknown classifier backbone {spec.backbone!r} "
-                             "(use iexplain_efficientnetv2_tiny or a timm EfficientNetV2 name, e.g. tf_efficientnetv2_l)")
+                             "(use iexplain_efficientnetv2_tiny or a timm EfficientNetV2 name, "
+                             "e.g. tf_efficientnetv2_l)")
     import torch.nn as nn
 
     model = timm.create_model(spec.backbone, pretrained=False, in_chans=spec.channels, num_classes=1,

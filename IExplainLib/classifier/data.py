@@ -152,8 +152,9 @@ class SliceDataset:
 
     With ``crop`` > 0 a sample is a ``crop`` x ``crop`` patch instead: on a PE slice around a labelled voxel (when
     the study has a voxel label); elsewhere around a random contrast-filled (bright) pixel half of the time, so
-    negatives show vessels too, and anywhere in the slice otherwise. The network is fully convolutional with global pooling, so it scores whole slices at inference; patches
-    tell it *where* the evidence is, which whole-slice labels cannot, and cost a fraction of a full slice.
+    negatives show vessels too, and anywhere in the slice otherwise. The network is fully convolutional with global
+    pooling, so it scores whole slices at inference; patches tell it *where* the evidence is, which whole-slice
+    labels cannot, and cost a fraction of a full slice.
     """
 
     BRIGHT = 153  # 0.6 of the first window: contrast-filled vessels in the default (100, 700) window

@@ -4,7 +4,7 @@ The paper picks a *high-sensitivity* operating point before cluster filtering an
 Integrated Gradients is the expensive part and does not depend on h, while clustering is cheap: the heat map of
 every study is computed once, and h is swept over the cached maps. The chosen h is the largest one (fewest false
 clusters) whose pooled, unfiltered sensitivity reaches the target; when no h on the grid reaches it, the most
-sensitive one (smallest h) is chosen and the report says the target was not met.
+sensitive one is chosen (the largest h among equally sensitive ones) and the report says the target was not met.
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def sweep_thresholds(studies: Iterable[CachedStudy], grid: Iterable[float],
 
 
 def choose_threshold(rows: list[dict], target_sensitivity: float) -> dict:
-    """The largest h whose unfiltered sensitivity reaches the target, else the most sensitive h."""
+    """The largest h whose unfiltered sensitivity reaches the target, else the largest of the most sensitive h."""
     if not 0.0 < target_sensitivity <= 1.0:
         raise InputError(f"target sensitivity must lie in (0, 1], got {target_sensitivity}")
     if not rows:
@@ -90,5 +90,6 @@ def choose_threshold(rows: list[dict], target_sensitivity: float) -> dict:
     if meeting:
         chosen = max(meeting, key=lambda row: row["high_threshold"])
         return {**chosen, "target_met": True}
-    best = max(rows, key=lambda row: ((row["unfiltered"]["sensitivity"] or 0.0), -row["high_threshold"]))
+    # among equally sensitive thresholds the largest (fewest false clusters, as when the target is met)
+    best = max(rows, key=lambda row: ((row["unfiltered"]["sensitivity"] or 0.0), row["high_threshold"]))
     return {**best, "target_met": False}

@@ -16,12 +16,17 @@ iexplain synth "$WORK/phantoms-128" --studies 150 --seed 1000 --size 128 --slice
 iexplain synth "$WORK/phantoms-256" --studies 60 --seed 1200 --size 256 --slices 48 --layout nifti
 iexplain synth "$WORK/real-anatomy" --studies 40 --seed 1500 --slices 48 --layout nifti --anatomy "$REAL_CT"
 
-# 64x64 training patches (--crop): around labelled emboli on PE slices, around vessels or anywhere elsewhere;
-# validation and inference score whole 128x128 slices. --resume makes a killed run continue from its last checkpoint.
-OMP_NUM_THREADS=1 torchrun --standalone --nproc_per_node 2 -m IExplainLib.cli.main train-classifier \
-  "$WORK/phantoms-128" "$WORK/phantoms-256" "$WORK/real-anatomy" --out "$OUT" --cache "$WORK/cache" \
-  --input-size 128 --slices 7 --window 100,700 --crop 64 --epochs 8 --batch-size 32 --samples-per-epoch 9600 \
-  --lr 2e-3 --warmup 60 --val-fraction 0.1 --seed 0 --device cpu --checkpoint-every 50 --resume
+# Phase 1: 64x64 training patches (--crop): around labelled emboli on PE slices, around vessels or anywhere
+# elsewhere; it teaches *what* an embolus looks like. Phase 2 resumes the same run on whole 128x128 slices for two
+# more epochs (the schedule, recomputed for 10 epochs, restarts at 21% of the peak rate): max pooling over a whole
+# slice sees more evidence for and against than over a patch, so the head is recalibrated on what inference sees.
+# Validation always scores whole slices. --resume also makes a killed run continue from its last checkpoint.
+TRAIN=(OMP_NUM_THREADS=1 torchrun --standalone --nproc_per_node 2 -m IExplainLib.cli.main train-classifier
+  "$WORK/phantoms-128" "$WORK/phantoms-256" "$WORK/real-anatomy" --out "$OUT" --cache "$WORK/cache"
+  --input-size 128 --slices 7 --window 100,700 --batch-size 32 --samples-per-epoch 9600
+  --lr 2e-3 --warmup 60 --val-fraction 0.1 --seed 0 --device cpu --checkpoint-every 50 --resume)
+env "${TRAIN[@]}" --crop 64 --epochs 8
+env "${TRAIN[@]}" --crop 0 --epochs 10 --overwrite
 rm -f "${OUT%.safetensors}.checkpoint.pt"
 
 # Held-out evaluation (seeds >= 9000, never trained on): slice AUROC / F1 at the card's threshold.

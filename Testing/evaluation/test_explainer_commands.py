@@ -45,7 +45,9 @@ def test_tune_threshold_cli_picks_per_rule_and_updates_card(classifier, tmp_path
     rows = report["sweep"]
     assert [row["high_threshold"] for row in rows] == [1, 2, 4, 8]
     meeting = [row["high_threshold"] for row in rows if (row["unfiltered"]["sensitivity"] or 0) >= 0.5]
-    expected = max(meeting) if meeting else min(row["high_threshold"] for row in rows)
+    top = max((row["unfiltered"]["sensitivity"] or 0) for row in rows)
+    expected = max(meeting) if meeting else max(row["high_threshold"] for row in rows
+                                                if (row["unfiltered"]["sensitivity"] or 0) == top)
     assert report["chosen"]["high_threshold"] == expected
     assert report["chosen"]["target_met"] == bool(meeting)
     assert report["true_pes"] > 0

@@ -47,6 +47,8 @@ def test_sweep_finds_the_largest_threshold_meeting_the_target():
     assert choose_threshold(rows, 0.9)["high_threshold"] == 1
     unreachable = choose_threshold(rows[1:], 0.9)
     assert unreachable["high_threshold"] == 2 and not unreachable["target_met"]
+    tied = [{**row, "unfiltered": {**row["unfiltered"], "sensitivity": 0.5}} for row in rows[:3]]
+    assert choose_threshold(tied, 0.9)["high_threshold"] == 4  # equally sensitive: the fewest false clusters
 
 
 def test_sweep_refuses_an_evaluation_set_without_emboli_and_bad_grids():
