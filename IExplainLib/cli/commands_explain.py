@@ -53,17 +53,16 @@ def add_explain_flags(parser) -> None:
                        help="keep every cluster (no size / distance filter)")
 
 
-def explain_params_from(args):
-    """ExplainParams from ``--params`` plus the per-parameter flags."""
-    from ..explain.params import ExplainParams
+def explain_params_from(args, classifier=None):
+    """ExplainParams: defaults, the classifier card's ``explain`` section, ``--params``, then per-parameter flags."""
+    from ..explain.params import params_for_model
+    from ..modelfile import read_card
 
-    params = ExplainParams()
-    if getattr(args, "explain_params_file", None):
-        params = ExplainParams.from_json_file(args.explain_params_file)
     changes = {field: getattr(args, _dest(flag), None) for flag, (field, _, _) in _PARAM_FLAGS.items()}
     if getattr(args, "explain_no_filter", False):
         changes["filter"] = False
-    return params.replace(**changes)
+    card = read_card(classifier) if classifier is not None else None
+    return params_for_model(card, getattr(args, "explain_params_file", None), changes)
 
 
 def register(subparsers) -> None:
@@ -137,11 +136,12 @@ def run_detect(args) -> int:
         raise InputError("--heatmap belongs to --method iexplain; use --probability with the segmenter")
     for path in filter(None, (args.output, extra, findings)):
         check_can_write(path, args.overwrite)
-    params = explain_params_from(args)
     progress = progress_from(args)
     if args.method == "iexplain":
         model = _classifier_path(args)
+        params = explain_params_from(args, model)
     else:
+        params = explain_params_from(args)
         if not args.segmenter:
             raise InputError("--method segmenter needs --segmenter MODEL")
         model = existing_path(args.segmenter, "segmenter model")
@@ -204,7 +204,8 @@ def run_pseudo_label(args) -> int:
         if torch.cuda.is_available():  # torchrun: one GPU per process
             device = f"cuda:{int(os.environ['LOCAL_RANK']) % torch.cuda.device_count()}"
     progress = progress_from(args)
-    report = pseudo_label_dataset(dataset, args.output, _classifier_path(args), explain_params_from(args), shard,
+    classifier = _classifier_path(args)
+    report = pseudo_label_dataset(dataset, args.output, classifier, explain_params_from(args, classifier), shard,
                                   device, args.overwrite, progress)
     message = (f"shard {shard[0]}/{shard[1]}: {len(report.done)} labelled, {len(report.skipped)} already done, "
                f"{len(report.failed)} failed -> {args.output}")

@@ -13,6 +13,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..explain.params import params_for_model
 from ..volume import Volume
 
 
@@ -26,20 +27,6 @@ class Explainer:
     threshold: float
 
 
-def explainer_params(card: dict, params_file: str | None = None, overrides: dict | None = None):
-    """Paper defaults, then the card's ``explain`` section (h tuned for this classifier), then a parameter file,
-    then command-line overrides (None values ignored)."""
-    from ..explain.params import ExplainParams
-
-    params = ExplainParams()
-    from_card = card.get("explain") if isinstance(card.get("explain"), dict) else {}
-    known = set(params.to_dict())
-    params = params.replace(**{k: v for k, v in from_card.items() if k in known})
-    if params_file:
-        params = params.replace(**ExplainParams.from_json_file(params_file).to_dict())
-    return params.replace(**{k: v for k, v in (overrides or {}).items() if v is not None})
-
-
 def load_explainer(classifier: str | Path, params_file: str | None = None, overrides: dict | None = None,
                    device: str = "auto") -> Explainer:
     import torch
@@ -50,7 +37,7 @@ def load_explainer(classifier: str | Path, params_file: str | None = None, overr
 
     resolved = resolve_device(device)
     loaded = load_classifier(classifier, resolved)
-    params = explainer_params(loaded.card, params_file, overrides)
+    params = params_for_model(loaded.card, params_file, overrides)
     example = torch.rand(2, loaded.spec.channels, loaded.spec.input_size, loaded.spec.input_size,
                          device=next(loaded.model.parameters()).device)
     model = prepare_for_attribution(loaded.model, example)

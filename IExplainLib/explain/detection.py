@@ -16,7 +16,7 @@ from ..errors import InputError
 from ..findings import describe_findings, label_findings
 from ..progress import QUIET
 from ..volume import Volume
-from .params import ExplainParams
+from .params import ExplainParams, params_for_model
 from .study import StudyExplanation, explain_stack, to_ct_grid
 
 FINDINGS_FORMAT = "iexplain-findings"
@@ -53,10 +53,10 @@ def detect_iexplain(volume: Volume, classifier, params: ExplainParams | None = N
     from ..classifier import load_classifier, prepare_study
     from ..devices import resolve_device
 
-    params = params or ExplainParams()
     progress = progress or QUIET
     device = resolve_device(device) if isinstance(device, str) else device
     loaded = classifier if hasattr(classifier, "spec") else load_classifier(classifier, device)
+    params = params or params_for_model(loaded.card)
     if volume.shape[0] < 1:
         raise InputError("the CT has no slices")
     progress("prepare", 0.0, f"windowing and resampling {volume.describe()}")

@@ -143,5 +143,19 @@ class ExplainParams:
         return ExplainParams.from_dict(data)
 
 
+def params_for_model(card: dict | None = None, params_file: str | Path | None = None,
+                     overrides: dict | None = None) -> ExplainParams:
+    """The parameters a run uses: paper defaults, then the classifier card's ``explain`` section (h tuned for that
+    classifier by ``tune-threshold``), then a parameter file, then explicit overrides (None values ignored)."""
+    params = ExplainParams()
+    from_card = (card or {}).get("explain")
+    if isinstance(from_card, dict):
+        known = set(params.to_dict())
+        params = params.replace(**{k: v for k, v in from_card.items() if k in known})
+    if params_file:
+        params = params.replace(**ExplainParams.from_json_file(params_file).to_dict())
+    return params.replace(**(overrides or {}))
+
+
 def _odd(value: int) -> int:
     return int(value) if int(value) % 2 == 1 else int(value) + 1

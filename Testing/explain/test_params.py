@@ -45,3 +45,17 @@ def test_bad_json_file_is_refused(tmp_path):
     path.write_text(json.dumps([1, 2]))
     with pytest.raises(InputError, match="JSON object"):
         ExplainParams.from_json_file(path)
+
+
+def test_model_card_threshold_applies_unless_overridden(tmp_path):
+    import json
+
+    from IExplainLib.explain.params import ExplainParams, params_for_model
+
+    card = {"explain": {"high_threshold": 3.5, "not_a_parameter": 1}}
+    assert params_for_model(card).high_threshold == 3.5
+    assert params_for_model(card, overrides={"high_threshold": 7.0, "n_steps": None}).high_threshold == 7.0
+    path = tmp_path / "params.json"
+    path.write_text(json.dumps(ExplainParams(high_threshold=9.0).to_dict()))
+    assert params_for_model(card, path).high_threshold == 9.0
+    assert params_for_model(None).high_threshold == ExplainParams().high_threshold
