@@ -20,7 +20,7 @@ import numpy as np
 from ..errors import InputError
 from ..volume import Volume
 from .spec import ClassifierSpec
-from .windows import prepare_study, windows_for
+from .windows import field_of_view_box, prepare_study, windows_for
 
 CACHE_VERSION = 1
 
@@ -47,11 +47,14 @@ class PreparedStudy:
 MAX_POINTS_PER_SLICE = 64
 
 
-def _label_points(source: StudySource, size: int) -> np.ndarray:
+def _label_points(source: StudySource, spec: ClassifierSpec) -> np.ndarray:
     """Where the voxel label marks PE, as (z, y, x) rows on the S x S stack grid (a sample per slice)."""
     if source.load_label is None:
         return np.zeros((0, 3), np.int16)
-    mask = source.load_label().array > 0
+    size = spec.input_size
+    label = source.load_label()
+    y0, y1, x0, x1 = field_of_view_box(label.shape, label.spacing, spec)
+    mask = label.array[:, y0:y1, x0:x1] > 0
     z, y, x = np.nonzero(mask)
     if not len(z):
         return np.zeros((0, 3), np.int16)
@@ -92,7 +95,10 @@ def split_studies(ids: Sequence[str], val_fraction: float, seed: int) -> tuple[l
 
 
 def _cache_name(study_id: str, spec: ClassifierSpec) -> str:
-    key = json.dumps({"v": CACHE_VERSION, "size": spec.input_size, "windows": spec.hu_windows})
+    fields = {"v": CACHE_VERSION, "size": spec.input_size, "windows": spec.hu_windows}
+    if spec.field_of_view_mm is not None:  # only then: caches made before the field of view existed stay valid
+        fields["fov"] = spec.field_of_view_mm
+    key = json.dumps(fields)
     digest = hashlib.sha1(f"{study_id}|{key}".encode()).hexdigest()[:12]
     return f"{re.sub(r'[^A-Za-z0-9._-]+', '_', study_id)[:60]}-{digest}"
 
@@ -129,7 +135,7 @@ def prepare_one(source: StudySource, spec: ClassifierSpec, cache_dir: Path) -> P
         temporary.replace(stack_path)  # the stack appears last and whole: an interrupted run re-prepares it
     points_path = base.with_suffix(".points.npy")
     if not points_path.exists():
-        np.save(points_path, _label_points(source, spec.input_size))
+        np.save(points_path, _label_points(source, spec))
     return PreparedStudy(source.id, np.load(stack_path, mmap_mode="r"), np.load(label_path), np.load(points_path))
 
 

@@ -24,11 +24,24 @@ def window_hu(hu, windows):
     return ((hu.unsqueeze(1) - (centres - widths / 2)) / widths).clamp_(0.0, 1.0)
 
 
+def field_of_view_box(shape_zyx, spacing_xyz, spec: ClassifierSpec) -> tuple[int, int, int, int]:
+    """``(y0, y1, x0, x1)`` of the central square the classifier sees (the whole slice when the spec has no field
+    of view or the slice is smaller than it)."""
+    height, width = int(shape_zyx[1]), int(shape_zyx[2])
+    if spec.field_of_view_mm is None or spacing_xyz is None:
+        return 0, height, 0, width
+    half_x = min(width, int(round(spec.field_of_view_mm / float(spacing_xyz[0])))) // 2
+    half_y = min(height, int(round(spec.field_of_view_mm / float(spacing_xyz[1])))) // 2
+    cy, cx = height // 2, width // 2
+    return cy - half_y, cy - half_y + 2 * half_y, cx - half_x, cx - half_x + 2 * half_x
+
+
 def prepare_study(volume: Volume | np.ndarray, spec: ClassifierSpec, chunk: int = 64):
     """Windowed, resampled stack (Z, W, S, S) float32 of a study (a Volume or a (z, y, x) HU array).
 
-    Resampling is bilinear with antialiasing (area-like when shrinking); non-square slices are stretched to a square
-    (CTPA slices are square in practice).
+    With ``spec.field_of_view_mm`` (and a Volume, which knows its pixel size) only the central square of that side is
+    used. Resampling is bilinear with antialiasing (area-like when shrinking); non-square slices are stretched to a
+    square (CTPA slices are square in practice).
     """
     import torch
     import torch.nn.functional as F
@@ -36,10 +49,11 @@ def prepare_study(volume: Volume | np.ndarray, spec: ClassifierSpec, chunk: int 
     array = volume.array if isinstance(volume, Volume) else np.asarray(volume)
     if array.ndim != 3 or min(array.shape) < 1:
         raise InputError(f"a study needs a (z, y, x) volume, got shape {array.shape}")
+    y0, y1, x0, x1 = field_of_view_box(array.shape, volume.spacing if isinstance(volume, Volume) else None, spec)
     size = spec.input_size
     parts = []
     for start in range(0, array.shape[0], chunk):  # chunks keep float copies of big studies small
-        hu = torch.from_numpy(np.ascontiguousarray(array[start:start + chunk], dtype=np.float32))
+        hu = torch.from_numpy(np.ascontiguousarray(array[start:start + chunk, y0:y1, x0:x1], dtype=np.float32))
         windowed = window_hu(hu, spec.hu_windows)
         if windowed.shape[-2:] != (size, size):
             shrinking = windowed.shape[-1] > size or windowed.shape[-2] > size

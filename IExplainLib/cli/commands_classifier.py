@@ -24,6 +24,9 @@ def register(subparsers) -> None:
                              "default iexplain_efficientnetv2_tiny")
     parser.add_argument("--slices", type=int, default=7, help="consecutive slices per input (odd)")
     parser.add_argument("--input-size", type=int, default=128, help="in-plane pixels each slice is resampled to")
+    parser.add_argument("--field-of-view", type=float, default=None, metavar="MM",
+                        help="look only at the central square of this side in mm (e.g. 224: the paper's distance "
+                             "filter); default the whole slice")
     parser.add_argument("--window", action="append", metavar="CENTRE,WIDTH",
                         help="HU window (repeat for several; channels are window-major); default 100,700")
     parser.add_argument("--epochs", type=int, default=10)
@@ -56,7 +59,7 @@ def run_train_classifier(args) -> int:
 
     roots = [existing_path(path, "dataset") for path in args.data]
     spec = ClassifierSpec(backbone=args.backbone or DEFAULT_BACKBONE, slices=args.slices,
-                          input_size=args.input_size,
+                          input_size=args.input_size, field_of_view_mm=args.field_of_view,
                           hu_windows=[parse_window(w) for w in args.window] if args.window else [(100.0, 700.0)])
     progress = progress_from(args)
     result = train_classifier(

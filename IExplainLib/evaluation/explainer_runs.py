@@ -54,13 +54,14 @@ class AblationResult:
 
 def explain_for_ablation(explainer: Explainer, volume: Volume, progress: Callable | None = None) -> AblationResult:
     """The full iExplain algorithm on one study; per-iteration segments on the CT grid, before filtering."""
-    from ..classifier.windows import prepare_study
+    from ..classifier.windows import field_of_view_box, prepare_study
     from ..explain.study import explain_stack, to_ct_grid
 
     stack = prepare_study(volume, explainer.spec)
     explanation = explain_stack(explainer.model, stack, explainer.spec, explainer.params,
                                 threshold=explainer.threshold, progress=progress)
-    segmentation = to_ct_grid(explanation, volume.shape, explainer.params)
+    segmentation = to_ct_grid(explanation, volume.shape, explainer.params,
+                              field_of_view_box(volume.shape, volume.spacing, explainer.spec))
     return AblationResult(segmentation.unfiltered, int(explanation.iterations.max(initial=0)),
                           explanation.probabilities)
 
@@ -73,6 +74,7 @@ class FirstIterationCache:
     size: int
     ct_shape: tuple[int, int, int]
     windows: list[tuple[int, np.ndarray, np.ndarray | None]]  # (centre, study slice of each window slice, heat)
+    box: tuple[int, int, int, int] | None = None  # the classifier's field of view on the CT slice
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -82,7 +84,7 @@ class FirstIterationCache:
 def first_iteration_cache(explainer: Explainer, volume: Volume, progress: Callable | None = None
                           ) -> FirstIterationCache:
     """IG once per positive window (the expensive part), the window heat maps kept."""
-    from ..classifier.windows import prepare_study, window_indices, windows_for
+    from ..classifier.windows import field_of_view_box, prepare_study, window_indices, windows_for
     from ..explain.iterative import run_algorithm1
 
     params = explainer.params.replace(max_iterations=1)
@@ -101,7 +103,8 @@ def first_iteration_cache(explainer: Explainer, volume: Volume, progress: Callab
             windows.append((int(centre), slices, heat))
         if progress is not None:
             progress("heat maps", min(1.0, (start + len(centres)) / depth), "", slice=int(centres[-1]))
-    return FirstIterationCache(depth, size, tuple(volume.shape), windows)
+    return FirstIterationCache(depth, size, tuple(volume.shape), windows,
+                               field_of_view_box(volume.shape, volume.spacing, explainer.spec))
 
 
 def segment_at(cache: FirstIterationCache, high_threshold: float, params) -> np.ndarray:
@@ -122,4 +125,4 @@ def segment_at(cache: FirstIterationCache, high_threshold: float, params) -> np.
         assembler.add(centre, slices, heat, labels)
     heat, votes = assembler.result()
     explanation = StudyExplanation(heat, votes, np.zeros(cache.depth), np.zeros(cache.depth, dtype=np.int32))
-    return to_ct_grid(explanation, cache.ct_shape, params.replace(filter=False)).unfiltered > 0
+    return to_ct_grid(explanation, cache.ct_shape, params.replace(filter=False), cache.box).unfiltered > 0

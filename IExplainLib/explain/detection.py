@@ -51,6 +51,7 @@ def detect_iexplain(volume: Volume, classifier, params: ExplainParams | None = N
     """iExplain on one study. ``classifier``: a model file path or a loaded classifier (``load_classifier``);
     ``prepared_model``: the result of :func:`prepare_classifier` for it, when already made."""
     from ..classifier import load_classifier, prepare_study
+    from ..classifier.windows import field_of_view_box
     from ..devices import resolve_device
 
     progress = progress or QUIET
@@ -66,7 +67,7 @@ def detect_iexplain(volume: Volume, classifier, params: ExplainParams | None = N
     explanation = explain_stack(model, stack, loaded.spec, params, device, threshold, progress)
     del stack
     progress("assemble", 0.0, "per-iteration segments on the CT grid")
-    result = to_ct_grid(explanation, volume.shape, params)
+    result = to_ct_grid(explanation, volume.shape, params, field_of_view_box(volume.shape, volume.spacing, loaded.spec))
     labelmap = volume.with_array(result.labelmap)
     heat = volume.with_array(result.heat)
     findings = describe_study_findings(result.labelmap, volume, result.heat)

@@ -142,16 +142,26 @@ class StudySegmentation:
     iterations: int            # number of iteration segments (the largest label found before filtering)
 
 
-def to_ct_grid(explanation: StudyExplanation, ct_shape: tuple[int, int, int], params: ExplainParams
-               ) -> StudySegmentation:
-    """Per-iteration segments and heat map on the CT grid, earliest iteration first, then the paper's filters."""
+def to_ct_grid(explanation: StudyExplanation, ct_shape: tuple[int, int, int], params: ExplainParams,
+               box: tuple[int, int, int, int] | None = None) -> StudySegmentation:
+    """Per-iteration segments and heat map on the CT grid, earliest iteration first, then the paper's filters.
+
+    ``box`` = ``(y0, y1, x0, x1)``: the part of the slice the classifier saw (``field_of_view_box``); outside it the
+    heat map is 0 and nothing is segmented."""
     depth, height, width = ct_shape
     if explanation.heat.shape[0] != depth:
         raise ValueError(f"explanation has {explanation.heat.shape[0]} slices, the CT {depth}")
-    heat = resample_in_plane(explanation.heat, height, width)
+    y0, y1, x0, x1 = box or (0, height, 0, width)
+
+    def on_grid(stack: np.ndarray) -> np.ndarray:
+        full = np.zeros(ct_shape, dtype=np.float32)
+        full[:, y0:y1, x0:x1] = resample_in_plane(stack, y1 - y0, x1 - x0)
+        return full
+
+    heat = on_grid(explanation.heat)
     labelmap = np.zeros(ct_shape, dtype=np.uint8)
     for iteration, votes in sorted(explanation.votes.items()):
-        found = resample_in_plane(votes, height, width) >= params.vote_threshold
+        found = on_grid(votes) >= params.vote_threshold
         labelmap[found & (labelmap == 0)] = iteration
     unfiltered = labelmap.copy()
     if params.filter and labelmap.any():
