@@ -190,7 +190,10 @@ def train_classifier(data_root: str | Path | Sequence[str | Path] | Sequence[Stu
         config = {"spec": spec.to_dict(), "train_ids": train_ids, "val_ids": val_ids, "seed": seed,
                   "epochs": epochs, "batch_size": batch_size, "lr": lr, "warmup": warmup,
                   "weight_decay": weight_decay, "samples_per_epoch": samples, "world_size": ctx.world_size,
-                  "crop": crop}
+                  "crop": crop,
+                  # every command that contributed to this run, resumed phases included
+                  "commands": (list(state["config"].get("commands", [])) if state else [])
+                  + [command or " ".join(sys.argv)]}
 
         def save(epoch_done_steps: int) -> None:
             if ctx.is_main:
@@ -249,7 +252,8 @@ def train_classifier(data_root: str | Path | Sequence[str | Path] | Sequence[Stu
                     "threshold": final_spec.threshold, "iexplain_version": __version__,
                     "channel_order": "window-major: channel = window * slices + (slice offset + slices // 2)",
                     "training": {"data": _describe_data(data_root),
-                                 "command": command or " ".join(sys.argv), "train_studies": len(train_ids),
+                                 "command": config["commands"][-1], "commands": config["commands"],
+                                 "train_studies": len(train_ids),
                                  "validation_studies": len(val_ids), "steps": step, "world_size": ctx.world_size,
                                  "device": str(ctx.device), **{k: config[k] for k in (
                                      "epochs", "batch_size", "lr", "warmup", "weight_decay", "samples_per_epoch",

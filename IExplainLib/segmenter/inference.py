@@ -56,7 +56,7 @@ def _slab_bounds(slices: int, roi_z: int, slab_windows: int):
         yield max(0, keep_start - margin), min(slices, keep_stop + margin), keep_start, keep_stop
 
 
-def segment_probability(volume, loaded: LoadedSegmenter, progress=QUIET, sw_batch_size: int = 1,
+def segment_probability(volume, loaded: LoadedSegmenter, progress=QUIET, sw_batch_size: int = 4,
                         slab_windows: int | None = DEFAULT_SLAB_WINDOWS) -> np.ndarray:
     """PE probability (float32, (z, y, x), on the CT grid) of a :class:`~IExplainLib.volume.Volume` in HU.
 
