@@ -14,9 +14,10 @@ Model: the bundled demo classifier when present, else the default architecture w
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
-DEMO_CLASSIFIER = Path(__file__).resolve().parents[2] / "Resources" / "Models" / "demo-classifier.safetensors"
+from ..modelfile import bundled_model
+
+DEMO_CLASSIFIER = bundled_model("demo-classifier")
 
 
 def _model_and_spec():

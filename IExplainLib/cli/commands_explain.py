@@ -10,10 +10,11 @@ import json
 import os
 from pathlib import Path
 
+from ..modelfile import bundled_model
 from ..errors import InputError
 from .common import add_device, add_overwrite, add_progress, existing_path, progress_from
 
-DEFAULT_CLASSIFIER = Path(__file__).resolve().parents[2] / "Resources" / "Models" / "demo-classifier.safetensors"
+DEFAULT_CLASSIFIER = bundled_model("demo-classifier")
 
 # flag -> (ExplainParams field, type, help)
 _PARAM_FLAGS = {
