@@ -12,7 +12,6 @@ Three sources, one result (a list of :class:`~.sampling.TrainingArrays`):
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,29 +29,11 @@ class CaseFiles:
 
 
 def _pseudo_label_entries(folder: Path) -> dict[str, tuple[Path, Path | None]]:
-    """id -> (label path, source image path or None) of a pseudo-label folder's dataset.json.
+    """id -> (label path, source image path) of a pseudo-label folder (its dataset.json names the source CTs)."""
+    from ..datasets import open_dataset
 
-    Read directly (not with ``open_dataset``) because the pseudo-label manifest may name the source CTs by absolute
-    path, outside the folder, which a portable dataset refuses.
-    """
-    manifest = folder / "dataset.json" if folder.is_dir() else folder
-    if not manifest.is_file():
-        raise InputError(f"pseudo-label folder {folder} has no dataset.json (write it with iexplain pseudo-label)")
-    try:
-        document = json.loads(manifest.read_text(encoding="utf-8"))
-        entries = document["cases"]
-    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as error:
-        raise InputError(f"{manifest}: not a dataset manifest ({error})") from error
-    found = {}
-    for entry in entries:
-        if not isinstance(entry, dict) or not entry.get("id") or not entry.get("label"):
-            continue  # a case without a pseudo-label (e.g. failed or skipped) is not training data
-        label = Path(entry["label"])
-        label = label if label.is_absolute() else manifest.parent / label
-        image = entry.get("image")
-        image = None if not image else (Path(image) if Path(image).is_absolute() else manifest.parent / image)
-        found[str(entry["id"])] = (label, image)
-    return found
+    # a case without a pseudo-label (failed or skipped) is not training data
+    return {case.id: (case.label, case.image) for case in open_dataset(folder) if case.label is not None}
 
 
 def list_training_files(images: str | Path | None, labels: str | Path | None = None) -> list[CaseFiles]:

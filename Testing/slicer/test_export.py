@@ -107,3 +107,19 @@ def test_everything_flagged_exports_an_all_background_label(reviewed, tmp_path, 
     result = exportForFinetuning(seg, ct, tmp_path / "dataset", "negative")
     label = read_volume(result.paths.label)
     assert label.same_grid(ct_volume) and not label.array.any() and result.labelVoxels == 0
+
+
+def test_exported_folder_finetunes_the_bundled_segmenter(reviewed, tmp_path):
+    """The whole loop closes: what the radiologist exports is what ``iexplain finetune`` trains on."""
+    from IExplainLib.cli.main import main
+    from IExplainLib.modelfile import bundled_model, read_card
+
+    ct, seg, _, _, _ = reviewed
+    folder = tmp_path / "dataset"
+    exportForFinetuning(seg, ct, folder, "case")
+    out = tmp_path / "finetuned.safetensors"
+    assert main(["finetune", "--from", str(bundled_model("demo-segmenter")), "--data", str(folder), "--out", str(out),
+                 "--iterations", "2", "--warmup", "1", "--batch-size", "1", "--device", "cpu",
+                 "--progress", "quiet"]) == 0
+    card = read_card(out)
+    assert card["kind"] == "segmenter" and "case" in json.dumps(card["training"])
