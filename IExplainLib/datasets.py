@@ -11,7 +11,6 @@ Slice labels are loaded on first use (for RSPECT that means reading the series' 
 from __future__ import annotations
 
 import csv
-import json
 import os
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -20,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError, UnsupportedInputError
+from .jsonfile import read_json
 
 DATASET_FORMAT = "iexplain-dataset"
 
@@ -103,10 +103,7 @@ def open_dataset(root: str | os.PathLike) -> CaseList:
 
 
 def _open_dataset_json(path: Path) -> CaseList:
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise InputError(f"{path}: not valid JSON ({error})") from error
+    document = read_json(path, "dataset manifest")
     if not isinstance(document, dict) or document.get("format") != DATASET_FORMAT:
         raise UnsupportedInputError(f"{path}: \"format\" must be \"{DATASET_FORMAT}\"")
     if document.get("version") != 1:

@@ -18,6 +18,7 @@ from typing import Any
 
 from .errors import ModelFileError
 from .outputs import atomic_output, check_can_write
+from .jsonfile import read_json
 
 CARD_FORMAT = "iexplain-model"
 CARD_VERSION = 1
@@ -100,10 +101,7 @@ def read_card(path: str | Path) -> dict[str, Any]:
     _, card_path = model_paths(path)
     if not card_path.exists():
         raise ModelFileError(f"model card {card_path} not found (a model is a .safetensors file plus its .json card)")
-    try:
-        card = json.loads(card_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ModelFileError(f"model card {card_path} is not valid JSON: {error}") from error
+    card = read_json(card_path, "model card", ModelFileError)
     if not isinstance(card, dict) or card.get("format") != CARD_FORMAT:
         raise ModelFileError(f"{card_path} is not an IExplain model card (format != {CARD_FORMAT!r})")
     if card.get("kind") not in MODEL_KINDS:

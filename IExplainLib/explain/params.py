@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from ..errors import InputError
+from ..jsonfile import read_json
 
 QUADRATURES = ("gausslegendre", "riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid")
 REFERENCE_KINDS = ("zero", "one", "mean", "blur", "uniform_noise", "gaussian_noise")
@@ -128,14 +129,7 @@ class ExplainParams:
 
     @classmethod
     def from_json_file(cls, path: str | Path) -> "ExplainParams":
-        path = Path(path)
-        if not path.is_file():
-            raise InputError(f"parameter file {path} not found")
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise InputError(f"parameter file {path} is not valid JSON: {error}") from error
-        return cls.from_dict(data)
+        return cls.from_dict(read_json(path, "parameter file"))
 
     def replace(self, **changes) -> "ExplainParams":
         data = self.to_dict()

@@ -4,7 +4,6 @@ configurable column names or an MD.ai JSON export, rasterised into per-slice box
 from __future__ import annotations
 
 import csv
-import json
 import math
 import os
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError, UnsupportedInputError
+from ..jsonfile import read_json
 from ..volume import Volume
 
 DEFAULT_BOX_COLUMNS = {"study": "StudyInstanceUID", "series": "SeriesInstanceUID", "sop": "SOPInstanceUID",
@@ -73,12 +73,7 @@ def read_boxes_mdai_json(path: str | os.PathLike) -> list[Box]:
     """Boxes from an MD.ai export: ``{"datasets": [{"annotations": [{UIDs, "data": {x, y, width, height},
     "labelId"}]}]}``; annotations without box data (image- or exam-level labels) are skipped."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path} not found")
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise InputError(f"{path}: not valid JSON ({error})") from error
+    document = read_json(path, "MD.ai export")
     if not isinstance(document, dict) or not isinstance(document.get("datasets"), list):
         raise UnsupportedInputError(f"{path}: not an MD.ai export (no \"datasets\" list)")
     boxes = []
