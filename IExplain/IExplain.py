@@ -67,7 +67,7 @@ class IExplainParameterNode:
     classifierModel: str = ""
     segmenterModel: str = ""
     igSteps: Annotated[int, WithinRange(0, 1024)] = 0
-    igReferences: Annotated[int, WithinRange(0, 16)] = 0
+    igReferences: Annotated[int, WithinRange(0, 6)] = 0
     smoothGradSamples: Annotated[int, WithinRange(0, 128)] = 0
     clusterThreshold: Annotated[float, WithinRange(0.0, 1.0)] = 0.0
     classifierThreshold: Annotated[float, WithinRange(0.0, 1.0)] = 0.0

@@ -21,14 +21,18 @@ DEVICES = ("auto", "cpu", "cuda")
 # model card's or the CLI's default; only what the user changed reaches the command line.
 ADVANCED_FLAGS = {
     "igSteps": "--ig-steps",
-    "igReferences": "--ig-references",
+    "igReferences": "--references",  # a count in the panel: the first N of REFERENCE_ORDER
     "smoothGradSamples": "--smoothgrad-samples",
-    "clusterThreshold": "--threshold",
+    "clusterThreshold": "--high-threshold",
     "classifierThreshold": "--classifier-threshold",
     "maxIterations": "--max-iterations",
     "minClusterVoxels": "--min-cluster-voxels",
     "maxCenterDistance": "--max-center-distance",
 }
+
+
+# The library's reference kinds in the order the panel's "IG references" count takes them.
+REFERENCE_ORDER = ("zero", "blur", "mean", "uniform_noise", "one", "gaussian_noise")
 
 
 @dataclass
@@ -85,7 +89,9 @@ def detectArguments(ctPath: str | Path, outputPath: str | Path, heatmapPath: str
         args.append("--no-filter")
     for name, flag in ADVANCED_FLAGS.items():
         value = settings.advanced.get(name)
-        if value:
+        if value and name == "igReferences":
+            args += [flag, ",".join(REFERENCE_ORDER[:max(1, int(value))])]
+        elif value:
             args += [flag, _number(value)]
     return args
 

@@ -37,15 +37,17 @@ def real_parser_accepts(args: list[str]):
 def test_detect_command_line(tmp_path):
     model = make_model(tmp_path, "cls")
     settings = DetectSettings(method="iexplain", classifierModel=str(model), device="cpu", filterClusters=False,
-                              advanced={"igSteps": 16, "clusterThreshold": 0.35, "maxIterations": 0})
+                              advanced={"igSteps": 16, "clusterThreshold": 0.35, "maxIterations": 0,
+                                        "igReferences": 2})
     args = detectArguments("ct.nrrd", "out.seg.nrrd", "heat.nrrd", settings)
     assert args[:4] == ["detect", "ct.nrrd", "-o", "out.seg.nrrd"]
     assert ["--classifier", str(model)] == args[args.index("--classifier"):args.index("--classifier") + 2]
     assert "--heatmap" in args and "--no-filter" in args and args[args.index("--progress") + 1] == "json"
-    assert args[args.index("--ig-steps") + 1] == "16" and args[args.index("--threshold") + 1] == "0.35"
+    assert args[args.index("--ig-steps") + 1] == "16" and args[args.index("--high-threshold") + 1] == "0.35"
     assert "--max-iterations" not in args  # 0 means "model default": not passed
     parsed = real_parser_accepts(args)
     assert parsed.progress == "json" and parsed.device == "cpu"
+    assert parsed.explain_references == ["zero", "blur"] and parsed.explain_high_threshold == 0.35
 
 
 def test_every_advanced_flag_is_known_to_the_real_detect_command(tmp_path):
