@@ -6,16 +6,12 @@ import numpy as np
 
 
 def slice_auroc(labels, scores) -> float:
-    """Area under the ROC curve (ties count half); NaN when only one class is present."""
-    labels = np.asarray(labels).reshape(-1) > 0.5
-    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
-    n_pos, n_neg = int(labels.sum()), int((~labels).sum())
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    from scipy.stats import rankdata
+    """Area under the ROC curve (ties count half); NaN when only one class is present (training logs want a number).
+    The computation is the evaluation package's, so training and ``iexplain evaluate`` report the same AUROC."""
+    from ..evaluation.slice_metrics import auroc
 
-    ranks = rankdata(scores)  # Mann-Whitney U with average ranks for ties
-    return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    value = auroc(scores, np.asarray(labels).reshape(-1) > 0.5)
+    return float("nan") if value is None else float(value)
 
 
 def f1_at(labels, scores, threshold: float) -> dict:
