@@ -149,8 +149,11 @@ def run_detect(args) -> int:
 
     from ..io import read_volume
 
+    from ..io.ct_check import require_ct_hounsfield
+
     progress("read", 0.0, f"reading {ct}")
     volume = read_volume(ct)
+    require_ct_hounsfield(volume, str(ct))
     if args.method == "iexplain":
         from ..explain.detection import detect_iexplain, findings_document
         from ..io import iteration_segments, write_heatmap, write_segmentation

@@ -114,9 +114,11 @@ def pseudo_label_dataset(dataset: str | Path, out: str | Path, classifier: str |
 
 def _label_case(case, out: Path, loaded, prepared, params: ExplainParams, device, provenance: dict) -> None:
     from ..io import iteration_segments, write_heatmap, write_labelmap, write_segmentation
+    from ..io.ct_check import require_ct_hounsfield
     from .detection import detect_iexplain, findings_document
 
     volume = case.load_image()
+    require_ct_hounsfield(volume, f"case {case.id}")
     detection = detect_iexplain(volume, loaded, params, device, prepared_model=prepared)
     paths = case_paths(out, case.id)
     write_heatmap(paths["heatmap"], detection.heat, overwrite=True)

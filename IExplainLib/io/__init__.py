@@ -2,6 +2,7 @@
 and boxes. Everything returns or takes a :class:`IExplainLib.volume.Volume` (array (z, y, x), LPS geometry)."""
 
 from .boxes import Box, boxes_to_mask, read_boxes_csv, read_boxes_mdai_json
+from .ct_check import require_ct_hounsfield
 from .dicom_seg import write_dicom_seg
 from .dicom_series import read_dicom_series
 from .heatmap import write_heatmap
@@ -10,7 +11,7 @@ from .rspect import RSPECT_COLUMNS, RspectLabels, read_rspect_labels
 from .segmentation import (EMBOLUS_TERMINOLOGY, SegmentInfo, distinct_color, iteration_segments, read_segmentation,
                            write_labelmap, write_segmentation)
 
-__all__ = ["read_volume", "read_dicom_series", "write_volume", "write_segmentation", "read_segmentation",
+__all__ = ["read_volume", "require_ct_hounsfield", "read_dicom_series", "write_volume", "write_segmentation", "read_segmentation",
            "write_heatmap", "write_labelmap", "write_dicom_seg", "SegmentInfo", "EMBOLUS_TERMINOLOGY", "iteration_segments",
            "distinct_color", "read_rspect_labels", "RspectLabels", "RSPECT_COLUMNS", "Box", "read_boxes_csv",
            "read_boxes_mdai_json", "boxes_to_mask"]
