@@ -79,17 +79,24 @@ def score_segmenter(model: Path, test: Path, device: str = "auto", progress=QUIE
 
 
 def check_held_out(train_sets: list[Path], test: Path) -> None:
-    """Refuse a test set that shares a case id or a CT file with a training set."""
+    """Refuse a test set that shares a study (StudyInstanceUID in the provenance) or a CT file with a training set.
+
+    Case ids are not compared: they are names local to a dataset (every ``iexplain synth`` run calls its studies
+    case-000, case-001, ...)."""
     from ..datasets import open_dataset
 
-    test_cases = open_dataset(test)
-    test_ids = {case.id for case in test_cases}
-    test_files = {Path(case.image).resolve() for case in test_cases}
+    def identities(case) -> set:
+        found = {("file", Path(case.image).resolve())}
+        if case.provenance.get("study_uid"):
+            found.add(("study", case.provenance["study_uid"]))
+        return found
+
+    test_identities = set().union(*(identities(case) for case in open_dataset(test)))
     for dataset in train_sets:
         for case in open_dataset(dataset):
-            if case.id in test_ids or Path(case.image).resolve() in test_files:
-                raise InputError(f"test case {case.id} is also in training set {dataset}: the report needs "
-                                 "held-out phantoms")
+            if identities(case) & test_identities:
+                raise InputError(f"case {case.id} of training set {dataset} is also in the test set {test}: the "
+                                 "report needs held-out studies")
 
 
 def _fmt(value) -> str:
