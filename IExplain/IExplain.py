@@ -1,5 +1,3 @@
-import json
-import logging
 import os
 import shutil
 import sys
@@ -23,18 +21,25 @@ _REPOSITORY_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..")
 if os.path.isdir(os.path.join(_REPOSITORY_ROOT, "IExplainLib")) and _REPOSITORY_ROOT not in sys.path:
     sys.path.insert(0, _REPOSITORY_ROOT)
 
-from IExplainSlicerLib.commands import ADVANCED_FLAGS, DEVICES, METHODS, DetectSettings  # noqa: E402
+from IExplainSlicerLib import export  # noqa: E402
+from IExplainSlicerLib.commands import (DEVICES, METHODS, MODEL_SETTING_OF_KIND,  # noqa: E402
+                                        detectSettingsFromParameters)
+from IExplainSlicerLib.dependencies import ensureRequirements  # noqa: E402
+from IExplainSlicerLib.detection import DetectionResults, DetectionRun, startDetectionRun  # noqa: E402
+from IExplainSlicerLib.findings_table import Finding, measureFindings, panelRowTexts  # noqa: E402
+from IExplainSlicerLib.finetuning import FinetuneRun, startFinetuneRun  # noqa: E402
+from IExplainSlicerLib.heatmap import defaultInputVolume  # noqa: E402
 from IExplainSlicerLib.job import JobStatus  # noqa: E402
-from IExplainSlicerLib.segments import (REVIEW_STATUSES, iterationSegmentIds, setIterationVisible,  # noqa: E402
-                                        setReviewStatus)
+from IExplainSlicerLib.model_registry import ModelRegistry, bundledModelFolders  # noqa: E402
+from IExplainSlicerLib.phantom_check import checkPhantomDetectionAndExport  # noqa: E402
+from IExplainSlicerLib.segments import REVIEW_STATUSES, setIterationVisible, setReviewStatus  # noqa: E402
+from IExplainSlicerLib.settings import ModuleSettings  # noqa: E402
+from IExplainSlicerLib.worker import WorkerLauncher, slicerWorkerLauncher  # noqa: E402
 
-LIB_MODULES = ("process", "progress_tracker", "job", "commands", "worker", "model_registry", "volumes", "segments",
-               "heatmap", "findings_table", "dataset_folder", "export", "detection", "finetuning", "dependencies")
-
-
-#
-# IExplain
-#
+# Reloaded in this order (a module after those it imports) so that edits take effect without restarting Slicer.
+LIB_MODULES = ("process", "progress_tracker", "job", "commands", "worker", "settings", "model_registry", "volumes",
+               "segments", "heatmap", "findings_table", "dataset_folder", "export", "detection", "finetuning",
+               "dependencies", "phantom_check")
 
 
 class IExplain(ScriptedLoadableModule):
@@ -52,11 +57,6 @@ class IExplain(ScriptedLoadableModule):
         self.parent.acknowledgementText = _(
             "Built on 3D Slicer, PyTorch, MONAI, Captum and timm. The method follows the iExplain paper "
             "(weakly supervised PE segmentation from image-level labels).")
-
-
-#
-# IExplainParameterNode
-#
 
 
 @parameterNodeWrapper
@@ -78,11 +78,6 @@ class IExplainParameterNode:
     outputSegmentation: vtkMRMLSegmentationNode
     heatmapVolume: vtkMRMLScalarVolumeNode
     findingsTable: vtkMRMLTableNode
-
-
-#
-# IExplainWidget
-#
 
 
 class IExplainWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
@@ -171,9 +166,9 @@ class IExplainWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def initializeParameterNode(self) -> None:
         self.setParameterNode(self.logic.getParameterNode())
         if not self._parameterNode.inputVolume:
-            firstVolumeNode = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
-            if firstVolumeNode and not firstVolumeNode.GetAttribute("IExplain.Heatmap"):
-                self._parameterNode.inputVolume = firstVolumeNode
+            defaultVolume = defaultInputVolume(slicer.mrmlScene)
+            if defaultVolume:
+                self._parameterNode.inputVolume = defaultVolume
 
     def setParameterNode(self, inputParameterNode) -> None:
         if self._parameterNode:
@@ -186,11 +181,16 @@ class IExplainWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._checkCanApply()
 
     def _checkCanApply(self, caller=None, event=None) -> None:
-        running = self._detection is not None
+        # one job at a time: while detection or finetuning runs, Apply is that job's Cancel button (a parameter
+        # change must not re-enable Apply, or a second job would leave the first one unwatched)
+        running = self._detection or self._finetune
         hasInputs = bool(self._parameterNode and self._parameterNode.inputVolume and self.ui.modelComboBox.count)
-        self.ui.applyButton.enabled = running or hasInputs
+        self.ui.applyButton.enabled = bool(running) or hasInputs
         self.ui.applyButton.text = _("Cancel") if running else _("Apply")
-        self.ui.applyButton.toolTip = _("Stop the running detection") if running else _("Run detection")
+        if running:
+            self.ui.applyButton.toolTip = _("Stop the running {title}").format(title=running.job.title)
+        else:
+            self.ui.applyButton.toolTip = _("Run detection")
         isIExplain = self._parameterNode is not None and self._parameterNode.method == "iexplain"
         self.ui.advancedCollapsibleButton.enabled = isIExplain
 
@@ -200,22 +200,18 @@ class IExplainWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.modelComboBox.blockSignals(True)
         self.ui.modelComboBox.clear()
         for entry in self.logic.registry().models(kind):
-            self.ui.modelComboBox.addItem(f"{entry.name} ({entry.source})", str(entry.weightsPath))
+            self.ui.modelComboBox.addItem(entry.label, str(entry.weightsPath))
         self.ui.modelComboBox.blockSignals(False)
         self.ui.finetuneModelComboBox.clear()
         for entry in self.logic.registry().models("segmenter"):
-            self.ui.finetuneModelComboBox.addItem(f"{entry.name} ({entry.source})", str(entry.weightsPath))
+            self.ui.finetuneModelComboBox.addItem(entry.label, str(entry.weightsPath))
         self.onModelSelected()
 
     def onModelSelected(self) -> None:
-        path = self.ui.modelComboBox.currentData
-        entry = self.logic.registry().find(path) if path else None
+        entry = self.selectedModelEntry()
         self.ui.modelInfoLabel.text = entry.summary() if entry else _("No model for this method: import one.")
         if self._parameterNode and entry:
-            if entry.kind == "classifier":
-                self._parameterNode.classifierModel = str(entry.weightsPath)
-            else:
-                self._parameterNode.segmenterModel = str(entry.weightsPath)
+            setattr(self._parameterNode, MODEL_SETTING_OF_KIND[entry.kind], str(entry.weightsPath))
         self._checkCanApply()
 
     def onImportModel(self) -> None:
@@ -228,36 +224,27 @@ class IExplainWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.updateModelList()
             slicer.util.infoDisplay(_("Imported {name}: {summary}").format(name=entry.name, summary=entry.summary()))
 
-    def selectedModelEntry(self):
-        path = self.ui.modelComboBox.currentData
+    def selectedModelEntry(self, comboBox=None):
+        path = (self.ui.modelComboBox if comboBox is None else comboBox).currentData
         return self.logic.registry().find(path) if path else None
 
     def confirmLicense(self, entry) -> bool:
         """Non-permissive weights need an explicit yes once (ExtensionsIndex tier rule); remembered in settings."""
-        if entry is None or entry.permissive:
+        if self.logic.settings.licenseAccepted(entry):
             return True
-        key = f"IExplain/acceptedLicense/{entry.sha256 or entry.name}"
-        if slicer.util.settingsValue(key, False, converter=slicer.util.toBool):
-            return True
-        if slicer.util.confirmYesNoDisplay(
+        if not slicer.util.confirmYesNoDisplay(
                 _("The model {name} is licensed under '{license}', which is not a permissive licence. Use it under "
                   "those terms?").format(name=entry.name, license=entry.license or _("unknown"))):
-            qt.QSettings().setValue(key, True)
-            return True
-        return False
+            return False
+        self.logic.settings.acceptLicense(entry)
+        return True
 
     # -- running -----------------------------------------------------------------------------------------------------
-    def detectSettings(self) -> DetectSettings:
-        node = self._parameterNode
-        advanced = {name: getattr(node, name) for name in ADVANCED_FLAGS}
-        return DetectSettings(method=node.method, classifierModel=node.classifierModel,
-                              segmenterModel=node.segmenterModel, device=node.device,
-                              filterClusters=node.filterClusters, advanced=advanced)
-
     def onApplyButton(self) -> None:
-        """Apply starts detection; while it runs the same button cancels it."""
-        if self._detection is not None:
-            self._detection.job.cancel()
+        """Apply starts detection; while detection or finetuning runs the same button cancels it."""
+        running = self._detection or self._finetune
+        if running is not None:
+            running.job.cancel()
             self.ui.statusLabel.text = _("Cancelling...")
             return
         with slicer.util.tryWithErrorDisplay(_("Failed to start detection."), waitCursor=True):
@@ -265,7 +252,8 @@ class IExplainWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 return
             self.logic.setupPythonRequirements()
             self.ui.logTextEdit.clear()
-            self._detection = self.logic.startDetection(self._parameterNode.inputVolume, self.detectSettings())
+            self._detection = self.logic.startDetection(self._parameterNode.inputVolume,
+                                                        detectSettingsFromParameters(self._parameterNode))
             self._watch(self._detection.job)
 
     def _watch(self, job) -> None:
@@ -360,9 +348,7 @@ class IExplainWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 show.setCheckState(qt.Qt.Checked if visible else qt.Qt.Unchecked)
                 show.setData(qt.Qt.UserRole, finding.segmentId)
                 table.setItem(row, 0, show)
-                peak = "-" if finding.peakAttribution is None else f"{finding.peakAttribution:.3g}"
-                for column, text in enumerate((finding.name, f"{finding.volumeMm3:.0f}", peak, finding.sliceRange,
-                                               finding.review.capitalize()), start=1):
+                for column, text in enumerate(panelRowTexts(finding), start=1):
                     table.setItem(row, column, qt.QTableWidgetItem(text))
             self._findings = findings
         table.resizeColumnsToContents()
@@ -415,8 +401,7 @@ class IExplainWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def onExport(self) -> None:
         node = self._parameterNode
         with slicer.util.tryWithErrorDisplay(_("Export failed."), waitCursor=True):
-            unreviewed = [name for name, status in self.logic.reviewSummary(node.outputSegmentation)
-                          if status in ("not started", "in progress")]
+            unreviewed = export.unreviewedSegmentNames(node.outputSegmentation)
             if unreviewed and not slicer.util.confirmOkCancelDisplay(
                     _("{count} finding(s) are not reviewed yet: {names}. Export anyway?").format(
                         count=len(unreviewed), names=", ".join(unreviewed))):
@@ -432,8 +417,7 @@ class IExplainWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if self._detection is not None or self._finetune is not None:
             return
         with slicer.util.tryWithErrorDisplay(_("Failed to start finetuning."), waitCursor=True):
-            path = self.ui.finetuneModelComboBox.currentData
-            entry = self.logic.registry().find(path) if path else None
+            entry = self.selectedModelEntry(self.ui.finetuneModelComboBox)
             if entry is None:
                 raise ValueError(_("Choose a segmenter model to finetune."))
             self.logic.setupPythonRequirements()
@@ -441,7 +425,6 @@ class IExplainWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._finetune = self.logic.startFinetune(entry, self.ui.exportFolderPathLineEdit.currentPath,
                                                       self._parameterNode.device)
             self._watch(self._finetune.job)
-            self.ui.applyButton.enabled = False
 
     def onOpenModelsFolder(self) -> None:
         folder = self.logic.registry().userFolder
@@ -459,11 +442,6 @@ class IExplainWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         ScriptedLoadableModuleWidget.onReload(self)
 
 
-#
-# IExplainLogic
-#
-
-
 class IExplainLogic(ScriptedLoadableModuleLogic):
     """Detection, results, export and finetuning; can be used without the GUI widget (see ``process``)."""
 
@@ -471,6 +449,7 @@ class IExplainLogic(ScriptedLoadableModuleLogic):
         ScriptedLoadableModuleLogic.__init__(self)
         self._registry = None
         self.processFactory = None  # tests may inject a process runner (IExplainSlicerLib.worker.ProcessFactory)
+        self.settings = ModuleSettings(qt.QSettings)
 
     def getParameterNode(self):
         return IExplainParameterNode(super().getParameterNode())
@@ -478,17 +457,13 @@ class IExplainLogic(ScriptedLoadableModuleLogic):
     def moduleDir(self) -> Path:
         return Path(__file__).resolve().parent
 
-    def registry(self):
-        from IExplainSlicerLib.model_registry import ModelRegistry
-
+    def registry(self) -> ModelRegistry:
         if self._registry is None:
-            userFolder = slicer.util.settingsValue("IExplain/modelsFolder", str(Path.home() / ".IExplain" / "models"))
-            bundled = [self.moduleDir() / "IExplainModels", self.moduleDir().parent / "Resources" / "Models"]
-            self._registry = ModelRegistry(bundled, Path(userFolder))
+            self._registry = ModelRegistry(bundledModelFolders(self.moduleDir()), self.settings.modelsFolder())
         return self._registry
 
     def exportFolder(self) -> str:
-        return slicer.util.settingsValue("IExplain/exportFolder", str(Path.home() / ".IExplain" / "finetune-dataset"))
+        return self.settings.exportFolder()
 
     def segmentEditorNode(self):
         node = slicer.mrmlScene.GetSingletonNode("SegmentEditor", "vtkMRMLSegmentEditorNode")
@@ -499,88 +474,43 @@ class IExplainLogic(ScriptedLoadableModuleLogic):
             node = slicer.mrmlScene.AddNode(node)
         return node
 
-    def launcher(self):
-        """Workers run with Slicer's Python; ``PythonSlicer`` needs the environment Slicer started with."""
-        import IExplainLib
-        from IExplainSlicerLib.worker import WorkerLauncher
-
-        pythonSlicer = shutil.which("PythonSlicer")
-        launcher = WorkerLauncher(libraryRoot=Path(IExplainLib.__file__).resolve().parent.parent,
-                                  python=pythonSlicer or sys.executable,
-                                  environment=slicer.util.startupEnvironment() if pythonSlicer else None)
-        if self.processFactory is not None:
-            launcher.processFactory = self.processFactory
-        return launcher
+    def launcher(self) -> WorkerLauncher:
+        return slicerWorkerLauncher(shutil.which("PythonSlicer"), slicer.util.startupEnvironment, self.processFactory)
 
     def setupPythonRequirements(self) -> None:
-        """PyTorch through the PyTorch extension, the rest from requirements.txt; asked for on Apply only."""
-        from IExplainSlicerLib import dependencies
-
-        if slicer.app.testingEnabled() and not dependencies.missingRequirements(
-                dependencies.readRequirements(self.moduleDir() / "Resources" / "requirements.txt")):
-            return
-        dependencies.ensureTorch(askConfirmation=not slicer.app.testingEnabled())
-        dependencies.ensurePythonPackages(self.moduleDir() / "Resources" / "requirements.txt")
+        ensureRequirements(self.moduleDir() / "Resources" / "requirements.txt", testing=slicer.app.testingEnabled())
 
     def resultsFolder(self) -> Path:
         return Path(slicer.app.temporaryPath) / "IExplain" / "results"
 
-    def startDetection(self, ctNode, settings):
+    def startDetection(self, ctNode, settings) -> DetectionRun:
         """Start ``iexplain detect`` in the background; poll ``run.job``, then call :meth:`finishDetection`."""
-        from IExplainSlicerLib.detection import DetectionRun
-
         if ctNode is None:
             raise ValueError(_("Choose the CT volume first."))
-        run = DetectionRun(ctNode, settings, self.launcher(), self.resultsFolder())
-        run.start()
-        logging.info("IExplain: started %s", " ".join(run.job.process.args))
-        return run
+        return startDetectionRun(ctNode, settings, self.launcher(), self.resultsFolder())
 
-    def finishDetection(self, run):
-        try:
-            return run.importResults(slicer.mrmlScene)
-        finally:
-            run.cleanup()
+    def finishDetection(self, run: DetectionRun) -> DetectionResults:
+        return run.finish(slicer.mrmlScene)
 
-    def process(self, ctNode, settings, timeout: float = 3600.0):
+    def process(self, ctNode, settings, timeout: float = 3600.0) -> DetectionResults:
         """Blocking detection (scripts, self-test): returns the DetectionResults. Can be used without GUI widget."""
-        from IExplainSlicerLib.detection import DetectionRun
-
         return DetectionRun(ctNode, settings, self.launcher(), self.resultsFolder()).runToCompletion(
             slicer.mrmlScene, timeout)
 
-    def refreshFindings(self, segmentationNode, ctNode, heatmapNode=None, tableNode=None):
-        from IExplainSlicerLib.findings_table import computeFindings, fillTableNode
-
-        findings = computeFindings(segmentationNode, ctNode, heatmapNode)
-        if tableNode is not None:
-            fillTableNode(tableNode, findings)
-        return findings
+    def refreshFindings(self, segmentationNode, ctNode, heatmapNode=None, tableNode=None) -> list[Finding]:
+        return measureFindings(segmentationNode, ctNode, heatmapNode, tableNode)
 
     def reviewSummary(self, segmentationNode) -> list:
-        from IExplainSlicerLib.export import segmentReviewSummary
+        return [(s["name"], s["status"]) for s in export.segmentReviewSummary(segmentationNode)]
 
-        return [(s["name"], s["status"]) for s in segmentReviewSummary(segmentationNode)]
-
-    def exportForFinetuning(self, segmentationNode, ctNode, folder, caseId=None):
-        from IExplainSlicerLib.export import exportForFinetuning
-
-        result = exportForFinetuning(segmentationNode, ctNode, folder, caseId,
-                                     slicerVersion=slicer.app.applicationVersion)
-        qt.QSettings().setValue("IExplain/exportFolder", str(folder))
+    def exportForFinetuning(self, segmentationNode, ctNode, folder, caseId=None) -> export.ExportResult:
+        result = export.exportForFinetuning(segmentationNode, ctNode, folder, caseId,
+                                            slicerVersion=slicer.app.applicationVersion)
+        self.settings.rememberExportFolder(folder)
         return result
 
-    def startFinetune(self, baseModel, datasetFolder, device="auto"):
-        from IExplainSlicerLib.finetuning import FinetuneRun
-
-        run = FinetuneRun(baseModel, datasetFolder, self.registry(), self.launcher(), device)
-        run.start()
-        return run
-
-
-#
-# IExplainTest
-#
+    def startFinetune(self, baseModel, datasetFolder, device="auto") -> FinetuneRun:
+        return startFinetuneRun(baseModel, datasetFolder, self.registry(), self.launcher(), device)
 
 
 class IExplainTest(ScriptedLoadableModuleTest):
@@ -596,46 +526,15 @@ class IExplainTest(ScriptedLoadableModuleTest):
     def test_IExplainPhantomDetection(self):
         import tempfile
 
-        import numpy as np
-        from IExplainLib.io import write_volume
-        from IExplainLib.phantoms import make_study
-        from IExplainSlicerLib.segments import EMBOLUS_TERMINOLOGY
-        from IExplainSlicerLib.volumes import loadVolumeFile, sameGeometry
-
-        self.delayDisplay("Making a small phantom study")
         logic = IExplainLogic()
         classifiers = logic.registry().models("classifier")
         self.assertTrue(classifiers, "no bundled classifier model found")
-        study = make_study(seed=3, slices=48, size=128, n_emboli=2)
+
+        def detectInWorker(ctNode, settings):
+            logic.setupPythonRequirements()
+            return logic.process(ctNode, settings, timeout=900)
+
         folder = Path(tempfile.mkdtemp(prefix="IExplainTest-"))
-        ctPath = write_volume(study.volume, folder / "phantom.nrrd")
-        ctNode = loadVolumeFile(slicer.mrmlScene, ctPath, "phantom")
-
-        self.delayDisplay("Running iexplain detect in a worker process")
-        logic.setupPythonRequirements()
-        settings = DetectSettings(method="iexplain", classifierModel=str(classifiers[0].weightsPath), device="cpu")
-        results = logic.process(ctNode, settings, timeout=900)
-
-        segmentation = results.segmentationNode.GetSegmentation()
-        iterations = iterationSegmentIds(results.segmentationNode)
-        self.assertEqual(len(iterations), segmentation.GetNumberOfSegments())
-        for iteration, segmentId in iterations:
-            segment = segmentation.GetSegment(segmentId)
-            self.assertEqual(segment.GetName(), f"PE iteration {iteration}")
-            tag = vtk.reference("")
-            self.assertTrue(segment.GetTag(segment.GetTerminologyEntryTagName(), tag))
-            self.assertEqual(str(tag), EMBOLUS_TERMINOLOGY)
-            mask = slicer.util.arrayFromSegmentBinaryLabelmap(results.segmentationNode, segmentId, ctNode)
-            self.assertEqual(mask.shape, study.volume.array.shape)
-        if results.heatmapNode is not None:
-            self.assertTrue(sameGeometry(results.heatmapNode, ctNode))
-        self.assertEqual(results.tableNode.GetNumberOfRows(), len(iterations))
-
-        self.delayDisplay("Exporting for finetuning")
-        export = logic.exportForFinetuning(results.segmentationNode, ctNode, folder / "dataset", "phantom")
-        index = json.loads((folder / "dataset" / "dataset.json").read_text())
-        self.assertEqual([case["id"] for case in index["cases"]], [export.caseId])
-        labelNode = loadVolumeFile(slicer.mrmlScene, export.paths.label, labelmap=True)
-        self.assertTrue(sameGeometry(labelNode, ctNode))
-        self.assertTrue(set(np.unique(slicer.util.arrayFromVolume(labelNode))) <= {0, 1})
+        checkPhantomDetectionAndExport(self, slicer.mrmlScene, classifiers[0].weightsPath, detectInWorker,
+                                       logic.exportForFinetuning, folder, announce=self.delayDisplay)
         self.delayDisplay("Test passed")

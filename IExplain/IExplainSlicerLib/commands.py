@@ -16,6 +16,8 @@ from IExplainLib.errors import InputError
 CLI_MODULE = "IExplainLib.cli.main"
 METHODS = ("iexplain", "segmenter")
 DEVICES = ("auto", "cpu", "cuda")
+MODEL_KIND_OF_METHOD = {"iexplain": "classifier", "segmenter": "segmenter"}
+MODEL_SETTING_OF_KIND = {"classifier": "classifierModel", "segmenter": "segmenterModel"}  # DetectSettings fields
 
 # setting name -> CLI flag. A value of 0 (the spin boxes' "default" position) is not passed, so the worker uses the
 # model card's or the CLI's default; only what the user changed reaches the command line.
@@ -51,8 +53,8 @@ class DetectSettings:
             raise InputError(f"unknown method {self.method!r} (use {' or '.join(METHODS)})")
         if self.device not in DEVICES and not self.device.startswith("cuda:"):
             raise InputError(f"unknown device {self.device!r} (use auto, cpu or cuda)")
-        needed = self.classifierModel if self.method == "iexplain" else self.segmenterModel
-        kind = "classifier" if self.method == "iexplain" else "segmenter"
+        kind = MODEL_KIND_OF_METHOD[self.method]
+        needed = getattr(self, MODEL_SETTING_OF_KIND[kind])
         if not needed:
             raise InputError(f"choose a {kind} model for the {self.method} method")
         if not Path(needed).exists():
@@ -67,6 +69,14 @@ class DetectSettings:
                 "segmenter": self.segmenterModel or None, "device": self.device,
                 "filter_clusters": self.filterClusters,
                 "advanced": {k: v for k, v in self.advanced.items() if v}}
+
+
+def detectSettingsFromParameters(parameters) -> DetectSettings:
+    """The settings of the panel's parameter node (or anything with the same attribute names)."""
+    return DetectSettings(method=parameters.method, classifierModel=parameters.classifierModel,
+                          segmenterModel=parameters.segmenterModel, device=parameters.device,
+                          filterClusters=parameters.filterClusters,
+                          advanced={name: getattr(parameters, name) for name in ADVANCED_FLAGS})
 
 
 def _number(value: float) -> str:

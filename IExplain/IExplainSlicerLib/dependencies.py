@@ -74,6 +74,17 @@ def installedPins(names) -> list[str]:
     return pins
 
 
+def ensureRequirements(requirementsPath: str | Path, testing: bool = False) -> None:
+    """PyTorch through the PyTorch extension, the rest from ``requirements.txt``; the module calls it on Apply only.
+
+    Slicer's self-tests run unattended: with everything installed they ask nothing, else PyTorch installs unasked.
+    """
+    if testing and not missingRequirements(readRequirements(requirementsPath)):
+        return
+    ensureTorch(askConfirmation=not testing)
+    ensurePythonPackages(requirementsPath)
+
+
 def ensureTorch(askConfirmation: bool = True):
     """PyTorch from the PyTorch extension, at least ``MINIMUM_TORCH_VERSION``; returns the torch module."""
     try:

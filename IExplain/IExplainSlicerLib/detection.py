@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import logging
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -85,6 +86,13 @@ class DetectionRun:
         fillTableNode(tableNode, findings)
         return DetectionResults(segmentationNode, heatmapNode, tableNode, findings)
 
+    def finish(self, scene) -> DetectionResults:
+        """After a successful job: the result nodes; the temporary folder goes even when the import fails."""
+        try:
+            return self.importResults(scene)
+        finally:
+            self.cleanup()
+
     def runToCompletion(self, scene, timeout: float = 600.0) -> DetectionResults:
         """Blocking run for scripts and the self-test (the GUI polls instead)."""
         try:
@@ -99,6 +107,15 @@ class DetectionRun:
 
     def cleanup(self) -> None:
         shutil.rmtree(self.workFolder, ignore_errors=True)
+
+
+def startDetectionRun(ctNode, settings: DetectSettings, launcher: WorkerLauncher,
+                      resultsRoot: str | Path) -> DetectionRun:
+    """A started run for the widget to poll (``run.job``) and then :meth:`DetectionRun.finish`."""
+    run = DetectionRun(ctNode, settings, launcher, resultsRoot)
+    run.start()
+    logging.info("IExplain: started %s", " ".join(run.job.process.args))
+    return run
 
 
 def _safe(name: str) -> str:

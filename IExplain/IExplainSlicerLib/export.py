@@ -25,6 +25,7 @@ from .segments import ORIGINAL_OUTPUT_ATTRIBUTE, RUN_SETTINGS_ATTRIBUTE, reviewS
 from .volumes import ijkToRas, sameGeometry, writeVolumeNode
 
 EXPORT_SOURCE = "3D Slicer IExplain module"
+UNREVIEWED_STATUSES = ("not started", "in progress")
 
 
 @dataclass
@@ -49,6 +50,11 @@ def segmentReviewSummary(segmentationNode) -> list[dict]:
         summary.append({"id": segmentId, "name": segment.GetName(), "iteration": segmentIteration(segment),
                         "status": reviewStatus(segment)})
     return summary
+
+
+def unreviewedSegmentNames(segmentationNode) -> list[str]:
+    """Segments nobody has marked completed or flagged yet: exporting them trains on unchecked model output."""
+    return [s["name"] for s in segmentReviewSummary(segmentationNode) if s["status"] in UNREVIEWED_STATUSES]
 
 
 def exportSegmentsToLabelmap(segmentationNode, ctNode, segmentIds: list[str], binary: bool = True):
@@ -97,7 +103,7 @@ def exportForFinetuning(segmentationNode, ctNode, datasetFolder: str | Path, cas
     summary = segmentReviewSummary(segmentationNode)
     accepted = [s for s in summary if s["status"] != "flagged"]
     flagged = [s["name"] for s in summary if s["status"] == "flagged"]
-    unreviewed = [s["name"] for s in summary if s["status"] in ("not started", "in progress")]
+    unreviewed = [s["name"] for s in summary if s["status"] in UNREVIEWED_STATUSES]
     if runSettings is None:
         runSettings = json.loads(segmentationNode.GetAttribute(RUN_SETTINGS_ATTRIBUTE) or "{}")
     written: list[Path] = []

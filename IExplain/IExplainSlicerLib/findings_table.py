@@ -82,3 +82,17 @@ def fillTableNode(tableNode, findings: list[Finding]) -> None:
     tableNode.SetAndObserveTable(table)
     tableNode.SetUseColumnTitleAsColumnHeader(True)
     tableNode.SetLocked(True)  # measurements, not user input
+
+
+def measureFindings(segmentationNode, ctNode, heatmapNode=None, tableNode=None) -> list[Finding]:
+    """Measure the segments as they are now (after corrections) and rewrite the table node when there is one."""
+    findings = computeFindings(segmentationNode, ctNode, heatmapNode)
+    if tableNode is not None:
+        fillTableNode(tableNode, findings)
+    return findings
+
+
+def panelRowTexts(finding: Finding) -> tuple[str, str, str, str, str]:
+    """The panel's columns after its visibility checkbox: name, volume (mm³), peak attribution, slices, review."""
+    peak = "-" if finding.peakAttribution is None else f"{finding.peakAttribution:.3g}"
+    return (finding.name, f"{finding.volumeMm3:.0f}", peak, finding.sliceRange, finding.review.capitalize())

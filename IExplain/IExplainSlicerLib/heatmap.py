@@ -28,6 +28,14 @@ def loadHeatmap(scene, path: str | Path, ctNode, name: str | None = None):
     return node
 
 
+def defaultInputVolume(scene):
+    """The scene's first scalar volume, the panel's initial CT, unless that is one of our heat maps."""
+    firstVolumeNode = scene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
+    if firstVolumeNode and not firstVolumeNode.GetAttribute(HEATMAP_ATTRIBUTE):
+        return firstVolumeNode
+    return None
+
+
 def configureHeatmapDisplay(scene, node) -> None:
     values = slicer.util.arrayFromVolume(node)
     peak = float(np.max(values)) if values.size else 0.0

@@ -35,6 +35,11 @@ class ModelEntry:
     def permissive(self) -> bool:
         return self.license.strip().lower() in PERMISSIVE_LICENSES
 
+    @property
+    def label(self) -> str:
+        """The name and where the model came from, for the model lists: an imported copy can share a bundled name."""
+        return f"{self.name} ({self.source})"
+
     def summary(self) -> str:
         """One line for the panel: licence and (short) checksum."""
         checksum = f"sha256 {self.sha256[:12]}…" if self.sha256 else "no checksum in card"
@@ -121,6 +126,12 @@ class ModelRegistry:
         entry = entryFromCard(weightsPath, "finetuned")
         model_paths(weightsPath)[1].with_suffix(".finetuned").write_text("finetuned in 3D Slicer\n", encoding="utf-8")
         return entry
+
+
+def bundledModelFolders(moduleDir: Path) -> list[Path]:
+    """Installed, the extension puts its models in ``IExplainModels`` beside the module; in the repository (developer
+    mode) they are in ``Resources/Models``."""
+    return [moduleDir / "IExplainModels", moduleDir.parent / "Resources" / "Models"]
 
 
 def _withSource(entry: ModelEntry, source: str) -> ModelEntry:

@@ -14,6 +14,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import IExplainLib
+
 from .commands import CLI_MODULE
 from .job import Job
 from .process import BackgroundProcess, ProcessProtocol, pythonCommand
@@ -53,3 +55,15 @@ class WorkerLauncher:
     def job(self, args: Sequence[str], title: str, device: str = "auto") -> Job:
         process = self.processFactory(self.command(args), self.environmentFor(device), str(self.libraryRoot))
         return Job(process, title)
+
+
+def slicerWorkerLauncher(pythonSlicer: str | None, startupEnvironment: Callable[[], Mapping[str, str]],
+                         processFactory: ProcessFactory | None = None) -> WorkerLauncher:
+    """Workers run with Slicer's Python; ``PythonSlicer`` needs the environment Slicer started with, so
+    ``startupEnvironment`` is only asked for when there is one. Without it: this process's Python and environment."""
+    launcher = WorkerLauncher(libraryRoot=Path(IExplainLib.__file__).resolve().parent.parent,
+                              python=pythonSlicer or sys.executable,
+                              environment=startupEnvironment() if pythonSlicer else None)
+    if processFactory is not None:
+        launcher.processFactory = processFactory
+    return launcher

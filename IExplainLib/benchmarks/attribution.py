@@ -78,6 +78,7 @@ def run(quick: bool = False) -> dict:
     difference = float((got - expected).abs().max() / expected.abs().max().clamp_min(1e-12))
     passes = n_windows * len(kinds) * n_samples * n_steps
     captum_s, engine_s = min(captum_times), min(engine_times)
+    network_ms = _network_ms_per_row(fast_model, inputs, rounds)
     study = _study_figures(fast_model, stack, spec, captum_s / n_windows, engine_s / n_windows)
     return {
         "model": model_name,
@@ -89,9 +90,26 @@ def run(quick: bool = False) -> dict:
         "engine_seconds": round(engine_s, 3),
         "engine_ms_per_pass": round(1000 * engine_s / passes, 3),
         "speedup_vs_captum_loop": round(captum_s / engine_s, 2),
+        # the network's own forward + input-gradient backward per row in 64-row batches: no batching of paths
+        # can beat it, so the loop's time per pass over it bounds the speed-up on this device
+        "network_forward_backward_ms_per_row": round(network_ms, 3),
+        "speedup_ceiling_vs_captum_loop": round(1000 * captum_s / passes / network_ms, 2),
         "max_relative_difference": difference,
         **study,
     }
+
+
+def _network_ms_per_row(model, inputs, rounds: int, rows: int = 64) -> float:
+    import torch
+
+    batch = inputs[torch.arange(rows) % inputs.shape[0]].contiguous(memory_format=torch.channels_last)
+    times = []
+    for _ in range(rounds + 1):
+        scaled = batch.clone().requires_grad_(True)
+        start = time.perf_counter()
+        torch.autograd.grad(model(scaled).sum(), scaled)
+        times.append(time.perf_counter() - start)
+    return 1000 * min(times[1:]) / rows
 
 
 def _study_figures(model, stack, spec, captum_per_window: float, engine_per_window: float) -> dict:

@@ -160,7 +160,8 @@ class SliceDataset:
     the study has a voxel label); elsewhere around a random contrast-filled (bright) pixel half of the time, so
     negatives show vessels too, and anywhere in the slice otherwise. The network is fully convolutional with global
     pooling, so it scores whole slices at inference; patches tell it *where* the evidence is, which whole-slice
-    labels cannot, and cost a fraction of a full slice.
+    labels cannot, and cost a fraction of a full slice. After :meth:`set_hard_negatives` half of the negative patches
+    are centred where the current network sees the most PE evidence in that slice (see ``hard_negatives``).
     """
 
     BRIGHT = 153  # 0.6 of the first window: contrast-filled vessels in the default (100, 700) window
@@ -174,6 +175,13 @@ class SliceDataset:
         self.index = np.array([(s, z) for s, study in enumerate(self.studies) for z in range(len(study.labels))],
                               dtype=np.int64).reshape(-1, 2)
         self.labels = np.concatenate([study.labels for study in self.studies]) if self.studies else np.zeros(0)
+        self.hard_negatives: list[dict] | None = None
+
+    def set_hard_negatives(self, mined: list[dict] | None) -> None:
+        """Per study {negative slice: (y, x)} from :func:`hard_negatives.mine_hard_negatives`, or None."""
+        if mined is not None and len(mined) != len(self.studies):
+            raise ValueError("one hard-negative map per training study is needed")
+        self.hard_negatives = mined
 
     def __len__(self) -> int:
         return len(self.index)
@@ -184,17 +192,21 @@ class SliceDataset:
         window = windows_for(study.stack, [int(z)], self.spec)[0]
         label = float(study.labels[z])
         if self.crop:
-            window = self._crop(window, study, int(z), label > 0.5)
+            window = self._crop(window, int(study_index), int(z), label > 0.5)
         return window, label
 
-    def _crop(self, window, study: PreparedStudy, z: int, positive: bool):
+    def _crop(self, window, study_index: int, z: int, positive: bool):
         import torch
 
+        study = self.studies[study_index]
         size, crop = window.shape[-1], self.crop
         points = study.points[study.points[:, 0] == z] if positive and study.points is not None else ()
+        hard = None if positive or self.hard_negatives is None else self.hard_negatives[study_index].get(z)
         if len(points):
             centre = points[int(torch.randint(len(points), ()))][1:].astype(np.int64)
             centre = centre + torch.randint(-crop // 4, crop // 4 + 1, (2,)).numpy()
+        elif hard is not None and torch.rand(()) < 0.5:
+            centre = np.asarray(hard) + torch.randint(-crop // 4, crop // 4 + 1, (2,)).numpy()
         elif torch.rand(()) < 0.5:  # anywhere: whole slices are scored at inference, so nothing may be unseen
             centre = torch.randint(size, (2,)).numpy()
         else:

@@ -26,10 +26,8 @@ class LoadedClassifier:
         return self.spec.threshold
 
 
-def load_classifier(path: str | Path, device="cpu") -> LoadedClassifier:
-    """Model (eval mode, on ``device``), spec and card of a classifier model file; refuses anything else."""
-    import torch
-
+def read_classifier(path: str | Path) -> tuple[dict, ClassifierSpec, dict]:
+    """(state dict, spec, card) of a classifier model file; refuses anything else."""
     state_dict, card = load_model_file(path, expected_kind="classifier")
     if not isinstance(card.get("spec"), dict):
         raise ModelFileError(f"{path}: the model card has no classifier spec")
@@ -39,6 +37,14 @@ def load_classifier(path: str | Path, device="cpu") -> LoadedClassifier:
         raise ModelFileError(f"{path}: invalid classifier spec in the card: {error}") from error
     if card.get("architecture") not in (None, spec.backbone):
         raise ModelFileError(f"{path}: card architecture {card.get('architecture')!r} != spec {spec.backbone!r}")
+    return state_dict, spec, card
+
+
+def load_classifier(path: str | Path, device="cpu") -> LoadedClassifier:
+    """Model (eval mode, on ``device``), spec and card of a classifier model file; refuses anything else."""
+    import torch
+
+    state_dict, spec, card = read_classifier(path)
     model = build_classifier(spec)
     load_state_into(model, state_dict, path)
     return LoadedClassifier(model.to(torch.device(device) if isinstance(device, str) else device).eval(), spec, card)

@@ -18,12 +18,13 @@ import numpy as np
 
 from .. import __version__
 from ..errors import InputError, OutputExistsError
-from ..modelfile import model_paths, save_model
+from ..modelfile import load_state_into, model_paths, save_model
 from ..progress import QUIET, Progress
 from ..training import DistributedContext, init_distributed, load_checkpoint, save_checkpoint, warmup_linear_decay
 from .augment import TrainAugment
 from .backbones import build_classifier
 from .data import PreparedStudy, SliceDataset, StudySource, prepare_all, sources_from_dataset, split_studies
+from .hard_negatives import mine_hard_negatives
 from .inference import predict_slices
 from .metrics import best_f1_threshold, slice_metrics
 from .sampling import BalancedDistributedSampler
@@ -102,6 +103,17 @@ def _describe_data(data) -> str | list[str]:
     return [str(d) for d in data] if _is_paths(data) else "in-memory studies"
 
 
+def _initial_weights(init, spec: ClassifierSpec | None):
+    """(state dict, spec) of the classifier model file ``init``; a different ``spec`` asked for is refused."""
+    from .inference import read_classifier
+
+    state_dict, init_spec, _card = read_classifier(init)
+    if spec is not None and replace(spec, threshold=init_spec.threshold).to_dict() != init_spec.to_dict():
+        raise InputError(f"--init {init}: its classifier spec differs from the one asked for "
+                         "(leave backbone, slices, input size and windows to the initial model)")
+    return state_dict, init_spec
+
+
 def train_classifier(data_root: str | Path | Sequence[str | Path] | Sequence[StudySource], out: str | Path,
                      spec: ClassifierSpec | None = None, epochs: int = 10, batch_size: int = 32, lr: float = 1e-3,
                      warmup: int = 100, device: str = "auto", resume: bool = False, progress: Progress | None = None,
@@ -110,12 +122,16 @@ def train_classifier(data_root: str | Path | Sequence[str | Path] | Sequence[Stu
                      workers: int = 0, amp: bool = True, augment: TrainAugment | bool | None = None,
                      checkpoint: str | Path | None = None, cache_dir: str | Path | None = None,
                      checkpoint_every: int | None = None, stop_after_steps: int | None = None,
-                     crop: int = 0, command: str | None = None) -> dict:
+                     crop: int = 0, hard_negatives: bool = False, init: str | Path | None = None,
+                     command: str | None = None) -> dict:
     """Train a slice classifier on dataset folder(s) (or StudySource objects) and write ``out`` (+ card).
 
     Returns ``{"model", "metrics", "history", "step", "stopped"}`` (``model`` is None in torchrun ranks other than
     0, which write nothing); ``stopped`` is True when ``stop_after_steps``
     ended the run early (it then writes no model, as if killed: resume continues from the last checkpoint).
+    ``init`` (a classifier model file) starts from its weights with its spec (``spec`` must then be None or equal).
+    ``hard_negatives`` (patch training only) re-mines, at every epoch start, where the current network sees the most
+    PE evidence in each negative training slice, and centres half of the negative patches there.
     """
     import torch
 
@@ -126,6 +142,8 @@ def train_classifier(data_root: str | Path | Sequence[str | Path] | Sequence[Stu
     _check_outputs(weights, checkpoint, resume, overwrite)
     if epochs < 1 or batch_size < 1:
         raise InputError("epochs and batch size must be at least 1")
+    if hard_negatives and not crop:
+        raise InputError("hard-negative mining needs patch training (--crop)")
     ctx = init_distributed(device)
     report = progress if ctx.is_main else QUIET
     try:
@@ -146,7 +164,8 @@ def train_classifier(data_root: str | Path | Sequence[str | Path] | Sequence[Stu
                                  f"from {data_root} (e.g. {sorted(missing)[0]})")
             report("resume", 0.0, f"resuming from {checkpoint} at step {int(state['step'])}")
         else:
-            spec = spec or ClassifierSpec()
+            initial = _initial_weights(init, spec) if init else None
+            spec = initial[1] if initial else (spec or ClassifierSpec())
             train_ids, val_ids = split_studies(list(by_id), val_fraction, seed)
         report("prepare", 0.0, f"{len(train_ids)} training and {len(val_ids)} validation studies")
         prepared = prepare_all(
@@ -169,6 +188,8 @@ def train_classifier(data_root: str | Path | Sequence[str | Path] | Sequence[Stu
         scheduler = warmup_linear_decay(optimizer, warmup, total_steps, final_lr)
         autocast, scaler = _amp_context(ctx.device, amp)
         step, history = 0, []
+        if not state and init:
+            load_state_into(model, initial[0], init)
         if state:
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
@@ -190,7 +211,7 @@ def train_classifier(data_root: str | Path | Sequence[str | Path] | Sequence[Stu
         config = {"spec": spec.to_dict(), "train_ids": train_ids, "val_ids": val_ids, "seed": seed,
                   "epochs": epochs, "batch_size": batch_size, "lr": lr, "warmup": warmup,
                   "weight_decay": weight_decay, "samples_per_epoch": samples, "world_size": ctx.world_size,
-                  "crop": crop,
+                  "crop": crop, "hard_negatives": bool(hard_negatives), "init": (state["config"].get("init") if state else (str(init) if init else None)),
                   # every command that contributed to this run, resumed phases included
                   "commands": (list(state["config"].get("commands", [])) if state else [])
                   + [command or " ".join(sys.argv)]}
@@ -208,6 +229,9 @@ def train_classifier(data_root: str | Path | Sequence[str | Path] | Sequence[Stu
         while step < total_steps:
             epoch, in_epoch = divmod(step, steps_per_epoch)
             sampler.set_epoch(epoch, skip=in_epoch * batch_size)
+            if hard_negatives:
+                report("mine", 0.0, f"epoch {epoch + 1}/{epochs}: hard negatives")
+                dataset.set_hard_negatives(mine_hard_negatives(model, train_studies, spec, ctx.device, batch_size * 2))
             network.train()
             losses = []
             for inputs, labels in loader:
@@ -254,10 +278,11 @@ def train_classifier(data_root: str | Path | Sequence[str | Path] | Sequence[Stu
                     "training": {"data": _describe_data(data_root),
                                  "command": config["commands"][-1], "commands": config["commands"],
                                  "train_studies": len(train_ids),
-                                 "validation_studies": len(val_ids), "steps": step, "world_size": ctx.world_size,
+                                 "validation_studies": len(val_ids),
+                                 **({"initial_weights": str(config["init"])} if config.get("init") else {}), "steps": step, "world_size": ctx.world_size,
                                  "device": str(ctx.device), **{k: config[k] for k in (
                                      "epochs", "batch_size", "lr", "warmup", "weight_decay", "samples_per_epoch",
-                                     "seed", "crop")},
+                                     "seed", "crop", "hard_negatives")},
                                  "validation_ids": val_ids if len(val_ids) <= 500 else val_ids[:500]},
                     "metrics": {"validation": metrics, "train_loss": [h["train_loss"] for h in history]}}
             save_model(weights, model.state_dict(), card, overwrite=True)

@@ -39,6 +39,9 @@ def register(subparsers) -> None:
     parser.add_argument("--crop", type=int, default=0,
                         help="train on CROP x CROP patches (around labelled PE voxels where the data has voxel "
                              "labels, around vessels elsewhere); 0 = whole slices")
+    parser.add_argument("--hard-negatives", action="store_true",
+                        help="with --crop: at every epoch, centre half of the negative patches where the current "
+                             "network sees the most PE evidence in that slice (hard-negative mining)")
     parser.add_argument("--val-fraction", type=float, default=0.2, help="studies held out for validation")
     parser.add_argument("--seed", type=int, default=0, help="study split and sampling seed")
     parser.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
@@ -47,6 +50,9 @@ def register(subparsers) -> None:
     parser.add_argument("--checkpoint-every", type=int, default=None, help="also checkpoint every N steps")
     parser.add_argument("--cache", default=None, help="prepared-study cache folder (default MODEL.cache)")
     parser.add_argument("--resume", action="store_true", help="continue from MODEL.checkpoint.pt when present")
+    parser.add_argument("--init", default=None, metavar="CLASSIFIER",
+                        help="start from this classifier model's weights (and its backbone, slices, input size, "
+                             "windows): continued training or adaptation to new data; a new schedule and split")
     add_device(parser)
     add_progress(parser)
     add_overwrite(parser)
@@ -58,7 +64,8 @@ def run_train_classifier(args) -> int:
     from ..classifier.spec import DEFAULT_BACKBONE
 
     roots = [existing_path(path, "dataset") for path in args.data]
-    spec = ClassifierSpec(backbone=args.backbone or DEFAULT_BACKBONE, slices=args.slices,
+    init = existing_path(args.init, "classifier model") if args.init else None
+    spec = None if init else ClassifierSpec(backbone=args.backbone or DEFAULT_BACKBONE, slices=args.slices,
                           input_size=args.input_size, field_of_view_mm=args.field_of_view,
                           hu_windows=[parse_window(w) for w in args.window] if args.window else [(100.0, 700.0)])
     progress = progress_from(args)
@@ -68,7 +75,7 @@ def run_train_classifier(args) -> int:
         overwrite=args.overwrite, weight_decay=args.weight_decay, val_fraction=args.val_fraction,
         samples_per_epoch=args.samples_per_epoch, seed=args.seed, workers=args.workers, amp=not args.no_amp,
         augment=False if args.no_augment else None, checkpoint_every=args.checkpoint_every, cache_dir=args.cache,
-        crop=args.crop,
+        crop=args.crop, hard_negatives=args.hard_negatives, init=init,
         command="iexplain " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
     if progress.mode == "text" and result["model"] is not None:
         metrics = result["metrics"]

@@ -5,6 +5,9 @@
 * Convolution + BatchNorm fused (eval-mode BatchNorm is an affine map, so it folds into the convolution's weights
   and bias): one op less per layer in the forward and in the backward pass.
 * channels_last memory layout, which the CPU (oneDNN) and GPU convolution kernels prefer.
+* The first convolution (with its BatchNorm folded in) split off as an affine ``stem``: along a straight IG path its
+  output is the straight path between the stem outputs of the reference and the input, and the gradient through it
+  is linear, so the engine runs it (and its input gradient) once per path instead of once per step.
 
 The fused copy is checked against the original on a random input; if they differ (an architecture whose module
 order is not its execution order), the unfused model is used.
@@ -46,10 +49,56 @@ def fuse_conv_bn(model: nn.Module) -> tuple[nn.Module, int]:
     return fused_model, _fuse_children(fused_model)
 
 
+class AffineStemSplit(nn.Module):
+    """A network as ``after_stem(stem(x))`` where ``stem`` is affine in ``x`` (a convolution with bias)."""
+
+    def __init__(self, stem: nn.Module, after_stem: nn.Module):
+        super().__init__()
+        self.stem = stem
+        self.after_stem = after_stem
+
+    def forward(self, x):
+        return self.after_stem(self.stem(x))
+
+
+class _TimmEfficientNetAfterStem(nn.Module):
+    """timm ``EfficientNet.forward`` from just after ``conv_stem`` (its forward_features minus the first op)."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, z):
+        model = self.model
+        x = model.bn1(z)
+        x = model.blocks(x)
+        x = model.bn2(model.conv_head(x))
+        return model.forward_head(x)
+
+
+def split_affine_stem(model: nn.Module, example: torch.Tensor, tolerance: float = 1e-4) -> nn.Module:
+    """``model`` as an :class:`AffineStemSplit` when it is a timm EfficientNet whose stem convolution is affine and
+    the split computes the same function on ``example``; otherwise ``model`` itself."""
+    parts = ("conv_stem", "bn1", "blocks", "conv_head", "bn2", "forward_head")
+    if not all(hasattr(model, part) for part in parts) or not isinstance(model.conv_stem, nn.Conv2d):
+        return model
+    for module in model.bn1.modules():  # the input of after_stem is the autograd leaf: no in-place activation
+        if getattr(module, "inplace", False):
+            module.inplace = False
+    split = AffineStemSplit(model.conv_stem, _TimmEfficientNetAfterStem(model))
+    with torch.no_grad():
+        other = torch.rand_like(example)
+        stem_out = model.conv_stem(example)
+        halfway = model.conv_stem(0.25 * example + 0.75 * other)
+        affine = 0.25 * stem_out + 0.75 * model.conv_stem(other)
+        is_affine = bool((halfway - affine).abs().max() <= tolerance * stem_out.abs().max().clamp_min(1e-6))
+    return split if is_affine and _same_outputs(model, split, example, tolerance) else model
+
+
 def prepare_for_attribution(model: nn.Module, example: torch.Tensor | None = None, fuse: bool = True,
                             channels_last: bool = True, tolerance: float = 1e-4) -> nn.Module:
-    """Eval mode, frozen, Conv+BN fused (verified on ``example``) and channels_last; the input model is untouched
-    when fusing (a copy is returned)."""
+    """Eval mode, frozen, Conv+BN fused (verified on ``example``), channels_last and, given ``example``, the affine
+    stem split off (:func:`split_affine_stem`); the input model is untouched when fusing (a copy is returned)."""
     model = model.eval()
     candidate = model
     if fuse:
@@ -60,6 +109,8 @@ def prepare_for_attribution(model: nn.Module, example: torch.Tensor | None = Non
         parameter.requires_grad_(False)
     if channels_last:
         candidate = candidate.to(memory_format=torch.channels_last)
+    if example is not None:
+        candidate = split_affine_stem(candidate, example.to(next(candidate.parameters()).device), tolerance)
     return candidate
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from IExplainLib.classifier import ClassifierSpec, load_classifier, predict_slices, train_classifier
 from IExplainLib.cli.main import main as cli_main
-from IExplainLib.errors import OutputExistsError
+from IExplainLib.errors import InputError, OutputExistsError
 from IExplainLib.modelfile import read_card
 
 FAST = dict(epochs=3, batch_size=8, lr=3e-3, warmup=2, device="cpu", samples_per_epoch=64)
@@ -77,3 +77,22 @@ def test_cli_trains_and_refuses_to_overwrite(tube_dataset, tmp_path, capsys, mon
 def test_cli_rejects_missing_dataset(tmp_path, capsys):
     assert cli_main(["train-classifier", str(tmp_path / "nope"), "--out", str(tmp_path / "m")]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_warm_start_begins_from_the_given_model_and_keeps_its_spec(tube_dataset, tmp_path, tiny_spec):
+    from safetensors.torch import load_file
+
+    first = tmp_path / "first.safetensors"
+    train_classifier(tube_dataset, first, tiny_spec, seed=1, **FAST)
+    second = tmp_path / "second.safetensors"
+    # a vanishing learning rate: the weights stay at the start, which must be the first model's, not a new network's
+    train_classifier(tube_dataset, second, None, init=first, seed=3, augment=False,
+                     **{**FAST, "epochs": 1, "lr": 1e-12, "warmup": 0})
+    before, after = load_file(first), load_file(second)
+    weights = [k for k in before if not k.endswith(("running_mean", "running_var", "num_batches_tracked"))]
+    assert all(np.allclose(before[k].numpy(), after[k].numpy(), atol=1e-6) for k in weights)
+    card = read_card(second)
+    assert card["training"]["initial_weights"] == str(first) and card["spec"]["input_size"] == 32
+    with pytest.raises(InputError, match="spec differs"):
+        train_classifier(tube_dataset, tmp_path / "third.safetensors", ClassifierSpec(input_size=48), init=first,
+                         **FAST)

@@ -120,3 +120,21 @@ def test_fusion_is_refused_when_it_would_change_the_function(small_net):
     prepared = prepare_for_attribution(copy.deepcopy(model), inputs)
     with torch.no_grad():
         assert torch.allclose(prepared(inputs), model(inputs), atol=1e-6)
+
+
+def test_prepared_efficientnet_splits_its_affine_stem_and_still_equals_captum():
+    from IExplainLib.classifier import ClassifierSpec, build_classifier
+    from IExplainLib.explain.model_prep import AffineStemSplit
+
+    torch.manual_seed(4)
+    model = build_classifier(ClassifierSpec(input_size=32)).eval()
+    inputs = torch.rand(2, 7, 32, 32)
+    prepared = prepare_for_attribution(model, inputs[:1])
+    assert isinstance(prepared, AffineStemSplit)
+    references = make_references(inputs, ["zero", "blur"], 2.0)
+    expected = captum_reference(model, inputs, references, 9, "gausslegendre")
+    # 9 steps in chunks of 4 rows: one path's steps are spread over several chunks
+    for batch_size in (4, 64):
+        got = integrated_gradients(prepared, inputs, references, None, n_steps=9, batch_size=batch_size,
+                                   channels_last=True)
+        assert relative_difference(got, expected) < 1e-4

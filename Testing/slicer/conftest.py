@@ -34,3 +34,30 @@ def ct_file(tmp_path, ct_volume) -> Path:
     from IExplainLib.io import write_volume
 
     return write_volume(ct_volume, tmp_path / "ct.nrrd")
+
+
+@pytest.fixture
+def reviewed(scene, tmp_path, ct_file, ct_volume):
+    """A detection result where the radiologist accepted iteration 1, flagged 3, and added a missed embolus to 2."""
+    import numpy as np
+    import slicer
+    from slicer_test_data import iteration_labelmap
+
+    from IExplainLib.io import write_segmentation
+    from IExplainSlicerLib.segments import iterationSegmentIds, loadDetectionSegmentation, setReviewStatus
+    from IExplainSlicerLib.volumes import loadVolumeFile
+
+    labels = iteration_labelmap(ct_volume.shape)
+    original = write_segmentation(tmp_path / "run" / "pe.seg.nrrd", ct_volume.with_array(labels))
+    ct = loadVolumeFile(scene, ct_file)
+    seg = loadDetectionSegmentation(scene, original, ct)
+    (_, first), (_, second), (_, third) = iterationSegmentIds(seg)
+    corrected = labels == 2
+    corrected[0, 0:2, 0:2] = True  # the correction
+    slicer.util.updateSegmentBinaryLabelmapFromArray(corrected.astype(np.uint8), seg, second, ct)
+    segments = seg.GetSegmentation()
+    setReviewStatus(segments.GetSegment(first), "completed")
+    setReviewStatus(segments.GetSegment(second), "completed")
+    setReviewStatus(segments.GetSegment(third), "flagged")
+    expected = (labels == 1) | corrected
+    return ct, seg, original, expected, labels

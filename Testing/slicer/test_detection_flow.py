@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import unittest
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +13,10 @@ from slicer_test_data import iteration_labelmap
 
 from IExplainLib.errors import IExplainError
 from IExplainSlicerLib.commands import DetectSettings
-from IExplainSlicerLib.detection import DetectionRun
+from IExplainSlicerLib.detection import DetectionRun, startDetectionRun
+from IExplainSlicerLib.export import exportForFinetuning
 from IExplainSlicerLib.job import JobStatus
+from IExplainSlicerLib.phantom_check import checkPhantomDetectionAndExport
 from IExplainSlicerLib.process import BackgroundProcess
 from IExplainSlicerLib.segments import ORIGINAL_OUTPUT_ATTRIBUTE, RUN_SETTINGS_ATTRIBUTE, iterationSegmentIds
 from IExplainSlicerLib.volumes import loadVolumeFile, sameGeometry
@@ -84,3 +87,43 @@ def test_failed_worker_raises_its_message_and_cleans_up(scene, tmp_path, ct_file
         run.runToCompletion(scene, timeout=120)
     assert "\n" not in str(raised.value) and "error" in str(raised.value)
     assert not run.workFolder.exists()
+
+
+def test_started_run_finishes_into_nodes_and_removes_its_temporary_folder(scene, tmp_path, ct_file, model):
+    """Apply's path: the widget starts the run, polls its job, then finishes it."""
+    ct = loadVolumeFile(scene, ct_file)
+    settings = DetectSettings(method="iexplain", classifierModel=str(model), device="cpu")
+    run = startDetectionRun(ct, settings, launcher(), tmp_path / "results")
+    assert run.job.status is JobStatus.RUNNING
+    assert run.job.runToCompletion(timeout=120).succeeded
+    results = run.finish(scene)
+    assert [k for k, _ in iterationSegmentIds(results.segmentationNode)] == [1, 2, 3]
+    assert results.tableNode.GetNumberOfRows() == 3
+    assert not run.workFolder.exists()
+
+
+def test_finish_removes_the_temporary_folder_when_the_import_fails(scene, tmp_path, ct_file, model):
+    ct = loadVolumeFile(scene, ct_file)
+    settings = DetectSettings(method="iexplain", classifierModel=str(model))
+    run = startDetectionRun(ct, settings, WorkerLauncher(libraryRoot=REPO), tmp_path / "results")
+    assert not run.job.runToCompletion(timeout=120).succeeded  # the "model" is not a safetensors file
+    with pytest.raises(IExplainError, match="wrote no segmentation"):
+        run.finish(scene)
+    assert not run.workFolder.exists()
+    assert scene.GetNumberOfNodesByClass("vtkMRMLSegmentationNode") == 0
+
+
+def test_the_modules_self_test_checks_pass_on_the_stand_in_worker(scene, tmp_path):
+    """Slicer's IExplainTest runs these checks with the real worker (minutes on CPU); here the worker is a stand-in."""
+    from IExplainLib.modelfile import bundled_model
+
+    def detect(ctNode, settings):
+        return DetectionRun(ctNode, settings, launcher(), tmp_path / "results", workRoot=tmp_path).runToCompletion(
+            scene, timeout=120)
+
+    announced = []
+    checkPhantomDetectionAndExport(unittest.TestCase(), scene, bundled_model("demo-classifier"), detect,
+                                   exportForFinetuning, tmp_path, announced.append)
+    assert announced == ["Making a small phantom study", "Running iexplain detect in a worker process",
+                         "Exporting for finetuning"]
+    assert (tmp_path / "dataset" / "labels" / "phantom.nrrd").exists()

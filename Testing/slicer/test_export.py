@@ -3,38 +3,34 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import slicer
-from slicer_test_data import iteration_labelmap
 
 from IExplainLib.datasets import open_dataset
-from IExplainLib.errors import InputError
-from IExplainLib.io import read_volume, write_segmentation
-from IExplainLib.modelfile import sha256_of
-from IExplainSlicerLib.export import exportForFinetuning, exportSegmentsToLabelmap
+from IExplainLib.errors import IExplainError, InputError
+from IExplainLib.io import read_volume
+from IExplainLib.modelfile import read_card, sha256_of
+from IExplainSlicerLib.export import exportForFinetuning, exportSegmentsToLabelmap, unreviewedSegmentNames
+from IExplainSlicerLib.finetuning import startFinetuneRun
+from IExplainSlicerLib.model_registry import ModelRegistry, bundledModelFolders
 from IExplainSlicerLib.segments import iterationSegmentIds, loadDetectionSegmentation, setReviewStatus
-from IExplainSlicerLib.volumes import loadVolumeFile, sameGeometry
+from IExplainSlicerLib.volumes import sameGeometry
+from IExplainSlicerLib.worker import WorkerLauncher
+
+REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def reviewed(scene, tmp_path, ct_file, ct_volume):
-    """A detection result where the radiologist accepted iteration 1, flagged 3, and added a missed embolus to 2."""
-    labels = iteration_labelmap(ct_volume.shape)
-    original = write_segmentation(tmp_path / "run" / "pe.seg.nrrd", ct_volume.with_array(labels))
-    ct = loadVolumeFile(scene, ct_file)
-    seg = loadDetectionSegmentation(scene, original, ct)
-    (_, first), (_, second), (_, third) = iterationSegmentIds(seg)
-    corrected = labels == 2
-    corrected[0, 0:2, 0:2] = True  # the correction
-    slicer.util.updateSegmentBinaryLabelmapFromArray(corrected.astype(np.uint8), seg, second, ct)
-    segments = seg.GetSegmentation()
-    setReviewStatus(segments.GetSegment(first), "completed")
-    setReviewStatus(segments.GetSegment(second), "completed")
-    setReviewStatus(segments.GetSegment(third), "flagged")
-    expected = (labels == 1) | corrected
-    return ct, seg, original, expected, labels
+def test_unreviewed_segments_are_those_neither_completed_nor_flagged(reviewed):
+    ct, seg, original, _, _ = reviewed
+    assert unreviewedSegmentNames(seg) == []
+    first = iterationSegmentIds(seg)[0][1]
+    setReviewStatus(seg.GetSegmentation().GetSegment(first), "in progress")
+    assert unreviewedSegmentNames(seg) == ["PE iteration 1"]
+    fresh = loadDetectionSegmentation(seg.GetScene(), original, ct)
+    assert unreviewedSegmentNames(fresh) == ["PE iteration 1", "PE iteration 2", "PE iteration 3"]
 
 
 def test_labelmap_export_is_on_the_ct_grid(reviewed):
@@ -110,16 +106,22 @@ def test_everything_flagged_exports_an_all_background_label(reviewed, tmp_path, 
 
 
 def test_exported_folder_finetunes_the_bundled_segmenter(reviewed, tmp_path):
-    """The whole loop closes: what the radiologist exports is what ``iexplain finetune`` trains on."""
-    from IExplainLib.cli.main import main
-    from IExplainLib.modelfile import bundled_model, read_card
-
+    """The whole loop closes: what the radiologist exports is what ``iexplain finetune`` trains on, started the way
+    the Finetune button starts it (a worker process), and the result joins the model list."""
     ct, seg, _, _, _ = reviewed
     folder = tmp_path / "dataset"
     exportForFinetuning(seg, ct, folder, "case")
-    out = tmp_path / "finetuned.safetensors"
-    assert main(["finetune", "--from", str(bundled_model("demo-segmenter")), "--data", str(folder), "--out", str(out),
-                 "--iterations", "2", "--warmup", "1", "--batch-size", "1", "--device", "cpu",
-                 "--progress", "quiet"]) == 0
-    card = read_card(out)
-    assert card["kind"] == "segmenter" and "case" in json.dumps(card["training"])
+    registry = ModelRegistry(bundledModelFolders(REPO / "IExplain"), tmp_path / "user")
+    launcher = WorkerLauncher(libraryRoot=REPO)
+    with pytest.raises(IExplainError, match="needs a segmenter"):
+        startFinetuneRun(registry.models("classifier")[0], folder, registry, launcher)
+    segmenter = next(m for m in registry.models("segmenter") if m.name == "demo-segmenter")
+    run = startFinetuneRun(segmenter, folder, registry, launcher, "cpu",
+                           ["--iterations", "2", "--warmup", "1", "--batch-size", "1"])
+    result = run.job.runToCompletion(timeout=300)
+    assert result.succeeded, result.log
+    entry = run.finish()
+    assert (entry.kind, entry.source) == ("segmenter", "finetuned")
+    assert entry.weightsPath == tmp_path / "user" / f"{segmenter.weightsPath.stem}-ft1.safetensors"
+    assert registry.find(entry.weightsPath).source == "finetuned"
+    assert "case" in json.dumps(read_card(entry.weightsPath)["training"])

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import ast
+import dataclasses
+import types
 from pathlib import Path
 
 import pytest
 
 from IExplainLib.errors import InputError, ModelFileError
-from IExplainSlicerLib.commands import ADVANCED_FLAGS, DetectSettings, detectArguments, finetuneArguments
-from IExplainSlicerLib.dependencies import forbiddenRequirements, missingRequirements, readRequirements
-from IExplainSlicerLib.model_registry import ModelRegistry
+from IExplainSlicerLib.commands import (ADVANCED_FLAGS, MODEL_SETTING_OF_KIND, DetectSettings, detectArguments,
+                                        detectSettingsFromParameters, finetuneArguments)
+from IExplainSlicerLib.dependencies import (DependencyError, ensureRequirements, forbiddenRequirements,
+                                            missingRequirements, readRequirements)
+from IExplainSlicerLib.model_registry import ModelRegistry, bundledModelFolders
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -48,6 +53,33 @@ def test_detect_command_line(tmp_path):
     parsed = real_parser_accepts(args)
     assert parsed.progress == "json" and parsed.device == "cpu"
     assert parsed.explain_references == ["zero", "blur"] and parsed.explain_high_threshold == 0.35
+
+
+def parameter_node_defaults() -> types.SimpleNamespace:
+    """The panel's parameter node as IExplain.py declares it (that file needs Qt, so its fields are read, not run)."""
+    tree = ast.parse((REPO / "IExplain" / "IExplain.py").read_text(encoding="utf-8"))
+    wrapper = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "IExplainParameterNode")
+    return types.SimpleNamespace(**{n.target.id: ast.literal_eval(n.value) if n.value else None
+                                    for n in wrapper.body if isinstance(n, ast.AnnAssign)})
+
+
+def test_panel_values_become_the_detect_command_line(tmp_path):
+    model = make_model(tmp_path, "cls")
+    parameters = parameter_node_defaults()
+    parameters.classifierModel = str(model)
+    parameters.igSteps, parameters.igReferences, parameters.filterClusters = 16, 3, False
+    settings = detectSettingsFromParameters(parameters)
+    assert (settings.method, settings.device, settings.classifierModel) == ("iexplain", "auto", str(model))
+    assert set(settings.advanced) == set(ADVANCED_FLAGS)
+    args = detectArguments("ct.nrrd", "out.seg.nrrd", "heat.nrrd", settings)
+    assert "--no-filter" in args and args[args.index("--ig-steps") + 1] == "16"
+    assert "--max-iterations" not in args, "the panel's 0 leaves the model's default"
+    assert real_parser_accepts(args).explain_references == ["zero", "blur", "mean"]
+
+
+def test_each_model_kind_has_its_setting_in_the_panel_and_the_detect_settings():
+    fields = {f.name for f in dataclasses.fields(DetectSettings)}
+    assert set(MODEL_SETTING_OF_KIND.values()) <= fields & set(vars(parameter_node_defaults()))
 
 
 def test_every_advanced_flag_is_known_to_the_real_detect_command(tmp_path):
@@ -112,6 +144,12 @@ def test_registry_lists_bundled_and_imported_models_with_licence_and_checksum(tm
     assert registry.newFinetunedPath(segmenter).name == "demo-segmenter-ft2.safetensors"
 
 
+def test_bundled_models_of_the_repository_are_listed(tmp_path):
+    registry = ModelRegistry(bundledModelFolders(REPO / "IExplain"), tmp_path / "user")
+    labels = {m.label for m in registry.models()}
+    assert {"demo-classifier (bundled)", "demo-segmenter (bundled)"} <= labels
+
+
 def test_import_refuses_a_corrupted_model(tmp_path):
     weights = make_model(tmp_path / "downloads", "bad")
     data = bytearray(weights.read_bytes())
@@ -130,3 +168,15 @@ def test_requirements_file_never_touches_slicers_own_packages():
     assert all(">=" in line for line in requirements), "use minimum versions, never pins"
     assert missingRequirements(["pytest>=1.0", "pytest>=999", "surely-not-a-package-iexplain>=1"]) == [
         "pytest>=999", "surely-not-a-package-iexplain>=1"]
+
+
+def test_requirements_are_checked_quietly_in_self_tests_and_torch_comes_from_the_pytorch_extension(tmp_path):
+    satisfied = tmp_path / "satisfied.txt"
+    satisfied.write_text("pytest>=1.0\n")
+    missing = tmp_path / "missing.txt"
+    missing.write_text("surely-not-a-package-iexplain>=1\n")
+    ensureRequirements(satisfied, testing=True)  # all there: nothing to ask, nothing to install
+    # Outside Slicer there is no PyTorch extension: asking for PyTorch fails with the user-facing message.
+    for path, testing in ((missing, True), (satisfied, False)):
+        with pytest.raises(DependencyError, match="PyTorch extension"):
+            ensureRequirements(path, testing=testing)

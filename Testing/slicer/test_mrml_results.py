@@ -10,8 +10,8 @@ from slicer_test_data import iteration_labelmap
 
 from IExplainLib.errors import InputError
 from IExplainLib.io import write_heatmap, write_labelmap, write_segmentation
-from IExplainSlicerLib.findings_table import COLUMNS, computeFindings, fillTableNode
-from IExplainSlicerLib.heatmap import loadHeatmap
+from IExplainSlicerLib.findings_table import COLUMNS, computeFindings, fillTableNode, measureFindings, panelRowTexts
+from IExplainSlicerLib.heatmap import defaultInputVolume, loadHeatmap
 from IExplainSlicerLib.segments import (EMBOLUS_TERMINOLOGY, iterationColor, iterationSegmentIds,
                                         loadDetectionSegmentation, reviewStatus, setIterationVisible, setReviewStatus)
 from IExplainSlicerLib.volumes import ijkToRas, loadVolumeFile, volumeFromNode, voxelVolumeMm3
@@ -120,3 +120,34 @@ def test_heat_map_on_another_grid_is_refused(scene, tmp_path, ct_file, ct_volume
     other = Volume(np.zeros(ct_volume.shape, np.float32), (1.0, 1.0, 1.0), ct_volume.origin, ct_volume.direction)
     with pytest.raises(InputError, match="not on the grid"):
         loadHeatmap(scene, write_heatmap(tmp_path / "heat.nrrd", other), loadVolumeFile(scene, ct_file))
+
+
+def test_findings_are_remeasured_after_corrections_and_shown_in_the_panels_columns(scene, tmp_path, ct_file,
+                                                                                    ct_volume):
+    labels = iteration_labelmap(ct_volume.shape)
+    ct = loadVolumeFile(scene, ct_file)
+    seg = loadDetectionSegmentation(scene, write_segmentation(tmp_path / "pe.seg.nrrd", ct_volume.with_array(labels)),
+                                    ct)
+    table = scene.AddNewNodeByClass("vtkMRMLTableNode")
+    first, second, third = measureFindings(seg, ct, None, table)
+    assert table.GetNumberOfRows() == 3
+    voxel = 0.7 * 0.8 * 2.5
+    assert panelRowTexts(second) == ("PE iteration 2", f"{(labels == 2).sum() * voxel:.0f}", "-", "5-8",
+                                     "Not started")
+
+    setReviewStatus(seg.GetSegmentation().GetSegment(third.segmentId), "flagged")
+    slicer.util.updateSegmentBinaryLabelmapFromArray(np.zeros(labels.shape, np.uint8), seg, first.segmentId, ct)
+    first, _, third = measureFindings(seg, ct)  # no table node: only measured
+    assert panelRowTexts(first)[1:4] == ("0", "-", "-") and panelRowTexts(third)[4] == "Flagged"
+    assert table.GetCellText(2, COLUMNS.index("Review")) == "not started", "the table changes only when passed"
+
+
+def test_the_panel_starts_on_the_first_volume_unless_it_is_a_heat_map(scene, tmp_path, ct_file, ct_volume):
+    assert defaultInputVolume(scene) is None
+    ct = loadVolumeFile(scene, ct_file)
+    heatmap = loadHeatmap(scene, write_heatmap(tmp_path / "heat.nrrd", ct_volume.with_array(
+        np.zeros(ct_volume.shape, np.float32))), ct)
+    assert defaultInputVolume(scene) is ct
+    scene.RemoveNode(ct)
+    assert scene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode") is heatmap
+    assert defaultInputVolume(scene) is None

@@ -13,7 +13,7 @@ import pytest
 from IExplainSlicerLib.job import Job, JobStatus
 from IExplainSlicerLib.process import BackgroundProcess
 from IExplainSlicerLib.progress_tracker import ProgressState, parseEvent
-from IExplainSlicerLib.worker import WorkerLauncher
+from IExplainSlicerLib.worker import WorkerLauncher, slicerWorkerLauncher
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -106,6 +106,28 @@ def test_launcher_environment_forces_cpu_and_finds_the_library():
     assert "CUDA_VISIBLE_DEVICES" not in launcher.environmentFor("auto")
     assert launcher.command(["detect", "a b.nrrd"]) == ["/opt/PythonSlicer", "-m", "IExplainLib.cli.main", "detect",
                                                          "a b.nrrd"]
+
+
+def test_slicer_launcher_runs_pythonslicer_in_slicers_startup_environment(ct_file):
+    started = []
+
+    def recording_factory(args, env, cwd):
+        started.append(args)
+        return BackgroundProcess(args, env=env, cwd=cwd)
+
+    startup = dict(os.environ, IEXPLAIN_STARTUP_MARKER="1")
+    launcher = slicerWorkerLauncher(sys.executable, lambda: startup, recording_factory)  # this Python as PythonSlicer
+    assert launcher.libraryRoot == REPO and launcher.python == sys.executable
+    assert launcher.environmentFor()["IEXPLAIN_STARTUP_MARKER"] == "1"
+    result = launcher.job(["info", str(ct_file), "--json"], "iexplain info").runToCompletion(timeout=120)
+    assert result.succeeded, result.log
+    assert started == [[sys.executable, "-m", "IExplainLib.cli.main", "info", str(ct_file), "--json"]]
+
+
+def test_without_pythonslicer_the_worker_uses_this_python_and_environment():
+    launcher = slicerWorkerLauncher(None, lambda: pytest.fail("no startup environment without PythonSlicer"))
+    assert launcher.python == sys.executable and launcher.environment is None
+    assert launcher.processFactory is WorkerLauncher.processFactory  # the real background process
 
 
 def test_progress_state_text_and_parse_rules():

@@ -129,7 +129,7 @@ def test_every_slicer_util_call_exists_with_those_arguments():
 
 def test_slicer_lib_pure_modules_import_no_qt_and_no_slicer():
     pure = {"process", "progress_tracker", "job", "commands", "worker", "model_registry", "dataset_folder",
-            "dependencies"}
+            "dependencies", "settings"}
     for name in pure:
         tree = ast.parse((SLICER_LIB / f"{name}.py").read_text(encoding="utf-8"))
         top = [a.name for n in tree.body if isinstance(n, ast.Import) for a in n.names]

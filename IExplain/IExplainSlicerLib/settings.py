@@ -1,0 +1,62 @@
+"""What the module remembers between Slicer sessions: the models folder, the export folder, accepted licences.
+
+The store is injected: Slicer passes ``qt.QSettings`` (a fresh object per access, as ``slicer.util.settingsValue``
+does), tests pass their own. Values read back from an INI-backed ``QSettings`` are strings ("true"), so booleans go
+through ``slicer.util.toBool`` like everywhere else in Slicer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+MODELS_FOLDER_KEY = "IExplain/modelsFolder"
+EXPORT_FOLDER_KEY = "IExplain/exportFolder"
+ACCEPTED_LICENSE_KEY_PREFIX = "IExplain/acceptedLicense/"
+
+
+class SettingsStore(Protocol):
+    """The part of ``qt.QSettings`` the module uses."""
+
+    def contains(self, key: str) -> bool: ...
+
+    def value(self, key: str) -> Any: ...
+
+    def setValue(self, key: str, value: Any) -> None: ...
+
+
+class ModuleSettings:
+    def __init__(self, openStore: Callable[[], SettingsStore], home: Path | None = None):
+        self.openStore = openStore
+        self.home = Path.home() if home is None else Path(home)
+
+    def _value(self, key: str, default: Any, converter: Callable[[Any], Any] = lambda value: value) -> Any:
+        store = self.openStore()
+        return converter(store.value(key)) if store.contains(key) else default
+
+    def modelsFolder(self) -> Path:
+        """Where imported and finetuned models are copied (outside the extension, so upgrades keep them)."""
+        return Path(self._value(MODELS_FOLDER_KEY, str(self.home / ".IExplain" / "models")))
+
+    def exportFolder(self) -> str:
+        return self._value(EXPORT_FOLDER_KEY, str(self.home / ".IExplain" / "finetune-dataset"))
+
+    def rememberExportFolder(self, folder: str | Path) -> None:
+        self.openStore().setValue(EXPORT_FOLDER_KEY, str(folder))
+
+    @staticmethod
+    def _licenseKey(entry) -> str:
+        # The checksum, when the card has one, so that a different model reusing the name must be accepted again.
+        return ACCEPTED_LICENSE_KEY_PREFIX + (entry.sha256 or entry.name)
+
+    def licenseAccepted(self, entry) -> bool:
+        """True when ``entry`` needs no question: none chosen, a permissive licence, or accepted before."""
+        from slicer.util import toBool
+
+        if entry is None or entry.permissive:
+            return True
+        return self._value(self._licenseKey(entry), False, converter=toBool)
+
+    def acceptLicense(self, entry) -> None:
+        self.openStore().setValue(self._licenseKey(entry), True)
