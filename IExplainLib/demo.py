@@ -63,7 +63,7 @@ def run_demo(out: str | Path, seed: int = 9001, slices: int = 48, size: int = 25
         progress("phantom", 0.0, f"making a {size}x{size}x{slices} phantom CTPA (seed {seed})")
         study = make_study(seed, slices=slices, size=size)
         ct = study.volume
-        write_volume(ct, staging / DEMO_FILES["ct"])
+        write_volume(staging / DEMO_FILES["ct"], ct)
         write_labelmap(staging / DEMO_FILES["truth"], ct.with_array(study.truth.astype(np.uint8)))
 
         params = params_for_model(read_card(classifier), overrides=DEMO_SPEEDUP)

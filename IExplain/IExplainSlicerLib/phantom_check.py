@@ -34,7 +34,7 @@ def checkPhantomDetectionAndExport(test: unittest.TestCase, scene, classifierPat
 
     announce("Making a small phantom study")
     study = make_study(seed=3, slices=48, size=128, n_emboli=2)
-    ctPath = write_volume(study.volume, folder / "phantom.nrrd")
+    ctPath = write_volume(folder / "phantom.nrrd", study.volume)
     ctNode = loadVolumeFile(scene, ctPath, "phantom")
 
     announce("Running iexplain detect in a worker process")

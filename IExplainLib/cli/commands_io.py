@@ -85,7 +85,7 @@ def run_convert(args: argparse.Namespace) -> int:
         raise UnsupportedInputError(f"{args.output}: output must end in {', '.join(WRITE_SUFFIXES)}")
     check_can_write(args.output, args.overwrite)  # refuse before spending time reading
     volume = read_volume(existing_path(args.input), series_uid=args.series_uid)
-    write_volume(volume, args.output, overwrite=args.overwrite)
+    write_volume(args.output, volume, overwrite=args.overwrite)
     print(f"wrote {args.output}: {volume.describe()}")
     for warning in volume.metadata.get("warnings", []):
         print(f"  warning: {warning}")

@@ -12,7 +12,7 @@ from .. import __version__
 from ..errors import InputError, UnsupportedInputError
 from ..outputs import atomic_output
 from ..volume import Volume
-from .images import ordered_path_and_volume
+from .images import checked_path_and_volume
 from .segmentation import SegmentInfo, distinct_color, integer_labels
 
 
@@ -61,7 +61,7 @@ def write_dicom_seg(path: str | os.PathLike, labelmap: Volume, segments: list[Se
     import highdicom as hd
     from pydicom.sr.codedict import codes
 
-    path, labelmap = ordered_path_and_volume(path, labelmap)
+    path, labelmap = checked_path_and_volume(path, labelmap)
     datasets = _source_datasets(labelmap, source)
     labels, present = integer_labels(labelmap.array)
     if segments is None:

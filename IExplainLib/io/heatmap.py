@@ -9,15 +9,15 @@ import numpy as np
 
 from ..errors import InputError
 from ..volume import Volume
-from .images import ordered_path_and_volume as _ordered
+from .images import checked_path_and_volume
 
 
 def write_heatmap(path: str | os.PathLike, heatmap: Volume, overwrite: bool = False) -> Path:
     """Write a float32 ``.nrrd`` (or ``.nii.gz``/``.mha``) on the heat map's grid, atomically."""
     from .images import write_volume
 
-    path, heatmap = _ordered(path, heatmap)
+    path, heatmap = checked_path_and_volume(path, heatmap)
     values = np.asarray(heatmap.array, dtype=np.float32)
     if not np.all(np.isfinite(values)):
         raise InputError("heat map has NaN or infinite values")
-    return write_volume(heatmap.with_array(values, **heatmap.metadata), path, overwrite)
+    return write_volume(path, heatmap.with_array(values, **heatmap.metadata), overwrite)

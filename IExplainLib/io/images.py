@@ -104,23 +104,21 @@ def _first_itk_line(error: Exception) -> str:
     return (useful or lines or [type(error).__name__])[-1][:200]
 
 
-def ordered_path_and_volume(first, second) -> tuple[Path, Volume]:
-    """(path, volume) whichever order the caller used: the writers are called from many modules."""
-    if isinstance(first, Volume) and not isinstance(second, Volume):
-        first, second = second, first
-    if not isinstance(second, Volume):
-        raise TypeError(f"expected a Volume, got {type(second).__name__}")
-    return Path(first), second
+def checked_path_and_volume(path, volume) -> tuple[Path, Volume]:
+    """Every writer takes (path, data); swapped arguments fail here, by name, instead of deep inside SimpleITK."""
+    if not isinstance(volume, Volume):
+        raise TypeError(f"writers take (path, Volume), got ({type(path).__name__}, {type(volume).__name__})")
+    return Path(path), volume
 
 
-def write_volume(volume: Volume, path: str | os.PathLike, overwrite: bool = False, compress: bool = True) -> Path:
+def write_volume(path: str | os.PathLike, volume: Volume, overwrite: bool = False, compress: bool = True) -> Path:
     """Write a volume as .nrrd, .nii(.gz) or .mha with its exact geometry, atomically.
 
     NRRD and MHA keep spacing, origin and direction as doubles (exact); NIfTI stores them as float32.
     """
     import SimpleITK as sitk
 
-    path, volume = ordered_path_and_volume(path, volume)
+    path, volume = checked_path_and_volume(path, volume)
     suffix = image_suffix(path)
     if suffix not in WRITE_SUFFIXES:
         raise UnsupportedInputError(f"{path}: cannot write this format (use {', '.join(WRITE_SUFFIXES)})")

@@ -18,7 +18,7 @@ import numpy as np
 from ..errors import InputError
 from ..outputs import atomic_output
 from ..volume import Volume
-from .images import ordered_path_and_volume as _ordered
+from .images import checked_path_and_volume
 
 # The DICOM master lists hold Embolus (SCT 55584005); Slicer's terminology selector finds it there.
 # A model's output starts unreviewed ("notstarted"): the radiologist sets the review status.
@@ -90,7 +90,7 @@ def write_segmentation(path: str | os.PathLike, labelmap: Volume, segments: list
     """
     import slicerio
 
-    path, labelmap = _ordered(path, labelmap)
+    path, labelmap = checked_path_and_volume(path, labelmap)
     if not str(path).lower().endswith(".seg.nrrd"):
         raise InputError(f"{path}: a Slicer segmentation file must end with .seg.nrrd")
     labels, present = integer_labels(labelmap.array)
@@ -164,9 +164,9 @@ def write_labelmap(path: str | os.PathLike, labelmap: Volume, overwrite: bool = 
     """A labelmap as an integer image (NIfTI ``.nii.gz`` typically; NRRD/MHA also work), atomically."""
     from .images import write_volume
 
-    path, labelmap = _ordered(path, labelmap)
+    path, labelmap = checked_path_and_volume(path, labelmap)
     labels = np.asarray(labelmap.array)
     if labels.size and (labels.min() < 0 or not np.array_equal(labels, np.round(labels))):
         raise InputError("a labelmap needs non-negative integer values")
     labels = labels.astype(_label_dtype(int(labels.max()) if labels.size else 0))
-    return write_volume(labelmap.with_array(labels, **labelmap.metadata), path, overwrite)
+    return write_volume(path, labelmap.with_array(labels, **labelmap.metadata), overwrite)

@@ -39,7 +39,7 @@ def write_tube_dataset(root: Path, studies: int = 6, slices: int = 12, size: int
     for index in range(studies):
         volume, labels = tube_study(index, slices, size, (3 + index % 4, 8 + index % 3) if index % 2 == 0 else None)
         name = f"case-{index:03d}"
-        write_volume(volume, root / "images" / f"{name}.nii.gz")
+        write_volume(root / "images" / f"{name}.nii.gz", volume)
         rows = "".join(f"{z},{int(v)}\n" for z, v in enumerate(labels))
         (root / "slice_labels" / f"{name}.csv").write_text("slice_index,pe_present\n" + rows)
         cases.append({"id": name, "image": f"images/{name}.nii.gz", "slice_labels": f"slice_labels/{name}.csv"})

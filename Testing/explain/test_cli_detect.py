@@ -15,7 +15,7 @@ from IExplainLib.io import read_volume, write_volume
 @pytest.fixture(scope="module")
 def ct_file(tiny_study, tmp_path_factory):
     path = tmp_path_factory.mktemp("ct") / "study.nrrd"
-    write_volume(tiny_study.volume, path)
+    write_volume(path, tiny_study.volume)
     return path
 
 

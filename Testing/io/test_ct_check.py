@@ -32,7 +32,7 @@ def test_other_volumes_are_refused_in_one_line(array, why):
 
 def test_detect_refuses_a_label_map_before_loading_a_model(tmp_path, capsys):
     labels = tmp_path / "labels.nii.gz"
-    write_volume(Volume(np.arange(4 * 32 * 32).reshape(4, 32, 32).astype(np.uint8) % 3), labels)
+    write_volume(labels, Volume(np.arange(4 * 32 * 32).reshape(4, 32, 32).astype(np.uint8) % 3))
     code = main(["detect", str(labels), "-o", str(tmp_path / "out.seg.nrrd"), "--progress", "quiet"])
     assert code == 2 and "does not look like a CT" in capsys.readouterr().err
     assert not (tmp_path / "out.seg.nrrd").exists()

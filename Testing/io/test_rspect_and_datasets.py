@@ -112,11 +112,11 @@ def test_boxes_from_csv_and_mdai_json_become_slice_masks(rspect_root, tmp_path):
 def test_open_dataset_json_layout(tmp_path):
     root = tmp_path / "ds"
     image = Volume(np.zeros((4, 5, 6), np.int16), (1.0, 1.0, 2.0))
-    write_volume(image, root / "images" / "case-000.nii.gz")
-    write_volume(image.with_array(np.ones((4, 5, 6), np.uint8)), root / "labels" / "case-000.nii.gz")
+    write_volume(root / "images" / "case-000.nii.gz", image)
+    write_volume(root / "labels" / "case-000.nii.gz", image.with_array(np.ones((4, 5, 6), np.uint8)))
     (root / "slice_labels").mkdir()
     (root / "slice_labels" / "case-000.csv").write_text("slice_index,pe_present\n2,1\n0,0\n1,1\n3,0\n")
-    write_volume(image, root / "images" / "case-001.nii.gz")
+    write_volume(root / "images" / "case-001.nii.gz", image)
     manifest = {"format": "iexplain-dataset", "version": 1, "description": "test",
                 "cases": [{"id": "case-000", "image": "images/case-000.nii.gz", "label": "labels/case-000.nii.gz",
                            "slice_labels": "slice_labels/case-000.csv", "provenance": {"seed": 1}},

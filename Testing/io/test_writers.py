@@ -75,7 +75,7 @@ def test_seg_nrrd_refuses_overwrite_and_unnamed_labels(tmp_path, labels):
 def test_nrrd_and_mha_round_trips_are_exact(tmp_path, grid, suffix):
     axis_aligned = Volume(grid.array, grid.spacing, grid.origin, np.diag([1.0, -1.0, -1.0]))
     for name, volume in (("aligned", axis_aligned), ("oblique", grid)):
-        back = read_volume(write_volume(volume, tmp_path / f"{name}{suffix}"))
+        back = read_volume(write_volume(tmp_path / f"{name}{suffix}", volume))
         np.testing.assert_array_equal(back.array, volume.array)
         assert back.array.dtype == volume.array.dtype and back.origin == volume.origin
         if name == "aligned" or suffix == ".mha":
@@ -86,12 +86,12 @@ def test_nrrd_and_mha_round_trips_are_exact(tmp_path, grid, suffix):
 
 
 def test_nifti_round_trip_keeps_array_exactly_and_geometry_to_float32(tmp_path, grid):
-    back = read_volume(write_volume(grid, tmp_path / "ct.nii.gz"))
+    back = read_volume(write_volume(tmp_path / "ct.nii.gz", grid))
     np.testing.assert_array_equal(back.array, grid.array)
     # NIfTI stores pixdim and the sform in float32: geometry survives to float32 precision, not bit for bit.
     np.testing.assert_allclose(back.ijk_to_lps(), grid.ijk_to_lps(), rtol=0, atol=1e-4)
     simple = Volume(grid.array, (0.75, 0.75, 2.0), (-250.0, -164.0, -164.5))
-    exact = read_volume(write_volume(simple, tmp_path / "simple.nii"))
+    exact = read_volume(write_volume(tmp_path / "simple.nii", simple))
     assert exact.spacing == simple.spacing and exact.origin == simple.origin
 
 
@@ -107,7 +107,11 @@ def test_labelmap_and_heatmap(tmp_path, labels, grid):
     with pytest.raises(InputError, match="NaN"):
         write_heatmap(tmp_path / "bad.nrrd", grid.with_array(np.full(grid.shape, np.nan)))
     with pytest.raises(InputError, match="cannot write this format"):
-        write_volume(grid, tmp_path / "ct.png")
+        write_volume(tmp_path / "ct.png", grid)
+    for writer in (write_volume, write_heatmap):  # one argument order for every writer: (path, data)
+        with pytest.raises(TypeError, match=r"writers take \(path, Volume\)"):
+            writer(grid, tmp_path / "swapped.nrrd")
+    assert not (tmp_path / "swapped.nrrd").exists()
 
 
 def test_dicom_seg_references_the_popi_series(tmp_path, popi_volume):

@@ -36,10 +36,10 @@ def write_dataset_json(root: Path, studies: dict, labels: dict | None = None, pr
     cases = []
     for case_id, study in studies.items():
         label = study.truth if labels is None else labels[case_id]
-        write_volume(study.volume, root / "images" / f"{case_id}.nii.gz")
+        write_volume(root / "images" / f"{case_id}.nii.gz", study.volume)
         v = study.volume
-        write_volume(Volume(np.asarray(label).astype(np.uint8), v.spacing, v.origin, v.direction),
-                     root / "labels" / f"{case_id}.nii.gz")
+        write_volume(root / "labels" / f"{case_id}.nii.gz",
+                     Volume(np.asarray(label).astype(np.uint8), v.spacing, v.origin, v.direction))
         cases.append({"id": case_id, "image": f"images/{case_id}.nii.gz", "label": f"labels/{case_id}.nii.gz",
                       "provenance": provenance or {"source": "phantom", "seed": study.seed}})
     (root / "dataset.json").write_text(json.dumps({"format": "iexplain-dataset", "version": 1, "cases": cases}))

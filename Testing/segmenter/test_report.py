@@ -20,7 +20,7 @@ def _pseudo_label_folder(root, train_root, studies):
     for case_id, study in studies.items():
         label = study.truth.copy()
         label[label == label.max()] = 0
-        write_volume(study.volume.with_array((label > 0).astype(np.uint8)), root / "labels" / f"{case_id}.nii.gz")
+        write_volume(root / "labels" / f"{case_id}.nii.gz", study.volume.with_array((label > 0).astype(np.uint8)))
         cases.append({"id": case_id, "image": str((train_root / "images" / f"{case_id}.nii.gz").resolve()),
                       "label": f"labels/{case_id}.nii.gz", "provenance": {"method": "test"}})
     (root / "dataset.json").write_text(json.dumps({"format": "iexplain-dataset", "version": 1, "cases": cases}))

@@ -33,7 +33,7 @@ def ct_volume():
 def ct_file(tmp_path, ct_volume) -> Path:
     from IExplainLib.io import write_volume
 
-    return write_volume(ct_volume, tmp_path / "ct.nrrd")
+    return write_volume(tmp_path / "ct.nrrd", ct_volume)
 
 
 @pytest.fixture
