@@ -104,14 +104,16 @@ def _describe_data(data) -> str | list[str]:
 
 
 def _initial_weights(init, spec: ClassifierSpec | None):
-    """(state dict, spec) of the classifier model file ``init``; a different ``spec`` asked for is refused."""
+    """(state dict, spec, commands that made it) of the classifier model file ``init``; a different ``spec`` asked
+    for is refused."""
     from .inference import read_classifier
 
-    state_dict, init_spec, _card = read_classifier(init)
+    state_dict, init_spec, card = read_classifier(init)
     if spec is not None and replace(spec, threshold=init_spec.threshold).to_dict() != init_spec.to_dict():
         raise InputError(f"--init {init}: its classifier spec differs from the one asked for "
                          "(leave backbone, slices, input size and windows to the initial model)")
-    return state_dict, init_spec
+    training = card.get("training") if isinstance(card.get("training"), dict) else {}
+    return state_dict, init_spec, [str(c) for c in training.get("commands", [])]
 
 
 def train_classifier(data_root: str | Path | Sequence[str | Path] | Sequence[StudySource], out: str | Path,
@@ -212,9 +214,10 @@ def train_classifier(data_root: str | Path | Sequence[str | Path] | Sequence[Stu
                   "epochs": epochs, "batch_size": batch_size, "lr": lr, "warmup": warmup,
                   "weight_decay": weight_decay, "samples_per_epoch": samples, "world_size": ctx.world_size,
                   "crop": crop, "hard_negatives": bool(hard_negatives), "init": (state["config"].get("init") if state else (str(init) if init else None)),
-                  # every command that contributed to this run, resumed phases included
-                  "commands": (list(state["config"].get("commands", [])) if state else [])
-                  + [command or " ".join(sys.argv)]}
+                  # every command that contributed to these weights: resumed phases and, with --init, the commands
+                  # that made the initial model
+                  "commands": (list(state["config"].get("commands", [])) if state
+                               else list(initial[2]) if init else []) + [command or " ".join(sys.argv)]}
 
         def save(epoch_done_steps: int) -> None:
             if ctx.is_main:

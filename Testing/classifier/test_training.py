@@ -93,6 +93,8 @@ def test_warm_start_begins_from_the_given_model_and_keeps_its_spec(tube_dataset,
     assert all(np.allclose(before[k].numpy(), after[k].numpy(), atol=1e-6) for k in weights)
     card = read_card(second)
     assert card["training"]["initial_weights"] == str(first) and card["spec"]["input_size"] == 32
+    # the lineage: the commands that made the first model, then this run's
+    assert card["training"]["commands"][:-1] == read_card(first)["training"]["commands"]
     with pytest.raises(InputError, match="spec differs"):
         train_classifier(tube_dataset, tmp_path / "third.safetensors", ClassifierSpec(input_size=48), init=first,
                          **FAST)
