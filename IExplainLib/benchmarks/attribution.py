@@ -20,19 +20,33 @@ from ..modelfile import bundled_model
 DEMO_CLASSIFIER = bundled_model("demo-classifier")
 
 
-def _model_and_spec():
+def _model_and_spec(device):
     from ..classifier import ClassifierSpec, build_classifier, load_classifier
 
     if DEMO_CLASSIFIER.exists():
-        loaded = load_classifier(DEMO_CLASSIFIER, "cpu")
+        loaded = load_classifier(DEMO_CLASSIFIER, device)
         return loaded.model.eval(), loaded.spec, "demo-classifier"
     spec = ClassifierSpec()
-    return build_classifier(spec).eval(), spec, f"{spec.backbone} (random weights: no bundled demo classifier)"
+    return (build_classifier(spec).to(device).eval(), spec,
+            f"{spec.backbone} (random weights: no bundled demo classifier)")
 
 
-def run(quick: bool = False) -> dict:
+def _clock(device):
+    """A timer that waits for queued GPU work first, so that asynchronous kernels are counted."""
+    import torch
+
+    def now() -> float:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        return time.perf_counter()
+    return now
+
+
+def run(quick: bool = False, device: str = "cpu") -> dict:
     import torch
     from captum.attr import IntegratedGradients
+
+    from ..devices import resolve_device
 
     from ..classifier import prepare_study, windows_for
     from ..explain.attribution import integrated_gradients, make_references, smoothgrad_noise
@@ -40,13 +54,15 @@ def run(quick: bool = False) -> dict:
     from ..phantoms import make_study
 
     torch.manual_seed(0)
-    model, spec, model_name = _model_and_spec()
+    device = resolve_device(device)
+    clock = _clock(device)
+    model, spec, model_name = _model_and_spec(device)
     n_windows, kinds, n_samples, n_steps, rounds = (2, ["zero", "blur"], 2, 8, 2) if quick else \
         (4, ["zero", "blur", "uniform_noise"], 2, 20, 3)
     study = make_study(seed=3, slices=24, size=spec.input_size, negative=False, n_emboli=2)
     stack = prepare_study(study.volume, spec)
     centres = torch.linspace(6, stack.shape[0] - 7, n_windows).round().long().tolist()
-    inputs = windows_for(stack, centres, spec)
+    inputs = windows_for(stack, centres, spec).to(device)
     generator = torch.Generator().manual_seed(0)
     references = make_references(inputs, kinds, 4.0, generator)
     noise = smoothgrad_noise(inputs, n_samples, 0.05, generator)
@@ -69,20 +85,21 @@ def run(quick: bool = False) -> dict:
 
     captum_times, engine_times = [], []
     for _ in range(rounds):
-        start = time.perf_counter()
+        start = clock()
         expected = captum_loop()
-        captum_times.append(time.perf_counter() - start)
-        start = time.perf_counter()
+        captum_times.append(clock() - start)
+        start = clock()
         got = engine()
-        engine_times.append(time.perf_counter() - start)
+        engine_times.append(clock() - start)
     difference = float((got - expected).abs().max() / expected.abs().max().clamp_min(1e-12))
     passes = n_windows * len(kinds) * n_samples * n_steps
     captum_s, engine_s = min(captum_times), min(engine_times)
-    network_ms, forward_ms = _network_ms_per_row(fast_model, inputs, rounds)
+    network_ms, forward_ms = _network_ms_per_row(fast_model, inputs, rounds, clock)
     captum_ms = 1000 * captum_s / passes
-    study = _study_figures(fast_model, stack, spec, captum_s / n_windows, engine_s / n_windows)
+    study = _study_figures(fast_model, stack, spec, captum_s / n_windows, engine_s / n_windows, clock, device)
     return {
         "model": model_name,
+        "device": str(device) if device.type == "cpu" else f"{device} ({torch.cuda.get_device_name(device)})",
         "input": f"{spec.channels}x{spec.input_size}x{spec.input_size}",
         "torch_threads": torch.get_num_threads(),
         "work": f"{n_windows} windows x {len(kinds)} references x {n_samples} noise samples x {n_steps} steps",
@@ -103,7 +120,7 @@ def run(quick: bool = False) -> dict:
     }
 
 
-def _network_ms_per_row(model, inputs, rounds: int, rows: int = 64) -> tuple[float, float]:
+def _network_ms_per_row(model, inputs, rounds: int, clock, rows: int = 64) -> tuple[float, float]:
     """(forward + input-gradient backward, forward only) milliseconds per row, best of ``rounds`` after a warm-up."""
     import torch
 
@@ -111,25 +128,26 @@ def _network_ms_per_row(model, inputs, rounds: int, rows: int = 64) -> tuple[flo
     both, forward = [], []
     for _ in range(rounds + 1):
         scaled = batch.clone().requires_grad_(True)
-        start = time.perf_counter()
+        start = clock()
         torch.autograd.grad(model(scaled).sum(), scaled)
-        both.append(time.perf_counter() - start)
+        both.append(clock() - start)
         with torch.inference_mode():
-            start = time.perf_counter()
+            start = clock()
             model(batch)
-            forward.append(time.perf_counter() - start)
+            forward.append(clock() - start)
     return 1000 * min(both[1:]) / rows, 1000 * min(forward[1:]) / rows
 
 
-def _study_figures(model, stack, spec, captum_per_window: float, engine_per_window: float) -> dict:
+def _study_figures(model, stack, spec, captum_per_window: float, engine_per_window: float, clock, device) -> dict:
     """Whole-study figure: the plain loop explains every window; Algorithm 1 classifies every window (forward only)
     and explains the positive ones. Estimated from the per-window times above and a timed classification pass."""
     from ..classifier import windows_for
     from ..explain.attribution import positive_probability
 
-    start = time.perf_counter()
-    probabilities = positive_probability(model, windows_for(stack, list(range(stack.shape[0])), spec))
-    classify_s = time.perf_counter() - start
+    windows = windows_for(stack, list(range(stack.shape[0])), spec).to(device)
+    start = clock()
+    probabilities = positive_probability(model, windows)
+    classify_s = clock() - start
     positives = int((probabilities > spec.threshold).sum())
     depth = int(stack.shape[0])
     pipeline_s = classify_s + positives * engine_per_window
