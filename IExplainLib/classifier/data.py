@@ -98,6 +98,8 @@ def _cache_name(study_id: str, spec: ClassifierSpec) -> str:
     fields = {"v": CACHE_VERSION, "size": spec.input_size, "windows": spec.hu_windows}
     if spec.field_of_view_mm is not None:  # only then: caches made before the field of view existed stay valid
         fields["fov"] = spec.field_of_view_mm
+    if spec.region is not None:
+        fields["region"] = spec.region
     key = json.dumps(fields)
     digest = hashlib.sha1(f"{study_id}|{key}".encode()).hexdigest()[:12]
     return f"{re.sub(r'[^A-Za-z0-9._-]+', '_', study_id)[:60]}-{digest}"

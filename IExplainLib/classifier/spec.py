@@ -19,6 +19,7 @@ DEFAULT_BACKBONE = "iexplain_efficientnetv2_tiny"
 DEFAULT_HU_WINDOWS = ((100.0, 700.0),)
 EDGE_MODES = ("replicate",)
 POOL_TYPES = ("max", "avg", "avgmax", "catavgmax")
+REGIONS = (None, "chest")
 
 
 @dataclass
@@ -35,6 +36,9 @@ class ClassifierSpec:
     # keeps the pixel size the same for every scanner field of view, so small clots stay visible at a modest input
     # size; 224 mm matches the paper's distance filter (160 px of a 512 px, ~0.7 mm slice from the centre).
     field_of_view_mm: float | None = None
+    # "chest": everything outside the lungs and mediastinum (and all bone) is set to 0 before the network sees it
+    # (``IExplainLib.chest_region``); None: the whole slice.
+    region: str | None = None
 
     def __post_init__(self):
         self.hu_windows = [(float(c), float(w)) for c, w in self.hu_windows]
@@ -53,6 +57,8 @@ class ClassifierSpec:
             raise InputError(f"global pool {self.global_pool!r} not supported (use one of {POOL_TYPES})")
         if not 0.0 <= self.threshold <= 1.0:
             raise InputError(f"threshold must lie in [0, 1], got {self.threshold}")
+        if self.region not in REGIONS:
+            raise InputError(f"region {self.region!r} not supported (use one of {REGIONS})")
         if self.field_of_view_mm is not None:
             self.field_of_view_mm = float(self.field_of_view_mm)
             if self.field_of_view_mm <= 0:

@@ -103,17 +103,23 @@ def _describe_data(data) -> str | list[str]:
     return [str(d) for d in data] if _is_paths(data) else "in-memory studies"
 
 
+# Spec fields a convolutional network's weights do not depend on: a warm start may change them.
+TRANSFERABLE_FIELDS = ("threshold", "input_size", "field_of_view_mm", "region")
+
+
 def _initial_weights(init, spec: ClassifierSpec | None):
-    """(state dict, spec, commands that made it) of the classifier model file ``init``; a different ``spec`` asked
-    for is refused."""
+    """(state dict, spec, commands that made it) of the classifier model file ``init``. A ``spec`` asked for may
+    differ from the model's only in :data:`TRANSFERABLE_FIELDS` (input size, field of view, region)."""
     from .inference import read_classifier
 
     state_dict, init_spec, card = read_classifier(init)
-    if spec is not None and replace(spec, threshold=init_spec.threshold).to_dict() != init_spec.to_dict():
+    same = {name: getattr(init_spec, name) for name in TRANSFERABLE_FIELDS}
+    if spec is not None and replace(spec, **same).to_dict() != init_spec.to_dict():
         raise InputError(f"--init {init}: its classifier spec differs from the one asked for "
-                         "(leave backbone, slices, input size and windows to the initial model)")
+                         "(backbone, slices and windows come from the initial model)")
     training = card.get("training") if isinstance(card.get("training"), dict) else {}
-    return state_dict, init_spec, [str(c) for c in training.get("commands", [])]
+    chosen = init_spec if spec is None else replace(spec, threshold=init_spec.threshold)
+    return state_dict, chosen, [str(c) for c in training.get("commands", [])]
 
 
 def train_classifier(data_root: str | Path | Sequence[str | Path] | Sequence[StudySource], out: str | Path,

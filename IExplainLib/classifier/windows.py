@@ -36,11 +36,22 @@ def field_of_view_box(shape_zyx, spacing_xyz, spec: ClassifierSpec) -> tuple[int
     return cy - half_y, cy - half_y + 2 * half_y, cx - half_x, cx - half_x + 2 * half_x
 
 
+def region_of(array: np.ndarray, spacing_xyz, spec: ClassifierSpec) -> np.ndarray | None:
+    """The (z, y, x) mask the classifier may look at (``spec.region``), or None for the whole slice."""
+    if spec.region is None:
+        return None
+    if spacing_xyz is None:
+        raise InputError(f"the classifier's region {spec.region!r} needs the CT's pixel size (pass a Volume)")
+    from ..chest_region import chest_region
+
+    return chest_region(array, spacing_xyz)
+
+
 def prepare_study(volume: Volume | np.ndarray, spec: ClassifierSpec, chunk: int = 64):
     """Windowed, resampled stack (Z, W, S, S) float32 of a study (a Volume or a (z, y, x) HU array).
 
     With ``spec.field_of_view_mm`` (and a Volume, which knows its pixel size) only the central square of that side is
-    used. Resampling is bilinear with antialiasing (area-like when shrinking); non-square slices are stretched to a
+    used; with ``spec.region`` everything outside that region is set to 0 (the bottom of every window). Resampling is bilinear with antialiasing (area-like when shrinking); non-square slices are stretched to a
     square (CTPA slices are square in practice).
     """
     import torch
@@ -49,12 +60,17 @@ def prepare_study(volume: Volume | np.ndarray, spec: ClassifierSpec, chunk: int 
     array = volume.array if isinstance(volume, Volume) else np.asarray(volume)
     if array.ndim != 3 or min(array.shape) < 1:
         raise InputError(f"a study needs a (z, y, x) volume, got shape {array.shape}")
-    y0, y1, x0, x1 = field_of_view_box(array.shape, volume.spacing if isinstance(volume, Volume) else None, spec)
+    spacing = volume.spacing if isinstance(volume, Volume) else None
+    y0, y1, x0, x1 = field_of_view_box(array.shape, spacing, spec)
+    region = region_of(array, spacing, spec)
     size = spec.input_size
     parts = []
     for start in range(0, array.shape[0], chunk):  # chunks keep float copies of big studies small
         hu = torch.from_numpy(np.ascontiguousarray(array[start:start + chunk, y0:y1, x0:x1], dtype=np.float32))
         windowed = window_hu(hu, spec.hu_windows)
+        if region is not None:
+            inside = torch.from_numpy(np.ascontiguousarray(region[start:start + chunk, y0:y1, x0:x1]))
+            windowed *= inside.unsqueeze(1)
         if windowed.shape[-2:] != (size, size):
             shrinking = windowed.shape[-1] > size or windowed.shape[-2] > size
             windowed = F.interpolate(windowed, size=(size, size), mode="bilinear", align_corners=False,

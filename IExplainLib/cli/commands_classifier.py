@@ -23,10 +23,15 @@ def register(subparsers) -> None:
                         help="timm EfficientNetV2 name (tf_efficientnetv2_l is the paper's); "
                              "default iexplain_efficientnetv2_tiny")
     parser.add_argument("--slices", type=int, default=7, help="consecutive slices per input (odd)")
-    parser.add_argument("--input-size", type=int, default=128, help="in-plane pixels each slice is resampled to")
+    parser.add_argument("--input-size", type=int, default=None,
+                        help="in-plane pixels each slice is resampled to (default 128, or the --init model's)")
     parser.add_argument("--field-of-view", type=float, default=None, metavar="MM",
                         help="look only at the central square of this side in mm (e.g. 224: the paper's distance "
-                             "filter); default the whole slice")
+                             "filter); default the whole slice (or the --init model's)")
+    parser.add_argument("--region", choices=["chest", "none"], default=None,
+                        help="chest: set everything outside the lungs and mediastinum, and all bone, to 0 before the "
+                             "network sees it (found from HU; see docs/classifier.md); default none (or the --init "
+                             "model's)")
     parser.add_argument("--window", action="append", metavar="CENTRE,WIDTH",
                         help="HU window (repeat for several; channels are window-major); default 100,700")
     parser.add_argument("--epochs", type=int, default=10)
@@ -59,15 +64,32 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run_train_classifier)
 
 
+def _init_spec(init, args):
+    """The --init model's spec with the weight-independent settings given on the command line, or None."""
+    from dataclasses import replace
+
+    from ..classifier.inference import read_classifier
+
+    changes = {}
+    if args.input_size is not None:
+        changes["input_size"] = args.input_size
+    if args.field_of_view is not None:
+        changes["field_of_view_mm"] = args.field_of_view
+    if args.region is not None:
+        changes["region"] = None if args.region == "none" else args.region
+    return replace(read_classifier(init)[1], **changes) if changes else None
+
+
 def run_train_classifier(args) -> int:
     from ..classifier import ClassifierSpec, parse_window, train_classifier
     from ..classifier.spec import DEFAULT_BACKBONE
 
     roots = [existing_path(path, "dataset") for path in args.data]
     init = existing_path(args.init, "classifier model") if args.init else None
-    spec = None if init else ClassifierSpec(backbone=args.backbone or DEFAULT_BACKBONE, slices=args.slices,
-                          input_size=args.input_size, field_of_view_mm=args.field_of_view,
-                          hu_windows=[parse_window(w) for w in args.window] if args.window else [(100.0, 700.0)])
+    spec = _init_spec(init, args) if init else ClassifierSpec(
+        backbone=args.backbone or DEFAULT_BACKBONE, slices=args.slices, input_size=args.input_size or 128,
+        field_of_view_mm=args.field_of_view, region=None if args.region in (None, "none") else args.region,
+        hu_windows=[parse_window(w) for w in args.window] if args.window else [(100.0, 700.0)])
     progress = progress_from(args)
     result = train_classifier(
         roots[0] if len(roots) == 1 else roots, args.out, spec, epochs=args.epochs, batch_size=args.batch_size,

@@ -34,6 +34,10 @@ _PARAM_FLAGS = {
     "--min-cluster-voxels": ("min_cluster_voxels", int, "filter: drop clusters smaller than this (at 512 px; 100)"),
     "--max-center-distance": ("max_center_distance_px", float, "filter: drop clusters farther from the image "
                                                                "centre (px at 512; 160)"),
+    "--location-filter": ("location_filter", str, "filter: centre (the paper's distance from the image centre) or "
+                                                  "chest (inside the lungs and mediastinum found from HU)"),
+    "--defect-check": ("defect_check", lambda t: t.lower() in ("1", "yes", "true", "on"),
+                       "filter: yes = keep only clot-density cores inside opacified lumen (beyond the paper)"),
     "--batch-size": ("batch_size", int, "rows per attribution forward/backward pass (memory vs speed)"),
     "--seed": ("seed", int, "seed of random references and SmoothGrad noise"),
 }
@@ -181,8 +185,7 @@ def _detect_segmenter(volume, model, params, args, progress):
 
     mask, probability = detect_with_segmenter(volume, model, device=args.device, progress=progress,
                                               min_voxels=params.min_cluster_voxels,
-                                              max_center_distance_px=params.max_center_distance_px,
-                                              filter=params.filter)
+                                              filters=params)
     labelmap = volume.with_array((np.asarray(mask) > 0).astype(np.uint8))
     write_segmentation(args.output, labelmap, [SegmentInfo("PE (segmenter)", 1, distinct_color(0))], args.overwrite)
     if args.probability:

@@ -61,7 +61,7 @@ def explain_for_ablation(explainer: Explainer, volume: Volume, progress: Callabl
     explanation = explain_stack(explainer.model, stack, explainer.spec, explainer.params,
                                 threshold=explainer.threshold, progress=progress)
     segmentation = to_ct_grid(explanation, volume.shape, explainer.params,
-                              field_of_view_box(volume.shape, volume.spacing, explainer.spec))
+                              field_of_view_box(volume.shape, volume.spacing, explainer.spec), volume)
     return AblationResult(segmentation.unfiltered, int(explanation.iterations.max(initial=0)),
                           explanation.probabilities)
 

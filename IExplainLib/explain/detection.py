@@ -67,7 +67,8 @@ def detect_iexplain(volume: Volume, classifier, params: ExplainParams | None = N
     explanation = explain_stack(model, stack, loaded.spec, params, device, threshold, progress)
     del stack
     progress("assemble", 0.0, "per-iteration segments on the CT grid")
-    result = to_ct_grid(explanation, volume.shape, params, field_of_view_box(volume.shape, volume.spacing, loaded.spec))
+    result = to_ct_grid(explanation, volume.shape, params, field_of_view_box(volume.shape, volume.spacing, loaded.spec),
+                        volume)
     labelmap = volume.with_array(result.labelmap)
     heat = volume.with_array(result.heat)
     findings = describe_study_findings(result.labelmap, volume, result.heat)

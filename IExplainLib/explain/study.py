@@ -18,7 +18,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..findings import filter_findings
+from ..finding_filters import keep_findings
 from .iterative import WindowResult, run_algorithm1
 from .params import ExplainParams
 
@@ -143,11 +143,12 @@ class StudySegmentation:
 
 
 def to_ct_grid(explanation: StudyExplanation, ct_shape: tuple[int, int, int], params: ExplainParams,
-               box: tuple[int, int, int, int] | None = None) -> StudySegmentation:
+               box: tuple[int, int, int, int] | None = None, volume=None) -> StudySegmentation:
     """Per-iteration segments and heat map on the CT grid, earliest iteration first, then the paper's filters.
 
     ``box`` = ``(y0, y1, x0, x1)``: the part of the slice the classifier saw (``field_of_view_box``); outside it the
-    heat map is 0 and nothing is segmented."""
+    heat map is 0 and nothing is segmented. ``volume``: the CT, which the chest location filter and the defect check
+    need (``finding_filters.keep_findings``)."""
     depth, height, width = ct_shape
     if explanation.heat.shape[0] != depth:
         raise ValueError(f"explanation has {explanation.heat.shape[0]} slices, the CT {depth}")
@@ -165,7 +166,5 @@ def to_ct_grid(explanation: StudyExplanation, ct_shape: tuple[int, int, int], pa
         labelmap[found & (labelmap == 0)] = iteration
     unfiltered = labelmap.copy()
     if params.filter and labelmap.any():
-        keep = filter_findings(labelmap > 0, params.min_cluster_voxels, params.max_center_distance_px,
-                               params.reference_size)
-        labelmap[~keep] = 0
+        labelmap[~keep_findings(labelmap > 0, params, volume)] = 0
     return StudySegmentation(labelmap, heat, unfiltered, explanation.max_iteration)

@@ -97,14 +97,17 @@ def segment_probability(volume, loaded: LoadedSegmenter, progress=QUIET, sw_batc
 
 def detect_with_segmenter(volume, model_path, device: str = "auto", progress=None, threshold: float | None = None,
                           min_voxels: int = 100, max_center_distance_px: float = 160, filter: bool = True,
-                          loaded: LoadedSegmenter | None = None) -> tuple[np.ndarray, np.ndarray]:
+                          loaded: LoadedSegmenter | None = None, filters=None) -> tuple[np.ndarray, np.ndarray]:
     """``(mask uint8 (z, y, x), probability float32 (z, y, x))`` of one study.
 
     The mask is the thresholded probability (threshold from the model card unless given) with the paper's cluster
     filters (``findings.filter_findings``: clusters under ``min_voxels`` or farther than ``max_center_distance_px``
-    from the image centre, both defined on 512x512 slices and scaled to the study's matrix).
+    from the image centre, both defined on 512x512 slices and scaled to the study's matrix). ``filters``: an
+    ``ExplainParams`` whose filter settings (``finding_filters.keep_findings``: location, defect check, sizes) replace
+    these arguments.
     """
-    from ..findings import filter_findings
+    from ..explain.params import ExplainParams
+    from ..finding_filters import keep_findings
 
     progress = progress or QUIET
     loaded = loaded or load_segmenter(model_path, device)
@@ -113,6 +116,9 @@ def detect_with_segmenter(volume, model_path, device: str = "auto", progress=Non
     if not 0.0 < cut < 1.0:
         raise InputError(f"threshold must lie between 0 and 1, got {cut}")
     mask = probability >= cut
-    if filter:
-        mask = filter_findings(mask, min_voxels=min_voxels, max_center_distance_px=max_center_distance_px)
+    if filters is None:
+        filters = ExplainParams(filter=filter, min_cluster_voxels=min_voxels,
+                                max_center_distance_px=max_center_distance_px)
+    if filters.filter:
+        mask = keep_findings(mask, filters, volume)
     return mask.astype(np.uint8), probability

@@ -1,0 +1,69 @@
+"""Finding filters from the CT: the chest location filter and the filling-defect check (beyond the paper)."""
+
+import numpy as np
+import pytest
+
+from IExplainLib.explain.params import ExplainParams
+from IExplainLib.finding_filters import defect_cores, keep_findings
+from IExplainLib.phantoms import make_study
+
+SPACING = (0.7, 0.7, 1.0)
+
+
+def _artery_with_clot():
+    """Lung (-850) with an opacified artery along z (350 HU, radius 5 px), a clot (50 HU, radius 2 px) in its middle
+    for slices 8-15, and a bone block (cortex 900 HU around 300 HU marrow) beside a soft-tissue blob."""
+    hu = np.full((24, 64, 64), -850, np.float32)
+    y, x = np.ogrid[:64, :64]
+    lumen = (y - 20) ** 2 + (x - 20) ** 2 <= 25
+    clot = (y - 20) ** 2 + (x - 20) ** 2 <= 4
+    hu[:, lumen] = 350
+    hu[8:16, clot] = 50
+    hu[:, 40:56, 40:56] = 900
+    hu[:, 42:54, 42:54] = 300
+    hu[8:16, 44:48, 34:40] = 40  # soft tissue against the bone
+    return hu
+
+
+def test_a_clot_in_a_lumen_keeps_its_core_and_a_blob_at_the_bone_goes():
+    hu = _artery_with_clot()
+    found = np.zeros(hu.shape, bool)
+    found[6:18, 12:29, 12:29] = True   # the heat map's blob: clot, lumen and lung around it
+    found[6:18, 42:50, 32:42] = True   # soft tissue at the bone
+    kept = defect_cores(found, hu, SPACING)
+    expected = np.zeros(hu.shape, bool)
+    y, x = np.ogrid[:64, :64]
+    expected[8:16, (y - 20) ** 2 + (x - 20) ** 2 <= 4] = True
+    assert np.array_equal(kept, expected)
+
+
+def test_soft_tissue_in_lung_without_contrast_around_is_not_a_defect():
+    hu = np.full((12, 48, 48), -850, np.float32)
+    hu[3:9, 20:26, 20:26] = 45   # an unenhanced vessel or a nodule: no opacified lumen around it
+    found = np.zeros(hu.shape, bool)
+    found[2:10, 18:28, 18:28] = True
+    assert not defect_cores(found, hu, SPACING).any()
+
+
+def test_chest_location_drops_a_cluster_in_the_chest_wall_and_keeps_one_in_the_lung():
+    study = make_study(8124, slices=24, size=160, n_emboli=2)
+    hu = study.volume.array
+    z = 12
+    lung_y, lung_x = np.argwhere(hu[z] < -700)[len(np.argwhere(hu[z] < -700)) // 2]
+    body = np.argwhere(hu[z] > -300)
+    wall_y, wall_x = body[np.argmin(body[:, 0])] + np.array([2, 0])  # just inside the front of the body
+    mask = np.zeros(hu.shape, bool)
+    mask[z - 2:z + 3, lung_y - 3:lung_y + 4, lung_x - 3:lung_x + 4] = True
+    mask[z - 2:z + 3, wall_y:wall_y + 3, wall_x - 3:wall_x + 4] = True
+    params = ExplainParams(location_filter="chest", min_cluster_voxels=0, max_center_distance_px=1.0)
+    kept = keep_findings(mask, params, study.volume)
+    assert kept[z, lung_y, lung_x] and not kept[z, wall_y, wall_x]
+    # the paper's filter with the same tiny distance limit would drop both: the location rule really was replaced
+    assert not keep_findings(mask, params.replace(location_filter="centre")).any()
+
+
+def test_filters_from_the_ct_need_the_ct():
+    with pytest.raises(ValueError, match="CT volume"):
+        keep_findings(np.ones((4, 8, 8)), ExplainParams(defect_check=True))
+    with pytest.raises(Exception, match="location_filter"):
+        ExplainParams(location_filter="circle")
