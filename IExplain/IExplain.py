@@ -21,25 +21,28 @@ _REPOSITORY_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..")
 if os.path.isdir(os.path.join(_REPOSITORY_ROOT, "IExplainLib")) and _REPOSITORY_ROOT not in sys.path:
     sys.path.insert(0, _REPOSITORY_ROOT)
 
-from IExplainSlicerLib import export  # noqa: E402
-from IExplainSlicerLib.commands import (DEVICES, METHODS, MODEL_SETTING_OF_KIND,  # noqa: E402
-                                        detectSettingsFromParameters)
-from IExplainSlicerLib.dependencies import ensureRequirements  # noqa: E402
+from IExplainSlicerLib import export, panel_state  # noqa: E402
+from IExplainSlicerLib import segment_editor as editorLifecycle  # noqa: E402
+from IExplainSlicerLib.commands import DEVICES, METHODS, MODEL_SETTING_OF_KIND, detectSettingsFromParameters  # noqa
+from IExplainSlicerLib.dependencies import DependencyError, ensureRequirements  # noqa: E402
 from IExplainSlicerLib.detection import DetectionResults, DetectionRun, startDetectionRun  # noqa: E402
-from IExplainSlicerLib.findings_table import Finding, measureFindings, panelRowTexts  # noqa: E402
+from IExplainSlicerLib.findings_table import FindingsModel, SegmentChangeWatch, panelRowTexts  # noqa: E402
 from IExplainSlicerLib.finetuning import FinetuneRun, startFinetuneRun  # noqa: E402
-from IExplainSlicerLib.heatmap import defaultInputVolume  # noqa: E402
-from IExplainSlicerLib.job import JobStatus  # noqa: E402
+from IExplainSlicerLib.heatmap import defaultInputVolume, heatmapLegend, showHeatmapOverlay  # noqa: E402
 from IExplainSlicerLib.model_registry import ModelRegistry, bundledModelFolders  # noqa: E402
-from IExplainSlicerLib.phantom_check import checkPhantomDetectionAndExport  # noqa: E402
-from IExplainSlicerLib.segments import REVIEW_STATUSES, setIterationVisible, setReviewStatus  # noqa: E402
+from IExplainSlicerLib.phantom_check import checkPhantomDetectionAndExport, checkResultsAndExport  # noqa: E402
+from IExplainSlicerLib.run_controller import RunController, RunKind, RunState  # noqa: E402
+from IExplainSlicerLib.sample_data import SAMPLE_CATEGORY, SAMPLE_NAME, SAMPLE_NODE_NAME, writePhantomSample  # noqa
+from IExplainSlicerLib.segments import REVIEW_STATUSES, setIterationVisible  # noqa: E402
 from IExplainSlicerLib.settings import ModuleSettings  # noqa: E402
+from IExplainSlicerLib.study_list import StudyWorklist  # noqa: E402
 from IExplainSlicerLib.worker import WorkerLauncher, slicerWorkerLauncher  # noqa: E402
 
 # Reloaded in this order (a module after those it imports) so that edits take effect without restarting Slicer.
-LIB_MODULES = ("process", "progress_tracker", "job", "commands", "worker", "settings", "model_registry", "volumes",
-               "segments", "heatmap", "findings_table", "dataset_folder", "export", "detection", "finetuning",
-               "dependencies", "phantom_check")
+LIB_MODULES = ("process", "progress_tracker", "overall_progress", "job", "commands", "worker", "settings",
+               "model_registry", "volumes", "segments", "heatmap", "findings_table", "dataset_folder", "export",
+               "detection", "finetuning", "run_controller", "panel_state", "segment_editor", "dependencies",
+               "sample_data", "study_list", "phantom_check")
 
 
 class IExplain(ScriptedLoadableModule):
@@ -57,12 +60,23 @@ class IExplain(ScriptedLoadableModule):
         self.parent.acknowledgementText = _(
             "Built on 3D Slicer, PyTorch, MONAI, Captum and timm. The method follows the iExplain paper "
             "(weakly supervised PE segmentation from image-level labels).")
+        slicer.app.connect("startupCompleted()", registerSampleData)
+
+
+def registerSampleData():
+    """A phantom CTPA in the SampleData module, generated on first use (no download; see sample_data.py)."""
+    import SampleData
+
+    SampleData.SampleDataLogic.registerCustomSampleDataSource(
+        category=SAMPLE_CATEGORY, sampleName=SAMPLE_NAME, uris=[], fileNames=[], nodeNames=[SAMPLE_NODE_NAME],
+        thumbnailFileName=os.path.join(os.path.dirname(__file__), "Resources", "Icons", "IExplain.png"),
+        customDownloader=lambda source: IExplainLogic().loadPhantomSample())
 
 
 @parameterNodeWrapper
 class IExplainParameterNode:
     inputVolume: vtkMRMLScalarVolumeNode
-    method: Annotated[str, Choice(list(METHODS))] = "iexplain"
+    method: Annotated[str, Choice(list(METHODS))] = "iexplain"  # combo boxes synced by hand (readable labels)
     device: Annotated[str, Choice(list(DEVICES))] = "auto"
     classifierModel: str = ""
     segmenterModel: str = ""
@@ -78,10 +92,15 @@ class IExplainParameterNode:
     outputSegmentation: vtkMRMLSegmentationNode
     heatmapVolume: vtkMRMLScalarVolumeNode
     findingsTable: vtkMRMLTableNode
+    heatmapOpacity: Annotated[float, WithinRange(0.0, 1.0)] = 0.4
+    showLegend: bool = True
 
 
 class IExplainWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+    """A thin face over RunController, FindingsModel and panel_state (IExplainSlicerLib), which tests run."""
+
     POLL_INTERVAL_MS = 200
+    FINDINGS_REFRESH_MS = 500  # edits are collected and measured at most twice a second
 
     def __init__(self, parent=None) -> None:
         ScriptedLoadableModuleWidget.__init__(self, parent)
@@ -89,10 +108,12 @@ class IExplainWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.logic = None
         self._parameterNode = None
         self._parameterNodeGuiTag = None
-        self._detection = None
-        self._finetune = None
         self._updatingTable = False
-        self._findings = []
+        self.findings = None
+        self.segmentWatch = None
+        self.currentStudy = None
+        self.controller = RunController(onStateChanged=lambda _state: self.updateButtons(),
+                                        onProgress=self.showProgress, onLog=self.appendLog)
 
     def setup(self) -> None:
         """Called when the user opens the module the first time and the widget is initialized."""
@@ -103,12 +124,15 @@ class IExplainWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         uiWidget.setMRMLScene(slicer.mrmlScene)
         self.logic = IExplainLogic()
 
+        for value, label in panel_state.METHOD_CHOICES:
+            self.ui.methodComboBox.addItem(label, value)
+        for value, label in panel_state.DEVICE_CHOICES:
+            self.ui.deviceComboBox.addItem(label, value)
         self.ui.reviewStatusComboBox.addItems([s.capitalize() for s in REVIEW_STATUSES])
         self.ui.findingsTableWidget.setColumnCount(6)
-        self.ui.findingsTableWidget.setHorizontalHeaderLabels(
-            [_("Show"), _("Finding"), _("Volume (mm³)"), _("Peak"), _("Slices"), _("Review")])
         self.ui.exportFolderPathLineEdit.currentPath = self.logic.exportFolder()
-        self.ui.segmentEditorWidget.setMRMLSegmentEditorNode(self.logic.segmentEditorNode())
+        self.ui.studyFolderPathLineEdit.currentPath = self.logic.settings.studyFolder()
+        self.ui.segmentEditorWidget.setMRMLSegmentEditorNode(editorLifecycle.segmentEditorNode(slicer.mrmlScene))
         for setter in ("setSegmentationNodeSelectorVisible", "setSourceVolumeNodeSelectorVisible"):
             if hasattr(self.ui.segmentEditorWidget, setter):
                 getattr(self.ui.segmentEditorWidget, setter)(False)
@@ -116,50 +140,66 @@ class IExplainWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.pollTimer = qt.QTimer()
         self.pollTimer.setInterval(self.POLL_INTERVAL_MS)
         self.pollTimer.timeout.connect(self.onPoll)
+        self.findingsTimer = qt.QTimer()
+        self.findingsTimer.setInterval(self.FINDINGS_REFRESH_MS)
+        self.findingsTimer.timeout.connect(self.onFindingsTimer)
 
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
-        self.ui.methodComboBox.connect("currentIndexChanged(int)", lambda _i: self.updateModelList())
+        self.ui.methodComboBox.connect("currentIndexChanged(int)", self.onMethodChosen)
+        self.ui.deviceComboBox.connect("currentIndexChanged(int)", self.onDeviceChosen)
         self.ui.modelComboBox.connect("currentIndexChanged(int)", lambda _i: self.onModelSelected())
         self.ui.importModelButton.connect("clicked(bool)", self.onImportModel)
         self.ui.findingsTableWidget.connect("itemSelectionChanged()", self.onFindingSelected)
         self.ui.findingsTableWidget.connect("itemChanged(QTableWidgetItem*)", self.onFindingItemChanged)
         self.ui.reviewStatusComboBox.connect("activated(int)", self.onReviewStatusChosen)
-        self.ui.refreshFindingsButton.connect("clicked(bool)", self.refreshFindings)
+        self.ui.refreshFindingsButton.connect("clicked(bool)", lambda _b: self.refreshFindings())
         self.ui.outputSegmentationSelector.connect("currentNodeChanged(vtkMRMLNode*)", lambda _n: self.showResults())
+        self.ui.heatmapSelector.connect("currentNodeChanged(vtkMRMLNode*)", lambda _n: self.showResults())
         self.ui.showHeatmapCheckBox.connect("toggled(bool)", lambda _b: self.showHeatmap())
+        self.ui.showLegendCheckBox.connect("toggled(bool)", lambda _b: self.showHeatmap())
+        self.ui.heatmapOpacitySlider.connect("valueChanged(double)", lambda _v: self.showHeatmap())
         self.ui.openSegmentEditorButton.connect("clicked(bool)", self.onOpenSegmentEditor)
         self.ui.exportButton.connect("clicked(bool)", self.onExport)
+        self.ui.exportFolderPathLineEdit.connect("currentPathChanged(QString)", lambda _p: self.updateButtons())
         self.ui.finetuneButton.connect("clicked(bool)", self.onFinetune)
         self.ui.openModelsFolderButton.connect("clicked(bool)", self.onOpenModelsFolder)
+        self.ui.nextStudyButton.connect("clicked(bool)", self.onNextStudy)
 
         self.initializeParameterNode()
         self.updateModelList()
 
     def cleanup(self) -> None:
-        """Called when the application closes and the module widget is destroyed."""
+        """Called when the application closes: stop the worker tree, remove its temporary files."""
         self.pollTimer.stop()
-        for run in (self._detection, self._finetune):
-            if run is not None and run.job is not None:
-                run.job.cancel()
+        self.findingsTimer.stop()
+        self.controller.shutdown()
+        self._watchSegments(None)
         self.removeObservers()
 
     def enter(self) -> None:
         """Called each time the user opens this module."""
         self.initializeParameterNode()
+        editorLifecycle.enterEditor(self.ui.segmentEditorWidget, slicer.mrmlScene)
 
     def exit(self) -> None:
-        """Called each time the user opens a different module."""
+        """Called each time the user opens a different module: no Paint effect may keep acting elsewhere."""
+        editorLifecycle.exitEditor(self.ui.segmentEditorWidget)
         if self._parameterNode:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
             self._parameterNodeGuiTag = None
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._checkCanApply)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateGUIFromParameterNode)
 
     def onSceneStartClose(self, caller, event) -> None:
+        self.controller.sceneClosing()  # a detection on this scene's CT is cancelled and never imported
+        editorLifecycle.sceneStartClose(self.ui.segmentEditorWidget)
+        self._watchSegments(None)
         self.setParameterNode(None)
 
     def onSceneEndClose(self, caller, event) -> None:
+        self.controller.sceneClosed()
+        editorLifecycle.sceneEndClose(self.ui.segmentEditorWidget, slicer.mrmlScene, self.parent.isEntered)
         if self.parent.isEntered:
             self.initializeParameterNode()
 
@@ -173,38 +213,66 @@ class IExplainWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def setParameterNode(self, inputParameterNode) -> None:
         if self._parameterNode:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._checkCanApply)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateGUIFromParameterNode)
         self._parameterNode = inputParameterNode
         if self._parameterNode:
             self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
-            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._checkCanApply)
-            self._checkCanApply()
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateGUIFromParameterNode)
+            self.updateGUIFromParameterNode()
 
-    def _checkCanApply(self, caller=None, event=None) -> None:
-        # one job at a time: while detection or finetuning runs, Apply is that job's Cancel button (a parameter
-        # change must not re-enable Apply, or a second job would leave the first one unwatched)
-        running = self._detection or self._finetune
-        hasInputs = bool(self._parameterNode and self._parameterNode.inputVolume and self.ui.modelComboBox.count)
-        self.ui.applyButton.enabled = bool(running) or hasInputs
-        self.ui.applyButton.text = _("Cancel") if running else _("Apply")
-        if running:
-            self.ui.applyButton.toolTip = _("Stop the running {title}").format(title=running.job.title)
-        else:
-            self.ui.applyButton.toolTip = _("Run detection")
-        isIExplain = self._parameterNode is not None and self._parameterNode.method == "iexplain"
-        self.ui.advancedCollapsibleButton.enabled = isIExplain
+    def updateGUIFromParameterNode(self, caller=None, event=None) -> None:
+        """Method and device combo boxes show labels, so they are synced here rather than by connectGui."""
+        node = self._parameterNode
+        if node is None:
+            return
+        for combo, choices, value in ((self.ui.methodComboBox, panel_state.METHOD_CHOICES, node.method),
+                                      (self.ui.deviceComboBox, panel_state.DEVICE_CHOICES, node.device)):
+            wasBlocked = combo.blockSignals(True)
+            combo.currentIndex = panel_state.indexOfValue(choices, value)
+            combo.blockSignals(wasBlocked)
+        self.updateButtons()
+
+    def onMethodChosen(self, index: int) -> None:
+        if self._parameterNode:
+            self._parameterNode.method = panel_state.METHOD_CHOICES[index][0]
+        self.updateModelList()
+
+    def onDeviceChosen(self, index: int) -> None:
+        if self._parameterNode:
+            self._parameterNode.device = panel_state.DEVICE_CHOICES[index][0]
+
+    def updateButtons(self) -> None:
+        """Apply/Cancel, Export and Finetune enabled only when they can run (rules in panel_state)."""
+        node, busy = self._parameterNode, self.controller.busy
+        hasCt = bool(node and node.inputVolume)
+        apply = panel_state.applyButton(self.controller.state, self.controller.kind, hasCt,
+                                        bool(self.ui.modelComboBox.count))
+        exportState = panel_state.exportButton(busy, hasCt, bool(node and node.outputSegmentation))
+        finetune = panel_state.finetuneButton(busy, self.ui.exportFolderPathLineEdit.currentPath,
+                                              bool(self.ui.finetuneModelComboBox.count))
+        for button, state in ((self.ui.applyButton, apply), (self.ui.exportButton, exportState),
+                              (self.ui.finetuneButton, finetune)):
+            button.enabled = state.enabled
+            button.toolTip = _(state.toolTip)
+        self.ui.applyButton.text = _(apply.text)
+        self.ui.nextStudyButton.enabled = bool(self.ui.studyFolderPathLineEdit.currentPath)
+        self.ui.advancedCollapsibleButton.enabled = node is not None and node.method == "iexplain"
 
     # -- models ------------------------------------------------------------------------------------------------------
     def updateModelList(self) -> None:
-        kind = "classifier" if self.ui.methodComboBox.currentText == "iexplain" else "segmenter"
-        self.ui.modelComboBox.blockSignals(True)
-        self.ui.modelComboBox.clear()
-        for entry in self.logic.registry().models(kind):
-            self.ui.modelComboBox.addItem(entry.label, str(entry.weightsPath))
-        self.ui.modelComboBox.blockSignals(False)
-        self.ui.finetuneModelComboBox.clear()
-        for entry in self.logic.registry().models("segmenter"):
-            self.ui.finetuneModelComboBox.addItem(entry.label, str(entry.weightsPath))
+        """The models of the chosen method; the one the parameter node remembers stays selected."""
+        method = self._parameterNode.method if self._parameterNode else "iexplain"
+        kind = "classifier" if method == "iexplain" else "segmenter"
+        for combo, entries, setting in (
+                (self.ui.modelComboBox, self.logic.registry().models(kind), MODEL_SETTING_OF_KIND[kind]),
+                (self.ui.finetuneModelComboBox, self.logic.registry().models("segmenter"), None)):
+            wasBlocked = combo.blockSignals(True)
+            combo.clear()
+            for entry in entries:
+                combo.addItem(entry.label, str(entry.weightsPath))
+            remembered = getattr(self._parameterNode, setting) if setting and self._parameterNode else ""
+            combo.currentIndex = panel_state.modelIndex([str(e.weightsPath) for e in entries], remembered)
+            combo.blockSignals(wasBlocked)
         self.onModelSelected()
 
     def onModelSelected(self) -> None:
@@ -212,7 +280,7 @@ class IExplainWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.modelInfoLabel.text = entry.summary() if entry else _("No model for this method: import one.")
         if self._parameterNode and entry:
             setattr(self._parameterNode, MODEL_SETTING_OF_KIND[entry.kind], str(entry.weightsPath))
-        self._checkCanApply()
+        self.updateButtons()
 
     def onImportModel(self) -> None:
         path = qt.QFileDialog.getOpenFileName(self.parent, _("Import IExplain model"), "",
@@ -239,109 +307,120 @@ class IExplainWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.logic.settings.acceptLicense(entry)
         return True
 
+    def ensureRequirements(self) -> bool:
+        """Install what is missing; a package updated after Slicer loaded it needs a restart, offered here."""
+        try:
+            self.logic.setupPythonRequirements()
+            return True
+        except DependencyError as error:
+            if not error.restartRequired:
+                raise
+            if slicer.util.confirmOkCancelDisplay(_("{message}\n\nRestart Slicer now?").format(message=error)):
+                slicer.util.restart()
+            return False
+
     # -- running -----------------------------------------------------------------------------------------------------
     def onApplyButton(self) -> None:
         """Apply starts detection; while detection or finetuning runs the same button cancels it."""
-        running = self._detection or self._finetune
-        if running is not None:
-            running.job.cancel()
+        if self.controller.busy:
+            self.controller.cancel()
             self.ui.statusLabel.text = _("Cancelling...")
             return
         with slicer.util.tryWithErrorDisplay(_("Failed to start detection."), waitCursor=True):
-            if not self.confirmLicense(self.selectedModelEntry()):
+            if not self.confirmLicense(self.selectedModelEntry()) or not self.ensureRequirements():
                 return
-            self.logic.setupPythonRequirements()
-            self.ui.logTextEdit.clear()
-            self._detection = self.logic.startDetection(self._parameterNode.inputVolume,
-                                                        detectSettingsFromParameters(self._parameterNode))
-            self._watch(self._detection.job)
+            node = self._parameterNode
+            settings = detectSettingsFromParameters(node)
+            self._startRun(RunKind.DETECTION, lambda: self.logic.startDetection(node.inputVolume, settings),
+                           self.logic.finishDetection, settings.method)
 
-    def _watch(self, job) -> None:
-        job.onProgress = self.showProgress
-        job.onLog = self.ui.logTextEdit.appendPlainText
+    def _startRun(self, kind, startRun, finish, method="iexplain") -> None:
+        self.ui.logTextEdit.clear()
         self.ui.progressBar.setRange(0, 100)
         self.ui.progressBar.value = 0
-        self.ui.statusLabel.text = _("Starting {title}...").format(title=job.title)
-        self._checkCanApply()
-        self.ui.finetuneButton.enabled = False
+        self.controller.start(kind, startRun, finish, method)
+        self.ui.statusLabel.text = _("Starting {title}...").format(title=self.controller.title)
         self.pollTimer.start()
 
-    def showProgress(self, state) -> None:
-        percent = state.percent()
-        if percent is None:
-            self.ui.progressBar.setRange(0, 0)  # busy indicator: the stage gives no fraction
-        else:
-            self.ui.progressBar.setRange(0, 100)
-            self.ui.progressBar.value = percent
-        self.ui.statusLabel.text = state.text()
+    def appendLog(self, text: str) -> None:
+        self.ui.logTextEdit.appendPlainText(text)
+
+    def showProgress(self, state, overall) -> None:
+        self.ui.progressBar.value = overall.percent()
+        self.ui.statusLabel.text = f"{state.text()} | {_('overall')} {overall.text()}"
 
     def onPoll(self) -> None:
-        run = self._detection or self._finetune
-        if run is None or run.job.poll() is JobStatus.RUNNING:
+        outcome = self.controller.poll()
+        if outcome is None:
             return
         self.pollTimer.stop()
-        result = run.job.result
-        self._detection, self._finetune = None, None
-        self.ui.progressBar.setRange(0, 100)
-        self.ui.finetuneButton.enabled = True
-        self._checkCanApply()
-        try:
-            if result.succeeded:
-                self.onRunSucceeded(run)
-            elif result.status is JobStatus.CANCELLED:
-                self.ui.statusLabel.text = _("Cancelled.")
-            else:
-                self.ui.statusLabel.text = _("Failed: {message}").format(message=result.errorMessage)
-                self.ui.logCollapsibleButton.collapsed = False
-                slicer.util.errorDisplay(_("{title} failed: {message}").format(title=run.job.title,
-                                                                                message=result.errorMessage),
-                                         detailedText=result.log[-20000:])
-        finally:
-            if hasattr(run, "cleanup"):
-                run.cleanup()
-
-    def onRunSucceeded(self, run) -> None:
-        with slicer.util.tryWithErrorDisplay(_("Failed to load the results."), waitCursor=True):
-            if hasattr(run, "importResults"):
-                results = self.logic.finishDetection(run)
-                self._parameterNode.outputSegmentation = results.segmentationNode
-                self._parameterNode.heatmapVolume = results.heatmapNode
-                self._parameterNode.findingsTable = results.tableNode
-                self.ui.statusLabel.text = _("Done: {count} iteration segment(s).").format(count=len(results.findings))
-                self.ui.progressBar.value = 100
-                self.showResults()
-            else:
-                entry = run.finish()
-                self.updateModelList()
-                self.ui.statusLabel.text = _("Finetuned model {name} added to the model list.").format(name=entry.name)
+        self.ui.statusLabel.text = panel_state.statusText(outcome)
+        if outcome.state is RunState.FAILED:
+            self.ui.logCollapsibleButton.collapsed = False
+            slicer.util.errorDisplay(_("{kind} failed: {message}").format(kind=outcome.kind.value.capitalize(),
+                                                                          message=outcome.message),
+                                     detailedText=outcome.log[-20000:])
+        elif outcome.state is RunState.FINISHED and outcome.kind is RunKind.DETECTION:
+            results = outcome.value
+            self._parameterNode.outputSegmentation = results.segmentationNode
+            self._parameterNode.heatmapVolume = results.heatmapNode
+            self._parameterNode.findingsTable = results.tableNode
+            self.showResults()
+        elif outcome.state is RunState.FINISHED:
+            self.updateModelList()
+        self.updateButtons()
 
     # -- results -----------------------------------------------------------------------------------------------------
     def showResults(self) -> None:
-        segmentationNode = self._parameterNode.outputSegmentation if self._parameterNode else None
-        ctNode = self._parameterNode.inputVolume if self._parameterNode else None
-        self.ui.segmentEditorWidget.setSegmentationNode(segmentationNode)
-        self._setEditorVolume(self.ui.segmentEditorWidget, ctNode)
+        node = self._parameterNode
+        segmentationNode = node.outputSegmentation if node else None
+        ctNode = node.inputVolume if node else None
+        editorLifecycle.setEditorInputs(self.ui.segmentEditorWidget, segmentationNode, ctNode)
+        self.findings = FindingsModel(segmentationNode, ctNode, node.heatmapVolume, node.findingsTable) \
+            if segmentationNode and ctNode else None
+        self._watchSegments(segmentationNode if self.findings else None)
+        method = "segmenter" if node and node.heatmapVolume and "probability" in node.heatmapVolume.GetName() \
+            else "iexplain"
+        self.ui.findingsTableWidget.setHorizontalHeaderLabels(
+            [_("Show"), _("Finding"), _("Volume (mm³)"), _(panel_state.SCORE_HEADERS[method]), _("Slices"),
+             _("Review")])
         self.showHeatmap()
         self.refreshFindings()
+        self.updateButtons()
+
+    def _watchSegments(self, segmentationNode) -> None:
+        if self.segmentWatch is not None:
+            self.segmentWatch.stop()
+            self.segmentWatch = None
+            self.findingsTimer.stop()
+        if segmentationNode is not None:
+            self.segmentWatch = SegmentChangeWatch(segmentationNode)
+            self.findingsTimer.start()
+
+    def onFindingsTimer(self) -> None:
+        changed = self.segmentWatch.take() if self.segmentWatch else None
+        if changed:
+            self.refreshFindings(changed)
 
     def showHeatmap(self) -> None:
-        if not self._parameterNode or not self._parameterNode.inputVolume:
-            return
-        heatmap = self._parameterNode.heatmapVolume if self.ui.showHeatmapCheckBox.checked else None
-        slicer.util.setSliceViewerLayers(background=self._parameterNode.inputVolume, foreground=heatmap,
-                                         foregroundOpacity=0.4 if heatmap else 0.0)
-
-    def refreshFindings(self) -> None:
         node = self._parameterNode
+        if not node or not node.inputVolume:
+            return
+        heatmap, visible = node.heatmapVolume, self.ui.showHeatmapCheckBox.checked
+        showHeatmapOverlay(slicer.mrmlScene, node.inputVolume, heatmap, visible, node.heatmapOpacity)
+        if heatmap is not None:
+            heatmapLegend(slicer.mrmlScene, heatmap, visible and node.showLegend)
+
+    def refreshFindings(self, changedIds=None) -> None:
+        """Re-measure what changed (everything when ``changedIds`` is None) and rebuild the panel's table."""
         table = self.ui.findingsTableWidget
         self._updatingTable = True
         table.setRowCount(0)
-        if node and node.outputSegmentation and node.inputVolume:
-            findings = self.logic.refreshFindings(node.outputSegmentation, node.inputVolume, node.heatmapVolume,
-                                                  node.findingsTable)
-            displayNode = node.outputSegmentation.GetDisplayNode()
-            table.setRowCount(len(findings))
-            for row, finding in enumerate(findings):
+        if self.findings is not None:
+            rows = self.findings.refresh(changedIds)
+            displayNode = self.findings.segmentationNode.GetDisplayNode()
+            table.setRowCount(len(rows))
+            for row, finding in enumerate(rows):
                 show = qt.QTableWidgetItem()
                 show.setFlags(qt.Qt.ItemIsUserCheckable | qt.Qt.ItemIsEnabled | qt.Qt.ItemIsSelectable)
                 visible = displayNode is None or displayNode.GetSegmentVisibility(finding.segmentId)
@@ -350,19 +429,18 @@ class IExplainWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 table.setItem(row, 0, show)
                 for column, text in enumerate(panelRowTexts(finding), start=1):
                     table.setItem(row, column, qt.QTableWidgetItem(text))
-            self._findings = findings
         table.resizeColumnsToContents()
         self._updatingTable = False
 
     def onFindingItemChanged(self, item) -> None:
         if self._updatingTable or item.column() != 0:
             return
-        setIterationVisible(self._parameterNode.outputSegmentation, item.data(qt.Qt.UserRole),
+        setIterationVisible(self.findings.segmentationNode, item.data(qt.Qt.UserRole),
                             item.checkState() == qt.Qt.Checked)
 
     def selectedFinding(self):
         rows = {index.row() for index in self.ui.findingsTableWidget.selectedIndexes()}
-        return self._findings[rows.pop()] if rows and getattr(self, "_findings", None) else None
+        return self.findings.findings[rows.pop()] if rows and self.findings else None
 
     def onFindingSelected(self) -> None:
         finding = self.selectedFinding()
@@ -374,32 +452,27 @@ class IExplainWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             slicer.modules.markups.logic().JumpSlicesToLocation(*finding.centerRas, True)
 
     def onReviewStatusChosen(self, index: int) -> None:
+        """One segment's status and its row change; nothing is measured again."""
         finding = self.selectedFinding()
         if finding is None:
             return
-        segment = self._parameterNode.outputSegmentation.GetSegmentation().GetSegment(finding.segmentId)
-        setReviewStatus(segment, REVIEW_STATUSES[index])
-        row = self._findings.index(finding)
-        self.refreshFindings()
-        self.ui.findingsTableWidget.selectRow(row)
+        finding = self.findings.setReview(finding.segmentId, REVIEW_STATUSES[index])
+        self._updatingTable = True
+        self.ui.findingsTableWidget.item(self.findings.rowOf(finding.segmentId), 5).setText(panelRowTexts(finding)[4])
+        self._updatingTable = False
 
     def onOpenSegmentEditor(self) -> None:
         node = self._parameterNode
         slicer.util.selectModule("SegmentEditor")
         editor = slicer.modules.segmenteditor.widgetRepresentation().self().editor
-        editor.setSegmentationNode(node.outputSegmentation)
-        self._setEditorVolume(editor, node.inputVolume)
+        editorLifecycle.setEditorInputs(editor, node.outputSegmentation, node.inputVolume)
 
-    @staticmethod
-    def _setEditorVolume(editor, volumeNode) -> None:
-        if hasattr(editor, "setSourceVolumeNode"):
-            editor.setSourceVolumeNode(volumeNode)
-        else:  # Slicer before 5.4 named it "master" (MONAILabel#852)
-            editor.setMasterVolumeNode(volumeNode)
-
-    # -- export and finetune ----------------------------------------------------------------------------------------
+    # -- export, finetune, next study ------------------------------------------------------------------------------
     def onExport(self) -> None:
         node = self._parameterNode
+        if not panel_state.exportButton(self.controller.busy, bool(node and node.inputVolume),
+                                        bool(node and node.outputSegmentation)).enabled:
+            return
         with slicer.util.tryWithErrorDisplay(_("Export failed."), waitCursor=True):
             unreviewed = export.unreviewedSegmentNames(node.outputSegmentation)
             if unreviewed and not slicer.util.confirmOkCancelDisplay(
@@ -410,21 +483,42 @@ class IExplainWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             result = self.logic.exportForFinetuning(node.outputSegmentation, node.inputVolume, folder,
                                                     self.ui.caseIdLineEdit.text.strip() or None)
             self.ui.exportFolderPathLineEdit.addCurrentPathToHistory()
+            self.updateButtons()
             slicer.util.infoDisplay(_("Exported case {case} (version {version}) to {folder}.").format(
                 case=result.caseId, version=result.version, folder=folder), detailedText="\n".join(result.notes))
 
     def onFinetune(self) -> None:
-        if self._detection is not None or self._finetune is not None:
+        if self.controller.busy:
             return
         with slicer.util.tryWithErrorDisplay(_("Failed to start finetuning."), waitCursor=True):
             entry = self.selectedModelEntry(self.ui.finetuneModelComboBox)
             if entry is None:
                 raise ValueError(_("Choose a segmenter model to finetune."))
-            self.logic.setupPythonRequirements()
-            self.ui.logTextEdit.clear()
-            self._finetune = self.logic.startFinetune(entry, self.ui.exportFolderPathLineEdit.currentPath,
-                                                      self._parameterNode.device)
-            self._watch(self._finetune.job)
+            if not self.ensureRequirements():
+                return
+            folder, device = self.ui.exportFolderPathLineEdit.currentPath, self._parameterNode.device
+            self._startRun(RunKind.FINETUNE, lambda: self.logic.startFinetune(entry, folder, device),
+                           lambda run: run.finish())
+
+    def onNextStudy(self) -> None:
+        """Close this study and open the next one of the folder that has not been exported yet."""
+        folder = self.ui.studyFolderPathLineEdit.currentPath
+        with slicer.util.tryWithErrorDisplay(_("Could not open the next study."), waitCursor=True):
+            worklist = StudyWorklist(folder, self.ui.exportFolderPathLineEdit.currentPath)
+            study = worklist.next(self.currentStudy)
+            if study is None:
+                slicer.util.infoDisplay(_("No study left to review in {folder}.").format(folder=folder))
+                return
+            if self.controller.busy and not slicer.util.confirmOkCancelDisplay(
+                    _("Detection is still running; stop it and open {name}?").format(name=study.name)):
+                return
+            self.logic.settings.rememberStudyFolder(folder)
+            slicer.mrmlScene.Clear(0)
+            self.currentStudy = str(study.path)
+            self._parameterNode.inputVolume = slicer.util.loadVolume(str(study.path))
+            self.ui.caseIdLineEdit.text = ""
+            self.ui.studyInfoLabel.text = _("{name}: {progress}").format(name=study.name,
+                                                                         progress=worklist.progressText())
 
     def onOpenModelsFolder(self) -> None:
         folder = self.logic.registry().userFolder
@@ -465,15 +559,6 @@ class IExplainLogic(ScriptedLoadableModuleLogic):
     def exportFolder(self) -> str:
         return self.settings.exportFolder()
 
-    def segmentEditorNode(self):
-        node = slicer.mrmlScene.GetSingletonNode("SegmentEditor", "vtkMRMLSegmentEditorNode")
-        if node is None:
-            node = slicer.mrmlScene.CreateNodeByClass("vtkMRMLSegmentEditorNode")
-            node.UnRegister(None)
-            node.SetSingletonTag("SegmentEditor")
-            node = slicer.mrmlScene.AddNode(node)
-        return node
-
     def launcher(self) -> WorkerLauncher:
         return slicerWorkerLauncher(shutil.which("PythonSlicer"), slicer.util.startupEnvironment, self.processFactory)
 
@@ -497,8 +582,13 @@ class IExplainLogic(ScriptedLoadableModuleLogic):
         return DetectionRun(ctNode, settings, self.launcher(), self.resultsFolder()).runToCompletion(
             slicer.mrmlScene, timeout)
 
-    def refreshFindings(self, segmentationNode, ctNode, heatmapNode=None, tableNode=None) -> list[Finding]:
-        return measureFindings(segmentationNode, ctNode, heatmapNode, tableNode)
+    def loadPhantomSample(self) -> list:
+        """The SampleData entry: a phantom CTPA (generated once into Slicer's cache) and its truth segmentation."""
+        folder = Path(slicer.mrmlScene.GetCacheManager().GetRemoteCacheDirectory()) / "IExplain"
+        sample = writePhantomSample(folder)
+        ctNode = slicer.util.loadVolume(str(sample.ct), {"name": SAMPLE_NODE_NAME})
+        slicer.util.loadSegmentation(str(sample.truth), {"name": f"{SAMPLE_NODE_NAME} truth"})
+        return [ctNode]
 
     def reviewSummary(self, segmentationNode) -> list:
         return [(s["name"], s["status"]) for s in export.segmentReviewSummary(segmentationNode)]
@@ -520,8 +610,21 @@ class IExplainTest(ScriptedLoadableModuleTest):
         slicer.mrmlScene.Clear()
 
     def runTest(self):
+        """The short test always (seconds: no install, no worker); the worker run only with
+        IEXPLAIN_FULL_SELF_TEST=1 (installs the dependencies, then a fast CPU detection)."""
         self.setUp()
-        self.test_IExplainPhantomDetection()
+        self.test_IExplainResultsAndExport()
+        if os.environ.get("IEXPLAIN_FULL_SELF_TEST") == "1":
+            self.setUp()
+            self.test_IExplainPhantomDetection()
+
+    def test_IExplainResultsAndExport(self):
+        import tempfile
+
+        logic = IExplainLogic()
+        folder = Path(tempfile.mkdtemp(prefix="IExplainTest-"))
+        checkResultsAndExport(self, slicer.mrmlScene, logic.exportForFinetuning, folder, announce=self.delayDisplay)
+        self.delayDisplay("Test passed")
 
     def test_IExplainPhantomDetection(self):
         import tempfile
@@ -532,7 +635,7 @@ class IExplainTest(ScriptedLoadableModuleTest):
 
         def detectInWorker(ctNode, settings):
             logic.setupPythonRequirements()
-            return logic.process(ctNode, settings, timeout=900)
+            return logic.process(ctNode, settings, timeout=600)
 
         folder = Path(tempfile.mkdtemp(prefix="IExplainTest-"))
         checkPhantomDetectionAndExport(self, slicer.mrmlScene, classifiers[0].weightsPath, detectInWorker,

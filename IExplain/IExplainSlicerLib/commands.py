@@ -93,8 +93,8 @@ def detectArguments(ctPath: str | Path, outputPath: str | Path, heatmapPath: str
         args += ["--classifier", str(settings.classifierModel)]
     else:
         args += ["--segmenter", str(settings.segmenterModel)]
-    if heatmapPath is not None and settings.method == "iexplain":
-        args += ["--heatmap", str(heatmapPath)]
+    if heatmapPath is not None:  # iExplain's heat map, or the segmenter's probability map
+        args += ["--heatmap" if settings.method == "iexplain" else "--probability", str(heatmapPath)]
     if not settings.filterClusters:
         args.append("--no-filter")
     for name, flag in ADVANCED_FLAGS.items():

@@ -82,7 +82,7 @@ def ensureRequirements(requirementsPath: str | Path, testing: bool = False) -> N
     if testing and not missingRequirements(readRequirements(requirementsPath)):
         return
     ensureTorch(askConfirmation=not testing)
-    ensurePythonPackages(requirementsPath)
+    ensurePythonPackages(requirementsPath, testing=testing)
 
 
 def ensureTorch(askConfirmation: bool = True):
@@ -108,8 +108,28 @@ def ensureTorch(askConfirmation: bool = True):
     return torch
 
 
-def ensurePythonPackages(requirementsPath: str | Path, requester: str = "IExplain") -> None:
-    """Install what ``requirements.txt`` lists and is missing; 5.12's ``pip_ensure`` when present."""
+def importNameOf(requirement: str) -> str:
+    """The module a requirement's package is imported as (``pytorch-lightning`` -> ``pytorch_lightning``)."""
+    from packaging.requirements import Requirement
+
+    return Requirement(requirement).name.lower().replace("-", "_")
+
+
+def importedBeforeInstall(requirements, modules) -> list[str]:
+    """Requirements whose module this Python has already imported: a new version takes effect only after a
+    restart (``DependencyError.restartRequired``)."""
+    return [line for line in requirements if importNameOf(line) in modules]
+
+
+def ensurePythonPackages(requirementsPath: str | Path, requester: str = "IExplain", testing: bool = False) -> None:
+    """Install what ``requirements.txt`` lists and is missing; 5.12's ``pip_ensure`` when present.
+
+    In Slicer's testing mode ``pip_ensure`` would skip the install by default (``skip_in_testing=True``) and leave the
+    self-test without captum or timm: here it installs without asking. A package updated after it was imported
+    raises ``DependencyError(restartRequired=True)``; the widget offers the restart.
+    """
+    import sys
+
     import slicer
 
     requirements = readRequirements(requirementsPath)
@@ -118,12 +138,12 @@ def ensurePythonPackages(requirementsPath: str | Path, requester: str = "IExplai
     packaging = getattr(slicer, "packaging", None)
     if packaging is not None and hasattr(packaging, "pip_ensure"):
         packaging.pip_ensure(packaging.load_requirements(str(requirementsPath)), skip_packages=list(NEVER_INSTALL),
-                             requester=requester)
+                             prompt_install=not testing, requester=requester, skip_in_testing=False)
         return
     missing = missingRequirements(requirements)
     if not missing:
         return
-    if not slicer.util.confirmOkCancelDisplay(
+    if not testing and not slicer.util.confirmOkCancelDisplay(
             "IExplain needs these Python packages, which will be downloaded and installed now:\n\n"
             + "\n".join(missing), "IExplain: install dependencies"):
         raise DependencyError("required Python packages are missing; installation was cancelled.")
@@ -134,3 +154,7 @@ def ensurePythonPackages(requirementsPath: str | Path, requester: str = "IExplai
     stillMissing = missingRequirements(requirements)
     if stillMissing:
         raise DependencyError(f"could not install {', '.join(stillMissing)}; see the Python console for pip's output.")
+    stale = importedBeforeInstall(missing, sys.modules)
+    if stale:
+        raise DependencyError(f"{', '.join(stale)} were updated after Slicer had loaded them; restart Slicer to use "
+                              "the new versions.", restartRequired=True)

@@ -48,7 +48,9 @@ class DetectionRun:
         self.workFolder = Path(tempfile.mkdtemp(prefix="IExplain-", dir=workRoot))
         self.ctPath = self.workFolder / "ct.nrrd"
         self.outputPath = self.workFolder / "pe.seg.nrrd"
-        self.heatmapPath = self.workFolder / "attribution.nrrd" if settings.method == "iexplain" else None
+        # iExplain's attribution heat map, or the segmenter's probability map: the panel's overlay and score source
+        self.heatmapPath = self.workFolder / ("attribution.nrrd" if settings.method == "iexplain" else "probability.nrrd")
+        self.findingsPath = self.workFolder / "pe.findings.json"
         self.job: Job | None = None
 
     def start(self) -> Job:
@@ -67,11 +69,15 @@ class DetectionRun:
         """After a successful job: keep the worker's files, then build segmentation, heat map and findings nodes."""
         if not self.outputPath.exists():
             raise IExplainError("iexplain detect finished but wrote no segmentation (see the log)")
+        if self.ctNode.GetScene() is not scene:
+            raise IExplainError(f"the CT {self.ctNode.GetName()} was removed from the scene during the run")
         self.resultsFolder.mkdir(parents=True, exist_ok=True)
         keptOutput = Path(shutil.move(str(self.outputPath), self.resultsFolder / self.outputPath.name))
         keptHeatmap = None
         if self.heatmapPath is not None and self.heatmapPath.exists():
             keptHeatmap = Path(shutil.move(str(self.heatmapPath), self.resultsFolder / self.heatmapPath.name))
+        if self.findingsPath.exists():
+            shutil.move(str(self.findingsPath), self.resultsFolder / self.findingsPath.name)
         runSettings = self.settings.asDict()
         (self.resultsFolder / "run.json").write_text(json.dumps(
             {"ct_node": self.ctNode.GetName(), "settings": runSettings,
@@ -80,7 +86,8 @@ class DetectionRun:
         segmentationNode = loadDetectionSegmentation(scene, keptOutput, self.ctNode)
         segmentationNode.SetAttribute(ORIGINAL_OUTPUT_ATTRIBUTE, str(keptOutput))
         segmentationNode.SetAttribute(RUN_SETTINGS_ATTRIBUTE, json.dumps(runSettings))
-        heatmapNode = loadHeatmap(scene, keptHeatmap, self.ctNode) if keptHeatmap else None
+        heatmapName = f"{self.ctNode.GetName()} {'attribution' if self.settings.method == 'iexplain' else 'probability'}"
+        heatmapNode = loadHeatmap(scene, keptHeatmap, self.ctNode, heatmapName) if keptHeatmap else None
         tableNode = scene.AddNewNodeByClass("vtkMRMLTableNode", f"{self.ctNode.GetName()} PE findings")
         findings = computeFindings(segmentationNode, self.ctNode, heatmapNode)
         fillTableNode(tableNode, findings)
@@ -106,6 +113,7 @@ class DetectionRun:
             self.cleanup()
 
     def cleanup(self) -> None:
+        """Remove the temporary folder (the CT copy and anything the worker left); safe to call more than once."""
         shutil.rmtree(self.workFolder, ignore_errors=True)
 
 

@@ -1,68 +1,92 @@
-"""The findings table: one row per iteration segment (volume in mm³, peak attribution, slice range, centre).
+"""The findings table: one row per segment (volume in mm³, score, slice range, centre, review status).
 
-Rows are computed from the segments as they are *now*, so the table can be refreshed after corrections. The centre
-(RAS) is what the widget jumps the slice views to when a row is selected.
+Rows are the iteration segments first (in iteration order), then segments the radiologist added by hand (iteration
+``None``), so a missed embolus drawn in the Segment Editor is listed and can be reviewed like the others. The score
+is the peak of the run's map inside the segment: iExplain's attribution heat map, or the segmenter's probability.
+Slice numbers shown are 1-based, as Slicer numbers slices; ``firstSlice``/``lastSlice`` stay the 0-based k index.
+:class:`FindingsModel` keeps the rows and re-measures only segments whose voxels changed: a review-status change
+re-measures nothing (it used to re-measure every segment as a CT-size array on each click).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import slicer
 import vtk
 
-from .segments import iterationSegmentIds, reviewStatus
+from .segments import reviewStatus, segmentIteration, setReviewStatus
 from .volumes import ijkToRas, voxelVolumeMm3
 
-COLUMNS = ("Iteration", "Segment", "Volume (mm3)", "Peak attribution", "First slice", "Last slice", "Review",
+COLUMNS = ("Iteration", "Segment", "Volume (mm3)", "Score", "First slice", "Last slice", "Review",
            "Center R", "Center A", "Center S")
 
 
 @dataclass
 class Finding:
-    iteration: int
+    iteration: int | None  # None: a segment added by hand
     segmentId: str
     name: str
     voxels: int
     volumeMm3: float
-    peakAttribution: float | None
+    peakAttribution: float | None  # the score: peak attribution (iExplain) or peak probability (segmenter)
     firstSlice: int | None  # k index (array axis 0, the CT's slice index), None for an empty segment
     lastSlice: int | None
     review: str
     centerRas: tuple[float, float, float] | None
 
     @property
+    def handAdded(self) -> bool:
+        return self.iteration is None
+
+    @property
     def sliceRange(self) -> str:
-        return "-" if self.firstSlice is None else f"{self.firstSlice}-{self.lastSlice}"
+        """1-based, as Slicer numbers slices: ``"6-9"``; ``"-"`` for an empty segment."""
+        if self.firstSlice is None:
+            return "-"
+        first, last = self.firstSlice + 1, self.lastSlice + 1
+        return str(first) if first == last else f"{first}-{last}"
+
+
+def orderedSegmentIds(segmentationNode) -> list[tuple[int | None, str]]:
+    """``[(iteration, segmentId)]``: iteration segments by iteration, then hand-added ones in the editor's order."""
+    segmentation = segmentationNode.GetSegmentation()
+    found, added = [], []
+    for index in range(segmentation.GetNumberOfSegments()):
+        segmentId = segmentation.GetNthSegmentID(index)
+        iteration = segmentIteration(segmentation.GetSegment(segmentId))
+        (added if iteration is None else found).append((iteration, segmentId))
+    return sorted(found) + added
+
+
+def measureSegment(segmentationNode, segmentId: str, ctNode, heat=None, iteration: int | None = None) -> Finding:
+    """Measure one segment on the CT's grid (``heat``: the score map as an array on that grid, or None)."""
+    segment = segmentationNode.GetSegmentation().GetSegment(segmentId)
+    mask = slicer.util.arrayFromSegmentBinaryLabelmap(segmentationNode, segmentId, ctNode) > 0
+    count = int(mask.sum())
+    if count:
+        ks, js, is_ = np.nonzero(mask)
+        centerIjk = np.array([is_.mean(), js.mean(), ks.mean(), 1.0])
+        center = tuple(float(v) for v in (ijkToRas(ctNode) @ centerIjk)[:3])
+        first, last = int(ks.min()), int(ks.max())
+        peak = float(heat[mask].max()) if heat is not None else None
+    else:
+        center, first, last, peak = None, None, None, None
+    return Finding(iteration, segmentId, segment.GetName(), count, count * voxelVolumeMm3(ctNode), peak, first, last,
+                   reviewStatus(segment), center)
 
 
 def computeFindings(segmentationNode, ctNode, heatmapNode=None) -> list[Finding]:
-    """One :class:`Finding` per iteration segment, measured on the CT's grid."""
-    voxelMm3 = voxelVolumeMm3(ctNode)
-    matrix = ijkToRas(ctNode)
+    """One :class:`Finding` per segment (iterations first, then hand-added), measured on the CT's grid."""
     heat = slicer.util.arrayFromVolume(heatmapNode) if heatmapNode is not None else None
-    segmentation = segmentationNode.GetSegmentation()
-    findings = []
-    for iteration, segmentId in iterationSegmentIds(segmentationNode):
-        mask = slicer.util.arrayFromSegmentBinaryLabelmap(segmentationNode, segmentId, ctNode) > 0
-        segment = segmentation.GetSegment(segmentId)
-        count = int(mask.sum())
-        if count:
-            ks, js, is_ = np.nonzero(mask)
-            centerIjk = np.array([is_.mean(), js.mean(), ks.mean(), 1.0])
-            center = tuple(float(v) for v in (matrix @ centerIjk)[:3])
-            first, last = int(ks.min()), int(ks.max())
-            peak = float(heat[mask].max()) if heat is not None else None
-        else:
-            center, first, last, peak = None, None, None, None
-        findings.append(Finding(iteration, segmentId, segment.GetName(), count, count * voxelMm3, peak, first,
-                                last, reviewStatus(segment), center))
-    return findings
+    return [measureSegment(segmentationNode, segmentId, ctNode, heat, iteration)
+            for iteration, segmentId in orderedSegmentIds(segmentationNode)]
 
 
 def fillTableNode(tableNode, findings: list[Finding]) -> None:
-    """Write the findings into a ``vtkMRMLTableNode`` (saved with the scene, shown in Slicer's table views)."""
+    """Write the findings into a ``vtkMRMLTableNode`` (saved with the scene, shown in Slicer's table views).
+    Iteration 0 marks a segment added by hand; slice numbers are 1-based (0: the segment is empty)."""
     table = vtk.vtkTable()
     arrays = [vtk.vtkIntArray(), vtk.vtkStringArray(), vtk.vtkDoubleArray(), vtk.vtkDoubleArray(),
               vtk.vtkIntArray(), vtk.vtkIntArray(), vtk.vtkStringArray(), vtk.vtkDoubleArray(),
@@ -73,10 +97,10 @@ def fillTableNode(tableNode, findings: list[Finding]) -> None:
     table.SetNumberOfRows(len(findings))
     for row, finding in enumerate(findings):
         center = finding.centerRas or (float("nan"),) * 3
-        values = (finding.iteration, finding.name, round(finding.volumeMm3, 2),
+        values = (0 if finding.iteration is None else finding.iteration, finding.name, round(finding.volumeMm3, 2),
                   float("nan") if finding.peakAttribution is None else finding.peakAttribution,
-                  -1 if finding.firstSlice is None else finding.firstSlice,
-                  -1 if finding.lastSlice is None else finding.lastSlice, finding.review, *center)
+                  0 if finding.firstSlice is None else finding.firstSlice + 1,  # 1-based; 0: empty segment
+                  0 if finding.lastSlice is None else finding.lastSlice + 1, finding.review, *center)
         for column, value in enumerate(values):
             table.SetValue(row, column, vtk.vtkVariant(value))
     tableNode.SetAndObserveTable(table)
@@ -93,6 +117,97 @@ def measureFindings(segmentationNode, ctNode, heatmapNode=None, tableNode=None) 
 
 
 def panelRowTexts(finding: Finding) -> tuple[str, str, str, str, str]:
-    """The panel's columns after its visibility checkbox: name, volume (mm³), peak attribution, slices, review."""
+    """The panel's columns after its visibility checkbox: name, volume (mm³), score, slices (1-based), review."""
     peak = "-" if finding.peakAttribution is None else f"{finding.peakAttribution:.3g}"
-    return (finding.name, f"{finding.volumeMm3:.0f}", peak, finding.sliceRange, finding.review.capitalize())
+    name = f"{finding.name} (added)" if finding.handAdded else finding.name
+    return (name, f"{finding.volumeMm3:.0f}", peak, finding.sliceRange, finding.review.capitalize())
+
+
+class FindingsModel:
+    """The findings of one segmentation, kept up to date cheaply as the radiologist reviews and edits.
+
+    :meth:`refresh` with the IDs of changed segments re-measures only those whose voxels changed (the labelmap's
+    modification time tells), re-reads name and review status of the others, lists new segments and drops removed
+    ones; :meth:`setReview` changes one segment's status and its table row without measuring anything.
+    """
+
+    def __init__(self, segmentationNode, ctNode, heatmapNode=None, tableNode=None):
+        self.segmentationNode = segmentationNode
+        self.ctNode = ctNode
+        self.heatmapNode = heatmapNode
+        self.tableNode = tableNode
+        self.findings: list[Finding] = []
+        self.measured = 0  # how many segment measurements this model made (the expensive part)
+        self._voxelTimes: dict[str, int] = {}
+
+    def _voxelTime(self, segmentId: str) -> int:
+        segment = self.segmentationNode.GetSegmentation().GetSegment(segmentId)
+        representation = segment.GetRepresentation(
+            slicer.vtkSegmentationConverter.GetBinaryLabelmapRepresentationName()) if segment else None
+        return representation.GetMTime() if representation is not None else 0
+
+    def refresh(self, changedIds=None) -> list[Finding]:
+        """Measure everything (``changedIds`` None) or only what changed; rewrite the table node."""
+        known = {f.segmentId: f for f in self.findings}
+        heat = None
+        rows = []
+        for iteration, segmentId in orderedSegmentIds(self.segmentationNode):
+            finding = known.get(segmentId)
+            voxelTime = self._voxelTime(segmentId)
+            stale = (finding is None or changedIds is None
+                     or (segmentId in changedIds and voxelTime != self._voxelTimes.get(segmentId)))
+            if stale:
+                if heat is None and self.heatmapNode is not None:
+                    heat = slicer.util.arrayFromVolume(self.heatmapNode)
+                finding = measureSegment(self.segmentationNode, segmentId, self.ctNode, heat, iteration)
+                self.measured += 1
+                self._voxelTimes[segmentId] = voxelTime
+            else:
+                segment = self.segmentationNode.GetSegmentation().GetSegment(segmentId)
+                finding = replace(finding, iteration=iteration, name=segment.GetName(), review=reviewStatus(segment))
+            rows.append(finding)
+        self.findings = rows
+        if self.tableNode is not None:
+            fillTableNode(self.tableNode, rows)
+        return rows
+
+    def setReview(self, segmentId: str, status: str) -> Finding:
+        """Set a segment's review status (and its row), measuring nothing."""
+        segment = self.segmentationNode.GetSegmentation().GetSegment(segmentId)
+        setReviewStatus(segment, status)
+        index = next(i for i, f in enumerate(self.findings) if f.segmentId == segmentId)
+        self.findings[index] = replace(self.findings[index], review=status)
+        if self.tableNode is not None:
+            self.tableNode.GetTable().SetValue(index, COLUMNS.index("Review"), vtk.vtkVariant(status))
+            self.tableNode.GetTable().Modified()
+        return self.findings[index]
+
+    def rowOf(self, segmentId: str) -> int | None:
+        return next((i for i, f in enumerate(self.findings) if f.segmentId == segmentId), None)
+
+
+class SegmentChangeWatch:
+    """Collects the IDs of segments added, removed or edited in a segmentation (VTK observers, no Qt); the widget
+    drains it with :meth:`take` from a short timer so that a paint stroke causes one refresh, not hundreds."""
+
+    EVENTS = ("SegmentAdded", "SegmentRemoved", "SegmentModified", "RepresentationModified")
+
+    def __init__(self, segmentationNode):
+        self.segmentation = segmentationNode.GetSegmentation()
+        self.changed: set[str] = set()
+        self._tags = [self.segmentation.AddObserver(getattr(slicer.vtkSegmentation, name), self._onEvent)
+                      for name in self.EVENTS]
+
+    @vtk.calldata_type(vtk.VTK_STRING)
+    def _onEvent(self, caller, event, segmentId=None) -> None:
+        self.changed.add(segmentId or "")
+
+    def take(self) -> set[str] | None:
+        """The IDs changed since the last call (an empty set when nothing changed)."""
+        changed, self.changed = self.changed, set()
+        return changed
+
+    def stop(self) -> None:
+        for tag in self._tags:
+            self.segmentation.RemoveObserver(tag)
+        self._tags = []

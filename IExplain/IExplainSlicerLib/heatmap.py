@@ -53,3 +53,53 @@ def configureHeatmapDisplay(scene, node) -> None:
     # Below 5 % of the peak is background: thresholded away so only attributed regions colour the CT.
     displayNode.ApplyThresholdOn()
     displayNode.SetThreshold(0.05 * top, max(top, 1e-6) * 1.001)
+
+
+DEFAULT_OPACITY = 0.4
+
+
+def showHeatmapOverlay(scene, ctNode, heatmapNode, visible: bool, opacity: float = DEFAULT_OPACITY) -> int:
+    """Show (or hide) the heat map over the CT in every slice view, touching nothing else.
+
+    ``slicer.util.setSliceViewerLayers`` would reset every view's layers; here the background is set only where a
+    view shows nothing, the label layer is never touched, and hiding clears the foreground only where it is this
+    heat map (a volume the user put in the foreground stays). Returns the number of views changed.
+    """
+    changed = 0
+    heatmapId = heatmapNode.GetID() if heatmapNode is not None else None
+    for index in range(scene.GetNumberOfNodesByClass("vtkMRMLSliceCompositeNode")):
+        composite = scene.GetNthNodeByClass(index, "vtkMRMLSliceCompositeNode")
+        before = (composite.GetBackgroundVolumeID(), composite.GetForegroundVolumeID(), composite.GetForegroundOpacity())
+        if ctNode is not None and not composite.GetBackgroundVolumeID():
+            composite.SetBackgroundVolumeID(ctNode.GetID())
+        if visible and heatmapId:
+            composite.SetForegroundVolumeID(heatmapId)
+            composite.SetForegroundOpacity(float(opacity))
+        elif composite.GetForegroundVolumeID() and composite.GetForegroundVolumeID() == heatmapId:
+            composite.SetForegroundVolumeID(None)
+        after = (composite.GetBackgroundVolumeID(), composite.GetForegroundVolumeID(), composite.GetForegroundOpacity())
+        changed += before != after
+    return changed
+
+
+def heatmapLegend(scene, heatmapNode, visible: bool, title: str = "Attribution"):
+    """The colour legend of the heat map in the slice views (``vtkMRMLColorLegendDisplayNode``), created once."""
+    legend = None
+    for index in range(heatmapNode.GetNumberOfDisplayNodes()):
+        node = heatmapNode.GetNthDisplayNode(index)
+        if node is not None and node.IsA("vtkMRMLColorLegendDisplayNode"):
+            legend = node
+    if legend is None:
+        if not visible:
+            return None
+        colors = getattr(getattr(slicer, "modules", None), "colors", None)
+        if colors is not None:  # Slicer: the Colors module's own way (sizes and places the legend)
+            legend = colors.logic().AddDefaultColorLegendDisplayNode(heatmapNode)
+        else:  # the Slicer core libraries without the Colors module: the same node, made by hand
+            legend = scene.AddNode(slicer.vtkMRMLColorLegendDisplayNode())
+            legend.SetAndObservePrimaryDisplayNode(heatmapNode.GetDisplayNode())
+            heatmapNode.AddAndObserveDisplayNodeID(legend.GetID())
+        legend.SetTitleText(title)
+    legend.SetVisibility(bool(visible))
+    legend.SetVisibility3D(False)
+    return legend

@@ -21,6 +21,7 @@ MAX_LOG_CHARS = 256 * 1024  # the log widget is capped like MONAIAuto3DSeg's, so
 class JobStatus(Enum):
     NOT_STARTED = "not started"
     RUNNING = "running"
+    CANCELLING = "cancelling"  # asked to stop; its output is still being drained, ``result`` is still None
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
@@ -59,18 +60,32 @@ class Job:
         self.process.start()
         self.status = JobStatus.RUNNING
 
-    def cancel(self) -> None:
-        """Stop the worker (its whole process tree); the next :meth:`poll` reports ``CANCELLED``."""
-        if self.status is JobStatus.RUNNING:
-            self.process.cancel()
-            self.status = JobStatus.CANCELLED
+    def cancel(self) -> bool:
+        """Ask the worker (its whole process tree) to stop, without waiting: :meth:`poll` reports ``CANCELLING``
+        until the process has ended and its output is read, then ``CANCELLED`` with a ``result``.
+
+        Returns False when there is nothing to stop (not started, or the process already ended: its result stands).
+        """
+        if self.status is not JobStatus.RUNNING or not self.process.cancel():
+            return False
+        self.status = JobStatus.CANCELLING
+        return True
+
+    def kill(self) -> None:
+        """Stop the tree at once (Slicer is quitting); the job ends as cancelled unless it had already finished."""
+        if self.status in (JobStatus.RUNNING, JobStatus.CANCELLING):
+            if self.process.isRunning():
+                self.status = JobStatus.CANCELLING
+            getattr(self.process, "kill", self.process.cancel)()
 
     @property
     def log(self) -> str:
         return "\n".join(self._log)
 
     def poll(self) -> JobStatus:
-        """Handle new output; when the process has ended (and its pipes are drained) finish the job once."""
+        """Handle new output; when the process has ended (and its pipes are drained) finish the job once.
+
+        ``result`` is set exactly when the status becomes SUCCEEDED, FAILED or CANCELLED (never before)."""
         if self.status is JobStatus.NOT_STARTED or self.result is not None:
             return self.status
         for line in self.process.readLines():
@@ -98,11 +113,18 @@ class Job:
         while self.result is None:
             self.poll()
             if self.result is None and time.monotonic() > deadline:
-                self.cancel()
-                self.poll()
+                self.kill()
+                self.drain(5.0)
                 raise TimeoutError(f"{self.title} did not finish within {timeout:.0f} s")
             time.sleep(interval)
         return self.result
+
+    def drain(self, timeout: float = 5.0, interval: float = 0.02) -> bool:
+        """Poll until the job has a result or ``timeout`` passes (after :meth:`kill`; never from a GUI slot)."""
+        deadline = time.monotonic() + timeout
+        while self.poll() in (JobStatus.RUNNING, JobStatus.CANCELLING) and time.monotonic() < deadline:
+            time.sleep(interval)
+        return self.result is not None
 
     def _appendLog(self, text: str) -> None:
         self._log.append(text)
@@ -114,7 +136,7 @@ class Job:
 
     def _finish(self) -> None:
         code = self.process.returncode
-        if self.status is JobStatus.CANCELLED:
+        if self.status is JobStatus.CANCELLING:
             status, message = JobStatus.CANCELLED, f"{self.title} was cancelled"
         elif code == 0 and not self.progress.failed:
             status, message = JobStatus.SUCCEEDED, ""

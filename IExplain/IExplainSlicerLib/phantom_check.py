@@ -1,8 +1,9 @@
 """The module's self-test on a synthetic CTPA phantom: detect, check the nodes, export, check the dataset.
 
-Detection and export are passed in, so Slicer's ``IExplainTest`` runs the real worker with the bundled classifier
-while pytest (on ``slicer-core``, where a real detection on CPU takes minutes) runs a stand-in worker; the checks on
-the segments, heat map, table and exported dataset are the same code in both.
+Two levels. :func:`checkResultsAndExport` (the default self-test, seconds, no install, no worker) imports the
+phantom's truth as if it were a detection and checks segments, findings and export on Slicer's own nodes.
+:func:`checkPhantomDetectionAndExport` (opt-in, ``IEXPLAIN_FULL_SELF_TEST=1``) runs the real ``iexplain detect``
+worker; ``FAST_DETECT`` settings keep it to about a minute on a CPU. pytest runs both on ``slicer-core``.
 """
 
 from __future__ import annotations
@@ -22,13 +23,16 @@ from .export import ExportResult
 from .segments import EMBOLUS_TERMINOLOGY, iterationSegmentIds
 from .volumes import loadVolumeFile, sameGeometry
 
+# IG steps, references, SmoothGrad samples, iterations: enough to run every stage, quick on a CPU
+FAST_DETECT = {"igSteps": 2, "igReferences": 1, "smoothGradSamples": 1, "maxIterations": 2}
+
 Detect = Callable[[object, DetectSettings], DetectionResults]
 Export = Callable[[object, object, Path, str], ExportResult]
 
 
 def checkPhantomDetectionAndExport(test: unittest.TestCase, scene, classifierPath: str | Path, detect: Detect,
                                    exportCase: Export, folder: Path,
-                                   announce: Callable[[str], None] = print) -> None:
+                                   announce: Callable[[str], None] = print, fast: bool = True) -> None:
     from IExplainLib.io import write_volume
     from IExplainLib.phantoms import make_study
 
@@ -38,8 +42,49 @@ def checkPhantomDetectionAndExport(test: unittest.TestCase, scene, classifierPat
     ctNode = loadVolumeFile(scene, ctPath, "phantom")
 
     announce("Running iexplain detect in a worker process")
-    settings = DetectSettings(method="iexplain", classifierModel=str(classifierPath), device="cpu")
+    settings = DetectSettings(method="iexplain", classifierModel=str(classifierPath), device="cpu",
+                              advanced=dict(FAST_DETECT) if fast else {})
     results = detect(ctNode, settings)
+    _checkResults(test, results, ctNode, study.volume.array.shape)
+    _checkExport(test, scene, exportCase, results, ctNode, folder)
+
+
+def checkResultsAndExport(test: unittest.TestCase, scene, exportCase: Export, folder: Path,
+                          announce: Callable[[str], None] = print) -> None:
+    """The short self-test: the phantom's truth imported as a two-iteration result, findings, review, export."""
+    from IExplainLib.io import iteration_segments, write_heatmap, write_segmentation, write_volume
+    from IExplainLib.phantoms import make_study
+
+    from .findings_table import FindingsModel
+    from .heatmap import loadHeatmap
+    from .segments import loadDetectionSegmentation
+
+    announce("Making a small phantom study")
+    study = make_study(seed=3, slices=32, size=96, n_emboli=2)
+    ctNode = loadVolumeFile(scene, write_volume(folder / "phantom.nrrd", study.volume), "phantom")
+    announce("Importing its truth as a detection result")
+    labels = np.minimum(study.truth, 2).astype(np.uint8)  # emboli 1 and 2.. as iterations 1 and 2
+    iterations = int(labels.max())
+    segmentationNode = loadDetectionSegmentation(scene, write_segmentation(
+        folder / "truth.seg.nrrd", study.volume.with_array(labels), iteration_segments(iterations)), ctNode)
+    heat = (labels > 0).astype(np.float32) * np.linspace(0.2, 1.0, labels.size, dtype=np.float32).reshape(labels.shape)
+    heatmapNode = loadHeatmap(scene, write_heatmap(folder / "heat.nrrd", study.volume.with_array(heat)), ctNode)
+    tableNode = scene.AddNewNodeByClass("vtkMRMLTableNode", "phantom PE findings")
+    model = FindingsModel(segmentationNode, ctNode, heatmapNode, tableNode)
+    findings = model.refresh()
+    test.assertEqual([f.voxels for f in findings], [int((labels == k).sum()) for k in range(1, iterations + 1)])
+    test.assertTrue(all(f.peakAttribution and f.peakAttribution > 0 for f in findings if f.voxels))
+    results = DetectionResults(segmentationNode, heatmapNode, tableNode, findings)
+    _checkResults(test, results, ctNode, study.volume.array.shape)
+    for finding in findings:
+        model.setReview(finding.segmentId, "completed")
+    announce("Exporting for finetuning")
+    exported = _checkExport(test, scene, exportCase, results, ctNode, folder)
+    label = slicer.util.arrayFromVolume(loadVolumeFile(scene, exported.paths.label, labelmap=True))
+    test.assertEqual(int(label.sum()), int((labels > 0).sum()))
+
+
+def _checkResults(test, results: DetectionResults, ctNode, shape) -> None:
 
     segmentation = results.segmentationNode.GetSegmentation()
     iterations = iterationSegmentIds(results.segmentationNode)
@@ -51,15 +96,17 @@ def checkPhantomDetectionAndExport(test: unittest.TestCase, scene, classifierPat
         test.assertTrue(segment.GetTag(segment.GetTerminologyEntryTagName(), tag))
         test.assertEqual(str(tag), EMBOLUS_TERMINOLOGY)
         mask = slicer.util.arrayFromSegmentBinaryLabelmap(results.segmentationNode, segmentId, ctNode)
-        test.assertEqual(mask.shape, study.volume.array.shape)
+        test.assertEqual(mask.shape, shape)
     if results.heatmapNode is not None:
         test.assertTrue(sameGeometry(results.heatmapNode, ctNode))
     test.assertEqual(results.tableNode.GetNumberOfRows(), len(iterations))
 
-    announce("Exporting for finetuning")
+
+def _checkExport(test, scene, exportCase: Export, results: DetectionResults, ctNode, folder: Path) -> ExportResult:
     exported = exportCase(results.segmentationNode, ctNode, folder / "dataset", "phantom")
     index = json.loads((folder / "dataset" / "dataset.json").read_text())
     test.assertEqual([case["id"] for case in index["cases"]], [exported.caseId])
     labelNode = loadVolumeFile(scene, exported.paths.label, labelmap=True)
     test.assertTrue(sameGeometry(labelNode, ctNode))
     test.assertTrue(set(np.unique(slicer.util.arrayFromVolume(labelNode))) <= {0, 1})
+    return exported

@@ -43,7 +43,9 @@ class ProcessProtocol(Protocol):
 
     def isRunning(self) -> bool: ...
 
-    def cancel(self) -> None: ...
+    def cancel(self) -> bool: ...
+
+    def kill(self) -> None: ...
 
     @property
     def returncode(self) -> int | None: ...
@@ -69,6 +71,7 @@ class BackgroundProcess:
         self._popen: subprocess.Popen | None = None
         self._lines: queue.Queue[OutputLine] = queue.Queue()
         self._readers: list[threading.Thread] = []
+        self._killDeadline: float | None = None
 
     # -- lifecycle --------------------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -105,6 +108,7 @@ class BackgroundProcess:
 
     def outputComplete(self) -> bool:
         """True once the process has ended and both pipes are read to the end."""
+        self.escalate()
         return not self.isRunning() and all(not reader.is_alive() for reader in self._readers)
 
     def readLines(self) -> list[OutputLine]:
@@ -126,21 +130,43 @@ class BackgroundProcess:
         return code
 
     # -- stopping ---------------------------------------------------------------------------------------------------
-    def cancel(self) -> None:
-        """Stop the process and everything it started: polite signal first, then a hard kill after a grace period."""
+    def cancel(self) -> bool:
+        """Ask the process tree to stop and return at once (the GUI thread never waits here).
+
+        POSIX: SIGTERM to the process group now; :meth:`escalate` (called by every poll) sends SIGKILL to the group
+        once the leader has exited or the grace period has passed, so no child is left on the GPU. Windows:
+        ``taskkill /F /T`` ends the tree. Returns False when the process had already ended (nothing to stop).
+        """
         if self._popen is None or self._popen.poll() is not None:
-            return
+            return False
         self.cancelled = True
         if os.name == "nt":
             subprocess.run(["taskkill", "/F", "/T", "/PID", str(self._popen.pid)], capture_output=True, check=False)
-            return
+            return True
         self._signalGroup(signal.SIGTERM)
-        deadline = time.monotonic() + self.terminateGraceSeconds
-        while time.monotonic() < deadline and self._popen.poll() is None:
-            time.sleep(0.05)
-        # Children may outlive the leader; SIGKILL the group unconditionally so nothing is left on the GPU.
+        self._killDeadline = time.monotonic() + self.terminateGraceSeconds
+        return True
+
+    def escalate(self) -> None:
+        """After :meth:`cancel`: SIGKILL the group when the leader has gone or the grace period is over."""
+        if self._killDeadline is None or os.name == "nt":
+            return
+        if self._popen.poll() is not None or time.monotonic() >= self._killDeadline:
+            self._signalGroup(signal.SIGKILL)
+            self._killDeadline = None
+
+    def kill(self) -> None:
+        """Stop the whole tree now (Slicer is quitting: no grace period, no waiting)."""
+        if self._popen is None:
+            return
+        self.cancelled = self.cancelled or self._popen.poll() is None
+        if os.name == "nt":
+            if self._popen.poll() is None:
+                subprocess.run(["taskkill", "/F", "/T", "/PID", str(self._popen.pid)], capture_output=True,
+                               check=False)
+            return
+        self._killDeadline = None
         self._signalGroup(signal.SIGKILL)
-        self._popen.wait(5)
 
     def _signalGroup(self, signum: int) -> None:
         try:

@@ -1,4 +1,4 @@
-"""What the module remembers between Slicer sessions: the models folder, the export folder, accepted licences.
+"""What the module remembers between Slicer sessions: models, export and study folders, accepted licences.
 
 The store is injected: Slicer passes ``qt.QSettings`` (a fresh object per access, as ``slicer.util.settingsValue``
 does), tests pass their own. Values read back from an INI-backed ``QSettings`` are strings ("true"), so booleans go
@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 MODELS_FOLDER_KEY = "IExplain/modelsFolder"
 EXPORT_FOLDER_KEY = "IExplain/exportFolder"
+STUDY_FOLDER_KEY = "IExplain/studyFolder"
 ACCEPTED_LICENSE_KEY_PREFIX = "IExplain/acceptedLicense/"
 
 
@@ -44,6 +45,13 @@ class ModuleSettings:
 
     def rememberExportFolder(self, folder: str | Path) -> None:
         self.openStore().setValue(EXPORT_FOLDER_KEY, str(folder))
+
+    def studyFolder(self) -> str:
+        """The worklist folder ("Next study"); empty until the user picks one."""
+        return self._value(STUDY_FOLDER_KEY, "")
+
+    def rememberStudyFolder(self, folder: str | Path) -> None:
+        self.openStore().setValue(STUDY_FOLDER_KEY, str(folder))
 
     @staticmethod
     def _licenseKey(entry) -> str:

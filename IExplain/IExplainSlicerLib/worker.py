@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Optional
 
 import IExplainLib
 
@@ -20,7 +21,8 @@ from .commands import CLI_MODULE
 from .job import Job
 from .process import BackgroundProcess, ProcessProtocol, pythonCommand
 
-ProcessFactory = Callable[[Sequence[str], Mapping[str, str] | None, str | None], ProcessProtocol]
+# typing.Optional, not "X | None": this alias is evaluated at import, and Slicer 5.8 runs Python 3.9
+ProcessFactory = Callable[[Sequence[str], Optional[Mapping[str, str]], Optional[str]], ProcessProtocol]
 
 
 def _defaultFactory(args, env, cwd) -> ProcessProtocol:

@@ -61,3 +61,29 @@ def reviewed(scene, tmp_path, ct_file, ct_volume):
     setReviewStatus(segments.GetSegment(third), "flagged")
     expected = (labels == 1) | corrected
     return ct, seg, original, expected, labels
+
+
+@pytest.fixture(scope="session")
+def tiny_classifier(tmp_path_factory) -> Path:
+    """A real (untrained, 32 px, 3 slices) classifier model file: the real worker explains every window with it."""
+    from Testing.evaluation.tiny_model import save_tiny_classifier
+
+    return save_tiny_classifier(tmp_path_factory.mktemp("tiny-model"), high_threshold=0.5)
+
+
+@pytest.fixture
+def fast_settings(tiny_classifier):
+    """``iexplain detect`` settings that run every stage of the real worker in about 10 s on one CPU core."""
+    from IExplainSlicerLib.commands import DetectSettings
+
+    return DetectSettings(method="iexplain", classifierModel=str(tiny_classifier), device="cpu",
+                          filterClusters=False,
+                          advanced={"igSteps": 2, "igReferences": 1, "smoothGradSamples": 1, "maxIterations": 2})
+
+
+@pytest.fixture
+def real_launcher():
+    """The real ``python -m IExplainLib.cli.main`` of this checkout (cwd and PYTHONPATH = the repository)."""
+    from IExplainSlicerLib.worker import WorkerLauncher
+
+    return WorkerLauncher(libraryRoot=REPO)

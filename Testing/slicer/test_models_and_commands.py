@@ -180,3 +180,44 @@ def test_requirements_are_checked_quietly_in_self_tests_and_torch_comes_from_the
     for path, testing in ((missing, True), (satisfied, False)):
         with pytest.raises(DependencyError, match="PyTorch extension"):
             ensureRequirements(path, testing=testing)
+
+
+def test_bundled_models_need_no_licence_question(tmp_path):
+    """Their cards carry a permissive licence (the checksum covers the weights only), so the first Apply asks nothing."""
+    from IExplainSlicerLib.settings import ModuleSettings
+
+    registry = ModelRegistry(bundledModelFolders(REPO / "IExplain"), tmp_path / "user")
+    bundled = [m for m in registry.models() if m.source == "bundled"]
+    assert len(bundled) == 2 and all(m.license == "Apache-2.0" and m.permissive for m in bundled)
+    assert all(m.verifyChecksum() for m in bundled), "editing the card kept the weights' checksum valid"
+    never = ModuleSettings(lambda: pytest.fail("a permissive licence reads no settings"))
+    assert all(never.licenseAccepted(m) for m in bundled)
+
+
+def test_pip_ensure_installs_in_testing_mode_and_stale_imports_ask_for_a_restart(tmp_path, monkeypatch):
+    import sys
+
+    import slicer
+
+    from IExplainSlicerLib.dependencies import ensurePythonPackages, importedBeforeInstall
+
+    calls = []
+
+    class Packaging:  # Slicer 5.12's slicer.packaging (needs the application): its calls are recorded
+        @staticmethod
+        def load_requirements(path):
+            return readRequirements(path)
+
+        @staticmethod
+        def pip_ensure(requirements, **kwargs):
+            calls.append((requirements, kwargs))
+
+    monkeypatch.setattr(slicer, "packaging", Packaging, raising=False)
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("monai>=1.4\n")
+    ensurePythonPackages(requirements, testing=True)
+    (listed, kwargs), = calls
+    assert listed == ["monai>=1.4"] and kwargs["skip_in_testing"] is False, "else the self-test installs nothing"
+    assert kwargs["prompt_install"] is False and "SimpleITK" in kwargs["skip_packages"]
+    assert importedBeforeInstall(["pytest>=1", "surely-not-imported-iexplain>=1"], sys.modules) == ["pytest>=1"]
+    assert DependencyError("restart", restartRequired=True).restartRequired

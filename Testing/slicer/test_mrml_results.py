@@ -110,7 +110,7 @@ def test_heat_map_loads_as_thresholded_overlay_and_findings_are_measured(scene, 
     table = scene.AddNewNodeByClass("vtkMRMLTableNode")
     fillTableNode(table, findings)
     assert table.GetNumberOfRows() == 3 and table.GetNumberOfColumns() == len(COLUMNS)
-    assert table.GetCellText(1, 1) == "PE iteration 2" and table.GetCellText(1, 4) == "5"
+    assert table.GetCellText(1, 1) == "PE iteration 2" and table.GetCellText(1, 4) == "6", "slices are 1-based"
     assert float(table.GetCellText(1, 2)) == pytest.approx(round((labels == 2).sum() * voxel, 2))
 
 
@@ -132,8 +132,8 @@ def test_findings_are_remeasured_after_corrections_and_shown_in_the_panels_colum
     first, second, third = measureFindings(seg, ct, None, table)
     assert table.GetNumberOfRows() == 3
     voxel = 0.7 * 0.8 * 2.5
-    assert panelRowTexts(second) == ("PE iteration 2", f"{(labels == 2).sum() * voxel:.0f}", "-", "5-8",
-                                     "Not started")
+    assert panelRowTexts(second) == ("PE iteration 2", f"{(labels == 2).sum() * voxel:.0f}", "-", "6-9",
+                                     "Not started"), "slices 1-based, as Slicer numbers them"
 
     setReviewStatus(seg.GetSegmentation().GetSegment(third.segmentId), "flagged")
     slicer.util.updateSegmentBinaryLabelmapFromArray(np.zeros(labels.shape, np.uint8), seg, first.segmentId, ct)
