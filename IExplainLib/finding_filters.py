@@ -5,10 +5,9 @@
 * ``location="chest"``: the same size rule, but a cluster must lie mostly (``CHEST_SHARE``) inside the chest region
   found from HU (lungs and mediastinum without bone, ``IExplainLib.chest_region``) instead of near the centre.
 * ``defect_check``: a pulmonary embolus is a filling defect: clot-density voxels inside an opacified artery. Each
-  cluster is cut down to its *core* (voxels of clot density, ``CLOT_HU``), and kept only when the core is large enough
-  and its surrounding shell is mostly contrast-filled lumen (``LUMEN_HU``) and hardly bone. Partial volume with lung at
-  thick slices lowers a small clot's density, hence the wide clot range. What is kept is the core, so a finding is
-  the defect itself, not the heat map's blob around it.
+  cluster is cut down to its clot-density *cores*, and a core is kept only when it passes the filling-defect test of
+  ``IExplainLib.filling_defects`` (large enough, touching contrast-filled lumen, not bone). What is kept is the core,
+  so a finding is the defect itself, not the heat map's blob around it.
 
 No trained model is involved. ``keep_findings`` is the one entry point: detection, the segmenter and the evaluation
 runs all call it, so what is measured is what ``iexplain detect`` writes.
@@ -19,17 +18,11 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from .filling_defects import defect_mask
 from .findings import filter_findings, label_findings
 
 LOCATIONS = ("centre", "chest")
 CHEST_SHARE = 0.5
-CLOT_HU = (-150.0, 180.0)
-LUMEN_HU = (180.0, 700.0)
-BONE_HU = 700.0
-SHELL_MM = 2.0
-MIN_LUMEN_SHARE = 0.05
-MAX_BONE_SHARE = 0.05
-MIN_CORE_MM3 = 30.0
 
 
 def _size_only(mask: np.ndarray, params) -> np.ndarray:
@@ -50,54 +43,12 @@ def _inside_chest(mask: np.ndarray, hu: np.ndarray, spacing_xyz) -> np.ndarray:
     return keep[labels]
 
 
-def _shell_structure(radius: int) -> np.ndarray:
-    y, x = np.ogrid[-radius:radius + 1, -radius:radius + 1]
-    ball = np.zeros((3, 2 * radius + 1, 2 * radius + 1), bool)
-    ball[1] = x * x + y * y <= radius * radius
-    ball[0, radius, radius] = ball[2, radius, radius] = True
-    return ball
-
-
-def core_features(mask: np.ndarray, hu: np.ndarray, spacing_xyz):
-    """``(cores, rows)``: labelled clot-density cores of the clusters of ``mask`` (thin partial-volume rims at vessel
-    edges opened away) and per core ``{"label", "mm3", "lumen_share", "bone_share"}`` of its surrounding shell."""
-    sx, sy, sz = (float(s) for s in spacing_xyz)
-    radius = max(1, int(round(SHELL_MM / min(sx, sy))))
-    clot = mask & (hu >= CLOT_HU[0]) & (hu <= CLOT_HU[1])
-    in_plane = np.zeros((1, 3, 3), bool)
-    in_plane[0, 1, :] = in_plane[0, :, 1] = True
-    clot = ndimage.binary_opening(clot, structure=in_plane)
-    cores, count = ndimage.label(clot, structure=np.ones((3, 3, 3), bool))
-    ball = _shell_structure(radius)
-    rows = []
-    for index, box in enumerate(ndimage.find_objects(cores), start=1):
-        if box is None:
-            continue
-        grown = tuple(slice(max(0, s.start - r), s.stop + r) for s, r in zip(box, (1, radius, radius)))
-        core = cores[grown] == index
-        values = hu[grown][ndimage.binary_dilation(core, structure=ball) & ~core]
-        rows.append({"label": index, "mm3": float(core.sum() * sx * sy * sz),
-                     "lumen_share": float(np.mean((values >= LUMEN_HU[0]) & (values <= LUMEN_HU[1])))
-                     if values.size else 0.0,
-                     "bone_share": float(np.mean(values > BONE_HU)) if values.size else 0.0})
-    return cores, rows
-
-
-def is_defect(row: dict) -> bool:
-    return (row["mm3"] >= MIN_CORE_MM3 and row["lumen_share"] >= MIN_LUMEN_SHARE
-            and row["bone_share"] <= MAX_BONE_SHARE)
-
-
 def defect_cores(mask: np.ndarray, hu: np.ndarray, spacing_xyz) -> np.ndarray:
     """The clot-density cores of the clusters of ``mask`` that pass the filling-defect check (boolean mask)."""
     mask = np.asarray(mask) > 0
     if not mask.any():
         return np.zeros(mask.shape, bool)
-    cores, rows = core_features(mask, hu, spacing_xyz)
-    keep = np.zeros(len(rows) + 1 if not rows else max(r["label"] for r in rows) + 1, bool)
-    for row in rows:
-        keep[row["label"]] = is_defect(row)
-    return keep[cores]
+    return defect_mask(mask, hu, spacing_xyz)
 
 
 def keep_findings(mask: np.ndarray, params, volume=None) -> np.ndarray:

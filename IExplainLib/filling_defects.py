@@ -1,0 +1,70 @@
+"""Filling defects found from HU alone: clot-density cores that touch opacified lumen and are not bone.
+
+A pulmonary embolus is a filling defect: tissue of clot density (about 20-90 HU; lower with partial volume) inside an
+artery whose lumen is filled with contrast (250-450 HU in a CTPA). A *core* is a connected piece of clot-density voxels
+(``CLOT_HU``) after an in-plane opening, which removes the thin partial-volume rims every opacified vessel has at its
+border with lung. Its *shell* is the ring of voxels ``SHELL_MM`` around it (in-plane, plus the slices above and
+below). A core is a defect when it holds at least ``MIN_CORE_MM3``, at least ``MIN_LUMEN_SHARE`` of its shell is
+lumen (occlusive and eccentric clots touch lumen only at their ends or on one side, hence the low share) and at most
+``MAX_BONE_SHARE`` is bone. Thresholds were chosen on tuning phantoms (seeds 8000-8999), never on held-out ones.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+CLOT_HU = (-150.0, 180.0)
+LUMEN_HU = (180.0, 700.0)
+BONE_HU = 700.0
+SHELL_MM = 2.0
+MIN_LUMEN_SHARE = 0.05
+MAX_BONE_SHARE = 0.05
+MIN_CORE_MM3 = 30.0
+
+
+def _shell_structure(radius: int) -> np.ndarray:
+    y, x = np.ogrid[-radius:radius + 1, -radius:radius + 1]
+    ball = np.zeros((3, 2 * radius + 1, 2 * radius + 1), bool)
+    ball[1] = x * x + y * y <= radius * radius
+    ball[0, radius, radius] = ball[2, radius, radius] = True
+    return ball
+
+
+def core_features(mask: np.ndarray, hu: np.ndarray, spacing_xyz):
+    """``(cores, rows)``: labelled clot-density cores of the clusters of ``mask`` (thin partial-volume rims at vessel
+    edges opened away) and per core ``{"label", "mm3", "lumen_share", "bone_share"}`` of its surrounding shell."""
+    sx, sy, sz = (float(s) for s in spacing_xyz)
+    radius = max(1, int(round(SHELL_MM / min(sx, sy))))
+    clot = mask & (hu >= CLOT_HU[0]) & (hu <= CLOT_HU[1])
+    in_plane = np.zeros((1, 3, 3), bool)
+    in_plane[0, 1, :] = in_plane[0, :, 1] = True
+    clot = ndimage.binary_opening(clot, structure=in_plane)
+    cores, count = ndimage.label(clot, structure=np.ones((3, 3, 3), bool))
+    ball = _shell_structure(radius)
+    rows = []
+    for index, box in enumerate(ndimage.find_objects(cores), start=1):
+        if box is None:
+            continue
+        grown = tuple(slice(max(0, s.start - r), s.stop + r) for s, r in zip(box, (1, radius, radius)))
+        core = cores[grown] == index
+        values = hu[grown][ndimage.binary_dilation(core, structure=ball) & ~core]
+        rows.append({"label": index, "mm3": float(core.sum() * sx * sy * sz),
+                     "lumen_share": float(np.mean((values >= LUMEN_HU[0]) & (values <= LUMEN_HU[1])))
+                     if values.size else 0.0,
+                     "bone_share": float(np.mean(values > BONE_HU)) if values.size else 0.0})
+    return cores, rows
+
+
+def is_defect(row: dict) -> bool:
+    return (row["mm3"] >= MIN_CORE_MM3 and row["lumen_share"] >= MIN_LUMEN_SHARE
+            and row["bone_share"] <= MAX_BONE_SHARE)
+
+
+def defect_mask(within: np.ndarray, hu: np.ndarray, spacing_xyz) -> np.ndarray:
+    """Boolean mask of the cores inside ``within`` that pass :func:`is_defect`."""
+    cores, rows = core_features(np.asarray(within) > 0, hu, spacing_xyz)
+    keep = np.zeros(max([r["label"] for r in rows], default=0) + 1, bool)
+    for row in rows:
+        keep[row["label"]] = is_defect(row)
+    return keep[cores]
