@@ -2,7 +2,9 @@
 
 Every writer in IExplainLib writes through :func:`atomic_output`: the data go to a hidden temporary file in the
 target folder (same file ending, so extension-driven writers such as SimpleITK pick the right format), which is then
-renamed over the target in one step. A crash, a full disk or Ctrl-C leaves the previous state untouched.
+renamed over the target in one step. A crash, a full disk or Ctrl-C leaves the previous state untouched; only a
+process killed outright (``kill -9``, a lost node) strands its temporary file, ``.partial-<8 hex>-<name>``: resumable
+commands remove those when they start again (:func:`remove_partials`, :func:`claim_folder`).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import shutil
 import uuid
 from pathlib import Path
@@ -26,8 +29,78 @@ def check_can_write(path: str | os.PathLike, overwrite: bool = False) -> Path:
     return path
 
 
+PARTIAL_NAME = re.compile(r"^\.partial-[0-9a-f]{8}-(?P<target>.+)$")
+
+
 def _temporary_sibling(path: Path) -> Path:
     return path.parent / f".partial-{uuid.uuid4().hex[:8]}-{path.name}"
+
+
+def partial_target(path: Path) -> str | None:
+    """The name of the file a ``.partial-*`` temporary was being written for, or None for any other name."""
+    match = PARTIAL_NAME.match(Path(path).name)
+    return match.group("target") if match else None
+
+
+def remove_partials(folder: str | os.PathLike, targets=None, recursive: bool = True, progress=None) -> list[Path]:
+    """Remove the temporary files (or folders) that killed writers left in ``folder``; return what was removed.
+
+    ``targets``: only temporaries of these file names (a run's own outputs in a folder other runs may share);
+    None: every one. Call it only where no other process is writing into ``folder`` (see :func:`claim_folder`).
+    With ``progress``, the removal is reported in one line.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    names = None if targets is None else {Path(t).name for t in targets}
+    found = folder.rglob(".partial-*") if recursive else folder.glob(".partial-*")
+    removed = []
+    for path in sorted(found):
+        target = partial_target(path)
+        if target is not None and (names is None or target in names) and (path.exists() or path.is_symlink()):
+            _remove(path)
+            removed.append(path)
+    report_removed(removed, progress)
+    return removed
+
+
+def report_removed(removed: list[Path], progress=None) -> None:
+    """One progress line naming the temporaries an interrupted run left and this run removed (none: no line)."""
+    if removed and progress is not None:
+        shown = ", ".join(str(path) for path in removed[:3])
+        more = f" and {len(removed) - 3} more" if len(removed) > 3 else ""
+        progress("resume", None, f"removed {len(removed)} temporary file(s) an interrupted run left: {shown}{more}",
+                 force=True, removed=len(removed))
+
+
+@contextlib.contextmanager
+def claim_folder(folder: str | os.PathLike, progress=None):
+    """Hold a shared claim on ``folder`` while this process writes into it; when no other process holds one (no
+    other shard of the run is alive), first remove the temporaries killed runs left (:func:`remove_partials`).
+
+    POSIX ``flock`` on ``folder/.run.lock``: the lock dies with its process, so a killed run never blocks a rerun.
+    Where there is no ``flock`` (Windows) the temporaries are removed unconditionally. Yields the removed paths.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:
+        yield remove_partials(folder, progress=progress)
+        return
+    with open(folder / ".run.lock", "a+") as handle:
+        removed = []
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:  # another shard is writing here: its temporaries are alive
+            pass
+        else:
+            removed = remove_partials(folder, progress=progress)
+        fcntl.flock(handle, fcntl.LOCK_SH)  # from exclusive: a shard waiting for its claim starts after the cleanup
+        try:
+            yield removed
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @contextlib.contextmanager

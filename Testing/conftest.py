@@ -1,8 +1,10 @@
-"""Shared fixtures: where the real CT data lives, and a skip with a reason where it is absent."""
+"""Shared fixtures: where the real CT data lives (a skip with a reason where it is absent), and DICOM's validator."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -22,3 +24,27 @@ def real_ct() -> Path:
 @pytest.fixture(scope="session")
 def popi_folder(real_ct) -> Path:
     return real_ct / "popi_4dct_phase00_chest_ct"
+
+
+@pytest.fixture(scope="session")
+def dciodvfy():
+    """``validate(path, iod)``: run dicom3tools' ``dciodvfy`` on a file and return its lines that contain "Error"
+    (after checking that it recognised the file as ``iod``, e.g. "CTImage" or "Segmentation").
+
+    Skips where dciodvfy is absent, except where ``IEXPLAIN_REQUIRE_DCIODVFY`` is set (``.ci/run`` sets it after
+    installing dicom3tools): there the conformance tests must run, so its absence fails them.
+    """
+    executable = shutil.which("dciodvfy")
+    if executable is None:
+        message = "dciodvfy not installed (Debian package dicom3tools): DICOM conformance not checked"
+        if os.environ.get("IEXPLAIN_REQUIRE_DCIODVFY"):
+            pytest.fail(f"{message}, but IEXPLAIN_REQUIRE_DCIODVFY is set")
+        pytest.skip(message)
+
+    def validate(path, iod: str) -> list[str]:
+        result = subprocess.run([executable, str(path)], capture_output=True, text=True, timeout=300)
+        lines = (result.stdout + result.stderr).splitlines()
+        assert iod in [line.strip() for line in lines], f"dciodvfy did not read {path} as {iod}: {lines[:5]}"
+        return [line for line in lines if "Error" in line]
+
+    return validate

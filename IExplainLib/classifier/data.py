@@ -18,6 +18,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..errors import InputError
+from ..outputs import atomic_output
 from ..volume import Volume
 from .spec import ClassifierSpec
 from .windows import field_of_view_box, prepare_study, windows_for
@@ -131,10 +132,9 @@ def prepare_one(source: StudySource, spec: ClassifierSpec, cache_dir: Path) -> P
         volume = source.load()
         labels = _labels_of(source, volume.shape[0])
         stack = (prepare_study(volume, spec) * 255.0).round_().to(torch.uint8).numpy()
-        temporary = base.with_suffix(".tmp.npy")
-        np.save(temporary, stack)
         np.save(label_path, labels)
-        temporary.replace(stack_path)  # the stack appears last and whole: an interrupted run re-prepares it
+        with atomic_output(stack_path, overwrite=True) as temporary:  # the stack appears last and whole
+            np.save(temporary, stack)
     points_path = base.with_suffix(".points.npy")
     if not points_path.exists():
         np.save(points_path, _label_points(source, spec))

@@ -19,8 +19,10 @@ import numpy as np
 from .. import __version__
 from ..errors import InputError, OutputExistsError
 from ..modelfile import load_state_into, model_paths, save_model
+from ..outputs import claim_folder
 from ..progress import QUIET, Progress
-from ..training import DistributedContext, init_distributed, load_checkpoint, save_checkpoint, warmup_linear_decay
+from ..training import (DistributedContext, clean_interrupted_run, init_distributed, load_checkpoint, save_checkpoint,
+                        warmup_linear_decay)
 from .augment import TrainAugment
 from .backbones import build_classifier
 from .data import PreparedStudy, SliceDataset, StudySource, prepare_all, sources_from_dataset, split_studies
@@ -122,6 +124,19 @@ def _initial_weights(init, spec: ClassifierSpec | None):
     return state_dict, chosen, [str(c) for c in training.get("commands", [])]
 
 
+@contextlib.contextmanager
+def _claimed_cache(cache_dir: Path, ctx: DistributedContext, report):
+    """Every rank holds the cache folder while it prepares studies there; rank 0 claims it first, so it alone may
+    remove the temporaries a killed run left (and only when no other run is using the cache)."""
+    with contextlib.ExitStack() as stack:
+        if ctx.is_main:
+            stack.enter_context(claim_folder(cache_dir, report))
+        ctx.barrier()
+        if not ctx.is_main:
+            stack.enter_context(claim_folder(cache_dir))
+        yield
+
+
 def train_classifier(data_root: str | Path | Sequence[str | Path] | Sequence[StudySource], out: str | Path,
                      spec: ClassifierSpec | None = None, epochs: int = 10, batch_size: int = 32, lr: float = 1e-3,
                      warmup: int = 100, device: str = "auto", resume: bool = False, progress: Progress | None = None,
@@ -155,6 +170,8 @@ def train_classifier(data_root: str | Path | Sequence[str | Path] | Sequence[Stu
     ctx = init_distributed(device)
     report = progress if ctx.is_main else QUIET
     try:
+        if ctx.is_main:
+            clean_interrupted_run([checkpoint, *model_paths(weights)], report)
         # the RNG is restored just before the loop, so that building the model does not consume it
         state = load_checkpoint(checkpoint, restore_rng=False) if resume and checkpoint.exists() else None
         sources = _sources(data_root)
@@ -176,9 +193,10 @@ def train_classifier(data_root: str | Path | Sequence[str | Path] | Sequence[Stu
             spec = initial[1] if initial else (spec or ClassifierSpec())
             train_ids, val_ids = split_studies(list(by_id), val_fraction, seed)
         report("prepare", 0.0, f"{len(train_ids)} training and {len(val_ids)} validation studies")
-        prepared = prepare_all(
-            [by_id[i] for i in train_ids + val_ids], spec, cache_dir, ctx.rank, ctx.world_size, ctx.barrier,
-            lambda done, total, name: report("prepare", done / total, f"study {name}"))
+        with _claimed_cache(cache_dir, ctx, report):
+            prepared = prepare_all(
+                [by_id[i] for i in train_ids + val_ids], spec, cache_dir, ctx.rank, ctx.world_size, ctx.barrier,
+                lambda done, total, name: report("prepare", done / total, f"study {name}"))
         train_studies, val_studies = prepared[:len(train_ids)], prepared[len(train_ids):]
         dataset = SliceDataset(train_studies, spec, crop)
         if len(dataset) == 0:

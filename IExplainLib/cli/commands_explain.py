@@ -1,7 +1,8 @@
 """``iexplain detect`` (one study -> PE segmentation) and ``iexplain pseudo-label`` (Stage 2 over a dataset).
 
-``add_explain_flags`` / ``explain_params_from`` are shared with the evaluation commands, so every iExplain
-parameter is spelled the same everywhere: ``--params FILE.json`` first, then any per-parameter flag on top.
+``add_explain_flags`` / ``explain_params_from`` hold every iExplain parameter, spelled the same in both commands.
+Precedence: paper defaults, the classifier card's ``explain`` section, the attribution preset (``--preset``, else
+chosen by the device), ``--params FILE.json``, then any per-parameter flag on top.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from ..errors import InputError
 from .common import add_device, add_overwrite, add_progress, existing_path, progress_from
 
 DEFAULT_CLASSIFIER = bundled_model("demo-classifier")
+DEFAULT_SEGMENTER = bundled_model("demo-segmenter")
 
 # flag -> (ExplainParams field, type, help)
 _PARAM_FLAGS = {
@@ -49,6 +51,10 @@ def _dest(flag: str) -> str:
 
 def add_explain_flags(parser) -> None:
     group = parser.add_argument_group("iExplain parameters (paper defaults; see docs/explain.md)")
+    group.add_argument("--preset", dest="explain_preset", choices=("paper", "fast"), default=None,
+                       help="attribution settings: paper (20 IG steps x 5 references x 3 SmoothGrad samples) or fast "
+                            "(8 x 2 x 2, the demo's, about 9x less work); default: paper on CUDA, fast on CPU. "
+                            "--params and the flags below override it")
     group.add_argument("--params", dest="explain_params_file", metavar="JSON",
                        help="ExplainParams JSON file; the flags below override it")
     for flag, (_, kind, text) in _PARAM_FLAGS.items():
@@ -58,8 +64,8 @@ def add_explain_flags(parser) -> None:
                        help="keep every cluster (no size / distance filter)")
 
 
-def explain_params_from(args, classifier=None):
-    """ExplainParams: defaults, the classifier card's ``explain`` section, ``--params``, then per-parameter flags."""
+def explain_params_from(args, classifier=None, preset: str | None = None):
+    """ExplainParams: defaults, the classifier card's ``explain`` section, ``preset``, ``--params``, then flags."""
     from ..explain.params import params_for_model
     from ..modelfile import read_card
 
@@ -67,7 +73,18 @@ def explain_params_from(args, classifier=None):
     if getattr(args, "explain_no_filter", False):
         changes["filter"] = False
     card = read_card(classifier) if classifier is not None else None
-    return params_for_model(card, getattr(args, "explain_params_file", None), changes)
+    return params_for_model(card, getattr(args, "explain_params_file", None), changes, preset)
+
+
+def preset_and_params(args, classifier, device):
+    """(PresetChoice, ExplainParams) of an iExplain run: ``--preset``, or the one ``device`` calls for."""
+    from ..devices import resolve_device
+    from ..explain.presets import choose_preset
+
+    choice = choose_preset(getattr(args, "explain_preset", None),
+                           resolve_device(device) if isinstance(device, str) else device)
+    params = explain_params_from(args, classifier, choice.name)
+    return choice.note_overrides(params), params
 
 
 def register(subparsers) -> None:
@@ -79,12 +96,19 @@ def register(subparsers) -> None:
                     "the segmentation. Outputs are in the CT's exact geometry.")
     detect.add_argument("ct", help="CT: DICOM series folder or image file")
     detect.add_argument("-o", "--output", required=True, help="output segmentation (.seg.nrrd)")
-    detect.add_argument("--method", choices=("iexplain", "segmenter"), default="iexplain")
-    detect.add_argument("--classifier", help="classifier model (.safetensors + .json card; default: bundled demo)")
-    detect.add_argument("--segmenter", help="segmenter model (needed with --method segmenter)")
+    detect.add_argument("--method", choices=("iexplain", "segmenter"), default="iexplain",
+                        help="iexplain (default): the slice classifier (--classifier) explained by iExplain, one "
+                             "segment per iteration; segmenter: the 3D DynUNet segmenter (--segmenter)")
+    detect.add_argument("--classifier", help="classifier model for --method iexplain (.safetensors + .json card; "
+                                             f"default: the bundled {DEFAULT_CLASSIFIER.stem})")
+    detect.add_argument("--segmenter", help="segmenter model for --method segmenter (default: the bundled "
+                                            f"{DEFAULT_SEGMENTER.stem})")
     detect.add_argument("--heatmap", help="also write the iExplain heat map (.nrrd) on the CT grid")
     detect.add_argument("--probability", help="also write the segmenter's probability map (.nrrd)")
     detect.add_argument("--findings", help="findings table (default: OUT with .findings.json)")
+    detect.add_argument("--dicom-seg", metavar="SEG.dcm",
+                        help="also write the result as a DICOM SEG referencing the source series (one segment per "
+                             "iteration); the CT must be a single-frame DICOM series, not resampled")
     add_explain_flags(detect)
     add_device(detect)
     add_overwrite(detect)
@@ -95,11 +119,15 @@ def register(subparsers) -> None:
         "pseudo-label", help="Stage 2: iExplain pseudo-labels for every case of a dataset (resumable, sharded)",
         description="Runs iExplain on every case of a dataset (dataset.json or RSPECT layout) and writes "
                     "DIR/labels/<id>.nii.gz, segmentations/, heatmaps/, findings/ and DIR/dataset.json. Finished "
-                    "cases are skipped on a rerun. Split the work with --shard I/N or torchrun (RANK/WORLD_SIZE).")
+                    "cases are skipped on a rerun, and the temporary files a killed run left are removed. Split the "
+                    "work with --shard I/N or torchrun (RANK/WORLD_SIZE).")
     pseudo.add_argument("dataset", help="dataset folder (dataset.json or RSPECT train.csv layout)")
     pseudo.add_argument("-o", "--output", required=True, help="output folder")
     pseudo.add_argument("--classifier", help="classifier model (default: bundled demo)")
     pseudo.add_argument("--shard", help="I/N: process cases I, I+N, ... (default: torchrun RANK/WORLD_SIZE or all)")
+    pseudo.add_argument("--dicom-seg", action="store_true",
+                        help="also write DIR/dicom-seg/<id>.dcm, a DICOM SEG on each case's source series (every case "
+                             "must be a DICOM series)")
     add_explain_flags(pseudo)
     add_device(pseudo)
     pseudo.add_argument("--overwrite", action="store_true", help="recompute finished cases too")
@@ -107,15 +135,18 @@ def register(subparsers) -> None:
     pseudo.set_defaults(func=run_pseudo_label)
 
 
-def _classifier_path(args) -> Path:
+def _model_path(given: str | None, default: Path, what: str, flag: str) -> Path:
     from ..modelfile import model_paths
 
-    path = Path(args.classifier) if args.classifier else DEFAULT_CLASSIFIER
-    weights, _ = model_paths(path)
+    weights, _ = model_paths(Path(given) if given else default)
     if not weights.exists():
-        hint = "" if args.classifier else " (the bundled demo classifier is missing; pass --classifier)"
-        raise InputError(f"classifier {weights} not found{hint}")
+        hint = "" if given else f" (the bundled demo {what} is missing; pass {flag})"
+        raise InputError(f"{what} {weights} not found{hint}")
     return weights
+
+
+def _classifier_path(args) -> Path:
+    return _model_path(args.classifier, DEFAULT_CLASSIFIER, "classifier", "--classifier")
 
 
 def findings_path_for(output: str | Path) -> Path:
@@ -128,52 +159,65 @@ def findings_path_for(output: str | Path) -> Path:
 
 
 def run_detect(args) -> int:
+    from ..io import check_dicom_seg_source, read_volume, write_dicom_seg
+    from ..io.ct_check import require_ct_hounsfield
+    from ..io.dicom_seg import seg_segments
     from ..outputs import check_can_write, write_text_atomic
 
     ct = existing_path(args.ct, "CT")
     if not str(args.output).lower().endswith(".seg.nrrd"):
         raise InputError(f"output {args.output} must end with .seg.nrrd (a Slicer segmentation)")
+    if args.dicom_seg and not str(args.dicom_seg).lower().endswith(".dcm"):
+        raise InputError(f"--dicom-seg {args.dicom_seg} must end with .dcm (a DICOM SEG file)")
     findings = Path(args.findings) if args.findings else findings_path_for(args.output)
     extra = args.heatmap if args.method == "iexplain" else args.probability
     if args.method == "iexplain" and args.probability:
         raise InputError("--probability belongs to --method segmenter; use --heatmap with iexplain")
     if args.method == "segmenter" and args.heatmap:
         raise InputError("--heatmap belongs to --method iexplain; use --probability with the segmenter")
-    for path in filter(None, (args.output, extra, findings)):
+    for path in filter(None, (args.output, extra, findings, args.dicom_seg)):
         check_can_write(path, args.overwrite)
     progress = progress_from(args)
     if args.method == "iexplain":
         model = _classifier_path(args)
-        params = explain_params_from(args, model)
+        preset, params = preset_and_params(args, model, args.device)
     else:
-        params = explain_params_from(args)
-        if not args.segmenter:
-            raise InputError("--method segmenter needs --segmenter MODEL")
-        model = existing_path(args.segmenter, "segmenter model")
-
-    from ..io import read_volume
-
-    from ..io.ct_check import require_ct_hounsfield
+        if getattr(args, "explain_preset", None):
+            raise InputError("--preset sets the iExplain attribution; it has no effect with --method segmenter")
+        model = _model_path(args.segmenter, DEFAULT_SEGMENTER, "segmenter", "--segmenter")
+        preset, params = None, explain_params_from(args)
 
     progress("read", 0.0, f"reading {ct}")
     volume = read_volume(ct)
     require_ct_hounsfield(volume, str(ct))
+    if args.dicom_seg:
+        check_dicom_seg_source(volume)  # refuse before the long work, not after it
     if args.method == "iexplain":
-        from ..explain.detection import detect_iexplain, findings_document
-        from ..io import iteration_segments, write_heatmap, write_segmentation
-
-        detection = detect_iexplain(volume, model, params, args.device, progress)
-        write_segmentation(args.output, detection.labelmap, iteration_segments(detection.iterations),
-                           args.overwrite)
-        if args.heatmap:
-            write_heatmap(args.heatmap, detection.heat, args.overwrite)
-        document = findings_document(detection, Path(ct).resolve(), "iexplain", model, params)
+        detection, document, segments = _detect_iexplain(volume, model, params, preset, args, progress)
     else:
-        detection, document = _detect_segmenter(volume, model, params, args, progress)
+        detection, document, segments = _detect_segmenter(volume, model, params, args, progress)
+    if args.dicom_seg:
+        write_dicom_seg(args.dicom_seg, detection.labelmap, seg_segments(segments), volume, args.overwrite)
+        document["dicom_seg"] = str(Path(args.dicom_seg).resolve())
     write_text_atomic(findings, json.dumps(document, indent=2) + "\n", args.overwrite)
     progress.done(f"{len(detection.findings)} finding(s) in {detection.iterations} iteration(s) -> {args.output}",
                   findings=len(detection.findings), iterations=detection.iterations)
     return 0
+
+
+def _detect_iexplain(volume, model, params, preset, args, progress):
+    from ..explain.detection import detect_iexplain, findings_document
+    from ..io import iteration_segments, write_heatmap, write_segmentation
+
+    progress("preset", None, preset.message(), force=True, preset=preset.name)
+    detection = detect_iexplain(volume, model, params, args.device, progress)
+    segments = iteration_segments(detection.iterations)
+    write_segmentation(args.output, detection.labelmap, segments, args.overwrite)
+    if args.heatmap:
+        write_heatmap(args.heatmap, detection.heat, args.overwrite)
+    document = findings_document(detection, Path(args.ct).resolve(), "iexplain", model, params)
+    document["preset"] = preset.as_dict()
+    return detection, document, segments
 
 
 def _detect_segmenter(volume, model, params, args, progress):
@@ -187,7 +231,8 @@ def _detect_segmenter(volume, model, params, args, progress):
                                               min_voxels=params.min_cluster_voxels,
                                               filters=params)
     labelmap = volume.with_array((np.asarray(mask) > 0).astype(np.uint8))
-    write_segmentation(args.output, labelmap, [SegmentInfo("PE (segmenter)", 1, distinct_color(0))], args.overwrite)
+    segments = [SegmentInfo("PE (segmenter)", 1, distinct_color(0))]
+    write_segmentation(args.output, labelmap, segments, args.overwrite)
     if args.probability:
         write_heatmap(args.probability, volume.with_array(np.asarray(probability, dtype=np.float32)),
                       args.overwrite)
@@ -196,7 +241,7 @@ def _detect_segmenter(volume, model, params, args, progress):
         row["peak_probability"] = row.pop("peak_attribution")
     detection = Detection(labelmap, None, int(labelmap.array.max(initial=0)), rows,
                           {"voxels": int(labelmap.array.sum())})
-    return detection, findings_document(detection, Path(args.ct).resolve(), "segmenter", model, None)
+    return detection, findings_document(detection, Path(args.ct).resolve(), "segmenter", model, None), segments
 
 
 def run_pseudo_label(args) -> int:
@@ -212,8 +257,10 @@ def run_pseudo_label(args) -> int:
             device = f"cuda:{int(os.environ['LOCAL_RANK']) % torch.cuda.device_count()}"
     progress = progress_from(args)
     classifier = _classifier_path(args)
-    report = pseudo_label_dataset(dataset, args.output, classifier, explain_params_from(args, classifier), shard,
-                                  device, args.overwrite, progress)
+    preset, params = preset_and_params(args, classifier, device)
+    progress("preset", None, preset.message(), force=True, preset=preset.name)
+    report = pseudo_label_dataset(dataset, args.output, classifier, params, shard, device, args.overwrite, progress,
+                                  dicom_seg=args.dicom_seg, preset=preset.as_dict())
     message = (f"shard {shard[0]}/{shard[1]}: {len(report.done)} labelled, {len(report.skipped)} already done, "
                f"{len(report.failed)} failed -> {args.output}")
     if report.failed:

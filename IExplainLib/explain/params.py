@@ -143,14 +143,21 @@ class ExplainParams:
 
 
 def params_for_model(card: dict | None = None, params_file: str | Path | None = None,
-                     overrides: dict | None = None) -> ExplainParams:
+                     overrides: dict | None = None, preset: str | None = None) -> ExplainParams:
     """The parameters a run uses: paper defaults, then the classifier card's ``explain`` section (h tuned for that
-    classifier by ``tune-threshold``), then a parameter file, then explicit overrides (None values ignored)."""
+    classifier by ``tune-threshold``), then an attribution preset (``paper``/``fast``, see :mod:`.presets`), then a
+    parameter file, then explicit overrides (None values ignored)."""
     params = ExplainParams()
     from_card = (card or {}).get("explain")
     if isinstance(from_card, dict):
         known = set(params.to_dict())
         params = params.replace(**{k: v for k, v in from_card.items() if k in known})
+    if preset is not None:
+        from .presets import PRESETS
+
+        if preset not in PRESETS:
+            raise InputError(f"unknown preset {preset!r} (use {' or '.join(PRESETS)})")
+        params = params.replace(**PRESETS[preset])
     if params_file:
         params = params.replace(**ExplainParams.from_json_file(params_file).to_dict())
     return params.replace(**(overrides or {}))

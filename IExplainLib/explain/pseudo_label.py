@@ -5,10 +5,14 @@ Layout of the output folder (read by ``train-segmenter --labels DIR``)::
     DIR/labels/<id>.nii.gz           binary union of all iterations after filtering (uint8, CT geometry)
     DIR/segmentations/<id>.seg.nrrd  one segment per iteration
     DIR/heatmaps/<id>.nrrd           the assembled heat map on the CT grid
+    DIR/dicom-seg/<id>.dcm           with ``dicom_seg=True``: the segmentation as DICOM SEG on the source series
     DIR/findings/<id>.json           the findings table (written last: its presence marks a finished case)
     DIR/dataset.json                 format "iexplain-dataset": id, image (absolute source path), label, provenance
 
-Every file is written atomically, so an interrupted run leaves whole files or none; a rerun skips finished cases.
+Every file is written atomically, so an interrupted run leaves whole files or none; a rerun skips finished cases
+and removes the ``.partial-*`` temporary files a killed run left (when no other shard is running in the folder:
+see :func:`IExplainLib.outputs.claim_folder`). A finished case that lacks the DICOM SEG asked for gets it from its
+saved segmentation, without running iExplain again.
 Shards: ``shard=(i, n)`` takes cases i, i+n, i+2n... of the id-sorted list (torchrun's RANK / WORLD_SIZE by
 default). Each shard rewrites dataset.json from the labels present when it finishes, under a file lock, so the last
 shard to finish leaves the complete index (and a rerun after a crash repairs it).
@@ -25,11 +29,12 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import IExplainError, InputError
-from ..outputs import write_text_atomic
+from ..outputs import claim_folder, write_text_atomic
 from ..progress import QUIET
 from .params import ExplainParams
 
 SUBFOLDERS = ("labels", "segmentations", "heatmaps", "findings")
+DICOM_SEG_FOLDER = "dicom-seg"
 
 
 def parse_shard(text: str | None) -> tuple[int, int]:
@@ -50,12 +55,21 @@ def case_paths(out: Path, case_id: str) -> dict[str, Path]:
     return {"label": out / "labels" / f"{case_id}.nii.gz",
             "segmentation": out / "segmentations" / f"{case_id}.seg.nrrd",
             "heatmap": out / "heatmaps" / f"{case_id}.nrrd",
-            "findings": out / "findings" / f"{case_id}.json"}
+            "findings": out / "findings" / f"{case_id}.json",
+            "dicom_seg": out / DICOM_SEG_FOLDER / f"{case_id}.dcm"}
 
 
 def is_finished(out: Path, case_id: str) -> bool:
     paths = case_paths(out, case_id)
     return all(paths[key].exists() for key in ("label", "findings"))
+
+
+def _require_dicom(cases) -> None:
+    from ..io.images import image_suffix
+
+    for case in cases:
+        if image_suffix(case.image):
+            raise InputError(f"--dicom-seg needs every case as a DICOM series; case {case.id} is {case.image}")
 
 
 @dataclass
@@ -68,8 +82,13 @@ class PseudoLabelReport:
 
 def pseudo_label_dataset(dataset: str | Path, out: str | Path, classifier: str | Path,
                          params: ExplainParams | None = None, shard: tuple[int, int] = (0, 1), device="auto",
-                         overwrite: bool = False, progress=None) -> PseudoLabelReport:
-    """iExplain on this shard's cases of ``dataset``; returns what was done, skipped and failed."""
+                         overwrite: bool = False, progress=None, dicom_seg: bool = False,
+                         preset: dict | None = None) -> PseudoLabelReport:
+    """iExplain on this shard's cases of ``dataset``; returns what was done, skipped and failed.
+
+    ``dicom_seg``: also a DICOM SEG per case (every case must be a DICOM series). ``preset``: the attribution
+    preset's record (:meth:`PresetChoice.as_dict`), kept in each findings file.
+    """
     from ..classifier import load_classifier
     from ..datasets import open_dataset
     from ..devices import resolve_device
@@ -86,49 +105,71 @@ def pseudo_label_dataset(dataset: str | Path, out: str | Path, classifier: str |
         raise InputError(f"dataset {dataset} has no cases")
     rank, world = shard
     mine = cases[rank::world]
+    if dicom_seg:
+        _require_dicom(mine)
     device = resolve_device(device) if isinstance(device, str) else device
     loaded = load_classifier(classifier, device)
     prepared = prepare_classifier(loaded, device)
     weights, _ = model_paths(classifier)
     provenance = {"classifier": str(weights.resolve()), "classifier_sha256": loaded.card.get("sha256"),
-                  "params": params.to_dict(), "method": "iexplain"}
-    for sub in SUBFOLDERS:
+                  "params": params.to_dict(), "method": "iexplain", "preset": preset}
+    for sub in SUBFOLDERS + ((DICOM_SEG_FOLDER,) if dicom_seg else ()):
         (out / sub).mkdir(parents=True, exist_ok=True)
     report = PseudoLabelReport()
-    for position, case in enumerate(mine):
-        progress("pseudo-label", position / max(1, len(mine)), f"case {case.id}", case=case.id)
-        if is_finished(out, case.id) and not overwrite:
-            report.skipped.append(case.id)
-            continue
-        try:
-            _label_case(case, out, loaded, prepared, params, device, provenance)
-            report.done.append(case.id)
-        except IExplainError as error:  # one unreadable study must not stop a dataset-sized run
-            report.failed[case.id] = str(error)
-            progress("pseudo-label", None, f"case {case.id} failed: {error}", case=case.id)
-    report.indexed = write_index(out, cases, provenance)
+    with claim_folder(out, progress):
+        for position, case in enumerate(mine):
+            progress("pseudo-label", position / max(1, len(mine)), f"case {case.id}", case=case.id)
+            try:
+                if is_finished(out, case.id) and not overwrite:
+                    if dicom_seg and not case_paths(out, case.id)["dicom_seg"].exists():
+                        _add_dicom_seg(case, out)
+                    report.skipped.append(case.id)
+                    continue
+                _label_case(case, out, loaded, prepared, params, device, provenance, dicom_seg)
+                report.done.append(case.id)
+            except IExplainError as error:  # one unreadable study must not stop a dataset-sized run
+                report.failed[case.id] = str(error)
+                progress("pseudo-label", None, f"case {case.id} failed: {error}", case=case.id)
+        report.indexed = write_index(out, cases, provenance)
     progress("pseudo-label", 1.0, f"{len(report.done)} labelled, {len(report.skipped)} already done, "
              f"{len(report.failed)} failed; dataset.json lists {report.indexed} case(s)")
     return report
 
 
-def _label_case(case, out: Path, loaded, prepared, params: ExplainParams, device, provenance: dict) -> None:
-    from ..io import iteration_segments, write_heatmap, write_labelmap, write_segmentation
+def _label_case(case, out: Path, loaded, prepared, params: ExplainParams, device, provenance: dict,
+                dicom_seg: bool = False) -> None:
+    from ..io import check_dicom_seg_source, iteration_segments, write_dicom_seg, write_heatmap, write_labelmap, \
+        write_segmentation
     from ..io.ct_check import require_ct_hounsfield
+    from ..io.dicom_seg import seg_segments
     from .detection import detect_iexplain, findings_document
 
     volume = case.load_image()
     require_ct_hounsfield(volume, f"case {case.id}")
+    if dicom_seg:
+        check_dicom_seg_source(volume)
     detection = detect_iexplain(volume, loaded, params, device, prepared_model=prepared)
     paths = case_paths(out, case.id)
+    segments = iteration_segments(detection.iterations)
     write_heatmap(paths["heatmap"], detection.heat, overwrite=True)
-    write_segmentation(paths["segmentation"], detection.labelmap, iteration_segments(detection.iterations),
-                       overwrite=True)
+    write_segmentation(paths["segmentation"], detection.labelmap, segments, overwrite=True)
     binary = detection.labelmap.with_array((detection.labelmap.array > 0).astype(np.uint8))
     write_labelmap(paths["label"], binary, overwrite=True)
+    if dicom_seg:
+        write_dicom_seg(paths["dicom_seg"], detection.labelmap, seg_segments(segments), volume, overwrite=True)
     document = findings_document(detection, Path(case.image).resolve(), "iexplain", provenance["classifier"], params)
     document["case"] = case.id
+    if provenance.get("preset"):
+        document["preset"] = provenance["preset"]
     write_text_atomic(paths["findings"], json.dumps(document, indent=2) + "\n", overwrite=True)
+
+
+def _add_dicom_seg(case, out: Path) -> None:
+    """The DICOM SEG of a case finished without one, from its saved segmentation (no iExplain run)."""
+    from ..io import export_dicom_seg
+
+    paths = case_paths(out, case.id)
+    export_dicom_seg(paths["segmentation"], case.image, paths["dicom_seg"], overwrite=True)
 
 
 @contextlib.contextmanager

@@ -1,6 +1,7 @@
 """A study as a DICOM CT series, the way a scanner would write it (pydicom).
 
-CT Image Storage, one file per slice, real geometry (ImagePositionPatient along the slice normal,
+CT Image Storage, one file per slice, every Type 1 and Type 2 attribute of the CT Image IOD present (``dciodvfy``
+reports no error; Testing/io/test_dicom_conformance.py checks it), real geometry (ImagePositionPatient along the slice normal,
 ImageOrientationPatient, PixelSpacing, SliceThickness), stored values = HU + 1024 as uint16 with RescaleIntercept
 -1024 and slope 1, and InstanceNumber counting from the top of the chest downwards as most scanners do: readers
 must order slices by position, never by instance number.
@@ -56,16 +57,22 @@ def write_series(folder: Path, volume: Volume, study_uid: str, description: str 
         ds.StudyInstanceUID = study_uid
         ds.SeriesInstanceUID = series_uid
         ds.FrameOfReferenceUID = frame_uid
+        ds.PositionReferenceIndicator = ""
         ds.Modality = "CT"
         ds.Manufacturer = "IExplain phantom"
         ds.PatientName = f"Phantom^{patient_id}"
         ds.PatientID = patient_id
+        ds.PatientBirthDate = ""  # Type 2: present, empty (a phantom has no birth date or sex)
+        ds.PatientSex = ""
+        ds.ReferringPhysicianName = ""
+        ds.AccessionNumber = ""
         ds.PatientPosition = "HFS"
         ds.StudyDate = ds.SeriesDate = "20250101"
         ds.StudyTime = ds.SeriesTime = "120000"
         ds.StudyID = "1"
         ds.SeriesNumber = 1
         ds.InstanceNumber = nz - k  # counted from the top of the scan, as scanners do
+        ds.AcquisitionNumber = 1
         ds.SeriesDescription = description
         ds.BodyPartExamined = "CHEST"
         ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]

@@ -68,7 +68,7 @@ def train_segmenter(cases, spec: SegmenterSpec, config: TrainConfig, out: str | 
 
     from ..modelfile import load_state_into, model_paths, save_model
     from ..outputs import check_can_write
-    from ..training import init_distributed, save_checkpoint, warmup_linear_decay
+    from ..training import clean_interrupted_run, init_distributed, save_checkpoint, warmup_linear_decay
     from .loss import make_loss, one_hot_soft
     from .sampling import BalancedPatchSampler
 
@@ -92,6 +92,8 @@ def train_segmenter(cases, spec: SegmenterSpec, config: TrainConfig, out: str | 
     generator = torch.Generator().manual_seed(config.seed * 1000 + context.rank)
 
     step, resumed_from, losses = 0, None, []
+    if context.is_main:  # only the main process writes these, so no other rank can be writing them now
+        clean_interrupted_run([checkpoint_path, weights_path, card_path], progress)
     state = _resume_state(checkpoint_path, spec, config, restart)
     if state is not None:
         network.load_state_dict(state["model"])

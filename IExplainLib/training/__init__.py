@@ -1,7 +1,7 @@
 """Pieces every training loop shares (classifier, segmenter, finetuning): schedule, checkpoints, torchrun/DDP."""
 
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import clean_interrupted_run, load_checkpoint, save_checkpoint
 from .distributed import DistributedContext, init_distributed
 from .schedule import warmup_linear_decay
 
-__all__ = ["load_checkpoint", "save_checkpoint", "DistributedContext", "init_distributed", "warmup_linear_decay"]
+__all__ = ["clean_interrupted_run", "load_checkpoint", "save_checkpoint", "DistributedContext", "init_distributed", "warmup_linear_decay"]

@@ -2,7 +2,8 @@
 
 A checkpoint holds only tensors, numbers and strings (model, optimizer and scheduler state, step, RNG state), so it
 loads with ``torch.load(weights_only=True)``: a checkpoint cannot run code. It is written atomically, so a run killed
-mid-save resumes from the previous checkpoint instead of a corrupt file. The deliverable model is separate
+mid-save resumes from the previous checkpoint instead of a corrupt file; the temporary file such a kill strands is
+removed when the run starts again (:func:`clean_interrupted_run`). The deliverable model is separate
 (``modelfile.save_model``: safetensors + card).
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import IExplainError
-from ..outputs import atomic_output
+from ..outputs import atomic_output, remove_partials, report_removed
 
 
 def save_checkpoint(path: str | Path, state: dict) -> Path:
@@ -33,3 +34,15 @@ def load_checkpoint(path: str | Path, restore_rng: bool = True) -> dict:
     if restore_rng and "torch_rng" in state:
         torch.set_rng_state(state["torch_rng"])
     return state
+
+
+def clean_interrupted_run(outputs, progress=None) -> list[Path]:
+    """Remove the ``.partial-*`` temporaries a killed run of the same training left for its own ``outputs``
+    (checkpoint, model, card; other runs' temporaries in the same folder are left alone), and say so. Call it on the
+    main process, before it writes any of them."""
+    removed = []
+    for output in outputs:
+        output = Path(output)
+        removed += remove_partials(output.parent, targets=[output.name], recursive=False)
+    report_removed(removed, progress)
+    return removed

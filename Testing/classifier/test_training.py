@@ -1,5 +1,6 @@
 """Training end to end on tiny tube studies: the loss falls, the model file is valid, runs resume, outputs are kept."""
 
+import io
 import json
 import sys
 
@@ -10,6 +11,7 @@ from IExplainLib.classifier import ClassifierSpec, load_classifier, predict_slic
 from IExplainLib.cli.main import main as cli_main
 from IExplainLib.errors import InputError, OutputExistsError
 from IExplainLib.modelfile import read_card
+from IExplainLib.progress import Progress
 
 FAST = dict(epochs=3, batch_size=8, lr=3e-3, warmup=2, device="cpu", samples_per_epoch=64)
 
@@ -98,3 +100,18 @@ def test_warm_start_begins_from_the_given_model_and_keeps_its_spec(tube_dataset,
     with pytest.raises(InputError, match="spec differs"):
         train_classifier(tube_dataset, tmp_path / "third.safetensors", ClassifierSpec(input_size=48), init=first,
                          **FAST)
+
+
+def test_a_rerun_removes_what_a_killed_run_left_and_says_so(tube_dataset, tmp_path, tiny_spec):
+    out = tmp_path / "clf.safetensors"
+    (tmp_path / "clf.cache").mkdir()
+    leftovers = [tmp_path / ".partial-0123abcd-clf.checkpoint.pt", tmp_path / "clf.cache" / ".partial-89abcdef-s.npy"]
+    theirs = tmp_path / ".partial-0123abcd-other.safetensors"
+    for path in (*leftovers, theirs):
+        path.write_bytes(b"half a file")
+    stream = io.StringIO()
+    train_classifier(tube_dataset, out, tiny_spec, progress=Progress("json", stream=stream), **{**FAST, "epochs": 1})
+    assert not any(path.exists() for path in leftovers) and theirs.exists() and out.exists()
+    events = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert sum(e.get("removed", 0) for e in events if e["stage"] == "resume") == 2
+    assert not list((tmp_path / "clf.cache").glob(".partial-*"))  # the cache's own writes are atomic too

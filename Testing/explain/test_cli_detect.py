@@ -119,5 +119,22 @@ def test_detect_with_the_segmenter(ct_file, tmp_path, capsys):
     assert read_volume(probability).same_grid(ct)
     document = json.loads((tmp_path / "seg.findings.json").read_text())
     assert document["method"] == "segmenter"
-    code, _, stderr = run_cli(["detect", ct_file, "-o", tmp_path / "x.seg.nrrd", "--method", "segmenter"], capsys)
-    assert code == 2 and "--segmenter" in stderr
+
+    # without --segmenter: the bundled demo segmenter, found the way the bundled classifier is
+    from IExplainLib.cli.commands_explain import DEFAULT_SEGMENTER
+
+    code, _, stderr = run_cli(["detect", ct_file, "-o", tmp_path / "x.seg.nrrd", "--method", "segmenter",
+                               "--device", "cpu", "--progress", "quiet"], capsys)
+    assert code == 0, stderr
+    assert json.loads((tmp_path / "x.findings.json").read_text())["model"] == str(DEFAULT_SEGMENTER)
+    code, _, stderr = run_cli(["detect", ct_file, "-o", tmp_path / "y.seg.nrrd", "--method", "segmenter",
+                               "--preset", "fast"], capsys)
+    assert code == 2 and "--preset" in stderr and len(stderr.strip().splitlines()) == 1
+
+
+def test_detect_help_names_the_model_of_each_method(capsys):
+    with pytest.raises(SystemExit):
+        main(["detect", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "bundled demo-classifier" in text and "bundled demo-segmenter" in text
+    assert "--preset {paper,fast}" in text and "--dicom-seg" in text

@@ -58,3 +58,31 @@ def popi_volume(popi_folder):
     from IExplainLib.io import read_volume
 
     return read_volume(popi_folder)
+
+
+@pytest.fixture(scope="session")
+def synthetic_dicom(tmp_path_factory):
+    """One small phantom study written by ``iexplain synth --layout rspect``: (series folder, truth NIfTI)."""
+    from IExplainLib.cli.main import main
+
+    root = tmp_path_factory.mktemp("synthetic-rspect") / "study"
+    assert main(["synth", str(root), "--studies", "1", "--seed", "5", "--slices", "12", "--size", "64",
+                 "--emboli", "2", "--negative-fraction", "0", "--progress", "quiet"]) == 0
+    series = [folder for folder in root.glob("*/*") if folder.is_dir() and any(folder.glob("*.dcm"))]
+    assert len(series) == 1
+    return series[0], next((root / "truth").glob("*.nii.gz"))
+
+
+@pytest.fixture
+def anonymised_copy(synthetic_dicom, tmp_path):
+    """The synthetic series with every Type 2 attribute an anonymiser may strip removed (RSPECT-like)."""
+    folder = tmp_path / "anonymised"
+    folder.mkdir()
+    for path in synthetic_dicom[0].glob("*.dcm"):
+        dataset = pydicom.dcmread(path)
+        for keyword in ("PatientBirthDate", "PatientSex", "ReferringPhysicianName", "AccessionNumber", "StudyID",
+                        "PositionReferenceIndicator", "AcquisitionNumber", "SliceThickness", "StudyTime"):
+            if keyword in dataset:
+                delattr(dataset, keyword)
+        dataset.save_as(folder / path.name)
+    return folder

@@ -137,5 +137,5 @@ def test_dicom_seg_references_the_popi_series(tmp_path, popi_volume):
 
 
 def test_dicom_seg_needs_a_dicom_source(tmp_path, labels):
-    with pytest.raises(InputError, match="needs a CT read from DICOM"):
+    with pytest.raises(InputError, match="needs a CT read from a DICOM series"):
         write_dicom_seg(tmp_path / "x.dcm", labels)

@@ -105,3 +105,16 @@ def test_label_on_another_grid_is_refused(tmp_path, capsys):
     assert main(["train-segmenter", "--images", str(root), "--out", str(tmp_path / "m.safetensors"),
                  *TINY_ARCH, "--progress", "quiet"]) == 2
     assert "does not match its CT" in capsys.readouterr().err
+
+
+def test_a_rerun_removes_what_a_killed_save_left_and_says_so(tiny_phantoms, tmp_path, capsys):
+    out = tmp_path / "m.safetensors"
+    mine = tmp_path / ".partial-0123abcd-m.checkpoint.pt"  # a checkpoint save killed half-way
+    theirs = tmp_path / ".partial-0123abcd-other.safetensors"  # another run's model, maybe being written now
+    for path in (mine, theirs):
+        path.write_bytes(b"half a file")
+    assert main(["train-segmenter", "--images", str(tiny_phantoms), "--out", str(out), *TINY_ARCH,
+                 "--iterations", "2", "--batch-size", "1", "--progress", "text"]) == 0
+    stderr = capsys.readouterr().err
+    assert "removed 1 temporary file(s) an interrupted run left" in stderr and mine.name in stderr
+    assert not mine.exists() and theirs.exists() and out.exists()
