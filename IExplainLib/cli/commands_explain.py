@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 from ..modelfile import bundled_model
@@ -160,6 +161,7 @@ def findings_path_for(output: str | Path) -> Path:
 
 def run_detect(args) -> int:
     from ..io import check_dicom_seg_source, read_volume, write_dicom_seg
+    from ..contrast_check import check_contrast
     from ..io.ct_check import require_ct_hounsfield
     from ..io.dicom_seg import seg_segments
     from ..outputs import check_can_write, write_text_atomic
@@ -192,6 +194,11 @@ def run_detect(args) -> int:
     require_ct_hounsfield(volume, str(ct))
     if args.dicom_seg:
         check_dicom_seg_source(volume)  # refuse before the long work, not after it
+    contrast = check_contrast(volume)
+    if contrast.warning():
+        progress("warning", None, contrast.warning(), force=True)
+        if progress.mode == "quiet":
+            print(f"warning: {contrast.warning()}", file=sys.stderr)
     if args.method == "iexplain":
         detection, document, segments = _detect_iexplain(volume, model, params, preset, args, progress)
     else:
@@ -199,6 +206,8 @@ def run_detect(args) -> int:
     if args.dicom_seg:
         write_dicom_seg(args.dicom_seg, detection.labelmap, seg_segments(segments), volume, args.overwrite)
         document["dicom_seg"] = str(Path(args.dicom_seg).resolve())
+    document["contrast"] = contrast.as_dict()
+    document["warnings"] = [contrast.warning()] if contrast.warning() else []
     write_text_atomic(findings, json.dumps(document, indent=2) + "\n", args.overwrite)
     progress.done(f"{len(detection.findings)} finding(s) in {detection.iterations} iteration(s) -> {args.output}",
                   findings=len(detection.findings), iterations=detection.iterations)
