@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "commands_evaluation",  # evaluate, tune-threshold, ablation
     "commands_segmenter",   # train-segmenter, finetune, segmenter-report
     "commands_demo",        # demo, bench
+    "commands_quality",     # quality
 )
 
 

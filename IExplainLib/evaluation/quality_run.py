@@ -1,0 +1,282 @@
+"""``iexplain quality``: the shipped (or given) models scored on the fixed held-out sets of ``quality_sets``.
+
+For every study of every set it runs what ``iexplain detect`` runs (iExplain through ``explain_for_ablation``, the
+ablation's path, which keeps each iteration's segment; the segmenter through ``detect_with_segmenter``) and scores:
+
+* the classifier's slice AUROC and F1 (at the classifier's threshold, from the first-pass probability of every
+  window that the explainer computes anyway);
+* iExplain's pseudo-labels for each cumulative iteration k (the union of iterations 1..k, as the ablation counts
+  them), before and after the cluster filters; the last row, filtered, is what ``detect`` ships;
+* the segmenter's detections (filters on, as ``detect`` runs it);
+* every finding-level figure twice, with the paper's intersection matching and with strict matching (a finding
+  counts only when ``strict_share`` of its voxels are embolus), plus voxel Dice, pooled over the set;
+* false-positive findings per PE-negative study, and seconds per study, for both methods.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from ..findings import filter_findings
+from .finding_metrics import STRICT_SHARE, FindingScore, score_mask, truth_instances
+from .quality_sets import RealCT, quality_sets, set_studies
+
+REPORT_FORMAT = "iexplain-quality"
+
+# Warnings the pipeline issues for a study that is not a CT angiogram (no opacified pulmonary arteries). The library
+# has no such check yet: ``study_warnings`` is the hook that fills the report's ``warnings`` fields once it has.
+WARNING_CHECK_AVAILABLE = False
+
+
+def study_warnings(volume) -> list[str]:
+    """HOOK: the warnings ``iexplain detect`` would issue for ``volume`` (e.g. "not a CT angiogram"); none yet."""
+    return []
+
+
+@dataclass
+class StudyResult:
+    """One study's scores: (unfiltered, filtered) per cumulative iteration k = 1..K, the segmenter's, the row."""
+
+    row: dict
+    iterations: list[tuple[FindingScore, FindingScore]]
+    segmenter: FindingScore
+    probabilities: np.ndarray
+    slice_labels: np.ndarray
+
+    @property
+    def negative(self) -> bool:
+        return self.row["true_pes"] == 0
+
+    def at(self, k: int) -> tuple[FindingScore, FindingScore]:
+        """Scores of the union of iterations 1..k (a study that stopped earlier keeps its final union)."""
+        return self.iterations[min(k, len(self.iterations)) - 1]
+
+
+@dataclass
+class QualityModels:
+    explainer: object        # evaluation.explainer_runs.Explainer
+    segmenter: object        # segmenter.inference.LoadedSegmenter
+    classifier_path: Path
+    segmenter_path: Path
+    params: object           # ExplainParams
+    preset: str = field(default="")
+
+
+def ig_preset_name(params) -> str:
+    from ..demo import DEMO_SPEEDUP
+
+    settings = {key: getattr(params, key) for key in DEMO_SPEEDUP}
+    if settings == DEMO_SPEEDUP:
+        return "demo (the fast IG preset of iexplain demo)"
+    return "custom"
+
+
+def load_models(classifier: str | Path, segmenter: str | Path, params=None, device: str = "auto") -> QualityModels:
+    """Both models, refused in one line when missing or of the wrong kind, before any study is made.
+    ``params`` None: the classifier card's settings with the demo's fast IG preset on top."""
+    from ..demo import DEMO_SPEEDUP
+    from ..explain.params import params_for_model
+    from ..modelfile import read_card
+    from ..segmenter.inference import load_segmenter
+    from .explainer_runs import load_explainer
+
+    classifier, segmenter = Path(classifier), Path(segmenter)
+    loaded_segmenter = load_segmenter(segmenter, device)
+    if params is None:
+        params = params_for_model(read_card(classifier), overrides=DEMO_SPEEDUP)
+    explainer = load_explainer(classifier, overrides=params.to_dict(), device=device)
+    return QualityModels(explainer, loaded_segmenter, classifier, segmenter, explainer.params,
+                         ig_preset_name(explainer.params))
+
+
+def score_study(models: QualityModels, study, set_name: str, strict_share: float = STRICT_SHARE) -> StudyResult:
+    """Both methods on one study, timed, scored for every cumulative iteration, filtered and not."""
+    from ..segmenter.inference import detect_with_segmenter
+    from .ablation import IterationStudy
+    from .explainer_runs import explain_for_ablation
+
+    params = models.params
+    volume = study.volume
+    true_labels, true_count = truth_instances(study.truth)
+    started = time.monotonic()
+    result = explain_for_ablation(models.explainer, volume)
+    iexplain_seconds = time.monotonic() - started
+    started = time.monotonic()
+    segmenter_mask, _ = detect_with_segmenter(volume, models.segmenter_path, loaded=models.segmenter,
+                                              min_voxels=params.min_cluster_voxels,
+                                              max_center_distance_px=params.max_center_distance_px,
+                                              filter=params.filter)
+    segmenter_seconds = time.monotonic() - started
+
+    iterations = IterationStudy(study.case_id, result.unfiltered, result.iterations, true_labels, true_count,
+                                study.source)
+    scores = []
+    for k in range(1, max(1, int(result.unfiltered.max(initial=0))) + 1):
+        mask = iterations.cumulative(k)
+        kept = filter_findings(mask, params.min_cluster_voxels, params.max_center_distance_px,
+                               params.reference_size)
+        scores.append((score_mask(mask, true_labels, true_count, strict_share),
+                       score_mask(kept, true_labels, true_count, strict_share)))
+    segmenter_score = score_mask(segmenter_mask, true_labels, true_count, strict_share)
+    slice_labels = (true_labels > 0).reshape(true_labels.shape[0], -1).any(axis=1)
+    unfiltered, filtered = scores[-1]
+    row = {"set": set_name, "case": study.case_id, "source": study.source, "seed": study.seed,
+           "shape_zyx": list(volume.shape), "spacing_xyz_mm": [round(float(s), 4) for s in volume.spacing],
+           "true_pes": true_count, "truth_voxels": int(np.count_nonzero(true_labels)),
+           "positive_slices": int(slice_labels.sum()),
+           "iexplain": {"seconds": round(iexplain_seconds, 2), "window_iterations": result.iterations,
+                        "segments": len(scores), "unfiltered": unfiltered.as_dict(), "filtered": filtered.as_dict()},
+           "segmenter": {"seconds": round(segmenter_seconds, 2), **segmenter_score.as_dict()},
+           "warnings": study_warnings(volume)}
+    return StudyResult(row, scores, segmenter_score, np.asarray(result.probabilities), slice_labels)
+
+
+def _pooled(scores) -> FindingScore:
+    return sum(scores, FindingScore())
+
+
+def _mean(values) -> float | None:
+    values = list(values)
+    return None if not values else round(float(np.mean(values)), 3)
+
+
+def _best(rows: list[dict], matching: str) -> int:
+    def f1(row):
+        value = row["filtered"][matching]["f1"]
+        return -1.0 if value is None else value
+
+    return max(rows, key=lambda row: (f1(row), -row["k"]))["k"]  # the earliest k among ties, as the ablation
+
+
+def summarise_set(item, results: list[StudyResult], threshold: float, shipped: str = "filtered") -> dict:
+    """Pooled figures of one set: slices, iExplain per cumulative iteration, segmenter, negatives, time.
+    ``shipped``: which iExplain mask ``detect`` writes, ``filtered`` (default) or ``unfiltered`` (``--no-filter``)."""
+    from .slice_metrics import slice_metrics
+
+    depth = max(len(result.iterations) for result in results)
+    curve = []
+    for k in range(1, depth + 1):
+        unfiltered = _pooled(result.at(k)[0] for result in results)
+        filtered = _pooled(result.at(k)[1] for result in results)
+        curve.append({"k": k, "unfiltered": unfiltered.as_dict(), "filtered": filtered.as_dict()})
+    negatives = [result for result in results if result.negative]
+    iexplain = {"iterations": curve, "shipped": curve[-1][shipped],
+                "best_iteration": {"intersection": _best(curve, "intersection"), "strict": _best(curve, "strict")},
+                "fp_per_negative_study": _mean(r.row["iexplain"][shipped]["findings"] for r in negatives),
+                "seconds_per_study": _mean(r.row["iexplain"]["seconds"] for r in results)}
+    segmenter = {**_pooled(result.segmenter for result in results).as_dict(),
+                 "fp_per_negative_study": _mean(r.row["segmenter"]["findings"] for r in negatives),
+                 "seconds_per_study": _mean(r.row["segmenter"]["seconds"] for r in results)}
+    slices = slice_metrics(np.concatenate([r.probabilities for r in results]),
+                           np.concatenate([r.slice_labels for r in results]), threshold)
+    return {"name": item.name, "kind": item.kind, "description": item.description, "definition": item.to_dict(),
+            "skipped": None, "studies": len(results), "negative_studies": len(negatives),
+            "true_pes": sum(r.row["true_pes"] for r in results), "slice": slices, "iexplain": iexplain,
+            "segmenter": segmenter, "per_study": [r.row for r in results]}
+
+
+def _skipped(item, reason: str) -> dict:
+    return {"name": item.name, "kind": item.kind, "description": item.description, "definition": item.to_dict(),
+            "skipped": reason, "studies": 0}
+
+
+def _shown_path(path: Path) -> str:
+    """A path inside the project relative to its root (``Resources/Models/...``), others as given."""
+    root = Path(__file__).resolve().parents[2]
+    try:
+        return str(Path(path).resolve().relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def _model_entry(path: Path, card: dict, threshold: float) -> dict:
+    return {"path": _shown_path(path), "sha256": card.get("sha256"), "architecture": card.get("architecture"),
+            "name": card.get("name"), "threshold": threshold}
+
+
+def run_quality(classifier: str | Path, segmenter: str | Path, quick: bool = False, params=None,
+                strict_share: float = STRICT_SHARE, real_ct_root: str | Path | None = None, device: str = "auto",
+                progress=None) -> dict:
+    """The quality report (a JSON-ready dict) of two models on the fixed held-out sets (``quick``: tiny ones)."""
+    if not 0.0 < strict_share <= 1.0:
+        raise InputError(f"--strict-share must lie in (0, 1], got {strict_share}")
+    started = time.monotonic()
+    load_at_start = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    models = load_models(classifier, segmenter, params, device)
+    real_ct = RealCT(real_ct_root)
+    sets = quality_sets(quick)
+    shipped = "filtered" if models.params.filter else "unfiltered"
+    runnable = [item for item in sets if real_ct.available or not item.needs_real_ct]
+    total = sum(item.studies for item in runnable)
+    done = 0
+    summaries, all_results = [], []
+    for item in sets:
+        if item not in runnable:
+            summaries.append(_skipped(item, f"real CT not found at {real_ct.path} (set IEXPLAIN_REAL_CT)"))
+            continue
+        set_started = time.monotonic()
+        results = []
+        for study in set_studies(item, real_ct):
+            if progress:
+                progress("quality", done / total, f"{item.name}: {study.case_id}", case=study.case_id)
+            results.append(score_study(models, study, item.name, strict_share))
+            done += 1
+        summary = summarise_set(item, results, models.explainer.threshold, shipped)
+        summary["seconds"] = round(time.monotonic() - set_started, 1)
+        summaries.append(summary)
+        all_results += results
+    explainer = models.explainer
+    report = {
+        "format": REPORT_FORMAT, "version": 1, "quick": quick,
+        "models": {"classifier": _model_entry(models.classifier_path, explainer.card, explainer.threshold),
+                   "segmenter": _model_entry(models.segmenter_path, models.segmenter.card,
+                                             models.segmenter.spec.threshold)},
+        "ig_preset": models.preset, "explain_params": models.params.to_dict(), "iexplain_shipped": shipped,
+        "strict_share": strict_share,
+        "matching": {
+            "intersection": "the paper's: a predicted cluster (26-connected) and a true PE match when they share a "
+                            "voxel; FP = clusters touching no true PE",
+            "strict": f"a cluster counts only when at least {100 * strict_share:g}% of its voxels are embolus truth; "
+                      "TP = true PEs touched by such a cluster; FP = every other cluster",
+            "dice": "2 |P & T| / (|P| + |T|), voxel counts summed over the set's studies"},
+        "sets": summaries,
+        "negative_studies": [{"set": r.row["set"], "case": r.row["case"],
+                              "iexplain_findings": r.row["iexplain"][shipped]["findings"],
+                              "segmenter_findings": r.row["segmenter"]["findings"], "warnings": r.row["warnings"]}
+                             for r in all_results if r.negative],
+        "no_contrast": _no_contrast(summaries, shipped),
+        "runtime_s": round(time.monotonic() - started, 1),
+        "environment": {"device": str(explainer.device), "host": platform.machine(), "cpus": os.cpu_count(),
+                        "torch_threads": _torch_threads(), "load_average_at_start": load_at_start},
+    }
+    if progress:
+        progress.done(f"quality report of {done} studies in {report['runtime_s']:.0f} s", studies=done)
+    return report
+
+
+def _torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+def _no_contrast(summaries: list[dict], shipped: str) -> dict | None:
+    """The real CT without contrast: findings of both methods, and whether the pipeline said it is no CTPA."""
+    item = next((s for s in summaries if s["kind"] == "real-ct" and not s["skipped"]), None)
+    if item is None:
+        return None
+    row = item["per_study"][0]
+    return {"case": row["case"], "shape_zyx": row["shape_zyx"],
+            "iexplain_findings": row["iexplain"][shipped]["findings"],
+            "iexplain_voxels": row["iexplain"][shipped]["predicted_voxels"],
+            "segmenter_findings": row["segmenter"]["findings"],
+            "segmenter_voxels": row["segmenter"]["predicted_voxels"], "warnings": row["warnings"],
+            "warning_check_available": WARNING_CHECK_AVAILABLE,
+            "not_ctpa_warning": bool(row["warnings"]) if WARNING_CHECK_AVAILABLE else None}
