@@ -62,7 +62,7 @@ def model_path(given: str | None, bundled: str, role: str) -> Path:
 
 
 def run_quality(args) -> int:
-    from ..demo import DEMO_SPEEDUP
+    from ..explain.presets import PRESETS
     from ..evaluation.quality_report import format_markdown, write_quality_report
     from ..evaluation.quality_run import run_quality as quality
     from ..outputs import check_can_write
@@ -74,7 +74,7 @@ def run_quality(args) -> int:
     if args.ig_preset == "demo":
         for name, dest in _PRESET_DESTS.items():
             if getattr(args, dest) is None:
-                setattr(args, dest, DEMO_SPEEDUP[name])
+                setattr(args, dest, PRESETS["fast"][name])
     params = explain_params_from(args, classifier)
     report = quality(classifier, segmenter, quick=args.quick, params=params, strict_share=args.strict_share,
                      real_ct_root=args.real_ct, device=args.device, progress=progress_from(args))

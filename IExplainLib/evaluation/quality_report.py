@@ -109,6 +109,12 @@ def _set_section(item: dict, shipped: str) -> list[str]:
         for key in ("unfiltered", "filtered"):
             lines.append(_score_row(f"iExplain k = {row['k']}, {key}", row[key]))
     lines.append(_score_row("segmenter", item["segmenter"]))
+    lines += ["", "Stage 2 filters (union of all iterations; the segmenter's thresholded output), the paper's first:", "",
+              "| method, filters | paper sensitivity | PPV | F1 | TP/FP/FN | strict sensitivity | PPV | F1 | TP/FP/FN "
+              "| Dice | findings |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for method, rows in item.get("filter_ablation", {}).items():
+        for name, score in rows.items():
+            lines.append(_score_row(f"{method}, {name}", score))
     best = iexplain["best_iteration"]
     lines += ["", f"iExplain rows: union of iterations 1..k (a study that stopped earlier keeps its final union; "
                   f"rows past the last k would repeat it). Best iteration (filtered F1): paper {best['intersection']}, "

@@ -24,20 +24,40 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from ..findings import filter_findings
+from ..finding_filters import keep_findings
 from .finding_metrics import STRICT_SHARE, FindingScore, score_mask, truth_instances
 from .quality_sets import RealCT, quality_sets, set_studies
 
 REPORT_FORMAT = "iexplain-quality"
 
-# Warnings the pipeline issues for a study that is not a CT angiogram (no opacified pulmonary arteries). The library
-# has no such check yet: ``study_warnings`` is the hook that fills the report's ``warnings`` fields once it has.
-WARNING_CHECK_AVAILABLE = False
+# Warnings ``iexplain detect`` issues for a study that is not a CT angiogram (``contrast_check``).
+WARNING_CHECK_AVAILABLE = True
+
+# Stage 2 filter settings scored side by side on every study (the paper's first): the ablation rows of the CT filters.
+FILTER_ABLATION = {
+    "none": {"filter": False},
+    "paper (size + centre distance)": {"location_filter": "centre", "defect_check": False},
+    "chest location": {"location_filter": "chest", "defect_check": False},
+    "paper + defect check": {"location_filter": "centre", "defect_check": True},
+    "chest location + defect check": {"location_filter": "chest", "defect_check": True},
+}
 
 
 def study_warnings(volume) -> list[str]:
-    """HOOK: the warnings ``iexplain detect`` would issue for ``volume`` (e.g. "not a CT angiogram"); none yet."""
-    return []
+    """The warnings ``iexplain detect`` issues for ``volume`` ("not a CT angiogram")."""
+    from ..contrast_check import check_contrast
+
+    warning = check_contrast(volume).warning()
+    return [warning] if warning else []
+
+
+def _filter_ablation(mask: np.ndarray, params, volume, true_labels, true_count, strict_share) -> dict:
+    rows = {}
+    for name, settings in FILTER_ABLATION.items():
+        chosen = params.replace(filter=True, **settings) if settings.get("filter", True) else None
+        kept = mask if chosen is None else keep_findings(mask, chosen, volume)
+        rows[name] = score_mask(kept, true_labels, true_count, strict_share)
+    return rows
 
 
 @dataclass
@@ -49,6 +69,7 @@ class StudyResult:
     segmenter: FindingScore
     probabilities: np.ndarray
     slice_labels: np.ndarray
+    filters: dict = field(default_factory=dict)  # method -> filter setting -> FindingScore (all iterations)
 
     @property
     def negative(self) -> bool:
@@ -70,10 +91,10 @@ class QualityModels:
 
 
 def ig_preset_name(params) -> str:
-    from ..demo import DEMO_SPEEDUP
+    from ..explain.presets import PRESETS
 
-    settings = {key: getattr(params, key) for key in DEMO_SPEEDUP}
-    if settings == DEMO_SPEEDUP:
+    settings = {key: getattr(params, key) for key in PRESETS["fast"]}
+    if settings == PRESETS["fast"]:
         return "demo (the fast IG preset of iexplain demo)"
     return "custom"
 
@@ -81,8 +102,8 @@ def ig_preset_name(params) -> str:
 def load_models(classifier: str | Path, segmenter: str | Path, params=None, device: str = "auto") -> QualityModels:
     """Both models, refused in one line when missing or of the wrong kind, before any study is made.
     ``params`` None: the classifier card's settings with the demo's fast IG preset on top."""
-    from ..demo import DEMO_SPEEDUP
     from ..explain.params import params_for_model
+    from ..explain.presets import PRESETS
     from ..modelfile import read_card
     from ..segmenter.inference import load_segmenter
     from .explainer_runs import load_explainer
@@ -90,7 +111,7 @@ def load_models(classifier: str | Path, segmenter: str | Path, params=None, devi
     classifier, segmenter = Path(classifier), Path(segmenter)
     loaded_segmenter = load_segmenter(segmenter, device)
     if params is None:
-        params = params_for_model(read_card(classifier), overrides=DEMO_SPEEDUP)
+        params = params_for_model(read_card(classifier), overrides=PRESETS["fast"])
     explainer = load_explainer(classifier, overrides=params.to_dict(), device=device)
     return QualityModels(explainer, loaded_segmenter, classifier, segmenter, explainer.params,
                          ig_preset_name(explainer.params))
@@ -109,10 +130,8 @@ def score_study(models: QualityModels, study, set_name: str, strict_share: float
     result = explain_for_ablation(models.explainer, volume)
     iexplain_seconds = time.monotonic() - started
     started = time.monotonic()
-    segmenter_mask, _ = detect_with_segmenter(volume, models.segmenter_path, loaded=models.segmenter,
-                                              min_voxels=params.min_cluster_voxels,
-                                              max_center_distance_px=params.max_center_distance_px,
-                                              filter=params.filter)
+    segmenter_raw, _ = detect_with_segmenter(volume, models.segmenter_path, loaded=models.segmenter, filter=False)
+    segmenter_mask = keep_findings(segmenter_raw, params, volume) if params.filter else segmenter_raw > 0
     segmenter_seconds = time.monotonic() - started
 
     iterations = IterationStudy(study.case_id, result.unfiltered, result.iterations, true_labels, true_count,
@@ -120,11 +139,13 @@ def score_study(models: QualityModels, study, set_name: str, strict_share: float
     scores = []
     for k in range(1, max(1, int(result.unfiltered.max(initial=0))) + 1):
         mask = iterations.cumulative(k)
-        kept = filter_findings(mask, params.min_cluster_voxels, params.max_center_distance_px,
-                               params.reference_size)
+        kept = keep_findings(mask, params, volume) if params.filter else mask
         scores.append((score_mask(mask, true_labels, true_count, strict_share),
                        score_mask(kept, true_labels, true_count, strict_share)))
     segmenter_score = score_mask(segmenter_mask, true_labels, true_count, strict_share)
+    filters = {"iexplain": _filter_ablation(iterations.cumulative(len(scores)), params, volume, true_labels,
+                                            true_count, strict_share),
+               "segmenter": _filter_ablation(segmenter_raw, params, volume, true_labels, true_count, strict_share)}
     slice_labels = (true_labels > 0).reshape(true_labels.shape[0], -1).any(axis=1)
     unfiltered, filtered = scores[-1]
     row = {"set": set_name, "case": study.case_id, "source": study.source, "seed": study.seed,
@@ -135,7 +156,7 @@ def score_study(models: QualityModels, study, set_name: str, strict_share: float
                         "segments": len(scores), "unfiltered": unfiltered.as_dict(), "filtered": filtered.as_dict()},
            "segmenter": {"seconds": round(segmenter_seconds, 2), **segmenter_score.as_dict()},
            "warnings": study_warnings(volume)}
-    return StudyResult(row, scores, segmenter_score, np.asarray(result.probabilities), slice_labels)
+    return StudyResult(row, scores, segmenter_score, np.asarray(result.probabilities), slice_labels, filters)
 
 
 def _pooled(scores) -> FindingScore:
@@ -174,12 +195,17 @@ def summarise_set(item, results: list[StudyResult], threshold: float, shipped: s
     segmenter = {**_pooled(result.segmenter for result in results).as_dict(),
                  "fp_per_negative_study": _mean(r.row["segmenter"]["findings"] for r in negatives),
                  "seconds_per_study": _mean(r.row["segmenter"]["seconds"] for r in results)}
+    ablation = {method: {name: {**_pooled(r.filters[method][name] for r in results).as_dict(),
+                                "fp_per_negative_study": _mean(r.filters[method][name].as_dict()["findings"]
+                                                               for r in negatives)}
+                         for name in FILTER_ABLATION}
+                for method in ("iexplain", "segmenter")}
     slices = slice_metrics(np.concatenate([r.probabilities for r in results]),
                            np.concatenate([r.slice_labels for r in results]), threshold)
     return {"name": item.name, "kind": item.kind, "description": item.description, "definition": item.to_dict(),
             "skipped": None, "studies": len(results), "negative_studies": len(negatives),
             "true_pes": sum(r.row["true_pes"] for r in results), "slice": slices, "iexplain": iexplain,
-            "segmenter": segmenter, "per_study": [r.row for r in results]}
+            "segmenter": segmenter, "filter_ablation": ablation, "per_study": [r.row for r in results]}
 
 
 def _skipped(item, reason: str) -> dict:

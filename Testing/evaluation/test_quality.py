@@ -109,8 +109,10 @@ def test_quick_report_structure_and_internal_consistency(quick_run):
     assert "phantom-9304" in names and "phantom-9500" in names
     if real_ct:
         block = report["no_contrast"]
-        assert block["case"] == "popi_4dct_phase00_chest_ct" and block["warnings"] == []
-        assert block["warning_check_available"] is False and block["not_ctpa_warning"] is None
+        assert block["case"] == "popi_4dct_phase00_chest_ct"
+        # 8 slices hold too few lung vessels for the contrast check to decide (the whole series is tested in
+        # Testing/core/test_contrast_check.py); the report carries what the check said
+        assert block["warning_check_available"] is True and block["not_ctpa_warning"] is bool(block["warnings"])
         assert "CT without arterial contrast" in markdown
     assert "paper / strict" in markdown
 
