@@ -19,6 +19,12 @@ from .common import add_device, add_overwrite, add_progress, existing_path, prog
 DEFAULT_CLASSIFIER = bundled_model("demo-classifier")
 DEFAULT_SEGMENTER = bundled_model("demo-segmenter")
 
+def _yes_no(text: str) -> bool:
+    if text.lower() not in ("yes", "no", "true", "false", "1", "0", "on", "off"):
+        raise ValueError(text)
+    return text.lower() in ("yes", "true", "1", "on")
+
+
 # flag -> (ExplainParams field, type, help)
 _PARAM_FLAGS = {
     "--ig-steps": ("n_steps", int, "Integrated Gradients steps (default 20)"),
@@ -39,7 +45,7 @@ _PARAM_FLAGS = {
                                                                "centre (px at 512; 160)"),
     "--location-filter": ("location_filter", str, "filter: centre (the paper's distance from the image centre) or "
                                                   "chest (inside the lungs and mediastinum found from HU)"),
-    "--defect-check": ("defect_check", lambda t: t.lower() in ("1", "yes", "true", "on"),
+    "--defect-check": ("defect_check", _yes_no,
                        "filter: yes = keep only clot-density cores inside opacified lumen (beyond the paper)"),
     "--batch-size": ("batch_size", int, "rows per attribution forward/backward pass (memory vs speed)"),
     "--seed": ("seed", int, "seed of random references and SmoothGrad noise"),
@@ -59,7 +65,7 @@ def add_explain_flags(parser) -> None:
     group.add_argument("--params", dest="explain_params_file", metavar="JSON",
                        help="ExplainParams JSON file; the flags below override it")
     for flag, (_, kind, text) in _PARAM_FLAGS.items():
-        metavar = {int: "N", float: "X", str: "NAME"}.get(kind, "A,B,...")
+        metavar = {int: "N", float: "X", str: "NAME", _yes_no: "yes|no"}.get(kind, "A,B,...")
         group.add_argument(flag, dest=_dest(flag), type=kind, default=None, metavar=metavar, help=text)
     group.add_argument("--no-filter", dest="explain_no_filter", action="store_true",
                        help="keep every cluster (no size / distance filter)")
