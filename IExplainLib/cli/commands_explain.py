@@ -193,7 +193,7 @@ def run_detect(args) -> int:
         if getattr(args, "explain_preset", None):
             raise InputError("--preset sets the iExplain attribution; it has no effect with --method segmenter")
         model = _model_path(args.segmenter, DEFAULT_SEGMENTER, "segmenter", "--segmenter")
-        preset, params = None, explain_params_from(args)
+        preset, params = None, explain_params_from(args, model)  # the card's filter settings, then the flags
 
     progress("read", 0.0, f"reading {ct}")
     volume = read_volume(ct)

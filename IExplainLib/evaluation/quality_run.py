@@ -88,6 +88,7 @@ class QualityModels:
     segmenter_path: Path
     params: object           # ExplainParams
     preset: str = field(default="")
+    segmenter_params: object = None  # the segmenter card's filter settings (as detect --method segmenter uses them)
 
 
 def ig_preset_name(params) -> str:
@@ -113,8 +114,9 @@ def load_models(classifier: str | Path, segmenter: str | Path, params=None, devi
     if params is None:
         params = params_for_model(read_card(classifier), overrides=PRESETS["fast"])
     explainer = load_explainer(classifier, overrides=params.to_dict(), device=device)
+    segmenter_params = params_for_model(loaded_segmenter.card)
     return QualityModels(explainer, loaded_segmenter, classifier, segmenter, explainer.params,
-                         ig_preset_name(explainer.params))
+                         ig_preset_name(explainer.params), segmenter_params)
 
 
 def score_study(models: QualityModels, study, set_name: str, strict_share: float = STRICT_SHARE) -> StudyResult:
@@ -131,7 +133,8 @@ def score_study(models: QualityModels, study, set_name: str, strict_share: float
     iexplain_seconds = time.monotonic() - started
     started = time.monotonic()
     segmenter_raw, _ = detect_with_segmenter(volume, models.segmenter_path, loaded=models.segmenter, filter=False)
-    segmenter_mask = keep_findings(segmenter_raw, params, volume) if params.filter else segmenter_raw > 0
+    seg_params = models.segmenter_params or params
+    segmenter_mask = keep_findings(segmenter_raw, seg_params, volume) if seg_params.filter else segmenter_raw > 0
     segmenter_seconds = time.monotonic() - started
 
     iterations = IterationStudy(study.case_id, result.unfiltered, result.iterations, true_labels, true_count,
@@ -265,6 +268,8 @@ def run_quality(classifier: str | Path, segmenter: str | Path, quick: bool = Fal
                    "segmenter": _model_entry(models.segmenter_path, models.segmenter.card,
                                              models.segmenter.spec.threshold)},
         "ig_preset": models.preset, "explain_params": models.params.to_dict(), "iexplain_shipped": shipped,
+        "segmenter_filters": {key: getattr(models.segmenter_params, key) for key in
+                              ("filter", "location_filter", "defect_check", "min_cluster_voxels")},
         "strict_share": strict_share,
         "matching": {
             "intersection": "the paper's: a predicted cluster (26-connected) and a true PE match when they share a "

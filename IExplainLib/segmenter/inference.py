@@ -104,9 +104,9 @@ def detect_with_segmenter(volume, model_path, device: str = "auto", progress=Non
     filters (``findings.filter_findings``: clusters under ``min_voxels`` or farther than ``max_center_distance_px``
     from the image centre, both defined on 512x512 slices and scaled to the study's matrix). ``filters``: an
     ``ExplainParams`` whose filter settings (``finding_filters.keep_findings``: location, defect check, sizes) replace
-    these arguments.
+    these arguments; without it the model card's ``explain`` section gives the location filter and defect check.
     """
-    from ..explain.params import ExplainParams
+    from ..explain.params import params_for_model
     from ..finding_filters import keep_findings
 
     progress = progress or QUIET
@@ -116,9 +116,9 @@ def detect_with_segmenter(volume, model_path, device: str = "auto", progress=Non
     if not 0.0 < cut < 1.0:
         raise InputError(f"threshold must lie between 0 and 1, got {cut}")
     mask = probability >= cut
-    if filters is None:
-        filters = ExplainParams(filter=filter, min_cluster_voxels=min_voxels,
-                                max_center_distance_px=max_center_distance_px)
+    if filters is None:  # the card's filter settings (location, defect check), sizes as given
+        filters = params_for_model(loaded.card).replace(filter=filter, min_cluster_voxels=min_voxels,
+                                                        max_center_distance_px=max_center_distance_px)
     if filters.filter:
         mask = keep_findings(mask, filters, volume)
     return mask.astype(np.uint8), probability
