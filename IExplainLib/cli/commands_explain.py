@@ -7,6 +7,7 @@ chosen by the device), ``--params FILE.json``, then any per-parameter flag on to
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -21,7 +22,7 @@ DEFAULT_SEGMENTER = bundled_model("demo-segmenter")
 
 def _yes_no(text: str) -> bool:
     if text.lower() not in ("yes", "no", "true", "false", "1", "0", "on", "off"):
-        raise ValueError(text)
+        raise argparse.ArgumentTypeError(f"expected yes or no, got {text!r}")
     return text.lower() in ("yes", "true", "1", "on")
 
 
