@@ -9,8 +9,9 @@
   ``IExplainLib.filling_defects`` (large enough, touching contrast-filled lumen, not bone). What is kept is the core,
   so a finding is the defect itself, not the heat map's blob around it.
 
-No trained model is involved. ``keep_findings`` is the one entry point: detection, the segmenter and the evaluation
-runs all call it, so what is measured is what ``iexplain detect`` writes.
+No trained model is involved. ``detect``, ``pseudo-label``, the segmenter, the demo and ``iexplain quality`` call
+``keep_findings``, so what quality measures is what ``detect`` writes; ``iexplain ablation`` and ``tune-threshold``
+still apply the paper's filter only (their per-study callbacks do not carry the CT).
 """
 
 from __future__ import annotations
