@@ -15,7 +15,12 @@ from .threshold_tuning import CachedStudy, choose_threshold, default_grid, parse
 def tune_threshold(dataset: str | Path | None, phantoms: PhantomSetSpec | None, classifier: str | Path,
                    params_file: str | None = None, overrides: dict | None = None, target_sensitivity: float = 0.9,
                    grid_text: str | None = None, device: str = "auto", write_card: bool = True,
-                   progress=None) -> dict:
+                   progress=None, deadline: float | None = None) -> dict:
+    """Explain each evaluation study once (first iteration), sweep h, choose it, record it in the card.
+    ``deadline`` (a ``time.monotonic()`` value): no study is started after it (one at least is explained); the
+    result's ``studies`` says how many were."""
+    import time
+
     if not 0.0 < target_sensitivity <= 1.0:
         raise InputError(f"--target-sensitivity must lie in (0, 1], got {target_sensitivity}")
     if phantoms is not None:
@@ -26,6 +31,8 @@ def tune_threshold(dataset: str | Path | None, phantoms: PhantomSetSpec | None, 
     total = count_studies(dataset, phantoms)
     studies: list[CachedStudy] = []
     for index, study in enumerate(evaluation_studies(dataset, phantoms)):
+        if deadline is not None and studies and time.monotonic() >= deadline:
+            break
         if progress:
             progress("tune", index / total, f"explaining {study.case_id}", case=study.case_id)
         studies.append(CachedStudy.from_truth(study.case_id, first_iteration_cache(explainer, study.volume),
