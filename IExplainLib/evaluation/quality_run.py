@@ -243,10 +243,11 @@ TIME_SPENT = "the time limit was reached before this set"
 
 
 def run_quality(classifier: str | Path, segmenter: str | Path, quick: bool = False, params=None,
-                strict_share: float = STRICT_SHARE, real_ct_root: str | Path | None = None, device: str = "auto",
-                progress=None, deadline: float | None = None) -> dict:
+                strict_share: float = STRICT_SHARE, real_ct_root: str | Path | RealCT | None = None,
+                device: str = "auto", progress=None, deadline: float | None = None) -> dict:
     """The quality report (a JSON-ready dict) of two models on the fixed held-out sets (``quick``: tiny ones).
 
+    ``real_ct_root``: the folder of the real CT, or a :class:`RealCT` already read (shared between runs).
     ``deadline`` (a ``time.monotonic()`` value): no study is started after it; a set cut short says ``partial``
     (its figures pool the studies scored), a set not reached is skipped with that reason."""
     if not 0.0 < strict_share <= 1.0:
@@ -254,7 +255,7 @@ def run_quality(classifier: str | Path, segmenter: str | Path, quick: bool = Fal
     started = time.monotonic()
     load_at_start = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     models = load_models(classifier, segmenter, params, device)
-    real_ct = RealCT(real_ct_root)
+    real_ct = real_ct_root if isinstance(real_ct_root, RealCT) else RealCT(real_ct_root)
     sets = quality_sets(quick)
     shipped = "filtered" if models.params.filter else "unfiltered"
     runnable = [item for item in sets if real_ct.available or not item.needs_real_ct]
@@ -314,7 +315,7 @@ def run_quality(classifier: str | Path, segmenter: str | Path, quick: bool = Fal
 
 
 def score_segmenters(segmenters: dict[str, str | Path], quick: bool = False, strict_share: float = STRICT_SHARE,
-                     real_ct_root: str | Path | None = None, device: str = "auto", progress=None,
+                     real_ct_root: str | Path | RealCT | None = None, device: str = "auto", progress=None,
                      deadline: float | None = None) -> dict:
     """Several segmenters alone on the quality command's held-out sets, scored as ``run_quality`` scores its
     segmenter (each with its card's filter settings): ``{name: {set name: pooled figures or skipped reason}}``.
@@ -325,7 +326,7 @@ def score_segmenters(segmenters: dict[str, str | Path], quick: bool = False, str
 
     loaded = {name: load_segmenter(path, device) for name, path in segmenters.items()}
     filters = {name: params_for_model(model.card) for name, model in loaded.items()}
-    real_ct = RealCT(real_ct_root)
+    real_ct = real_ct_root if isinstance(real_ct_root, RealCT) else RealCT(real_ct_root)
     figures: dict = {name: {} for name in loaded}
     for item in quality_sets(quick):
         if item.needs_real_ct and not real_ct.available:
