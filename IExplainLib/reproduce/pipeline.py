@@ -157,6 +157,8 @@ class Reproduction:
 
         settings = attribution.settings_for(self.device, quick=self.scale.bench == "quick")
         figures = {"attribution": attribution.run(device=str(self.device), settings=settings)}
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()  # the segmenter figures run in a child process: leave it the GPU's memory
         partial = time.monotonic() >= deadline
         if partial:
             figures["segmenter"] = {"skipped": "the bench phase's time was spent on the attribution figures"}

@@ -52,14 +52,14 @@ class Scale:
         return {key: list(value) if isinstance(value, tuple) else value for key, value in asdict(self).items()}
 
 
-PAPER_SHARES = {"data": 0.07, "bench": 0.12, "classifier": 0.24, "tune": 0.05, "pseudo-label": 0.12,
+PAPER_SHARES = {"data": 0.07, "bench": 0.13, "classifier": 0.23, "tune": 0.05, "pseudo-label": 0.12,
                 "segmenter": 0.2, "finetune": 0.1, "quality": 0.1}
 
 PAPER = Scale(
     name="paper", train_studies=64, finetune_studies=8, tune_studies=8, slices=96, size=512,
     backbone="tf_efficientnetv2_s", input_size=384, batch_size=32, epochs=30, lr=1e-3, warmup=100,
     preset="paper",
-    filters=(32, 64, 128, 256, 320, 320), patch_size=(64, 128, 128), inplane_spacing_mm=None, segmenter_batch=16,
+    filters=(32, 64, 128, 256, 320, 320), patch_size=(64, 128, 128), inplane_spacing_mm=None, segmenter_batch=8,
     segmenter_iterations=50000, segmenter_lr=1e-4, segmenter_warmup=200,
     finetune_iterations=10000, finetune_lr=1e-5, finetune_warmup=200,
     quality_quick=False, bench="paper", bench_slices=300, bench_size=512, shares=PAPER_SHARES)
@@ -72,8 +72,8 @@ TOY = Scale(
     segmenter_iterations=3, segmenter_lr=1e-3, segmenter_warmup=1,
     finetune_iterations=2, finetune_lr=1e-4, finetune_warmup=1,
     quality_quick=True, bench="quick", bench_slices=16, bench_size=64,
-    shares={"data": 0.05, "bench": 0.2, "classifier": 0.15, "tune": 0.05, "pseudo-label": 0.1, "segmenter": 0.1,
-            "finetune": 0.1, "quality": 0.25})
+    shares={"data": 0.1, "bench": 0.2, "classifier": 0.15, "tune": 0.05, "pseudo-label": 0.1, "segmenter": 0.1,
+            "finetune": 0.1, "quality": 0.2})
 
 SCALES = {"paper": PAPER, "toy": TOY}
 

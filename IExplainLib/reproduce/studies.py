@@ -69,7 +69,8 @@ def phantom_plan(counts: dict[str, int]) -> list[tuple[str, int, bool]]:
 
 def make_phantoms(counts: dict[str, int], slices: int, size: int, deadline: float | None = None,
                   workers: int | None = None, progress=None) -> tuple[list[Study], dict]:
-    """The phantoms of every role, made in parallel processes; those not finished by ``deadline`` are dropped.
+    """The phantoms of every role, made in parallel processes; those not finished by ``deadline`` are dropped,
+    except the least a run needs (two training studies and the first of every other role), which are waited for.
     Returns (studies in plan order, a summary for the report)."""
     plan = phantom_plan(counts)
     workers = max(1, min(workers or os.cpu_count() or 1, len(plan)))
@@ -87,7 +88,10 @@ def make_phantoms(counts: dict[str, int], slices: int, size: int, deadline: floa
                 if progress:
                     progress("data", len(made) / len(plan), f"phantom seed {jobs[job][1]} ({jobs[job][0]})")
         except futures.TimeoutError:
-            pass
+            needed = [job for job, (role, seed) in jobs.items()
+                      if seed - FIRST_SEED[role] < (2 if role == "train" else 1) and (role, seed) not in made]
+            for job in needed:
+                made[jobs[job]] = job.result()
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
     studies = []
