@@ -114,7 +114,8 @@ def run(quick: bool = False, device: str = "cpu", settings: AttributionSettings 
         for w in range(n_windows):
             for r in range(len(kinds)):
                 for k in range(n_samples):
-                    out[w] += explainer.attribute(inputs[w:w + 1] + noise[w, k:k + 1],
+                    point = inputs[w:w + 1] if noise is None else inputs[w:w + 1] + noise[w, k:k + 1]
+                    out[w] += explainer.attribute(point,
                                                   baselines=references[w, r:r + 1], target=0,
                                                   n_steps=n_steps, method="gausslegendre",
                                                   internal_batch_size=settings.captum_batch)[0]
@@ -223,11 +224,15 @@ def measured_matmul_tflops(device, size: int = 8192, repeats: int = 10) -> float
     return 2 * size ** 3 * repeats / (time.perf_counter() - start) / 1e12
 
 
+def _sig(value: float) -> float:
+    return float(f"{value:.4g}")
+
+
 def _rates(model, inputs, passes: int, engine_s: float, device) -> dict:
     flops = flop_per_pass(model, inputs)
     peak, name = bf16_peak_tflops(device)
     achieved = flops * passes / max(engine_s, 1e-12) / 1e12
-    figures = {"flop_per_pass": flops, "engine_tflops": round(achieved, 2), "bf16_peak_tflops": peak,
+    figures = {"flop_per_pass": flops, "engine_tflops": _sig(achieved), "bf16_peak_tflops": peak,
                "peak_source": f"datasheet dense bf16 of {name}" if peak else None}
     if device.type == "cuda":
         figures["measured_bf16_matmul_tflops"] = round(measured_matmul_tflops(device), 1)
@@ -247,7 +252,7 @@ def _bf16_engine(engine, expected, passes: int, captum_s: float, flops: float, c
         seconds = clock() - start
     difference = float((got - expected).abs().max() / expected.abs().max().clamp_min(1e-12))
     return {"engine_bf16_seconds": round(seconds, 3), "speedup_bf16_vs_captum_loop": round(captum_s / seconds, 2),
-            "engine_bf16_tflops": round(flops * passes / seconds / 1e12, 2),
+            "engine_bf16_tflops": _sig(flops * passes / seconds / 1e12),
             "max_relative_difference_bf16": difference}
 
 
@@ -276,8 +281,11 @@ def _batch_of_windows(model, stack, spec, settings: AttributionSettings, kinds, 
                                  batch_size=settings.batch_size, channels_last=True)
             seconds = clock() - start
         figures[f"batch_engine_{label}_seconds"] = round(seconds, 3)
-        figures[f"batch_engine_{label}_tflops"] = round(flops * passes / seconds / 1e12, 2)
+        figures[f"batch_engine_{label}_tflops"] = _sig(flops * passes / seconds / 1e12)
         figures[f"batch_speedup_{label}_vs_captum_loop_estimated"] = round(count * captum_per_window / seconds, 2)
+        # A whole positive 512x512x300 study, every window positive, one iteration each (a pessimistic bound:
+        # Algorithm 1 explains only windows the classifier calls positive, each for 1-3 iterations).
+        figures[f"study_300_all_positive_{label}_seconds_estimated"] = round(300 * seconds / count, 1)
     return figures
 
 
