@@ -9,19 +9,10 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 
 from IExplainLib.cli.main import main
 from IExplainLib.modelfile import load_model_file
 from IExplainLib.reproduce import ReproduceOptions, Reproduction, scale_for
-
-
-@pytest.fixture(autouse=True)
-def single_thread_torch():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 PROJECT = Path(__file__).resolve().parents[2]

@@ -14,14 +14,6 @@ from IExplainLib.segmenter.spec import SegmenterSpec
 from IExplainLib.segmenter.train import TrainConfig, train_segmenter
 
 
-@pytest.fixture(autouse=True)
-def single_thread_torch():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def phantoms():
     return [make_study(seed, slices=16, size=64, negative=False if seed == 0 else None) for seed in range(3)]
