@@ -31,7 +31,7 @@ import numpy as np
 from ..errors import IExplainError, OutputExistsError
 from ..progress import QUIET
 from .budget import Phase, PhaseBudget, PhaseSkipped
-from .scale import PHASES, Scale
+from .scale import PHASES, Scale, explain_batch_size
 from .studies import dataset_studies, make_phantoms, of_role
 
 OUTPUT_NAMES = ("models", "work", "reproduce.json", "reproduce.md", "quality.json", "quality.md", "bench.json")
@@ -202,21 +202,27 @@ class Reproduction:
                                 study.origin.startswith("phantom") else "dataset")
                 for study in of_role(self.studies, role) if study.has_truth]
 
+    def _explain_overrides(self) -> dict:
+        """The attribution preset, and rows per pass that fit the classifier's activations in memory."""
+        from ..explain.presets import PRESETS
+
+        return {**PRESETS[self.scale.preset],
+                "batch_size": explain_batch_size(self.scale.backbone, self.scale.input_size)}
+
     def _params(self):
         from ..explain.params import params_for_model
         from ..modelfile import read_card
 
-        return params_for_model(read_card(self.paths["classifier"]), preset=self.scale.preset)
+        return params_for_model(read_card(self.paths["classifier"]), overrides=self._explain_overrides())
 
     def phase_tune(self, deadline: float) -> dict:
         from ..evaluation.tuning_run import tune_threshold
-        from ..explain.presets import PRESETS
 
         self._need("classifier")
         studies = self._evaluation_studies("tune")
         if not studies:
             raise PhaseSkipped("no tuning studies with voxel truth")
-        result = tune_threshold(None, None, self.paths["classifier"], overrides=dict(PRESETS[self.scale.preset]),
+        result = tune_threshold(None, None, self.paths["classifier"], overrides=self._explain_overrides(),
                                 target_sensitivity=0.9, device=str(self.device), write_card=True,
                                 progress=self.progress, deadline=deadline, given_studies=studies)
         chosen = result["chosen"]

@@ -78,6 +78,13 @@ TOY = Scale(
 SCALES = {"paper": PAPER, "toy": TOY}
 
 
+def explain_batch_size(backbone: str, input_size: int) -> int:
+    """Rows per attribution forward/backward that keep a large network's activations well inside a GPU's memory
+    (the library's default, 64, suits the small classifiers; EfficientNetV2-L at 512 px needs about 2.5 GB a row)."""
+    rows = 64 if input_size <= 256 else 32 if input_size <= 384 else 16
+    return max(4, rows // 4) if backbone.endswith(("_l", "_xl")) else rows
+
+
 def scale_for(name: str, **changes) -> Scale:
     """The named scale with the given fields changed (None values keep the default), checked."""
     if name not in SCALES:

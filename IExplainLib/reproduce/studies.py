@@ -119,7 +119,8 @@ def dataset_studies(root: str | Path, counts: dict[str, int]) -> tuple[list[Stud
     from ..classifier import sources_from_dataset
     from ..datasets import open_dataset
 
-    cases = sorted(open_dataset(root), key=lambda case: case.id)
+    listed = open_dataset(root)
+    cases = sorted(listed, key=lambda case: case.id)
     sources = {source.id: source for source in sources_from_dataset(root)}
     labelled = [case for case in cases if case.label is not None]
     roles: dict[str, str] = {}
@@ -140,7 +141,7 @@ def dataset_studies(root: str | Path, counts: dict[str, int]) -> tuple[list[Stud
                              str(case.image), case.label is not None, sources.get(str(case.id))))
     if sum(1 for s in studies if s.role == "train") < 2:
         raise InputError(f"dataset {root}: fewer than 2 studies with slice labels to train on")
-    summary = {"source": str(root), "layout": getattr(cases, "layout", ""), "warnings": list(cases.warnings),
+    summary = {"source": str(root), "layout": listed.layout, "warnings": list(listed.warnings),
                "made": {role: sum(1 for s in studies if s.role == role) for role in ROLES},
                "voxel_labelled": len(labelled), "partial": False}
     return studies, summary
