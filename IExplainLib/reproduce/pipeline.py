@@ -103,8 +103,7 @@ class Reproduction:
         if self.device.type == "cuda":
             import torch
 
-            torch.backends.cuda.matmul.allow_tf32 = True
-            torch.backends.cudnn.benchmark = True
+            torch.backends.cuda.matmul.allow_tf32 = True  # convolutions use TF32 by default already
         functions = {"data": self.phase_data, "bench": self.phase_bench, "classifier": self.phase_classifier,
                      "tune": self.phase_tune, "pseudo-label": self.phase_pseudo_label,
                      "segmenter": self.phase_segmenter, "finetune": self.phase_finetune,
