@@ -68,6 +68,31 @@ def check_output_folder(out: Path, overwrite: bool) -> None:
                 path.unlink()
 
 
+def _one_line_errors(function) -> dict:
+    """A benchmark's figures, or ``{"error": one line}``: one failed figure must not cost the others."""
+    try:
+        return function()
+    except Exception as error:  # e.g. CUDA out of memory on a smaller GPU than the paper settings assume
+        return {"error": f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"}
+
+
+def _detect_fitting_memory(volume, loaded, params, device, prepared):
+    """``detect_iexplain``, retried with half the rows per attribution pass while the GPU runs out of memory.
+    Returns (detection, the parameters that fitted) so the next study starts from those."""
+    import torch
+
+    from ..explain.detection import detect_iexplain
+
+    while True:
+        try:
+            return detect_iexplain(volume, loaded, params, device, prepared_model=prepared), params
+        except torch.cuda.OutOfMemoryError:
+            if params.batch_size <= 1:
+                raise
+            torch.cuda.empty_cache()
+            params = params.replace(batch_size=max(1, params.batch_size // 2))
+
+
 def _margin(deadline: float, share: float = 0.1, cap: float = 30.0) -> float:
     """The training loop's own deadline: time kept back for validation and writing the model."""
     left = max(0.0, deadline - time.monotonic())
@@ -155,19 +180,20 @@ class Reproduction:
         from ..outputs import write_text_atomic
 
         settings = attribution.settings_for(self.device, quick=self.scale.bench == "quick")
-        figures = {"attribution": attribution.run(device=str(self.device), settings=settings)}
+        figures = {"attribution": _one_line_errors(lambda: attribution.run(device=str(self.device),
+                                                                           settings=settings))}
         if self.device.type == "cuda":
             torch.cuda.empty_cache()  # the segmenter figures run in a child process: leave it the GPU's memory
-        partial = time.monotonic() >= deadline
-        if partial:
+        if time.monotonic() >= deadline:
             figures["segmenter"] = {"skipped": "the bench phase's time was spent on the attribution figures"}
         else:
             model = self._untrained_segmenter(self.work / "bench-segmenter.safetensors")
-            figures["segmenter"] = segmenter.run(device=str(self.device), model=model, slices=self.scale.bench_slices,
-                                                 size=self.scale.bench_size, reference=False,
-                                                 threads=torch.get_num_threads())
+            figures["segmenter"] = _one_line_errors(lambda: segmenter.run(
+                device=str(self.device), model=model, slices=self.scale.bench_slices, size=self.scale.bench_size,
+                reference=False, threads=torch.get_num_threads()))
             figures["segmenter"]["model"] = "untrained network of this run's segmenter spec (time does not " \
                                             "depend on the weights)"
+        partial = any("skipped" in block or "error" in block for block in figures.values())
         write_text_atomic(self.out / "bench.json", json.dumps(figures, indent=2) + "\n", overwrite=True)
         return {**figures, "partial": partial}
 
@@ -233,7 +259,7 @@ class Reproduction:
     def phase_pseudo_label(self, deadline: float) -> dict:
         from ..classifier import load_classifier
         from ..evaluation.finding_metrics import FindingScore, score_mask, truth_instances
-        from ..explain.detection import detect_iexplain, prepare_classifier
+        from ..explain.detection import prepare_classifier
 
         self._need("classifier")
         loaded = load_classifier(self.paths["classifier"], self.device)
@@ -247,7 +273,7 @@ class Reproduction:
             self.progress("pseudo-label", index / len(training), f"study {study.id}")
             started = time.monotonic()
             volume = study.load()
-            detection = detect_iexplain(volume, loaded, params, self.device, prepared_model=prepared)
+            detection, params = _detect_fitting_memory(volume, loaded, params, self.device, prepared)
             label = (detection.labelmap.array > 0).astype(np.uint8)
             self.pseudo[study.id] = label
             seconds.append(time.monotonic() - started)
@@ -258,7 +284,7 @@ class Reproduction:
         if not self.pseudo:
             raise IExplainError("no study was pseudo-labelled before the phase's time limit")
         return {"studies": len(self.pseudo), "of": len(training), "preset": self.scale.preset,
-                "high_threshold": params.high_threshold,
+                "high_threshold": params.high_threshold, "rows_per_attribution_pass": params.batch_size,
                 "seconds_per_study": round(float(np.mean(seconds)), 2),
                 "positive_labels": sum(1 for label in self.pseudo.values() if label.any()),
                 "scored_against_truth": scored, "score": score.as_dict() if scored else None,

@@ -144,3 +144,19 @@ def test_a_training_phase_short_of_time_ends_on_time_with_its_model(tmp_path):
     result = report["phases"]["classifier"]["result"]
     assert result["time_limit"]["stopped_by_deadline"] and result["steps"] < result["time_limit"]["planned_steps"]
     assert Path(result["model"]).exists()
+
+
+def test_a_failing_benchmark_keeps_the_other_figures(tmp_path, monkeypatch):
+    from IExplainLib.benchmarks import attribution
+
+    def out_of_memory(**kwargs):
+        raise RuntimeError("CUDA out of memory. Tried to allocate 80 GiB\nmore detail")
+
+    monkeypatch.setattr(attribution, "run", out_of_memory)
+    options = ReproduceOptions(tmp_path / "run", scale_for("toy"), 1.0, device="cpu", phases=("bench",))
+    report = Reproduction(options).run()
+    bench = report["phases"]["bench"]
+    assert bench["status"] == "partial"
+    assert bench["result"]["attribution"] == {"error": "RuntimeError: CUDA out of memory. Tried to allocate 80 GiB"}
+    assert bench["result"]["segmenter"]["seconds"] >= 0
+    assert json.loads((tmp_path / "run" / "bench.json").read_text())["segmenter"]["study_shape_zyx"] == [16, 64, 64]
