@@ -9,9 +9,8 @@
   ``IExplainLib.filling_defects`` (large enough, touching contrast-filled lumen, not bone). What is kept is the core,
   so a finding is the defect itself, not the heat map's blob around it.
 
-No trained model is involved. ``detect``, ``pseudo-label``, the segmenter, the demo and ``iexplain quality`` call
-``keep_findings``, so what quality measures is what ``detect`` writes; ``iexplain ablation`` and ``tune-threshold``
-still apply the paper's filter only (their per-study callbacks do not carry the CT).
+No trained model is involved. ``detect``, ``pseudo-label``, the segmenter, the demo, ``iexplain quality``,
+``ablation`` and ``tune-threshold`` all call ``keep_findings``, so what they measure is what ``detect`` writes.
 """
 
 from __future__ import annotations
