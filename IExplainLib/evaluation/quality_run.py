@@ -92,11 +92,12 @@ class QualityModels:
 
 
 def ig_preset_name(params) -> str:
+    """The attribution preset (``fast``, ``paper``) whose settings ``params`` has, else ``custom``."""
     from ..explain.presets import PRESETS
 
-    settings = {key: getattr(params, key) for key in PRESETS["fast"]}
-    if settings == PRESETS["fast"]:
-        return "demo (the fast IG preset of iexplain demo)"
+    for name, preset in PRESETS.items():
+        if {key: getattr(params, key) for key in preset} == preset:
+            return name
     return "custom"
 
 
@@ -232,8 +233,9 @@ def _model_entry(path: Path, card: dict, threshold: float) -> dict:
 
 def run_quality(classifier: str | Path, segmenter: str | Path, quick: bool = False, params=None,
                 strict_share: float = STRICT_SHARE, real_ct_root: str | Path | None = None, device: str = "auto",
-                progress=None) -> dict:
-    """The quality report (a JSON-ready dict) of two models on the fixed held-out sets (``quick``: tiny ones)."""
+                progress=None, preset: dict | None = None) -> dict:
+    """The quality report (a JSON-ready dict) of two models on the fixed held-out sets (``quick``: tiny ones).
+    ``preset``: how the attribution preset was chosen (``PresetChoice.as_dict()``), recorded in the report."""
     if not 0.0 < strict_share <= 1.0:
         raise InputError(f"--strict-share must lie in (0, 1], got {strict_share}")
     started = time.monotonic()
@@ -267,7 +269,7 @@ def run_quality(classifier: str | Path, segmenter: str | Path, quick: bool = Fal
         "models": {"classifier": _model_entry(models.classifier_path, explainer.card, explainer.threshold),
                    "segmenter": _model_entry(models.segmenter_path, models.segmenter.card,
                                              models.segmenter.spec.threshold)},
-        "ig_preset": models.preset, "explain_params": models.params.to_dict(), "iexplain_shipped": shipped,
+        "ig_preset": models.preset, "preset": preset, "explain_params": models.params.to_dict(), "iexplain_shipped": shipped,
         "segmenter_filters": {key: getattr(models.segmenter_params, key) for key in
                               ("filter", "location_filter", "defect_check", "min_cluster_voxels")},
         "strict_share": strict_share,
