@@ -9,12 +9,14 @@
   ``IExplainLib.filling_defects`` (large enough, touching contrast-filled lumen, not bone). What is kept is the core,
   so a finding is the defect itself, not the heat map's blob around it.
 
-No trained model is involved. ``detect``, ``pseudo-label``, the segmenter, the demo and ``iexplain quality`` call
-``keep_findings``, so what quality measures is what ``detect`` writes; ``iexplain ablation`` and ``tune-threshold``
-still apply the paper's filter only (their per-study callbacks do not carry the CT).
+No trained model is involved. ``detect``, ``pseudo-label``, the segmenter, the demo, ``iexplain quality``,
+``ablation`` and ``tune-threshold`` all call ``keep_findings``, so what they measure is what ``detect`` writes.
 """
 
 from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
 
 import numpy as np
 from scipy import ndimage
@@ -24,6 +26,25 @@ from .findings import filter_findings, label_findings
 
 LOCATIONS = ("centre", "chest")
 CHEST_SHARE = 0.5
+_REGIONS: OrderedDict = OrderedDict()  # the chest regions of the last few CTs (evaluation filters one CT many times)
+_REGIONS_KEPT = 2
+
+
+def _chest_region_of(hu: np.ndarray, spacing_xyz) -> np.ndarray:
+    from .chest_region import chest_region
+
+    hu = np.ascontiguousarray(hu)
+    key = (hashlib.blake2b(hu.data, digest_size=16).digest(), hu.shape, hu.dtype.str,
+           tuple(round(float(s), 6) for s in spacing_xyz))
+    if key in _REGIONS:
+        _REGIONS.move_to_end(key)
+        return _REGIONS[key]
+    region = chest_region(hu, spacing_xyz)
+    region.setflags(write=False)
+    _REGIONS[key] = region
+    while len(_REGIONS) > _REGIONS_KEPT:
+        _REGIONS.popitem(last=False)
+    return region
 
 
 def _size_only(mask: np.ndarray, params) -> np.ndarray:
@@ -31,12 +52,10 @@ def _size_only(mask: np.ndarray, params) -> np.ndarray:
 
 
 def _inside_chest(mask: np.ndarray, hu: np.ndarray, spacing_xyz) -> np.ndarray:
-    from .chest_region import chest_region
-
     labels, count = label_findings(mask)
     if count == 0:
         return mask
-    region = chest_region(hu, spacing_xyz)
+    region = _chest_region_of(hu, spacing_xyz)
     voxels = ndimage.sum(np.ones_like(labels), labels, np.arange(1, count + 1))
     inside = ndimage.sum(region, labels, np.arange(1, count + 1))
     keep = np.zeros(count + 1, bool)

@@ -9,12 +9,8 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..modelfile import bundled_model
-from .commands_explain import add_explain_flags, explain_params_from
+from .commands_explain import add_explain_flags, preset_and_params
 from .common import add_device, add_overwrite, add_progress, progress_from
-
-# The demo's fast IG preset, spelled as the flags add_explain_flags defines (ExplainParams field -> args dest).
-_PRESET_DESTS = {"n_steps": "explain_ig_steps", "references": "explain_references",
-                 "smoothgrad_samples": "explain_smoothgrad_samples"}
 
 
 def register(subparsers) -> None:
@@ -35,9 +31,6 @@ def register(subparsers) -> None:
                         help="tiny versions of the sets (seconds, for tests; the figures mean nothing)")
     parser.add_argument("--strict-share", type=float, default=0.10, metavar="X",
                         help="strict matching: share of a finding's voxels that must be embolus (default 0.10)")
-    parser.add_argument("--ig-preset", choices=("demo", "card"), default="demo",
-                        help="demo (default): the fast IG settings of iexplain demo (8 steps, references zero,blur, "
-                             "2 SmoothGrad samples) under any flag given; card: the card's / paper's settings")
     parser.add_argument("--real-ct", metavar="DIR",
                         help="folder holding popi_4dct_phase00_chest_ct (default: $IEXPLAIN_REAL_CT or "
                              "../shared/data/real-ct)")
@@ -62,7 +55,6 @@ def model_path(given: str | None, bundled: str, role: str) -> Path:
 
 
 def run_quality(args) -> int:
-    from ..explain.presets import PRESETS
     from ..evaluation.quality_report import format_markdown, write_quality_report
     from ..evaluation.quality_run import run_quality as quality
     from ..outputs import check_can_write
@@ -71,13 +63,10 @@ def run_quality(args) -> int:
         check_can_write(path, args.overwrite)
     classifier = model_path(args.classifier, "demo-classifier", "classifier")
     segmenter = model_path(args.segmenter, "demo-segmenter", "segmenter")
-    if args.ig_preset == "demo":
-        for name, dest in _PRESET_DESTS.items():
-            if getattr(args, dest) is None:
-                setattr(args, dest, PRESETS["fast"][name])
-    params = explain_params_from(args, classifier)
+    preset, params = preset_and_params(args, classifier, args.device)  # as detect chooses it: by device
     report = quality(classifier, segmenter, quick=args.quick, params=params, strict_share=args.strict_share,
-                     real_ct_root=args.real_ct, device=args.device, progress=progress_from(args))
+                     real_ct_root=args.real_ct, device=args.device, progress=progress_from(args),
+                     preset=preset.as_dict())
     write_quality_report(report, args.json_out, args.markdown, args.overwrite)
     if args.progress != "json":
         print(format_markdown(report))

@@ -10,7 +10,7 @@ rows are filtered results (its best-iteration row equals Table 3's filtered row)
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
@@ -29,23 +29,26 @@ class IterationStudy:
     true_labels: np.ndarray
     true_count: int
     source: str = "phantom"
+    volume: Any = None  # the CT (a Volume, HU): the filters from the CT itself need it
 
     @classmethod
     def from_truth(cls, case_id: str, iteration_labels: np.ndarray, iterations: int, truth: np.ndarray,
-                   source: str = "phantom", truth_as_instances: bool | None = None) -> "IterationStudy":
+                   source: str = "phantom", truth_as_instances: bool | None = None,
+                   volume: Any = None) -> "IterationStudy":
         if np.shape(iteration_labels) != np.shape(truth):
             raise InputError(f"{case_id}: result {np.shape(iteration_labels)} and truth {np.shape(truth)} "
                              "differ in shape")
         labels, count = truth_instances(truth, truth_as_instances)
-        return cls(case_id, np.asarray(iteration_labels), int(iterations), labels, count, source)
+        return cls(case_id, np.asarray(iteration_labels), int(iterations), labels, count, source, volume)
 
     def cumulative(self, k: int) -> np.ndarray:
         return (self.iteration_labels > 0) & (self.iteration_labels <= k)
 
 
 def iteration_curves(studies: list[IterationStudy], max_iterations: int,
-                     keep: Callable[[np.ndarray], np.ndarray]) -> list[dict]:
-    """Pooled metrics per cumulative iteration k = 1..max: ``[{"k", "unfiltered": {...}, "filtered": {...}}]``."""
+                     keep: Callable[[np.ndarray, Any], np.ndarray]) -> list[dict]:
+    """Pooled metrics per cumulative iteration k = 1..max: ``[{"k", "unfiltered": {...}, "filtered": {...}}]``.
+    ``keep(mask, volume)`` is the finding filter, given the study's CT."""
     if not studies:
         raise InputError("the ablation needs at least one study")
     rows = []
@@ -54,7 +57,7 @@ def iteration_curves(studies: list[IterationStudy], max_iterations: int,
         for study in studies:
             mask = study.cumulative(k)
             unfiltered = unfiltered + match_mask(mask, study.true_labels, study.true_count)
-            filtered = filtered + match_mask(keep(mask), study.true_labels, study.true_count)
+            filtered = filtered + match_mask(keep(mask, study.volume), study.true_labels, study.true_count)
         rows.append({"k": k, "unfiltered": unfiltered.as_dict(), "filtered": filtered.as_dict()})
     return rows
 
@@ -77,7 +80,8 @@ def _table_row(row: dict, key: str, **labels) -> dict:
             "tp": metrics["tp"], "fp": metrics["fp"], "fn": metrics["fn"]}
 
 
-def summarise(studies: list[IterationStudy], max_iterations: int, keep: Callable[[np.ndarray], np.ndarray]) -> dict:
+def summarise(studies: list[IterationStudy], max_iterations: int,
+              keep: Callable[[np.ndarray, Any], np.ndarray]) -> dict:
     """Table 2 (iteration 1 vs best), Table 3 (unfiltered vs filtered, at the best and at the last iteration),
     Fig. 4 data (curves and histogram)."""
     curves = iteration_curves(studies, max_iterations, keep)

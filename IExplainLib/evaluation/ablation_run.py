@@ -7,7 +7,7 @@ import platform
 import time
 from pathlib import Path
 
-from ..findings import filter_findings
+from ..finding_filters import keep_findings
 from ..outputs import check_can_write, write_text_atomic
 from .ablation import IterationStudy, summarise
 from .ablation_plot import plot_ablation
@@ -34,10 +34,10 @@ def run_ablation_report(dataset: str | Path | None, phantoms: PhantomSetSpec | N
             progress("ablation", index / total, f"explaining {study.case_id}", case=study.case_id)
         result = explain_for_ablation(explainer, study.volume)
         studies.append(IterationStudy.from_truth(study.case_id, result.unfiltered, result.iterations, study.truth,
-                                                 study.source))
+                                                 study.source, volume=study.volume))
 
-    def keep(mask):
-        return filter_findings(mask, params.min_cluster_voxels, params.max_center_distance_px, params.reference_size)
+    def keep(mask, volume):
+        return keep_findings(mask, params, volume)
 
     summary = summarise(studies, params.max_iterations, keep)
     held_out = phantoms is None or phantoms.seed >= HELD_OUT_FIRST_SEED

@@ -35,7 +35,9 @@ def _header(report: dict) -> list[str]:
                      f"{model['threshold']:.3g})")
     environment = report["environment"]
     load = environment.get("load_average_at_start")
-    lines += [f"- iExplain: IG preset {report['ig_preset']}: {params['n_steps']} IG steps, references "
+    preset = report.get("preset") or {}
+    chosen = f" ({preset['name']} chosen by {preset['chosen_by']})" if preset else ""
+    lines += [f"- iExplain: IG preset {report['ig_preset']}{chosen}: {params['n_steps']} IG steps, references "
               f"{', '.join(params['references'])}, {params['smoothgrad_samples']} SmoothGrad sample(s); "
               f"h = {params['high_threshold']:g}, at most {params['max_iterations']} iterations",
               f"- matching: *paper* = {report['matching']['intersection']}; *strict* = "

@@ -92,11 +92,12 @@ class QualityModels:
 
 
 def ig_preset_name(params) -> str:
+    """The attribution preset (``fast``, ``paper``) whose settings ``params`` has, else ``custom``."""
     from ..explain.presets import PRESETS
 
-    settings = {key: getattr(params, key) for key in PRESETS["fast"]}
-    if settings == PRESETS["fast"]:
-        return "demo (the fast IG preset of iexplain demo)"
+    for name, preset in PRESETS.items():
+        if {key: getattr(params, key) for key in preset} == preset:
+            return name
     return "custom"
 
 
@@ -244,12 +245,14 @@ TIME_SPENT = "the time limit was reached before this set"
 
 def run_quality(classifier: str | Path, segmenter: str | Path, quick: bool = False, params=None,
                 strict_share: float = STRICT_SHARE, real_ct_root: str | Path | RealCT | None = None,
-                device: str = "auto", progress=None, deadline: float | None = None) -> dict:
+                device: str = "auto", progress=None, deadline: float | None = None,
+                preset: dict | None = None) -> dict:
     """The quality report (a JSON-ready dict) of two models on the fixed held-out sets (``quick``: tiny ones).
 
     ``real_ct_root``: the folder of the real CT, or a :class:`RealCT` already read (shared between runs).
     ``deadline`` (a ``time.monotonic()`` value): no study is started after it; a set cut short says ``partial``
-    (its figures pool the studies scored), a set not reached is skipped with that reason."""
+    (its figures pool the studies scored), a set not reached is skipped with that reason.
+    ``preset``: how the attribution preset was chosen (``PresetChoice.as_dict()``), recorded in the report."""
     if not 0.0 < strict_share <= 1.0:
         raise InputError(f"--strict-share must lie in (0, 1], got {strict_share}")
     started = time.monotonic()
@@ -289,7 +292,7 @@ def run_quality(classifier: str | Path, segmenter: str | Path, quick: bool = Fal
         "models": {"classifier": _model_entry(models.classifier_path, explainer.card, explainer.threshold),
                    "segmenter": _model_entry(models.segmenter_path, models.segmenter.card,
                                              models.segmenter.spec.threshold)},
-        "ig_preset": models.preset, "explain_params": models.params.to_dict(), "iexplain_shipped": shipped,
+        "ig_preset": models.preset, "preset": preset, "explain_params": models.params.to_dict(), "iexplain_shipped": shipped,
         "segmenter_filters": {key: getattr(models.segmenter_params, key) for key in
                               ("filter", "location_filter", "defect_check", "min_cluster_voxels")},
         "strict_share": strict_share,

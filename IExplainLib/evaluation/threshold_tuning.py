@@ -29,14 +29,15 @@ class CachedStudy:
     heat: Any             # anything with ``.shape`` == the truth's (z, y, x) shape
     true_labels: np.ndarray
     true_count: int
+    volume: Any = None  # the CT (a Volume, HU): the filters from the CT itself need it
 
     @classmethod
     def from_truth(cls, case_id: str, heat: Any, truth: np.ndarray,
-                   truth_as_instances: bool | None = None) -> "CachedStudy":
+                   truth_as_instances: bool | None = None, volume: Any = None) -> "CachedStudy":
         if tuple(heat.shape) != tuple(np.shape(truth)):
             raise InputError(f"{case_id}: heat map {tuple(heat.shape)} and truth {np.shape(truth)} differ in shape")
         labels, count = truth_instances(truth, truth_as_instances)
-        return cls(case_id, heat, labels, count)
+        return cls(case_id, heat, labels, count, volume)
 
 
 def default_grid(centre: float) -> list[float]:
@@ -57,11 +58,11 @@ def parse_grid(text: str) -> list[float]:
 
 def sweep_thresholds(studies: Iterable[CachedStudy], grid: Iterable[float],
                      cluster: Callable[[Any, float], np.ndarray],
-                     keep: Callable[[np.ndarray], np.ndarray]) -> list[dict]:
+                     keep: Callable[[np.ndarray, Any], np.ndarray]) -> list[dict]:
     """Pooled finding counts before and after filtering for each h on the grid.
 
     ``cluster(heat, h)`` is the explainer's clustering at h (low = h * low_ratio) giving the study mask before
-    filtering, ``keep(mask)`` its cluster filter. Returns one row per h: ``{"high_threshold", "unfiltered": {...}, "filtered": {...}}``.
+    filtering, ``keep(mask, volume)`` its finding filter (given the study's CT). Returns one row per h: ``{"high_threshold", "unfiltered": {...}, "filtered": {...}}``.
     """
     studies = list(studies)
     grid = sorted(float(h) for h in grid)
@@ -75,7 +76,7 @@ def sweep_thresholds(studies: Iterable[CachedStudy], grid: Iterable[float],
         for study in studies:
             mask = np.asarray(cluster(study.heat, h)) > 0
             unfiltered = unfiltered + match_mask(mask, study.true_labels, study.true_count)
-            filtered = filtered + match_mask(keep(mask), study.true_labels, study.true_count)
+            filtered = filtered + match_mask(keep(mask, study.volume), study.true_labels, study.true_count)
         rows.append({"high_threshold": h, "unfiltered": unfiltered.as_dict(), "filtered": filtered.as_dict()})
     return rows
 

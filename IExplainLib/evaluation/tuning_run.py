@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import InputError
-from ..findings import filter_findings
+from ..finding_filters import keep_findings
 from .explainer_runs import first_iteration_cache, load_explainer, segment_at
 from .model_card import record_high_threshold
 from .study_sets import TUNING_SEEDS, PhantomSetSpec, check_seed_range, count_studies, evaluation_studies
@@ -38,13 +38,13 @@ def tune_threshold(dataset: str | Path | None, phantoms: PhantomSetSpec | None, 
         if progress:
             progress("tune", index / total, f"explaining {study.case_id}", case=study.case_id)
         studies.append(CachedStudy.from_truth(study.case_id, first_iteration_cache(explainer, study.volume),
-                                              study.truth))
+                                              study.truth, volume=study.volume))
 
     def cluster(cache, high_threshold):
         return segment_at(cache, high_threshold, params)
 
-    def keep(mask):
-        return filter_findings(mask, params.min_cluster_voxels, params.max_center_distance_px, params.reference_size)
+    def keep(mask, volume):
+        return keep_findings(mask, params, volume)
 
     rows = sweep_thresholds(studies, grid, cluster, keep)
     chosen = choose_threshold(rows, target_sensitivity)

@@ -67,3 +67,16 @@ def test_filters_from_the_ct_need_the_ct():
         keep_findings(np.ones((4, 8, 8)), ExplainParams(defect_check=True))
     with pytest.raises(Exception, match="location_filter"):
         ExplainParams(location_filter="circle")
+
+
+def test_the_chest_region_is_found_once_per_ct_and_anew_for_another_ct():
+    from IExplainLib.chest_region import chest_region
+    from IExplainLib.finding_filters import _chest_region_of
+
+    first = make_study(8125, slices=12, size=96, n_emboli=1).volume
+    second = make_study(8126, slices=12, size=96, n_emboli=1).volume
+    region = _chest_region_of(first.array, first.spacing)
+    assert _chest_region_of(first.array.copy(), first.spacing) is region  # same CT: the region is reused
+    other = _chest_region_of(second.array, second.spacing)
+    assert other is not region and np.array_equal(other, chest_region(second.array, second.spacing))
+    assert not np.array_equal(other, region)

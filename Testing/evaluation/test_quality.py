@@ -71,6 +71,9 @@ def test_quick_report_structure_and_internal_consistency(quick_run):
     report, markdown = quick_run
     assert report["format"] == "iexplain-quality" and report["quick"] is True
     assert report["strict_share"] == 0.10 and report["explain_params"]["n_steps"] == 2
+    # the preset is chosen as detect chooses it (by device), and the flags that changed it are named
+    assert report["preset"]["name"] == "fast" and report["preset"]["chosen_by"] == "device cpu"
+    assert "n_steps" in report["preset"]["overridden"] and report["ig_preset"] == "custom"
     real_ct = (real_ct_root() / "popi_4dct_phase00_chest_ct").is_dir()
     for item in report["sets"]:
         if item["skipped"]:

@@ -28,7 +28,7 @@ def synthetic_study():
     return CachedStudy.from_truth("synthetic", heat, truth)
 
 
-def keep_large(mask):
+def keep_large(mask, volume):
     return filter_findings(mask, min_voxels=20, max_center_distance_px=1000, reference_size=None)
 
 
@@ -101,3 +101,29 @@ def test_card_update_refuses_a_segmenter_and_a_missing_card(tmp_path):
     assert not (tmp_path / "seg.json.bak").exists()
     with pytest.raises(ModelFileError, match="not found"):
         record_high_threshold(tmp_path / "missing.safetensors", 2.0)
+
+
+def test_sweep_gives_each_study_its_ct_so_the_defect_check_runs_in_tuning():
+    from IExplainLib.explain.params import ExplainParams
+    from IExplainLib.finding_filters import keep_findings
+    from IExplainLib.volume import Volume
+
+    hu = np.full((24, 64, 64), -850, np.float32)   # lung, an opacified artery with a clot, bone beside soft tissue
+    y, x = np.ogrid[:64, :64]
+    hu[:, (y - 20) ** 2 + (x - 20) ** 2 <= 25] = 350
+    hu[8:16, (y - 20) ** 2 + (x - 20) ** 2 <= 4] = 50
+    hu[:, 40:56, 40:56] = 900
+    hu[:, 42:54, 42:54] = 300
+    hu[8:16, 44:48, 34:40] = 40
+    truth = np.zeros(hu.shape, np.uint8)
+    truth[8:16, (y - 20) ** 2 + (x - 20) ** 2 <= 4] = 1
+    heat = np.zeros(hu.shape, np.float32)
+    heat[6:18, 12:29, 12:29] = 10.0   # the blob around the clot
+    heat[6:18, 42:50, 32:42] = 10.0   # soft tissue against the bone: not a filling defect
+    study = CachedStudy.from_truth("clot", heat, truth, volume=Volume(hu, (0.7, 0.7, 1.0)))
+    params = ExplainParams(min_cluster_voxels=10, location_filter="centre", max_center_distance_px=1000,
+                           defect_check=True)
+    rows = sweep_thresholds([study], [4], cluster_with_explainer, lambda mask, volume: keep_findings(mask, params,
+                                                                                                   volume))
+    assert rows[0]["unfiltered"]["tp"] == 1 and rows[0]["unfiltered"]["fp"] == 1
+    assert rows[0]["filtered"]["tp"] == 1 and rows[0]["filtered"]["fp"] == 0
