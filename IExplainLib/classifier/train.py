@@ -21,8 +21,8 @@ from ..errors import InputError, OutputExistsError
 from ..modelfile import load_state_into, model_paths, save_model
 from ..outputs import claim_folder
 from ..progress import QUIET, Progress
-from ..training import (DistributedContext, clean_interrupted_run, init_distributed, load_checkpoint, save_checkpoint,
-                        warmup_linear_decay)
+from ..training import (DistributedContext, StepBudget, clean_interrupted_run, init_distributed, load_checkpoint,
+                        save_checkpoint, warmup_linear_decay)
 from .augment import TrainAugment
 from .backbones import build_classifier
 from .data import PreparedStudy, SliceDataset, StudySource, prepare_all, sources_from_dataset, split_studies
@@ -146,7 +146,8 @@ def train_classifier(data_root: str | Path | Sequence[str | Path] | Sequence[Stu
                      checkpoint: str | Path | None = None, cache_dir: str | Path | None = None,
                      checkpoint_every: int | None = None, stop_after_steps: int | None = None,
                      crop: int = 0, hard_negatives: bool = False, init: str | Path | None = None,
-                     command: str | None = None) -> dict:
+                     command: str | None = None, deadline: float | None = None,
+                     channels_last: bool = False) -> dict:
     """Train a slice classifier on dataset folder(s) (or StudySource objects) and write ``out`` (+ card).
 
     Returns ``{"model", "metrics", "history", "step", "stopped"}`` (``model`` is None in torchrun ranks other than
@@ -155,6 +156,9 @@ def train_classifier(data_root: str | Path | Sequence[str | Path] | Sequence[Stu
     ``init`` (a classifier model file) starts from its weights with its spec (``spec`` must then be None or equal).
     ``hard_negatives`` (patch training only) re-mines, at every epoch start, where the current network sees the most
     PE evidence in each negative training slice, and centres half of the negative patches there.
+    ``deadline`` (a ``time.monotonic()`` value; one process only): the schedule shrinks to the steps that fit
+    (:class:`~IExplainLib.training.StepBudget`), the run validates and writes its model on time, and the card says so.
+    ``channels_last``: train in the channels-last memory layout (faster convolutions on GPUs).
     """
     import torch
 
@@ -168,6 +172,9 @@ def train_classifier(data_root: str | Path | Sequence[str | Path] | Sequence[Stu
     if hard_negatives and not crop:
         raise InputError("hard-negative mining needs patch training (--crop)")
     ctx = init_distributed(device)
+    if deadline is not None and ctx.distributed:
+        ctx.close()
+        raise InputError("a time limit needs a single process (under torchrun the ranks could stop apart)")
     report = progress if ctx.is_main else QUIET
     try:
         if ctx.is_main:
@@ -207,11 +214,14 @@ def train_classifier(data_root: str | Path | Sequence[str | Path] | Sequence[Stu
         if steps_per_epoch < 1:
             raise InputError(f"{samples} samples per epoch make no full batch of {batch_size} per process")
         total_steps = steps_per_epoch * epochs
+        budget = StepBudget(total_steps, deadline)
 
         torch.manual_seed(seed)  # same initial weights in every process (DDP also broadcasts rank 0's)
         model = build_classifier(spec).to(ctx.device)
+        if channels_last:
+            model = model.to(memory_format=torch.channels_last)
         optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-        scheduler = warmup_linear_decay(optimizer, warmup, total_steps, final_lr)
+        scheduler = warmup_linear_decay(optimizer, warmup, budget, final_lr)
         autocast, scaler = _amp_context(ctx.device, amp)
         step, history = 0, []
         if not state and init:
@@ -253,7 +263,7 @@ def train_classifier(data_root: str | Path | Sequence[str | Path] | Sequence[Stu
                 save_checkpoint(checkpoint, payload)
 
         metrics: dict = history[-1]["validation"] if history else {}
-        while step < total_steps:
+        while step < budget.total:
             epoch, in_epoch = divmod(step, steps_per_epoch)
             sampler.set_epoch(epoch, skip=in_epoch * batch_size)
             if hard_negatives:
@@ -266,6 +276,8 @@ def train_classifier(data_root: str | Path | Sequence[str | Path] | Sequence[Stu
                 labels = labels.to(ctx.device, dtype=torch.float32).view(-1, 1)
                 if augmenter is not None:
                     inputs = augmenter(inputs)
+                if channels_last:
+                    inputs = inputs.contiguous(memory_format=torch.channels_last)
                 with autocast():
                     loss = loss_fn(network(inputs).float(), labels)
                 optimizer.zero_grad(set_to_none=True)
@@ -286,6 +298,8 @@ def train_classifier(data_root: str | Path | Sequence[str | Path] | Sequence[Stu
                     return {"model": None, "metrics": metrics, "history": history, "step": step, "stopped": True}
                 if checkpoint_every and step % checkpoint_every == 0 and step % steps_per_epoch:
                     save(step % steps_per_epoch)
+                if budget.after_step(step):
+                    break
             metrics = validate(model, val_studies, spec, ctx, batch_size * 2)
             history.append({"epoch": epoch + 1, "step": step, "train_loss": ctx.mean(float(np.mean(losses))),
                             "validation": metrics})
@@ -295,7 +309,7 @@ def train_classifier(data_root: str | Path | Sequence[str | Path] | Sequence[Stu
             ctx.barrier()
 
         result = {"model": weights if ctx.is_main else None, "metrics": metrics, "history": history, "step": step,
-                  "stopped": False}
+                  "stopped": False, "time_limit": budget.as_dict() if deadline is not None else None}
         if ctx.is_main:
             final_spec = replace(spec, threshold=float(metrics.get("threshold", spec.threshold)))
             card = {"kind": "classifier", "architecture": spec.backbone, "spec": final_spec.to_dict(),
@@ -307,7 +321,10 @@ def train_classifier(data_root: str | Path | Sequence[str | Path] | Sequence[Stu
                                  "train_studies": len(train_ids),
                                  "validation_studies": len(val_ids),
                                  **({"initial_weights": str(config["init"])} if config.get("init") else {}), "steps": step, "world_size": ctx.world_size,
-                                 "device": str(ctx.device), **{k: config[k] for k in (
+                                 "device": str(ctx.device),
+                                 **({"time_limit": budget.as_dict()} if deadline is not None else {}),
+                                 "mixed_precision": bool(amp and ctx.device.type == "cuda"),
+                                 "channels_last": bool(channels_last), **{k: config[k] for k in (
                                      "epochs", "batch_size", "lr", "warmup", "weight_decay", "samples_per_epoch",
                                      "seed", "crop", "hard_negatives")},
                                  "validation_ids": val_ids if len(val_ids) <= 500 else val_ids[:500]},

@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "commands_segmenter",   # train-segmenter, finetune, segmenter-report
     "commands_demo",        # demo, bench
     "commands_quality",     # quality
+    "commands_reproduce",   # reproduce
 )
 
 

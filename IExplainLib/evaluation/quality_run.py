@@ -120,9 +120,16 @@ def load_models(classifier: str | Path, segmenter: str | Path, params=None, devi
                          ig_preset_name(explainer.params), segmenter_params)
 
 
+def segmenter_masks(volume, loaded, filters) -> tuple[np.ndarray, np.ndarray]:
+    """(thresholded output, what ``detect --method segmenter`` ships: the same after ``filters``) of one study."""
+    from ..segmenter.inference import detect_with_segmenter
+
+    raw, _ = detect_with_segmenter(volume, loaded.path, loaded=loaded, filter=False)
+    return raw, (keep_findings(raw, filters, volume) if filters.filter else raw > 0)
+
+
 def score_study(models: QualityModels, study, set_name: str, strict_share: float = STRICT_SHARE) -> StudyResult:
     """Both methods on one study, timed, scored for every cumulative iteration, filtered and not."""
-    from ..segmenter.inference import detect_with_segmenter
     from .ablation import IterationStudy
     from .explainer_runs import explain_for_ablation
 
@@ -133,9 +140,7 @@ def score_study(models: QualityModels, study, set_name: str, strict_share: float
     result = explain_for_ablation(models.explainer, volume)
     iexplain_seconds = time.monotonic() - started
     started = time.monotonic()
-    segmenter_raw, _ = detect_with_segmenter(volume, models.segmenter_path, loaded=models.segmenter, filter=False)
-    seg_params = models.segmenter_params or params
-    segmenter_mask = keep_findings(segmenter_raw, seg_params, volume) if seg_params.filter else segmenter_raw > 0
+    segmenter_raw, segmenter_mask = segmenter_masks(volume, models.segmenter, models.segmenter_params or params)
     segmenter_seconds = time.monotonic() - started
 
     iterations = IterationStudy(study.case_id, result.unfiltered, result.iterations, true_labels, true_count,
@@ -231,17 +236,29 @@ def _model_entry(path: Path, card: dict, threshold: float) -> dict:
             "name": card.get("name"), "threshold": threshold}
 
 
+def _out_of_time(deadline: float | None) -> bool:
+    return deadline is not None and time.monotonic() >= deadline
+
+
+TIME_SPENT = "the time limit was reached before this set"
+
+
 def run_quality(classifier: str | Path, segmenter: str | Path, quick: bool = False, params=None,
-                strict_share: float = STRICT_SHARE, real_ct_root: str | Path | None = None, device: str = "auto",
-                progress=None, preset: dict | None = None) -> dict:
+                strict_share: float = STRICT_SHARE, real_ct_root: str | Path | RealCT | None = None,
+                device: str = "auto", progress=None, deadline: float | None = None,
+                preset: dict | None = None) -> dict:
     """The quality report (a JSON-ready dict) of two models on the fixed held-out sets (``quick``: tiny ones).
+
+    ``real_ct_root``: the folder of the real CT, or a :class:`RealCT` already read (shared between runs).
+    ``deadline`` (a ``time.monotonic()`` value): no study is started after it; a set cut short says ``partial``
+    (its figures pool the studies scored), a set not reached is skipped with that reason.
     ``preset``: how the attribution preset was chosen (``PresetChoice.as_dict()``), recorded in the report."""
     if not 0.0 < strict_share <= 1.0:
         raise InputError(f"--strict-share must lie in (0, 1], got {strict_share}")
     started = time.monotonic()
     load_at_start = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     models = load_models(classifier, segmenter, params, device)
-    real_ct = RealCT(real_ct_root)
+    real_ct = real_ct_root if isinstance(real_ct_root, RealCT) else RealCT(real_ct_root)
     sets = quality_sets(quick)
     shipped = "filtered" if models.params.filter else "unfiltered"
     runnable = [item for item in sets if real_ct.available or not item.needs_real_ct]
@@ -255,12 +272,18 @@ def run_quality(classifier: str | Path, segmenter: str | Path, quick: bool = Fal
         set_started = time.monotonic()
         results = []
         for study in set_studies(item, real_ct):
+            if _out_of_time(deadline):
+                break
             if progress:
                 progress("quality", done / total, f"{item.name}: {study.case_id}", case=study.case_id)
             results.append(score_study(models, study, item.name, strict_share))
             done += 1
+        if not results:
+            summaries.append(_skipped(item, TIME_SPENT))
+            continue
         summary = summarise_set(item, results, models.explainer.threshold, shipped)
         summary["seconds"] = round(time.monotonic() - set_started, 1)
+        summary["partial"] = len(results) < item.studies
         summaries.append(summary)
         all_results += results
     explainer = models.explainer
@@ -292,6 +315,47 @@ def run_quality(classifier: str | Path, segmenter: str | Path, quick: bool = Fal
     if progress:
         progress.done(f"quality report of {done} studies in {report['runtime_s']:.0f} s", studies=done)
     return report
+
+
+def score_segmenters(segmenters: dict[str, str | Path], quick: bool = False, strict_share: float = STRICT_SHARE,
+                     real_ct_root: str | Path | RealCT | None = None, device: str = "auto", progress=None,
+                     deadline: float | None = None) -> dict:
+    """Several segmenters alone on the quality command's held-out sets, scored as ``run_quality`` scores its
+    segmenter (each with its card's filter settings): ``{name: {set name: pooled figures or skipped reason}}``.
+    For comparisons such as finetuned against random init (Table 5), where running iExplain again would add
+    nothing. ``deadline`` as in :func:`run_quality`."""
+    from ..explain.params import params_for_model
+    from ..segmenter.inference import load_segmenter
+
+    loaded = {name: load_segmenter(path, device) for name, path in segmenters.items()}
+    filters = {name: params_for_model(model.card) for name, model in loaded.items()}
+    real_ct = real_ct_root if isinstance(real_ct_root, RealCT) else RealCT(real_ct_root)
+    figures: dict = {name: {} for name in loaded}
+    for item in quality_sets(quick):
+        if item.needs_real_ct and not real_ct.available:
+            for name in loaded:
+                figures[name][item.name] = {"skipped": f"real CT not found at {real_ct.path}"}
+            continue
+        scores: dict = {name: [] for name in loaded}
+        negatives: dict = {name: [] for name in loaded}
+        for study in set_studies(item, real_ct):
+            if _out_of_time(deadline):
+                break
+            if progress:
+                progress("quality", None, f"segmenters on {item.name}: {study.case_id}", case=study.case_id)
+            true_labels, true_count = truth_instances(study.truth)
+            for name, model in loaded.items():
+                _, mask = segmenter_masks(study.volume, model, filters[name])
+                score = score_mask(mask, true_labels, true_count, strict_share)
+                scores[name].append(score)
+                if true_count == 0:
+                    negatives[name].append(score.as_dict()["findings"])
+        for name in loaded:
+            figures[name][item.name] = ({"skipped": TIME_SPENT} if not scores[name] else
+                                        {**_pooled(scores[name]).as_dict(), "studies": len(scores[name]),
+                                         "partial": len(scores[name]) < item.studies,
+                                         "fp_per_negative_study": _mean(negatives[name])})
+    return figures
 
 
 def _torch_threads() -> int:

@@ -15,7 +15,13 @@ from .threshold_tuning import CachedStudy, choose_threshold, default_grid, parse
 def tune_threshold(dataset: str | Path | None, phantoms: PhantomSetSpec | None, classifier: str | Path,
                    params_file: str | None = None, overrides: dict | None = None, target_sensitivity: float = 0.9,
                    grid_text: str | None = None, device: str = "auto", write_card: bool = True,
-                   progress=None) -> dict:
+                   progress=None, deadline: float | None = None, given_studies: list | None = None) -> dict:
+    """Explain each evaluation study once (first iteration), sweep h, choose it, record it in the card.
+    ``deadline`` (a ``time.monotonic()`` value): no study is started after it (one at least is explained); the
+    result's ``studies`` says how many were. ``given_studies``: EvaluationStudy objects made by the caller (e.g. in
+    parallel) instead of ``dataset`` / ``phantoms``."""
+    import time
+
     if not 0.0 < target_sensitivity <= 1.0:
         raise InputError(f"--target-sensitivity must lie in (0, 1], got {target_sensitivity}")
     if phantoms is not None:
@@ -23,9 +29,12 @@ def tune_threshold(dataset: str | Path | None, phantoms: PhantomSetSpec | None, 
     explainer = load_explainer(classifier, params_file, overrides, device)
     params = explainer.params
     grid = parse_grid(grid_text) if grid_text else default_grid(params.high_threshold)
-    total = count_studies(dataset, phantoms)
+    total = len(given_studies) if given_studies is not None else count_studies(dataset, phantoms)
+    source = given_studies if given_studies is not None else evaluation_studies(dataset, phantoms)
     studies: list[CachedStudy] = []
-    for index, study in enumerate(evaluation_studies(dataset, phantoms)):
+    for index, study in enumerate(source):
+        if deadline is not None and studies and time.monotonic() >= deadline:
+            break
         if progress:
             progress("tune", index / total, f"explaining {study.case_id}", case=study.case_id)
         studies.append(CachedStudy.from_truth(study.case_id, first_iteration_cache(explainer, study.volume),
@@ -39,7 +48,8 @@ def tune_threshold(dataset: str | Path | None, phantoms: PhantomSetSpec | None, 
 
     rows = sweep_thresholds(studies, grid, cluster, keep)
     chosen = choose_threshold(rows, target_sensitivity)
-    evaluation_set = phantoms.to_dict() if phantoms is not None else {"dataset": str(dataset)}
+    evaluation_set = (phantoms.to_dict() if phantoms is not None else {"dataset": str(dataset)}
+                      if given_studies is None else {"studies": [s.case_id for s in studies]})
     tuning = {"target_sensitivity": target_sensitivity, "target_met": chosen["target_met"],
               "sensitivity_unfiltered": chosen["unfiltered"]["sensitivity"],
               "f1_filtered": chosen["filtered"]["f1"], "evaluation_set": evaluation_set,

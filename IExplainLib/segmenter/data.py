@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from ..errors import InputError
 from .preprocess import to_network_image, to_network_label
 from .sampling import TrainingArrays
@@ -80,13 +82,18 @@ def load_training_arrays(files: list[CaseFiles], spec, progress=None, seed: int 
         if volume.shape != label.shape:
             raise InputError(f"case {item.case_id}: label {item.label.name} {label.shape} does not match its CT "
                              f"{volume.shape} (z, y, x)")
-        spacing_xy = volume.spacing[:2]
-        image = to_network_image(volume.array, spacing_xy, spec)
-        soft = to_network_label(label.array, spacing_xy, spec)
-        arrays.append(TrainingArrays.build(item.case_id, image, soft, seed=seed + index))
+        arrays.append(training_arrays(item.case_id, volume, label.array, spec, seed=seed + index))
         if progress is not None:
             progress("load", (index + 1) / len(files), f"case {item.case_id}", case=item.case_id)
     return arrays
+
+
+def training_arrays(case_id: str, volume, label: np.ndarray, spec, seed: int = 0) -> TrainingArrays:
+    """One case (a CT :class:`~IExplainLib.volume.Volume` and its label array on the same grid) on the network grid."""
+    spacing_xy = volume.spacing[:2]
+    image = to_network_image(volume.array, spacing_xy, spec)
+    soft = to_network_label(label, spacing_xy, spec)
+    return TrainingArrays.build(case_id, image, soft, seed=seed)
 
 
 def describe_data(files: list[CaseFiles], arrays: list[TrainingArrays]) -> dict:

@@ -61,14 +61,17 @@ def _resume_state(checkpoint_path: Path, spec: SegmenterSpec, config: TrainConfi
 
 def train_segmenter(cases, spec: SegmenterSpec, config: TrainConfig, out: str | Path, card: dict | None = None,
                     init_state: dict | None = None, checkpoint: str | Path | None = None, device: str = "auto",
-                    progress=QUIET, overwrite: bool = False, restart: bool = False) -> Path | None:
+                    progress=QUIET, overwrite: bool = False, restart: bool = False,
+                    deadline: float | None = None) -> Path | None:
     """Train on ``cases`` (TrainingArrays) and write ``out`` (safetensors + card). Returns the model path on the
-    main process (None on the other torchrun ranks)."""
+    main process (None on the other torchrun ranks). ``deadline`` (a ``time.monotonic()`` value; one process only):
+    the schedule shrinks to the iterations that fit (:class:`~IExplainLib.training.StepBudget`) and the model is
+    written on time, its card saying how many iterations ran."""
     import torch
 
     from ..modelfile import load_state_into, model_paths, save_model
     from ..outputs import check_can_write
-    from ..training import clean_interrupted_run, init_distributed, save_checkpoint, warmup_linear_decay
+    from ..training import StepBudget, clean_interrupted_run, init_distributed, save_checkpoint, warmup_linear_decay
     from .loss import make_loss, one_hot_soft
     from .sampling import BalancedPatchSampler
 
@@ -79,6 +82,10 @@ def train_segmenter(cases, spec: SegmenterSpec, config: TrainConfig, out: str | 
         raise IExplainError("batch size and iterations must be at least 1")
     checkpoint_path = Path(checkpoint) if checkpoint else default_checkpoint_path(out)
     context = init_distributed(device)
+    if deadline is not None and context.distributed:
+        context.close()
+        raise IExplainError("a time limit needs a single process (under torchrun the ranks could stop apart)")
+    budget = StepBudget(config.iterations, deadline)
     local_batch = max(1, config.batch_size // context.world_size)
     torch.manual_seed(config.seed + 7919 * context.rank)
 
@@ -87,7 +94,7 @@ def train_segmenter(cases, spec: SegmenterSpec, config: TrainConfig, out: str | 
         load_state_into(network, complete_state_dict(network, init_state), "the initial weights")
     network.to(context.device)
     optimizer = torch.optim.AdamW(network.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    schedule = warmup_linear_decay(optimizer, config.warmup, config.iterations, config.final_lr)
+    schedule = warmup_linear_decay(optimizer, config.warmup, budget, config.final_lr)
     sampler = BalancedPatchSampler(cases, spec.patch_size, config.positive_fraction, seed=config.seed + context.rank)
     generator = torch.Generator().manual_seed(config.seed * 1000 + context.rank)
 
@@ -125,7 +132,7 @@ def train_segmenter(cases, spec: SegmenterSpec, config: TrainConfig, out: str | 
                 "spec": spec.to_card(), "config": config.fingerprint()})
         context.barrier()
 
-    while step < config.iterations:
+    while step < budget.total:
         images, labels = sampler.batch(local_batch)
         images = torch.from_numpy(images).to(context.device, non_blocking=True)
         labels = one_hot_soft(torch.from_numpy(labels).to(context.device, non_blocking=True))
@@ -144,6 +151,8 @@ def train_segmenter(cases, spec: SegmenterSpec, config: TrainConfig, out: str | 
             recent = losses[-20:]
             progress("train", step / config.iterations, f"step {step}/{config.iterations}", step=step,
                      loss=sum(recent) / len(recent), lr=schedule.get_last_lr()[0])
+        if budget.after_step(step):
+            break
         if step % config.checkpoint_every == 0 and step < config.iterations:
             save_state()
 
@@ -162,7 +171,8 @@ def train_segmenter(cases, spec: SegmenterSpec, config: TrainConfig, out: str | 
                      "positive_fraction": config.positive_fraction, "seed": config.seed,
                      "augment": asdict(config.augment), "loss": "GeneralizedDiceLoss(softmax, background, soft_label)",
                      "processes": context.world_size, "device": str(context.device), "mixed_precision": use_amp,
-                     "resumed_from_step": resumed_from, "seconds_this_run": round(time.monotonic() - started, 1)})
+                     "resumed_from_step": resumed_from, "seconds_this_run": round(time.monotonic() - started, 1),
+                     **({"time_limit": budget.as_dict()} if deadline is not None else {})})
     full_card["training"] = training
     metrics = dict(full_card.get("metrics", {}))
     metrics["final_training_loss"] = round(sum(recent) / max(1, len(recent)), 5)

@@ -3,5 +3,6 @@
 from .checkpoint import clean_interrupted_run, load_checkpoint, save_checkpoint
 from .distributed import DistributedContext, init_distributed
 from .schedule import warmup_linear_decay
+from .time_limit import StepBudget
 
-__all__ = ["clean_interrupted_run", "load_checkpoint", "save_checkpoint", "DistributedContext", "init_distributed", "warmup_linear_decay"]
+__all__ = ["clean_interrupted_run", "load_checkpoint", "save_checkpoint", "DistributedContext", "init_distributed", "warmup_linear_decay", "StepBudget"]

@@ -6,13 +6,16 @@ from __future__ import annotations
 def warmup_linear_decay(optimizer, warmup_steps: int, total_steps: int, final_lr: float = 1e-7):
     """``LambdaLR`` that rises linearly over ``warmup_steps``, then falls linearly to ``final_lr`` at ``total_steps``.
 
-    The base rate is each parameter group's ``lr`` as set on the optimizer.
+    The base rate is each parameter group's ``lr`` as set on the optimizer. ``total_steps`` may be a
+    :class:`~IExplainLib.training.time_limit.StepBudget`: its ``total`` is read at every step, so a run the deadline
+    shortens still ends at ``final_lr``.
     """
     import torch
 
     base_lrs = [group["lr"] for group in optimizer.param_groups]
     warmup_steps = max(0, int(warmup_steps))
-    total_steps = max(warmup_steps + 1, int(total_steps))
+    horizon = total_steps if hasattr(total_steps, "total") else None
+    fixed_total = None if horizon is not None else max(warmup_steps + 1, int(total_steps))
 
     def factor_for(base_lr: float):
         floor = min(1.0, final_lr / base_lr) if base_lr > 0 else 0.0
@@ -20,7 +23,8 @@ def warmup_linear_decay(optimizer, warmup_steps: int, total_steps: int, final_lr
         def factor(step: int) -> float:
             if step < warmup_steps:
                 return (step + 1) / warmup_steps
-            progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+            total = fixed_total if horizon is None else max(warmup_steps + 1, int(horizon.total))
+            progress = min(1.0, (step - warmup_steps) / max(1, total - warmup_steps))
             return 1.0 - (1.0 - floor) * progress
         return factor
 

@@ -1,0 +1,392 @@
+"""``iexplain reproduce``: the whole method in one run, every phase through the library's own entry points.
+
+Phases, in order (shares of ``--minutes`` in :mod:`.scale`, scheduling in :mod:`.budget`):
+
+1. ``data``: phantoms made in parallel on every core (or a dataset folder split by role, :mod:`.studies`);
+2. ``bench``: the ``iexplain bench`` figures: attribution engine against the plain Captum loop (the paper's
+   settings on CUDA, with TFLOP/s against the bf16 peak) and segmenter inference on a 512x512x300 study;
+3. ``classifier``: Stage 1 (``train_classifier``: timm EfficientNetV2, bf16 autocast and channels_last on CUDA);
+4. ``tune``: h chosen on the tuning studies (``tune_threshold``), written into the classifier's card;
+5. ``pseudo-label``: iExplain (``detect_iexplain``) on every training study; scored against truth where known;
+6. ``segmenter``: Stage 3 on the pseudo-labels (``train_segmenter``);
+7. ``finetune``: the WSL segmenter finetuned on the truth-labelled studies, and the same network from random init
+   with the same schedule and time (the paper's Table 5);
+8. ``quality``: ``iexplain quality``'s held-out sets (seeds >= 9000, never trained on): classifier, iExplain and WSL
+   segmenter (``run_quality``), then the finetuned and random-init segmenters on the same sets.
+
+Training phases end at their deadline with what they have (the schedule shrinks to fit; the model is written); the
+others start no study after it. Outputs: ``models/`` (safetensors + JSON card each), ``quality.json``/``.md``,
+``bench.json`` and ``reproduce.json``/``.md``, rewritten after every phase.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import IExplainError, OutputExistsError
+from ..progress import QUIET
+from .budget import Phase, PhaseBudget, PhaseSkipped
+from .scale import PHASES, Scale, explain_batch_size
+from .studies import dataset_studies, make_phantoms, of_role
+
+OUTPUT_NAMES = ("models", "work", "reproduce.json", "reproduce.md", "quality.json", "quality.md", "bench.json")
+MODEL_NAMES = {"classifier": "classifier", "wsl": "wsl-segmenter", "finetuned": "finetuned-from-wsl",
+               "scratch": "random-init"}
+
+
+@dataclass
+class ReproduceOptions:
+    out: Path
+    scale: Scale
+    minutes: float
+    device: str = "auto"
+    data: Path | None = None
+    overwrite: bool = False
+    real_ct: str | None = None
+    workers: int | None = None
+    command: str = ""
+    phases: tuple[str, ...] = PHASES
+
+
+def check_output_folder(out: Path, overwrite: bool) -> None:
+    """Refuse a non-empty output folder unless ``overwrite``; then remove this command's own outputs only."""
+    if out.exists() and not out.is_dir():
+        raise OutputExistsError(f"{out} exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()):
+        if not overwrite:
+            raise OutputExistsError(f"{out} is not empty (use --overwrite to replace a previous run's outputs)")
+        for name in OUTPUT_NAMES:
+            path = out / name
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+
+
+def _one_line_errors(function) -> dict:
+    """A benchmark's figures, or ``{"error": one line}``: one failed figure must not cost the others."""
+    try:
+        return function()
+    except Exception as error:  # e.g. CUDA out of memory on a smaller GPU than the paper settings assume
+        return {"error": f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"}
+
+
+def _detect_fitting_memory(volume, loaded, params, device, prepared):
+    """``detect_iexplain``, retried with half the rows per attribution pass while the GPU runs out of memory.
+    Returns (detection, the parameters that fitted) so the next study starts from those."""
+    import torch
+
+    from ..explain.detection import detect_iexplain
+
+    while True:
+        try:
+            return detect_iexplain(volume, loaded, params, device, prepared_model=prepared), params
+        except torch.cuda.OutOfMemoryError:
+            if params.batch_size <= 1:
+                raise
+            torch.cuda.empty_cache()
+            params = params.replace(batch_size=max(1, params.batch_size // 2))
+
+
+def _margin(deadline: float, share: float = 0.1, cap: float = 30.0) -> float:
+    """The training loop's own deadline: time kept back for validation and writing the model."""
+    left = max(0.0, deadline - time.monotonic())
+    return deadline - min(cap, share * left)
+
+
+@dataclass
+class Reproduction:
+    options: ReproduceOptions
+    progress: object = QUIET
+    studies: list = field(default_factory=list)
+    pseudo: dict = field(default_factory=dict)         # training study id -> pseudo-label (uint8, CT grid)
+    device: object = None
+
+    def __post_init__(self):
+        out = Path(self.options.out)
+        self.out = out
+        self.models = out / "models"
+        self.work = out / "work"
+        self.paths = {key: self.models / f"{name}.safetensors" for key, name in MODEL_NAMES.items()}
+        self.scale = self.options.scale
+        self.budget = PhaseBudget(self.options.minutes)
+
+    # -- running ----------------------------------------------------------------------------------------------
+    def run(self) -> dict:
+        from ..devices import resolve_device
+        from .report import build_report, write_report
+
+        self.device = resolve_device(self.options.device)
+        check_output_folder(self.out, self.options.overwrite)
+        self.models.mkdir(parents=True, exist_ok=True)
+        self.work.mkdir(parents=True, exist_ok=True)
+        if self.device.type == "cuda":
+            import torch
+
+            torch.backends.cuda.matmul.allow_tf32 = True  # convolutions use TF32 by default already
+        functions = {"data": self.phase_data, "bench": self.phase_bench, "classifier": self.phase_classifier,
+                     "tune": self.phase_tune, "pseudo-label": self.phase_pseudo_label,
+                     "segmenter": self.phase_segmenter, "finetune": self.phase_finetune,
+                     "quality": self.phase_quality}
+        phases = [Phase(name, self.scale.shares[name], functions[name]) for name in PHASES
+                  if name in self.options.phases]
+
+        def on_record(_records):
+            write_report(build_report(self), self.out)
+
+        try:
+            self.budget.run(phases, on_record, self.progress)
+        finally:
+            shutil.rmtree(self.work, ignore_errors=True)
+        report = build_report(self)
+        write_report(report, self.out)
+        return report
+
+    def _need(self, *keys: str) -> None:
+        for key in keys:
+            if not self.paths[key].exists():
+                raise PhaseSkipped(f"needs the {MODEL_NAMES[key]} model, which an earlier phase did not make")
+
+    # -- phases -----------------------------------------------------------------------------------------------
+    def phase_data(self, deadline: float) -> dict:
+        s = self.scale
+        counts = {"train": s.train_studies, "finetune": s.finetune_studies, "tune": s.tune_studies}
+        if self.options.data is not None:
+            self.studies, summary = dataset_studies(self.options.data, counts)
+            if not of_role(self.studies, "tune"):  # no voxel truth in the dataset: h is tuned on phantoms
+                tune, made = make_phantoms({"tune": s.tune_studies}, s.slices, s.size, deadline,
+                                           self.options.workers, self.progress)
+                self.studies += tune
+                summary["tune_phantoms"] = made
+        else:
+            self.studies, summary = make_phantoms(counts, s.slices, s.size, deadline, self.options.workers,
+                                                  self.progress)
+        if len(of_role(self.studies, "train")) < 2:
+            raise IExplainError(f"only {len(of_role(self.studies, 'train'))} training studies were ready before "
+                                "the data phase's time limit (give more --minutes or fewer --studies)")
+        return summary
+
+    def phase_bench(self, deadline: float) -> dict:
+        import json
+
+        import torch
+
+        from ..benchmarks import attribution, segmenter
+        from ..outputs import write_text_atomic
+
+        settings = attribution.settings_for(self.device, quick=self.scale.bench == "quick")
+        figures = {"attribution": _one_line_errors(lambda: attribution.run(device=str(self.device),
+                                                                           settings=settings))}
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()  # the segmenter figures run in a child process: leave it the GPU's memory
+        if time.monotonic() >= deadline:
+            figures["segmenter"] = {"skipped": "the bench phase's time was spent on the attribution figures"}
+        else:
+            model = self._untrained_segmenter(self.work / "bench-segmenter.safetensors")
+            figures["segmenter"] = _one_line_errors(lambda: segmenter.run(
+                device=str(self.device), model=model, slices=self.scale.bench_slices, size=self.scale.bench_size,
+                reference=False, threads=torch.get_num_threads()))
+            figures["segmenter"]["model"] = "untrained network of this run's segmenter spec (time does not " \
+                                            "depend on the weights)"
+        partial = any("skipped" in block or "error" in block for block in figures.values())
+        write_text_atomic(self.out / "bench.json", json.dumps(figures, indent=2) + "\n", overwrite=True)
+        return {**figures, "partial": partial}
+
+    def phase_classifier(self, deadline: float) -> dict:
+        import os
+
+        from ..classifier import ClassifierSpec, train_classifier
+
+        s = self.scale
+        sources = [study.classifier_source() for study in of_role(self.studies, "train")]
+        if len(sources) < 2:
+            raise PhaseSkipped("needs at least 2 training studies")
+        cuda = self.device.type == "cuda"
+        result = train_classifier(
+            sources, self.paths["classifier"], ClassifierSpec(backbone=s.backbone, input_size=s.input_size),
+            epochs=s.epochs, batch_size=s.batch_size, lr=s.lr, warmup=s.warmup, device=str(self.device),
+            progress=self.progress, overwrite=True, val_fraction=0.2, seed=0,
+            workers=min(8, (os.cpu_count() or 2) // 2) if cuda else 0, amp=True,
+            checkpoint=self.work / "classifier.checkpoint.pt", cache_dir=self.work / "classifier-cache",
+            deadline=_margin(deadline), channels_last=cuda, command=self.options.command)
+        shutil.rmtree(self.work / "classifier-cache", ignore_errors=True)
+        limit = result["time_limit"] or {}
+        return {"model": str(self.paths["classifier"]), "backbone": s.backbone, "input_size": s.input_size,
+                "validation": result["metrics"], "steps": result["step"], "time_limit": limit,
+                "train_studies": len(sources), "partial": bool(limit.get("stopped_by_deadline"))}
+
+    def _evaluation_studies(self, role: str):
+        from ..evaluation.study_sets import EvaluationStudy
+
+        return [EvaluationStudy(study.id, study.load(), study.load_truth(), "phantom" if
+                                study.origin.startswith("phantom") else "dataset")
+                for study in of_role(self.studies, role) if study.has_truth]
+
+    def _explain_overrides(self) -> dict:
+        """The attribution preset, and rows per pass that fit the classifier's activations in memory."""
+        from ..explain.presets import PRESETS
+
+        return {**PRESETS[self.scale.preset],
+                "batch_size": explain_batch_size(self.scale.backbone, self.scale.input_size)}
+
+    def _params(self):
+        from ..explain.params import params_for_model
+        from ..modelfile import read_card
+
+        return params_for_model(read_card(self.paths["classifier"]), overrides=self._explain_overrides())
+
+    def phase_tune(self, deadline: float) -> dict:
+        from ..evaluation.tuning_run import tune_threshold
+
+        self._need("classifier")
+        studies = self._evaluation_studies("tune")
+        if not studies:
+            raise PhaseSkipped("no tuning studies with voxel truth")
+        result = tune_threshold(None, None, self.paths["classifier"], overrides=self._explain_overrides(),
+                                target_sensitivity=0.9, device=str(self.device), write_card=True,
+                                progress=self.progress, deadline=deadline, given_studies=studies)
+        chosen = result["chosen"]
+        return {"high_threshold": chosen["high_threshold"], "target_met": chosen["target_met"],
+                "unfiltered": chosen["unfiltered"], "filtered": chosen["filtered"], "studies": result["studies"],
+                "true_pes": result["true_pes"], "preset": self.scale.preset,
+                "partial": result["studies"] < len(studies)}
+
+    def phase_pseudo_label(self, deadline: float) -> dict:
+        from ..classifier import load_classifier
+        from ..evaluation.finding_metrics import FindingScore, score_mask, truth_instances
+        from ..explain.detection import prepare_classifier
+
+        self._need("classifier")
+        loaded = load_classifier(self.paths["classifier"], self.device)
+        prepared = prepare_classifier(loaded, self.device)
+        params = self._params()
+        training = of_role(self.studies, "train")
+        score, scored, seconds = FindingScore(), 0, []
+        for index, study in enumerate(training):
+            if time.monotonic() >= deadline:
+                break
+            self.progress("pseudo-label", index / len(training), f"study {study.id}")
+            started = time.monotonic()
+            volume = study.load()
+            detection, params = _detect_fitting_memory(volume, loaded, params, self.device, prepared)
+            label = (detection.labelmap.array > 0).astype(np.uint8)
+            self.pseudo[study.id] = label
+            seconds.append(time.monotonic() - started)
+            truth = study.load_truth() if study.has_truth else None
+            if truth is not None:
+                score = score + score_mask(label, *truth_instances(truth))
+                scored += 1
+        if not self.pseudo:
+            raise IExplainError("no study was pseudo-labelled before the phase's time limit")
+        return {"studies": len(self.pseudo), "of": len(training), "preset": self.scale.preset,
+                "high_threshold": params.high_threshold, "rows_per_attribution_pass": params.batch_size,
+                "seconds_per_study": round(float(np.mean(seconds)), 2),
+                "positive_labels": sum(1 for label in self.pseudo.values() if label.any()),
+                "scored_against_truth": scored, "score": score.as_dict() if scored else None,
+                "partial": len(self.pseudo) < len(training)}
+
+    def _segmenter_spec(self):
+        from ..segmenter.spec import SegmenterSpec
+
+        s = self.scale
+        return SegmenterSpec(filters=s.filters, patch_size=s.patch_size, inplane_spacing_mm=s.inplane_spacing_mm)
+
+    def _untrained_segmenter(self, path: Path) -> Path:
+        from ..modelfile import save_model
+        from ..segmenter.spec import ARCHITECTURE, build_network, portable_state_dict
+
+        spec = self._segmenter_spec()
+        return save_model(path, portable_state_dict(build_network(spec)),
+                          {"kind": "segmenter", "architecture": ARCHITECTURE, "spec": spec.to_card()}, overwrite=True)
+
+    def _train(self, key: str, arrays, spec, config, card: dict, deadline: float, init_state=None) -> dict:
+        from ..modelfile import read_card
+        from ..segmenter.train import train_segmenter
+
+        train_segmenter(arrays, spec, config, self.paths[key], card=card, init_state=init_state,
+                        checkpoint=self.work / f"{key}.checkpoint.pt", device=str(self.device),
+                        progress=self.progress, overwrite=True, deadline=_margin(deadline))
+        training = read_card(self.paths[key])["training"]
+        limit = training.get("time_limit", {})
+        return {"model": str(self.paths[key]), "iterations": limit.get("steps", training["iterations"]),
+                "planned_iterations": training["iterations"], "stopped_by_deadline": limit.get("stopped_by_deadline"),
+                "final_training_loss": read_card(self.paths[key])["metrics"]["final_training_loss"],
+                "seconds": training["seconds_this_run"]}
+
+    def phase_segmenter(self, deadline: float) -> dict:
+        from ..segmenter.data import training_arrays
+        from ..segmenter.train import TrainConfig
+
+        if not self.pseudo:
+            raise PhaseSkipped("needs pseudo-labels, which the pseudo-label phase did not make")
+        s = self.scale
+        spec = self._segmenter_spec()
+        by_id = {study.id: study for study in self.studies}
+        arrays = [training_arrays(case_id, by_id[case_id].load(), label, spec, seed=index)
+                  for index, (case_id, label) in enumerate(self.pseudo.items())]
+        config = TrainConfig(iterations=s.segmenter_iterations, batch_size=s.segmenter_batch, lr=s.segmenter_lr,
+                             warmup=s.segmenter_warmup, checkpoint_every=10 ** 9)
+        card = {"training": {"data": {"cases": len(arrays), "label_source": "iExplain pseudo-labels (reproduce)",
+                                      "case_ids": list(self.pseudo)[:200]},
+                             "command": self.options.command}}
+        result = self._train("wsl", arrays, spec, config, card, deadline)
+        return {**result, "cases": len(arrays), "partial": bool(result["stopped_by_deadline"])}
+
+    def phase_finetune(self, deadline: float) -> dict:
+        from ..segmenter.data import training_arrays
+        from ..segmenter.finetune import finetune_config, starting_point
+
+        self._need("wsl")
+        corrected = [study for study in of_role(self.studies, "finetune") if study.has_truth]
+        if not corrected:
+            raise PhaseSkipped("no finetuning studies with voxel truth (a dataset without voxel labels)")
+        s = self.scale
+        spec, state, provenance = starting_point(str(self.paths["wsl"]))
+        arrays = [training_arrays(study.id, study.load(), (study.load_truth() > 0).astype(np.uint8), spec,
+                                  seed=index) for index, study in enumerate(corrected)]
+        config = finetune_config(iterations=s.finetune_iterations, lr=s.finetune_lr, warmup=s.finetune_warmup,
+                                 batch_size=s.segmenter_batch, checkpoint_every=10 ** 9)
+        data = {"cases": len(arrays), "label_source": "voxel truth", "case_ids": [a.case_id for a in arrays]}
+        halfway = time.monotonic() + (deadline - time.monotonic()) / 2  # both runs get the same time
+        finetuned = self._train("finetuned", arrays, spec, config, {"training": {**provenance, "data": data}},
+                                halfway, init_state=state)
+        scratch = self._train("scratch", arrays, spec, config, {"training": {"init": "random", "data": data}},
+                              deadline)
+        return {"cases": len(arrays), "finetuned": finetuned, "random_init": scratch,
+                "partial": bool(finetuned["stopped_by_deadline"] or scratch["stopped_by_deadline"])}
+
+    def phase_quality(self, deadline: float) -> dict:
+        from ..evaluation.quality_report import write_quality_report
+        from ..evaluation.quality_run import TIME_SPENT, run_quality, score_segmenters
+        from ..evaluation.quality_sets import RealCT
+
+        self._need("classifier", "wsl")
+        quick = self.scale.quality_quick
+        real_ct = RealCT(self.options.real_ct)  # read once for both runs
+        split = time.monotonic() + 0.7 * (deadline - time.monotonic())
+        report = run_quality(self.paths["classifier"], self.paths["wsl"], quick=quick, params=self._params(),
+                             real_ct_root=real_ct, device=str(self.device), progress=self.progress,
+                             deadline=split)
+        write_quality_report(report, self.out / "quality.json", self.out / "quality.md", overwrite=True)
+        others = {name: self.paths[key] for name, key in (("finetuned", "finetuned"), ("random_init", "scratch"))
+                  if self.paths[key].exists()}
+        table5 = score_segmenters(others, quick=quick, real_ct_root=real_ct, device=str(self.device),
+                                  progress=self.progress, deadline=deadline) if others else {}
+        sets = {}
+        for item in report["sets"]:
+            if item["skipped"]:
+                sets[item["name"]] = {"skipped": item["skipped"]}
+                continue
+            sets[item["name"]] = {"studies": item["studies"], "partial": item.get("partial", False),
+                                  "slice": {k: item["slice"].get(k) for k in ("auroc", "f1")},
+                                  "iexplain": item["iexplain"]["shipped"], "wsl_segmenter": item["segmenter"],
+                                  **{name: table5[name].get(item["name"]) for name in table5}}
+        blocks = [block for item in sets.values() for block in (item, *(item.get(n) or {} for n in table5))]
+        cut = any(block.get("skipped") == TIME_SPENT or block.get("partial") for block in blocks)
+        return {"quick_sets": quick, "report": "quality.json", "runtime_s": report["runtime_s"], "sets": sets,
+                "partial": cut}

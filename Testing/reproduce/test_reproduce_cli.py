@@ -1,0 +1,162 @@
+"""``iexplain reproduce``: the CPU dry run at toy scale end to end (the suite's guard against the command rotting
+between lent GPUs), its refusals, and a phase that fails or runs short of time without losing the finished ones."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from IExplainLib.cli.main import main
+from IExplainLib.modelfile import load_model_file
+from IExplainLib.reproduce import ReproduceOptions, Reproduction, scale_for
+
+
+PROJECT = Path(__file__).resolve().parents[2]
+# What the lent GPU machine lacks and benchmarks/device/run.sh does not carry: the dry run must not need them.
+ABSENT_ON_DEVICE = ("SimpleITK", "nibabel", "nrrd", "highdicom", "slicerio")
+WITHOUT_MODULES = """
+import importlib.abc, sys
+class Absent(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in %r:
+            raise ModuleNotFoundError(f"No module named {name!r} (absent on the GPU device)")
+sys.meta_path.insert(0, Absent())
+from IExplainLib.cli.main import main
+sys.exit(main(sys.argv[1:]))
+""" % (ABSENT_ON_DEVICE,)
+
+
+@pytest.fixture(scope="module")
+def dry_run(tmp_path_factory):
+    """One toy run of the whole command (about a minute on one core), in a process where the packages the GPU
+    device lacks cannot be imported."""
+    out = tmp_path_factory.mktemp("reproduce") / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH": str(PROJECT)}
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, "-c", WITHOUT_MODULES, "reproduce", str(out), "--scale", "toy",
+                             "--minutes", "4", "--device", "cpu", "--progress", "quiet"],
+                            env=env, cwd=PROJECT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out, result.returncode, time.monotonic() - started
+
+
+def test_dry_run_runs_every_phase_inside_its_budget(dry_run):
+    out, code, seconds = dry_run
+    assert code == 0
+    report = json.loads((out / "reproduce.json").read_text())
+    assert report["format"] == "iexplain-reproduce"
+    phases = {p["name"]: p for p in report["budget"]["phases"]}
+    assert list(phases) == ["data", "bench", "classifier", "tune", "pseudo-label", "segmenter", "finetune", "quality"]
+    assert all(p["status"] == "done" for p in phases.values()), phases
+    assert report["budget"]["ended_inside_budget"] and seconds < 4 * 60
+    assert all(p["over_s"] == 0 for p in phases.values())
+    assert not (out / "work").exists()  # caches and checkpoints are gone
+
+
+def test_dry_run_writes_every_model_as_safetensors_with_a_card(dry_run):
+    out, _, _ = dry_run
+    expected = {"classifier": "classifier", "wsl-segmenter": "segmenter", "finetuned-from-wsl": "segmenter",
+                "random-init": "segmenter"}
+    for name, kind in expected.items():
+        state, card = load_model_file(out / "models" / f"{name}.safetensors", expected_kind=kind)
+        assert state and card["kind"] == kind
+    classifier_card = json.loads((out / "models" / "classifier.json").read_text())
+    assert "high_threshold" in classifier_card["explain"]          # h tuned and recorded in the card
+    finetuned = json.loads((out / "models" / "finetuned-from-wsl.json").read_text())["training"]
+    scratch = json.loads((out / "models" / "random-init.json").read_text())["training"]
+    assert finetuned["init"] == "pretrained" and scratch["init"] == "random"
+    assert finetuned["data"]["case_ids"] == scratch["data"]["case_ids"] == ["phantom-7000"]
+
+
+def test_dry_run_scores_on_the_quality_sets_and_times_the_bench(dry_run):
+    out, _, _ = dry_run
+    quality = json.loads((out / "quality.json").read_text())
+    assert quality["format"] == "iexplain-quality" and quality["quick"]
+    report = json.loads((out / "reproduce.json").read_text())
+    sets = report["phases"]["quality"]["result"]["sets"]
+    scored = [block for block in sets.values() if "skipped" not in block]
+    assert scored and all({"iexplain", "wsl_segmenter", "finetuned", "random_init"} <= set(b) for b in scored)
+    assert all(min(seed for seed in item["definition"]["positive_seeds"] + item["definition"]["negative_seeds"]
+                   or [9000]) >= 9000 for item in quality["sets"])  # held out: never trained on
+    pseudo = report["phases"]["pseudo-label"]["result"]
+    assert pseudo["studies"] == 2 and pseudo["scored_against_truth"] == 2
+    bench = json.loads((out / "bench.json").read_text())
+    assert bench["attribution"]["max_relative_difference"] < 1e-4 and bench["attribution"]["flop_per_pass"] > 0
+    assert bench["segmenter"]["study_shape_zyx"] == [16, 64, 64]
+    markdown = (out / "reproduce.md").read_text()
+    assert "## Held-out quality sets" in markdown and "| quality | done |" in markdown
+
+
+def test_an_existing_output_is_refused_without_overwrite(dry_run, capsys):
+    out, _, _ = dry_run
+    before = (out / "reproduce.json").read_text()
+    assert main(["reproduce", str(out), "--scale", "toy", "--device", "cpu"]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "not empty" in error[0] and "--overwrite" in error[0]
+    assert (out / "reproduce.json").read_text() == before
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--minutes", "0"], "--minutes must be positive"),
+    (["--backbone", "resnet9000"], "unknown backbone"),
+    (["--data", "/nonexistent/dataset"], "dataset /nonexistent/dataset not found"),
+    (["--studies", "1"], "at least 2 training studies"),
+    (["--device", "tpu"], "unknown device"),
+])
+def test_bad_input_is_answered_in_one_line(arguments, message, tmp_path, capsys):
+    assert main(["reproduce", str(tmp_path / "out"), "--scale", "toy", *arguments]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and message in error[0], error
+    assert not (tmp_path / "out" / "models").exists()
+
+
+def test_a_failing_phase_keeps_the_finished_ones(tmp_path, monkeypatch):
+    def broken(self, deadline):
+        raise RuntimeError("CUDA out of memory (simulated)")
+
+    monkeypatch.setattr(Reproduction, "phase_pseudo_label", broken)
+    options = ReproduceOptions(tmp_path / "run", scale_for("toy"), 2.0, device="cpu",
+                               phases=("data", "classifier", "pseudo-label", "segmenter"))
+    report = Reproduction(options).run()
+    status = {p["name"]: (p["status"], p["message"]) for p in report["budget"]["phases"]}
+    assert status["classifier"] == ("done", "")
+    assert status["pseudo-label"] == ("failed", "RuntimeError: CUDA out of memory (simulated)")
+    assert status["segmenter"][0] == "skipped" and "pseudo-labels" in status["segmenter"][1]
+    on_disk = json.loads((tmp_path / "run" / "reproduce.json").read_text())
+    assert on_disk["phases"]["classifier"]["status"] == "done"
+    assert load_model_file(tmp_path / "run" / "models" / "classifier.safetensors", expected_kind="classifier")
+
+
+def test_a_training_phase_short_of_time_ends_on_time_with_its_model(tmp_path):
+    # far more epochs than its share allows: the classifier must stop at its deadline, write its model, and keep
+    # the data phase's result
+    options = ReproduceOptions(tmp_path / "run", scale_for("toy", epochs=10 ** 4), 0.4, device="cpu",
+                               phases=("data", "classifier"))
+    report = Reproduction(options).run()
+    data, classifier = report["budget"]["phases"]
+    assert data["status"] == "done"
+    assert classifier["status"] == "partial" and classifier["seconds"] <= classifier["allotted_s"] + 2.0
+    assert report["budget"]["ended_inside_budget"]
+    result = report["phases"]["classifier"]["result"]
+    assert result["time_limit"]["stopped_by_deadline"] and result["steps"] < result["time_limit"]["planned_steps"]
+    assert Path(result["model"]).exists()
+
+
+def test_a_failing_benchmark_keeps_the_other_figures(tmp_path, monkeypatch):
+    from IExplainLib.benchmarks import attribution
+
+    def out_of_memory(**kwargs):
+        raise RuntimeError("CUDA out of memory. Tried to allocate 80 GiB\nmore detail")
+
+    monkeypatch.setattr(attribution, "run", out_of_memory)
+    options = ReproduceOptions(tmp_path / "run", scale_for("toy"), 1.0, device="cpu", phases=("bench",))
+    report = Reproduction(options).run()
+    bench = report["phases"]["bench"]
+    assert bench["status"] == "partial"
+    assert bench["result"]["attribution"] == {"error": "RuntimeError: CUDA out of memory. Tried to allocate 80 GiB"}
+    assert bench["result"]["segmenter"]["seconds"] >= 0
+    assert json.loads((tmp_path / "run" / "bench.json").read_text())["segmenter"]["study_shape_zyx"] == [16, 64, 64]
