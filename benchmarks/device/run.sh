@@ -9,8 +9,9 @@
 # Budget: MINUTES (default 6.5) for the reproduce run itself, inside 8 minutes of run time with the wheel install,
 # imports and copying; a hard `timeout` stops it 45 s past its budget whatever happens. Everything goes to a log
 # under $OUT. At most 8 files of at most 16 MiB come back from $OUT, so the run writes into /tmp and copies back
-# 7: run.log, reproduce.json, reproduce.md, quality.json, quality.md, bench.json and model-cards.tar.gz (the
-# cards of the trained models; the paper-size weights, 80-120 MB each, stay on the machine).
+# 7: run.log, reproduce.json, reproduce.md, quality.json, quality.md, bench.json and models.tar.gz (the cards of
+# the trained models, with the weights when the archive fits in 16 MiB: a tiny backbone's do, paper-size ones,
+# 80-120 MB each, stay on the machine).
 # Extra arguments go to `iexplain reproduce` (e.g. --backbone tf_efficientnetv2_l --input-size 512). Off the GPU,
 # DEVICE=cpu MINUTES=1.5 bash benchmarks/device/run.sh --scale toy checks the script itself.
 set -uo pipefail
@@ -52,7 +53,15 @@ PY
     [ -f "$RUN/$name" ] && cp "$RUN/$name" "$OUT/$name"
   done
   if ls "$RUN"/models/*.json >/dev/null 2>&1; then
-    tar -C "$RUN" -czf "$OUT/model-cards.tar.gz" $(cd "$RUN" && ls models/*.json)
+    # the cards always; the weights too where the whole archive stays under the 16 MiB a result file may have
+    # (a tiny backbone's few MB can then be shipped; paper-size weights stay on the machine)
+    local small
+    small=$(cd "$RUN" && find models -name '*.safetensors' -size -15M | sort)
+    tar -C "$RUN" -czf "$OUT/models.tar.gz" $(cd "$RUN" && ls models/*.json) $small
+    if [ "$(stat -c %s "$OUT/models.tar.gz")" -gt 16000000 ]; then
+      tar -C "$RUN" -czf "$OUT/models.tar.gz" $(cd "$RUN" && ls models/*.json)
+      echo "weights too large to bring back: cards only"
+    fi
   fi
   ls -l "$RUN/models" "$OUT" 2>/dev/null
   return $rc
