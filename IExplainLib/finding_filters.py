@@ -7,7 +7,9 @@
 * ``defect_check``: a pulmonary embolus is a filling defect: clot-density voxels inside an opacified artery. Each
   cluster is cut down to its clot-density *cores*, and a core is kept only when it passes the filling-defect test of
   ``IExplainLib.filling_defects`` (large enough, touching contrast-filled lumen, not bone). What is kept is the core,
-  so a finding is the defect itself, not the heat map's blob around it.
+  so a finding is the defect itself, not the heat map's blob around it. With ``defect_search_mm`` the cores are
+  looked for around each cluster too and kept when they touch it: a cluster a few millimetres off its clot (the heat
+  map is made at the classifier's coarser grid) still selects the whole clot.
 
 No trained model is involved. ``detect``, ``pseudo-label``, the segmenter, the demo, ``iexplain quality``,
 ``ablation`` and ``tune-threshold`` all call ``keep_findings``, so what they measure is what ``detect`` writes.
@@ -63,12 +65,25 @@ def _inside_chest(mask: np.ndarray, hu: np.ndarray, spacing_xyz) -> np.ndarray:
     return keep[labels]
 
 
-def defect_cores(mask: np.ndarray, hu: np.ndarray, spacing_xyz) -> np.ndarray:
-    """The clot-density cores of the clusters of ``mask`` that pass the filling-defect check (boolean mask)."""
+def defect_cores(mask: np.ndarray, hu: np.ndarray, spacing_xyz, search_mm: float = 0.0) -> np.ndarray:
+    """The clot-density cores that pass the filling-defect check, for the clusters of ``mask`` (boolean mask).
+
+    ``search_mm`` 0: the cores inside the clusters (cut at their borders). ``search_mm`` > 0: the cores are found in
+    the clusters grown by that much (in-plane, and one slice up and down) and kept when they touch a cluster, so a
+    heat-map cluster a few millimetres off its clot, or holding only part of it, still selects the whole clot."""
     mask = np.asarray(mask) > 0
     if not mask.any():
         return np.zeros(mask.shape, bool)
-    return defect_mask(mask, hu, spacing_xyz)
+    if search_mm <= 0:
+        return defect_mask(mask, hu, spacing_xyz)
+    radius = max(1, int(round(search_mm / min(float(spacing_xyz[0]), float(spacing_xyz[1])))))
+    y, x = np.ogrid[-radius:radius + 1, -radius:radius + 1]
+    ball = np.zeros((3, 2 * radius + 1, 2 * radius + 1), bool)
+    ball[:, x * x + y * y <= radius * radius] = True
+    cores = defect_mask(ndimage.binary_dilation(mask, structure=ball), hu, spacing_xyz)
+    labels, _count = ndimage.label(cores, structure=np.ones((3, 3, 3), bool))
+    touching = np.unique(labels[mask & cores])
+    return np.isin(labels, touching[touching > 0])
 
 
 def keep_findings(mask: np.ndarray, params, volume=None) -> np.ndarray:
@@ -86,5 +101,5 @@ def keep_findings(mask: np.ndarray, params, volume=None) -> np.ndarray:
         kept = _size_only(mask, params)
         kept = _inside_chest(kept, volume.array, volume.spacing) if kept.any() else kept
     if defect and kept.any():
-        kept = defect_cores(kept, volume.array, volume.spacing)
+        kept = defect_cores(kept, volume.array, volume.spacing, float(getattr(params, "defect_search_mm", 0.0)))
     return kept

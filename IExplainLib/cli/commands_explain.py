@@ -48,6 +48,8 @@ _PARAM_FLAGS = {
                                                   "chest (inside the lungs and mediastinum found from HU)"),
     "--defect-check": ("defect_check", _yes_no,
                        "filter: yes = keep only clot-density cores inside opacified lumen (beyond the paper)"),
+    "--defect-search": ("defect_search_mm", float, "defect check: look for the clot cores up to this many mm around "
+                                                   "each cluster and keep those touching it (0 = inside it only)"),
     "--batch-size": ("batch_size", int, "rows per attribution forward/backward pass (memory vs speed)"),
     "--seed": ("seed", int, "seed of random references and SmoothGrad noise"),
 }

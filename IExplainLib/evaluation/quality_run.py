@@ -38,8 +38,10 @@ FILTER_ABLATION = {
     "none": {"filter": False},
     "paper (size + centre distance)": {"location_filter": "centre", "defect_check": False},
     "chest location": {"location_filter": "chest", "defect_check": False},
-    "paper + defect check": {"location_filter": "centre", "defect_check": True},
-    "chest location + defect check": {"location_filter": "chest", "defect_check": True},
+    "paper + defect check": {"location_filter": "centre", "defect_check": True, "defect_search_mm": 0.0},
+    "chest location + defect check": {"location_filter": "chest", "defect_check": True, "defect_search_mm": 0.0},
+    "chest location + defect check, 6 mm search": {"location_filter": "chest", "defect_check": True,
+                                                   "defect_search_mm": 6.0},
 }
 
 
@@ -294,7 +296,8 @@ def run_quality(classifier: str | Path, segmenter: str | Path, quick: bool = Fal
                                              models.segmenter.spec.threshold)},
         "ig_preset": models.preset, "preset": preset, "explain_params": models.params.to_dict(), "iexplain_shipped": shipped,
         "segmenter_filters": {key: getattr(models.segmenter_params, key) for key in
-                              ("filter", "location_filter", "defect_check", "min_cluster_voxels")},
+                              ("filter", "location_filter", "defect_check", "defect_search_mm",
+                               "min_cluster_voxels")},
         "strict_share": strict_share,
         "matching": {
             "intersection": "the paper's: a predicted cluster (26-connected) and a true PE match when they share a "

@@ -50,9 +50,11 @@ class ExplainParams:
     max_center_distance_px: float = 160.0
     reference_size: int | None = 512
     # beyond the paper (IExplainLib.finding_filters): "centre" = the paper's distance filter, "chest" = inside the
-    # lungs and mediastinum found from HU; defect_check = keep only clot-density cores inside opacified lumen
+    # lungs and mediastinum found from HU; defect_check = keep only clot-density cores inside opacified lumen;
+    # defect_search_mm > 0: the cores are looked for that far around each cluster and kept when they touch it
     location_filter: str = "centre"
     defect_check: bool = False
+    defect_search_mm: float = 0.0
     # execution (no effect on results beyond float rounding)
     batch_size: int = 64
     window_batch: int = 8
@@ -91,6 +93,7 @@ class ExplainParams:
         need(self.min_cluster_voxels >= 0, "min_cluster_voxels must be >= 0")
         need(self.max_center_distance_px > 0, "max_center_distance_px must be > 0")
         need(self.location_filter in ("centre", "chest"), "location_filter must be centre or chest")
+        need(0 <= self.defect_search_mm <= 50, "defect_search_mm must lie in [0, 50]")
         need(self.reference_size is None or self.reference_size >= 1, "reference_size must be >= 1 or null")
         need(self.batch_size >= 1 and self.window_batch >= 1, "batch_size and window_batch must be >= 1")
 

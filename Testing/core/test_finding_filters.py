@@ -6,6 +6,7 @@ import pytest
 from IExplainLib.explain.params import ExplainParams
 from IExplainLib.finding_filters import defect_cores, keep_findings
 from IExplainLib.phantoms import make_study
+from IExplainLib.volume import Volume
 
 SPACING = (0.7, 0.7, 1.0)
 
@@ -80,3 +81,25 @@ def test_the_chest_region_is_found_once_per_ct_and_anew_for_another_ct():
     other = _chest_region_of(second.array, second.spacing)
     assert other is not region and np.array_equal(other, chest_region(second.array, second.spacing))
     assert not np.array_equal(other, region)
+
+
+def test_a_cluster_holding_part_of_a_clot_selects_the_whole_clot_with_the_defect_search():
+    hu = _artery_with_clot()
+    y, x = np.ogrid[:64, :64]
+    clot = np.zeros(hu.shape, bool)
+    clot[8:16, (y - 20) ** 2 + (x - 20) ** 2 <= 4] = True
+    off = np.zeros(hu.shape, bool)
+    off[6:18, 21:30, 14:27] = True   # the heat map's blob a pixel below the clot's centre: it holds a sliver of it
+    assert not np.array_equal(defect_cores(off, hu, SPACING), clot)   # inside only: the clot is cut
+    assert np.array_equal(defect_cores(off, hu, SPACING, search_mm=3.0), clot)
+    far = np.zeros(hu.shape, bool)
+    far[6:18, 30:34, 30:34] = True   # lung 7 mm away: the search selects nothing it does not touch
+    assert not defect_cores(far, hu, SPACING, search_mm=3.0).any()
+    params = ExplainParams(min_cluster_voxels=0, max_center_distance_px=1000, defect_check=True,
+                           defect_search_mm=3.0)
+    assert np.array_equal(keep_findings(off, params, Volume(hu, SPACING)), clot)
+
+
+def test_the_defect_search_is_validated():
+    with pytest.raises(Exception, match="defect_search_mm"):
+        ExplainParams(defect_search_mm=-1.0)
