@@ -28,6 +28,9 @@ from .findings import filter_findings, label_findings
 
 LOCATIONS = ("centre", "chest")
 CHEST_SHARE = 0.5
+# A core the search finds is bounded by the grown cluster, not the cluster: above this it is soft tissue touching
+# opacified blood (heart, hilum), not a clot (a saddle embolus is a few cm3).
+MAX_SEARCHED_CORE_MM3 = 10_000.0
 _REGIONS: OrderedDict = OrderedDict()  # the chest regions of the last few CTs (evaluation filters one CT many times)
 _REGIONS_KEPT = 2
 
@@ -81,9 +84,12 @@ def defect_cores(mask: np.ndarray, hu: np.ndarray, spacing_xyz, search_mm: float
     ball = np.zeros((3, 2 * radius + 1, 2 * radius + 1), bool)
     ball[:, x * x + y * y <= radius * radius] = True
     cores = defect_mask(ndimage.binary_dilation(mask, structure=ball), hu, spacing_xyz)
-    labels, _count = ndimage.label(cores, structure=np.ones((3, 3, 3), bool))
+    labels, count = ndimage.label(cores, structure=np.ones((3, 3, 3), bool))
     touching = np.unique(labels[mask & cores])
-    return np.isin(labels, touching[touching > 0])
+    voxel_mm3 = float(np.prod([float(s) for s in spacing_xyz]))
+    sizes = ndimage.sum(cores, labels, np.arange(count + 1)) * voxel_mm3
+    small = np.flatnonzero(sizes <= MAX_SEARCHED_CORE_MM3)
+    return np.isin(labels, np.intersect1d(touching[touching > 0], small))
 
 
 def keep_findings(mask: np.ndarray, params, volume=None) -> np.ndarray:

@@ -166,5 +166,23 @@ def to_ct_grid(explanation: StudyExplanation, ct_shape: tuple[int, int, int], pa
         labelmap[found & (labelmap == 0)] = iteration
     unfiltered = labelmap.copy()
     if params.filter and labelmap.any():
-        labelmap[~keep_findings(labelmap > 0, params, volume)] = 0
+        labelmap = _kept_by_iteration(labelmap, keep_findings(labelmap > 0, params, volume))
     return StudySegmentation(labelmap, heat, unfiltered, explanation.max_iteration)
+
+
+def _kept_by_iteration(labelmap: np.ndarray, kept: np.ndarray) -> np.ndarray:
+    """What the filters kept, each kept piece whole and labelled with the earliest iteration it overlaps. The filters
+    may keep voxels outside the segments (the defect search selects a whole clot that a segment only touches);
+    a piece is never split between iterations."""
+    from scipy import ndimage
+
+    pieces, count = ndimage.label(kept, structure=np.ones((3, 3, 3), bool))
+    if count == 0:
+        return np.zeros_like(labelmap)
+    never = np.iinfo(np.int32).max
+    iterations = labelmap.astype(np.int32)
+    iterations[labelmap == 0] = never
+    earliest = ndimage.minimum(iterations, pieces, np.arange(1, count + 1))
+    table = np.zeros(count + 1, labelmap.dtype)
+    table[1:] = np.where(np.asarray(earliest) == never, 0, earliest)
+    return table[pieces]

@@ -80,3 +80,21 @@ def test_spots_are_found_iteration_by_iteration_on_the_ct_grid(detector):
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:
     return 2 * float((a & b).sum()) / max(1, int(a.sum() + b.sum()))
+
+
+def test_what_the_filters_keep_stays_whole_and_takes_the_earliest_iteration_it_touches():
+    from IExplainLib.explain.study import _kept_by_iteration
+
+    labelmap = np.zeros((4, 20, 20), np.uint8)
+    labelmap[1:3, 2:5, 2:5] = 2                  # a segment of iteration 2
+    labelmap[1:3, 10:13, 10:13] = 1              # iteration 1 ...
+    labelmap[1:3, 10:13, 13:16] = 3              # ... and 3 beside it
+    kept = np.zeros(labelmap.shape, bool)
+    kept[1:3, 3:8, 3:8] = True                   # a clot the segment only touches: kept whole
+    kept[1:3, 11:12, 11:15] = True               # one piece across iterations 1 and 3: all of it is iteration 1
+    kept[0, 17:19, 17:19] = True                 # touches no segment: not a finding
+    result = _kept_by_iteration(labelmap, kept)
+    assert (result[1:3, 3:8, 3:8] == 2).all()
+    assert (result[1:3, 11:12, 11:15] == 1).all()
+    assert not result[0].any()
+    assert np.count_nonzero(result) == np.count_nonzero(kept[1:3])
