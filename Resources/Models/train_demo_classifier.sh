@@ -94,9 +94,8 @@ done
 cp "$PREVIOUS" "$OUT" && cp "${PREVIOUS%.safetensors}.json" "${OUT%.safetensors}.json"
 
 # Its Stage 2 settings, tuning seeds only: classifier threshold at slice sensitivity 0.8 (0.367), h with the best
-# filtered F1 of the sweep (7.5). The defect search (filters_search.py: 6 mm best on the union of iterations) is not
-# set: inside detect, per iteration, it split cores across iterations and grew soft-tissue "cores" (772 findings
-# on the demo study against 34 without it).
+# filtered F1 of the sweep (7.5), the defect search radius with the best F1 of 0 / 3 / 6 mm (6; the segmenter's card
+# takes the same CT filters).
 iexplain synth "$WORK/tuning-384" --studies 8 --seed 8000 --size 384 --slices 48 --layout nifti
 iexplain synth "$WORK/tuning-real" --studies 2 --seed 8008 --slices 48 --layout nifti --anatomy "$REAL_CT"
 python docs/reports/slice_threshold.py "$OUT" 0.8 "$WORK/tuning-384" "$WORK/tuning-real"
@@ -116,7 +115,7 @@ python - "$OUT" <<'PY'
 import json, sys
 card = sys.argv[1].replace(".safetensors", ".json")
 data = json.load(open(card))
-data["explain"].update(high_threshold=7.5, defect_search_mm=0.0)
+data["explain"].update(high_threshold=7.5, defect_search_mm=6.0)
 json.dump(data, open(card, "w"), indent=2)
 PY
 iexplain quality --json docs/reports/quality/bundled.json --markdown docs/reports/quality/bundled.md --overwrite
