@@ -23,13 +23,3 @@ OMP_NUM_THREADS=1 torchrun --standalone --nproc_per_node 2 -m IExplainLib.cli.ma
 # Held-out evaluation (seeds >= 9000, never trained on): finding-level F1 at the card's threshold.
 iexplain synth "$WORK/heldout" --studies 8 --seed 9000 --layout nifti --size 256 --slices 80 --progress quiet
 python -m IExplainLib.segmenter.evaluate_model "$OUT" "$WORK/heldout"
-
-# The CT filters its output takes in detect (the same as the bundled classifier's card: chest location, defect check,
-# 6 mm defect search; docs/explain.md, docs/reports/experiments.md).
-python - "$OUT" <<'PY'
-import json, sys
-card = sys.argv[1].replace(".safetensors", ".json")
-data = json.load(open(card))
-data.setdefault("explain", {}).update(location_filter="chest", defect_check=True, defect_search_mm=6.0)
-json.dump(data, open(card, "w"), indent=2)
-PY
