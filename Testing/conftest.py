@@ -48,3 +48,15 @@ def dciodvfy():
         return [line for line in lines if "Error" in line]
 
     return validate
+
+
+@pytest.fixture
+def single_thread_torch():
+    """torch single-threaded for one test: the machine's cores are shared, and oversubscribed threads are far slower
+    there. Suites that need it make it autouse in their own conftest."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

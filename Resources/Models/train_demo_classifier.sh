@@ -110,7 +110,7 @@ PY
 iexplain tune-threshold --phantoms 8 --seed 8000 --phantom-size 384 --real-anatomy "$REAL_CT" --real-anatomy-count 2 \
   --classifier "$OUT" --ig-steps 8 --references zero,blur --smoothgrad-samples 2 \
   --grid 2,3,4,5.25,7.5,10.5,15 --target-sensitivity 0.9 -o docs/reports/tuning/tuning.json --overwrite
-python docs/reports/filters_search.py "$OUT" 8 384 2 7.5 docs/reports/tuning/filters_search.json
+python docs/reports/filters_eval.py "$OUT" 8 384 2 7.5 docs/reports/tuning/filters_search.json
 python - "$OUT" <<'PY'
 import json, sys
 card = sys.argv[1].replace(".safetensors", ".json")

@@ -5,10 +5,5 @@ import pytest
 
 
 @pytest.fixture(autouse=True)
-def single_thread_torch():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _single_thread(single_thread_torch):
     yield
-    torch.set_num_threads(before)

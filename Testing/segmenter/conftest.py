@@ -17,13 +17,8 @@ TINY_ARCH = ["--filters", "4,8,16", "--patch-size", "16,32,32", "--inplane-spaci
 
 
 @pytest.fixture(autouse=True)
-def single_thread_torch():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _single_thread(single_thread_torch):
     yield
-    torch.set_num_threads(before)
 
 
 def write_dataset_json(root: Path, studies: dict, labels: dict | None = None, provenance=None) -> Path:

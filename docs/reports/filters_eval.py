@@ -1,4 +1,5 @@
-"""Stage-2 filter comparison on tuning phantoms: paper filter vs chest location vs chest + defect check.
+"""Stage-2 filter comparison on tuning phantoms: paper filter vs chest location vs chest + defect check (inside the
+cluster, and with a 3 / 6 mm search around it).
 usage: python filters_eval.py CLASSIFIER N_PHANTOMS SIZE N_REAL [h]"""
 import sys, time, json
 import numpy as np
@@ -35,8 +36,11 @@ spec = PhantomSetSpec(n, 8000, 48, size, "/work/shared/data/real-ct/popi_4dct_ph
 # every setting spelled out: the classifier card may turn the CT filters on for its own runs
 configs = {"none": dict(filter=False), "paper": dict(location_filter="centre", defect_check=False),
            "chest": dict(location_filter="chest", defect_check=False),
-           "chest+defect": dict(location_filter="chest", defect_check=True),
-           "paper+defect": dict(location_filter="centre", defect_check=True)}
+           "chest+defect": dict(location_filter="chest", defect_check=True, defect_search_mm=0.0),
+           "paper+defect": dict(location_filter="centre", defect_check=True, defect_search_mm=0.0),
+           "chest+defect@3mm": dict(location_filter="chest", defect_check=True, defect_search_mm=3.0),
+           "chest+defect@6mm": dict(location_filter="chest", defect_check=True, defect_search_mm=6.0),
+           "paper+defect@3mm": dict(location_filter="centre", defect_check=True, defect_search_mm=3.0)}
 tot = {k: [FindingCounts(), FindingCounts(), 0, 0] for k in configs}
 t0 = time.time()
 for st in phantom_studies(spec):
