@@ -12,10 +12,11 @@ import numpy as np
 
 class BalancedDistributedSampler:
     def __init__(self, labels: np.ndarray, samples_per_epoch: int, rank: int = 0, world_size: int = 1,
-                 seed: int = 0, positive_fraction: float = 0.5):
+                 seed: int = 0, positive_fraction: float = 0.5, stream: int = 0):
         self.labels = np.asarray(labels) > 0.5
         self.samples_per_epoch = int(samples_per_epoch)
         self.rank, self.world_size, self.seed = rank, world_size, seed
+        self.stream = int(stream)  # another draw for the same seed (a continued run's phase); 0 = the seed's own
         self.positive_fraction = positive_fraction if self.labels.any() and (~self.labels).any() else None
         self.epoch = 0
         self.skip = 0
@@ -28,7 +29,8 @@ class BalancedDistributedSampler:
         return self.samples_per_epoch // self.world_size - self.skip
 
     def _epoch_indices(self) -> np.ndarray:
-        rng = np.random.default_rng([self.seed, self.epoch])
+        rng = np.random.default_rng([self.seed, self.epoch] if self.stream == 0 else
+                                    [self.seed, self.epoch, self.stream])
         if self.positive_fraction is None:  # one class only: plain shuffled draw
             return rng.integers(0, len(self.labels), self.samples_per_epoch)
         positives, negatives = np.flatnonzero(self.labels), np.flatnonzero(~self.labels)

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -147,7 +148,7 @@ def train_classifier(data_root: str | Path | Sequence[str | Path] | Sequence[Stu
                      checkpoint_every: int | None = None, stop_after_steps: int | None = None,
                      crop: int = 0, hard_negatives: bool = False, init: str | Path | None = None,
                      command: str | None = None, deadline: float | None = None,
-                     channels_last: bool = False) -> dict:
+                     channels_last: bool = False, clock: Callable[[], float] = time.monotonic) -> dict:
     """Train a slice classifier on dataset folder(s) (or StudySource objects) and write ``out`` (+ card).
 
     Returns ``{"model", "metrics", "history", "step", "stopped"}`` (``model`` is None in torchrun ranks other than
@@ -156,7 +157,8 @@ def train_classifier(data_root: str | Path | Sequence[str | Path] | Sequence[Stu
     ``init`` (a classifier model file) starts from its weights with its spec (``spec`` must then be None or equal).
     ``hard_negatives`` (patch training only) re-mines, at every epoch start, where the current network sees the most
     PE evidence in each negative training slice, and centres half of the negative patches there.
-    ``deadline`` (a ``time.monotonic()`` value; one process only): the schedule shrinks to the steps that fit
+    ``deadline`` (a value of ``clock``, by default ``time.monotonic``; ``time.process_time`` makes it a CPU-time
+    budget, as equal-budget experiments need; one process only): the schedule shrinks to the steps that fit
     (:class:`~IExplainLib.training.StepBudget`), the run validates and writes its model on time, and the card says so.
     ``channels_last``: train in the channels-last memory layout (faster convolutions on GPUs).
     """
@@ -190,6 +192,7 @@ def train_classifier(data_root: str | Path | Sequence[str | Path] | Sequence[Stu
                        "continuing with the checkpoint's")
             spec = ClassifierSpec.from_dict(config["spec"])
             train_ids, val_ids, seed = config["train_ids"], config["val_ids"], config["seed"]
+            draw_phase = int(config.get("draw_phase", 0))
             missing = set(train_ids + val_ids) - set(by_id)
             if missing:
                 raise InputError(f"cannot resume: {len(missing)} studies of the checkpoint's run are missing "
@@ -199,6 +202,9 @@ def train_classifier(data_root: str | Path | Sequence[str | Path] | Sequence[Stu
             initial = _initial_weights(init, spec) if init else None
             spec = initial[1] if initial else (spec or ClassifierSpec())
             train_ids, val_ids = split_studies(list(by_id), val_fraction, seed)
+            # a run continued from a model (--init) draws new slices and augmentations: with the same --seed (the
+            # same validation studies) it would otherwise replay its parent's stream, sample for sample
+            draw_phase = len(initial[2]) if initial else 0
         report("prepare", 0.0, f"{len(train_ids)} training and {len(val_ids)} validation studies")
         with _claimed_cache(cache_dir, ctx, report):
             prepared = prepare_all(
@@ -209,12 +215,13 @@ def train_classifier(data_root: str | Path | Sequence[str | Path] | Sequence[Stu
         if len(dataset) == 0:
             raise InputError("no training slices (every study went to validation?)")
         samples = int(samples_per_epoch or len(dataset))
-        sampler = BalancedDistributedSampler(dataset.labels, samples, ctx.rank, ctx.world_size, seed)
+        sampler = BalancedDistributedSampler(dataset.labels, samples, ctx.rank, ctx.world_size, seed,
+                                             stream=draw_phase)
         steps_per_epoch = (samples // ctx.world_size) // batch_size
         if steps_per_epoch < 1:
             raise InputError(f"{samples} samples per epoch make no full batch of {batch_size} per process")
         total_steps = steps_per_epoch * epochs
-        budget = StepBudget(total_steps, deadline)
+        budget = StepBudget(total_steps, deadline, clock)
 
         torch.manual_seed(seed)  # same initial weights in every process (DDP also broadcasts rank 0's)
         model = build_classifier(spec).to(ctx.device)
@@ -236,7 +243,7 @@ def train_classifier(data_root: str | Path | Sequence[str | Path] | Sequence[Stu
         if state and "torch_rng" in state and ctx.is_main:
             torch.set_rng_state(state["torch_rng"])  # rank 0 continues exactly; augmentation draws as before
         else:
-            torch.manual_seed(seed * 7919 + 1000 * ctx.rank + step + 1)  # other ranks: their own draws
+            torch.manual_seed(seed * 7919 + 1000 * ctx.rank + step + 1 + 104729 * draw_phase)  # other ranks: own draws
         network = ctx.wrap(model)
         augmenter = (TrainAugment(slices=spec.slices, windows=len(spec.hu_windows)) if augment in (None, True)
                      else augment or None)
@@ -245,6 +252,7 @@ def train_classifier(data_root: str | Path | Sequence[str | Path] | Sequence[Stu
                                              persistent_workers=False)
         loss_fn = torch.nn.BCEWithLogitsLoss()
         config = {"spec": spec.to_dict(), "train_ids": train_ids, "val_ids": val_ids, "seed": seed,
+                  "draw_phase": draw_phase,
                   "epochs": epochs, "batch_size": batch_size, "lr": lr, "warmup": warmup,
                   "weight_decay": weight_decay, "samples_per_epoch": samples, "world_size": ctx.world_size,
                   "crop": crop, "hard_negatives": bool(hard_negatives), "init": (state["config"].get("init") if state else (str(init) if init else None)),
@@ -326,7 +334,7 @@ def train_classifier(data_root: str | Path | Sequence[str | Path] | Sequence[Stu
                                  "mixed_precision": bool(amp and ctx.device.type == "cuda"),
                                  "channels_last": bool(channels_last), **{k: config[k] for k in (
                                      "epochs", "batch_size", "lr", "warmup", "weight_decay", "samples_per_epoch",
-                                     "seed", "crop", "hard_negatives")},
+                                     "seed", "draw_phase", "crop", "hard_negatives")},
                                  "validation_ids": val_ids if len(val_ids) <= 500 else val_ids[:500]},
                     "metrics": {"validation": metrics, "train_loss": [h["train_loss"] for h in history]}}
             save_model(weights, model.state_dict(), card, overwrite=True)

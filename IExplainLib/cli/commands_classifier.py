@@ -6,6 +6,7 @@ import argparse
 import shlex
 import sys
 
+from ..errors import InputError
 from .common import add_device, add_overwrite, add_progress, existing_path, progress_from
 
 
@@ -52,7 +53,13 @@ def register(subparsers) -> None:
     parser.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
     parser.add_argument("--no-amp", action="store_true", help="no mixed precision on GPU")
     parser.add_argument("--no-augment", action="store_true", help="no flips/affine/contrast/Cutout")
+    parser.add_argument("--cutout", type=float, default=None, metavar="P",
+                        help="chance of each of the two Cutout boxes (0 = no Cutout, flips/affine/contrast kept); "
+                             "default 0.7")
     parser.add_argument("--checkpoint-every", type=int, default=None, help="also checkpoint every N steps")
+    parser.add_argument("--cpu-budget", type=float, default=None, metavar="SECONDS",
+                        help="end on this much CPU time of this process (cache preparation included), the schedule "
+                             "shrunk to fit: runs that compare recipes at equal CPU; one process only")
     parser.add_argument("--cache", default=None, help="prepared-study cache folder (default MODEL.cache)")
     parser.add_argument("--resume", action="store_true", help="continue from MODEL.checkpoint.pt when present")
     parser.add_argument("--init", default=None, metavar="CLASSIFIER",
@@ -80,6 +87,29 @@ def _init_spec(init, args):
     return replace(read_classifier(init)[1], **changes) if changes else None
 
 
+def _augment_from(args, spec):
+    """False (--no-augment), the default augmentation (None), or one with the Cutout chance of --cutout."""
+    from ..classifier import Cutout, TrainAugment
+
+    if args.no_augment:
+        return False
+    if args.cutout is None:
+        return None
+    if not 0.0 <= args.cutout <= 1.0:
+        raise InputError(f"--cutout is a chance in [0, 1], got {args.cutout}")
+    return TrainAugment(slices=spec.slices, windows=len(spec.hu_windows), cutout=Cutout(p=args.cutout))
+
+
+def _cpu_budget_from(args) -> dict:
+    import time
+
+    if args.cpu_budget is None:
+        return {}
+    if args.cpu_budget <= 0:
+        raise InputError(f"--cpu-budget needs a positive number of seconds, got {args.cpu_budget}")
+    return {"deadline": time.process_time() + args.cpu_budget, "clock": time.process_time}
+
+
 def run_train_classifier(args) -> int:
     from ..classifier import ClassifierSpec, parse_window, train_classifier
     from ..classifier.spec import DEFAULT_BACKBONE
@@ -96,8 +126,8 @@ def run_train_classifier(args) -> int:
         lr=args.lr, warmup=args.warmup, device=args.device, resume=args.resume, progress=progress,
         overwrite=args.overwrite, weight_decay=args.weight_decay, val_fraction=args.val_fraction,
         samples_per_epoch=args.samples_per_epoch, seed=args.seed, workers=args.workers, amp=not args.no_amp,
-        augment=False if args.no_augment else None, checkpoint_every=args.checkpoint_every, cache_dir=args.cache,
-        crop=args.crop, hard_negatives=args.hard_negatives, init=init,
+        augment=_augment_from(args, spec), checkpoint_every=args.checkpoint_every, cache_dir=args.cache,
+        crop=args.crop, hard_negatives=args.hard_negatives, init=init, **_cpu_budget_from(args),
         command="iexplain " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
     if progress.mode == "text" and result["model"] is not None:
         metrics = result["metrics"]

@@ -34,6 +34,9 @@ def register(subparsers) -> None:
     parser.add_argument("--real-ct", metavar="DIR",
                         help="folder holding popi_4dct_phase00_chest_ct (default: $IEXPLAIN_REAL_CT or "
                              "../shared/data/real-ct)")
+    parser.add_argument("--sets", metavar="A,B,...",
+                        help="score only these sets (synthetic, real-anatomy, negative, no-contrast; default all): "
+                             "costly settings such as --preset paper on a CPU, one part at a time")
     add_explain_flags(parser)
     add_device(parser)
     add_overwrite(parser)
@@ -66,7 +69,8 @@ def run_quality(args) -> int:
     preset, params = preset_and_params(args, classifier, args.device)  # as detect chooses it: by device
     report = quality(classifier, segmenter, quick=args.quick, params=params, strict_share=args.strict_share,
                      real_ct_root=args.real_ct, device=args.device, progress=progress_from(args),
-                     preset=preset.as_dict())
+                     preset=preset.as_dict(),
+                     only_sets=[name.strip() for name in args.sets.split(",")] if args.sets else None)
     write_quality_report(report, args.json_out, args.markdown, args.overwrite)
     if args.progress != "json":
         print(format_markdown(report))

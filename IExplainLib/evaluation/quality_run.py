@@ -20,6 +20,7 @@ import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -243,18 +244,31 @@ def _out_of_time(deadline: float | None) -> bool:
 
 
 TIME_SPENT = "the time limit was reached before this set"
+NOT_CHOSEN = "not among the sets asked for (--sets)"
+
+
+def _chosen_sets(sets, names: Sequence[str] | None) -> tuple:
+    if names is None:
+        return tuple(sets)
+    known = [item.name for item in sets]
+    unknown = sorted(set(names) - set(known))
+    if unknown or not names:
+        raise InputError(f"--sets takes names among {', '.join(known)}; got {', '.join(unknown) or 'none'}")
+    return tuple(item for item in sets if item.name in set(names))
 
 
 def run_quality(classifier: str | Path, segmenter: str | Path, quick: bool = False, params=None,
                 strict_share: float = STRICT_SHARE, real_ct_root: str | Path | RealCT | None = None,
                 device: str = "auto", progress=None, deadline: float | None = None,
-                preset: dict | None = None) -> dict:
+                preset: dict | None = None, only_sets: Sequence[str] | None = None) -> dict:
     """The quality report (a JSON-ready dict) of two models on the fixed held-out sets (``quick``: tiny ones).
 
     ``real_ct_root``: the folder of the real CT, or a :class:`RealCT` already read (shared between runs).
     ``deadline`` (a ``time.monotonic()`` value): no study is started after it; a set cut short says ``partial``
     (its figures pool the studies scored), a set not reached is skipped with that reason.
-    ``preset``: how the attribution preset was chosen (``PresetChoice.as_dict()``), recorded in the report."""
+    ``preset``: how the attribution preset was chosen (``PresetChoice.as_dict()``), recorded in the report.
+    ``only_sets``: score only the sets of these names (the others are listed as skipped), for costly settings such
+    as the paper's attribution preset on a CPU."""
     if not 0.0 < strict_share <= 1.0:
         raise InputError(f"--strict-share must lie in (0, 1], got {strict_share}")
     started = time.monotonic()
@@ -262,12 +276,16 @@ def run_quality(classifier: str | Path, segmenter: str | Path, quick: bool = Fal
     models = load_models(classifier, segmenter, params, device)
     real_ct = real_ct_root if isinstance(real_ct_root, RealCT) else RealCT(real_ct_root)
     sets = quality_sets(quick)
+    chosen = _chosen_sets(sets, only_sets)
     shipped = "filtered" if models.params.filter else "unfiltered"
-    runnable = [item for item in sets if real_ct.available or not item.needs_real_ct]
+    runnable = [item for item in sets if item in chosen and (real_ct.available or not item.needs_real_ct)]
     total = sum(item.studies for item in runnable)
     done = 0
     summaries, all_results = [], []
     for item in sets:
+        if item not in chosen:
+            summaries.append(_skipped(item, NOT_CHOSEN))
+            continue
         if item not in runnable:
             summaries.append(_skipped(item, f"real CT not found at {real_ct.path} (set IEXPLAIN_REAL_CT)"))
             continue

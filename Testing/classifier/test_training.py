@@ -3,9 +3,11 @@
 import io
 import json
 import sys
+import time
 
 import numpy as np
 import pytest
+import torch
 
 from IExplainLib.classifier import ClassifierSpec, load_classifier, predict_slices, train_classifier
 from IExplainLib.cli.main import main as cli_main
@@ -97,6 +99,8 @@ def test_warm_start_begins_from_the_given_model_and_keeps_its_spec(tube_dataset,
     assert card["training"]["initial_weights"] == str(first) and card["spec"]["input_size"] == 32
     # the lineage: the commands that made the first model, then this run's
     assert card["training"]["commands"][:-1] == read_card(first)["training"]["commands"]
+    # a continued run draws its own slices: the first run's stream is 0, the continuation's 1 (same seed or not)
+    assert read_card(first)["training"]["draw_phase"] == 0 and card["training"]["draw_phase"] == 1
     # input size, field of view and region may change (Testing/classifier/test_region.py); the slice count may not
     with pytest.raises(InputError, match="spec differs"):
         train_classifier(tube_dataset, tmp_path / "third.safetensors", ClassifierSpec(input_size=32, slices=5),
@@ -116,3 +120,55 @@ def test_a_rerun_removes_what_a_killed_run_left_and_says_so(tube_dataset, tmp_pa
     events = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert sum(e.get("removed", 0) for e in events if e["stage"] == "resume") == 2
     assert not list((tmp_path / "clf.cache").glob(".partial-*"))  # the cache's own writes are atomic too
+
+
+def test_cli_cpu_budget_ends_the_run_on_process_cpu_time(tube_dataset, tmp_path):
+    out = tmp_path / "budget.safetensors"
+    started = time.process_time()
+    assert cli_main(["train-classifier", str(tube_dataset), "--out", str(out), "--input-size", "32", "--epochs",
+                     "10000", "--batch-size", "4", "--samples-per-epoch", "16", "--warmup", "1", "--device", "cpu",
+                     "--progress", "quiet", "--cpu-budget", "3"]) == 0
+    assert time.process_time() - started < 3.0 + 15.0
+    limit = read_card(out)["training"]["time_limit"]
+    assert limit["stopped_by_deadline"] and limit["steps"] < limit["planned_steps"] == 10000 * 4
+
+
+@pytest.mark.parametrize("value", ["0", "-1"])
+def test_cli_refuses_a_budget_that_is_not_positive(tube_dataset, tmp_path, capsys, value):
+    assert cli_main(["train-classifier", str(tube_dataset), "--out", str(tmp_path / "m.safetensors"),
+                     "--cpu-budget", value]) == 2
+    assert "--cpu-budget" in capsys.readouterr().err
+    assert not (tmp_path / "m.safetensors").exists()
+
+
+def test_cli_cutout_chance_reaches_the_augmentation_and_is_checked(tube_dataset, tmp_path, capsys):
+    from argparse import Namespace
+
+    from IExplainLib.cli.commands_classifier import _augment_from
+
+    spec = ClassifierSpec(input_size=32, hu_windows=[(100.0, 700.0), (40.0, 400.0)])
+    augment = _augment_from(Namespace(no_augment=False, cutout=0.0), spec)
+    assert augment.cutout.p == 0.0 and augment.windows == 2 and augment.slices == spec.slices
+    batch = torch.rand(4, 14, 32, 32)
+    assert torch.equal(augment.cutout(batch), batch)  # no box at chance 0
+    assert _augment_from(Namespace(no_augment=False, cutout=None), spec) is None  # the default recipe
+    assert cli_main(["train-classifier", str(tube_dataset), "--out", str(tmp_path / "m.safetensors"),
+                     "--cutout", "1.5"]) == 2
+    assert "--cutout" in capsys.readouterr().err
+
+
+def test_a_continued_phase_draws_other_slices_than_its_parent_with_the_same_seed():
+    from IExplainLib.classifier.sampling import BalancedDistributedSampler
+
+    labels = np.r_[np.zeros(900), np.ones(100)]
+    parent, again, child = (BalancedDistributedSampler(labels, 400, seed=0, stream=s) for s in (0, 0, 1))
+    first = list(parent)
+    assert first == list(again)  # a resumed run redraws exactly what it drew
+    drawn = list(child)
+    assert drawn != first and len(set(drawn) & set(first)) < 0.6 * len(set(first))
+    assert abs(labels[drawn].mean() - 0.5) < 0.1  # still balanced
+    legacy = np.random.default_rng([0, 0])  # stream 0 is the draw runs made before streams existed
+    positives, negatives = np.flatnonzero(labels > 0.5), np.flatnonzero(labels < 0.5)
+    is_positive = legacy.random(400) < 0.5
+    expected = np.where(is_positive, legacy.choice(positives, 400), legacy.choice(negatives, 400))
+    assert first == expected.tolist()

@@ -182,3 +182,23 @@ def test_refusals_are_one_line(models, tmp_path, capsys):
     err = _one_line_error(capsys, ["quality", "--quick", "--classifier", str(classifier), "--segmenter",
                                    str(segmenter), "--json", str(existing)])
     assert "already exists" in err
+
+
+def test_sets_option_scores_only_the_sets_asked_for(models, quick_run, tmp_path, capsys):
+    classifier, segmenter = models
+    out = tmp_path / "part.json"
+    assert main(["quality", "--quick", "--classifier", str(classifier), "--segmenter", str(segmenter),
+                 "--sets", "synthetic,negative", "--json", str(out), "--progress", "quiet", *FAST_IG]) == 0
+    part = {item["name"]: item for item in json.loads(out.read_text())["sets"]}
+    whole = {item["name"]: item for item in quick_run[0]["sets"]}
+    assert list(part) == list(whole)  # every set is listed, in the same order
+    assert part["real-anatomy"]["skipped"] and part["no-contrast"]["skipped"]
+    assert "--sets" in part["real-anatomy"]["skipped"]
+    for name in ("synthetic", "negative"):  # the same studies scored the same way as in the full run
+        assert not part[name]["skipped"]
+        timeless = [{k: v for k, v in item[name]["iexplain"].items() if k != "seconds_per_study"}
+                    for item in (part, whole)]
+        assert timeless[0] == timeless[1]
+    err = _one_line_error(capsys, ["quality", "--quick", "--classifier", str(classifier), "--segmenter",
+                                   str(segmenter), "--sets", "synthetic,lungs", *FAST_IG])
+    assert "--sets" in err and "lungs" in err

@@ -44,3 +44,4 @@ def test_classifier_training_ends_at_its_deadline_validates_and_writes(phantoms,
     card = read_card(result["model"])
     assert card["training"]["time_limit"]["stopped_by_deadline"]
     assert result["step"] < 10 ** 4 * 8 and "auroc" in card["metrics"]["validation"]
+
