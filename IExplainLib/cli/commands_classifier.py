@@ -112,6 +112,7 @@ def _cpu_budget_from(args) -> dict:
 
 def run_train_classifier(args) -> int:
     from ..classifier import ClassifierSpec, parse_window, train_classifier
+    from ..classifier.inference import read_classifier
     from ..classifier.spec import DEFAULT_BACKBONE
 
     roots = [existing_path(path, "dataset") for path in args.data]
@@ -126,7 +127,7 @@ def run_train_classifier(args) -> int:
         lr=args.lr, warmup=args.warmup, device=args.device, resume=args.resume, progress=progress,
         overwrite=args.overwrite, weight_decay=args.weight_decay, val_fraction=args.val_fraction,
         samples_per_epoch=args.samples_per_epoch, seed=args.seed, workers=args.workers, amp=not args.no_amp,
-        augment=_augment_from(args, spec), checkpoint_every=args.checkpoint_every, cache_dir=args.cache,
+        augment=_augment_from(args, spec or read_classifier(init)[1]), checkpoint_every=args.checkpoint_every, cache_dir=args.cache,
         crop=args.crop, hard_negatives=args.hard_negatives, init=init, **_cpu_budget_from(args),
         command="iexplain " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
     if progress.mode == "text" and result["model"] is not None:

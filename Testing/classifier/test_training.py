@@ -141,7 +141,7 @@ def test_cli_refuses_a_budget_that_is_not_positive(tube_dataset, tmp_path, capsy
     assert not (tmp_path / "m.safetensors").exists()
 
 
-def test_cli_cutout_chance_reaches_the_augmentation_and_is_checked(tube_dataset, tmp_path, capsys):
+def test_cli_cutout_chance_reaches_the_augmentation_and_is_checked(tube_dataset, tmp_path, capsys, monkeypatch):
     from argparse import Namespace
 
     from IExplainLib.cli.commands_classifier import _augment_from
@@ -155,6 +155,16 @@ def test_cli_cutout_chance_reaches_the_augmentation_and_is_checked(tube_dataset,
     assert cli_main(["train-classifier", str(tube_dataset), "--out", str(tmp_path / "m.safetensors"),
                      "--cutout", "1.5"]) == 2
     assert "--cutout" in capsys.readouterr().err
+    # a continued run (its spec comes from the --init model) takes --cutout too
+    small = ["--epochs", "1", "--batch-size", "4", "--samples-per-epoch", "8", "--warmup", "1", "--device", "cpu",
+             "--progress", "quiet"]
+    first, second = tmp_path / "first.safetensors", tmp_path / "second.safetensors"
+    assert cli_main(["train-classifier", str(tube_dataset), "--out", str(first), "--input-size", "32", *small]) == 0
+    continued = ["train-classifier", str(tube_dataset), "--out", str(second), "--init", str(first), "--cutout", "0",
+                 *small]
+    monkeypatch.setattr(sys, "argv", ["iexplain"] + continued)  # the card records the command line
+    assert cli_main(continued) == 0
+    assert "--cutout 0" in read_card(second)["training"]["command"]
 
 
 def test_a_continued_phase_draws_other_slices_than_its_parent_with_the_same_seed():
