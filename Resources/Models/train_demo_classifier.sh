@@ -119,3 +119,42 @@ data["explain"].update(high_threshold=7.5, defect_search_mm=6.0)
 json.dump(data, open(card, "w"), indent=2)
 PY
 iexplain quality --json docs/reports/quality/bundled.json --markdown docs/reports/quality/bundled.md --overwrite
+
+# Experiment 6 (session 11, docs/reports/experiments.md): from H phase 3 (the model above), three rounds of 96-px
+# patches at 192 px with hard-negative mining (truth-centred positive patches), each ended by 1,100 s of process
+# CPU time and started from the previous round's model (each round draws its own samples: draw_phase in the card).
+# The experiment's folder for the real-anatomy phantoms was named train-real (the split of validation studies depends
+# on the names).
+PREVIOUS="$OUT"
+for ROUND in 1 2 3; do
+  env "${NEW[@]}" --init "$PREVIOUS" --crop 96 --hard-negatives --epochs 5 --samples-per-epoch 19200 --lr 5e-4 \
+    --warmup 20 --cpu-budget 1100 --progress text --out "$WORK/patch96-$ROUND.safetensors"
+  PREVIOUS="$WORK/patch96-$ROUND.safetensors"
+done
+cp "$PREVIOUS" "$OUT" && cp "${PREVIOUS%.safetensors}.json" "${OUT%.safetensors}.json"
+# Its Stage 2 settings, tuning seeds only (docs/reports/experiments/exp6/candidate.sh): classifier threshold at slice sensitivity 0.8,
+# then h with the best filtered F1 of the sweep; the CT filters as before (chest, defect check, 6 mm search).
+T=$(python docs/reports/slice_threshold.py "$OUT" 0.8 "$WORK/tuning-384" "$WORK/tuning-real" |
+    python -c "import json,sys;print(round(json.load(sys.stdin)['threshold'],3))")
+python - "$OUT" "$T" <<'PY'
+import json, sys
+card = sys.argv[1].replace(".safetensors", ".json")
+data = json.load(open(card))
+data.setdefault("explain", {}).update(classifier_threshold=float(sys.argv[2]), location_filter="chest",
+                                      defect_check=True, defect_search_mm=6.0, max_iterations=4)
+json.dump(data, open(card, "w"), indent=2)
+PY
+iexplain tune-threshold --phantoms 8 --seed 8000 --phantom-size 384 --real-anatomy "$REAL_CT" --real-anatomy-count 2 \
+  --classifier "$OUT" --ig-steps 8 --references zero,blur --smoothgrad-samples 2 \
+  --grid 2,3,4,5.25,7.5,10.5,15 --target-sensitivity 0.9 -o docs/reports/tuning/tuning.json --overwrite
+H=$(python -c "
+import json; d=json.load(open('docs/reports/tuning/tuning.json'))
+print(max(d['sweep'], key=lambda r: (r['filtered']['f1'] or 0, r['high_threshold']))['high_threshold'])")
+python - "$OUT" "$H" <<'PY'
+import json, sys
+card = sys.argv[1].replace(".safetensors", ".json")
+data = json.load(open(card))
+data["explain"]["high_threshold"] = float(sys.argv[2])
+json.dump(data, open(card, "w"), indent=2)
+PY
+iexplain quality --json docs/reports/quality/bundled.json --markdown docs/reports/quality/bundled.md --overwrite
