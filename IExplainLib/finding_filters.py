@@ -61,10 +61,11 @@ def _inside_chest(mask: np.ndarray, hu: np.ndarray, spacing_xyz) -> np.ndarray:
     if count == 0:
         return mask
     region = _chest_region_of(hu, spacing_xyz)
-    voxels = ndimage.sum(np.ones_like(labels), labels, np.arange(1, count + 1))
-    inside = ndimage.sum(region, labels, np.arange(1, count + 1))
-    keep = np.zeros(count + 1, bool)
-    keep[1:] = inside >= CHEST_SHARE * np.maximum(voxels, 1)
+    found = labels > 0  # counts over the clusters' voxels only: a full-volume float64 sum held GBs on a 300-slice CT
+    voxels = np.bincount(labels[found], minlength=count + 1)
+    inside = np.bincount(labels[found & region], minlength=count + 1)
+    keep = inside >= CHEST_SHARE * np.maximum(voxels, 1)
+    keep[0] = False
     return keep[labels]
 
 
@@ -80,16 +81,34 @@ def defect_cores(mask: np.ndarray, hu: np.ndarray, spacing_xyz, search_mm: float
     if search_mm <= 0:
         return defect_mask(mask, hu, spacing_xyz)
     radius = max(1, int(round(search_mm / min(float(spacing_xyz[0]), float(spacing_xyz[1])))))
-    y, x = np.ogrid[-radius:radius + 1, -radius:radius + 1]
-    ball = np.zeros((3, 2 * radius + 1, 2 * radius + 1), bool)
-    ball[:, x * x + y * y <= radius * radius] = True
-    cores = defect_mask(ndimage.binary_dilation(mask, structure=ball), hu, spacing_xyz)
+    cores = defect_mask(grow_in_plane(mask, radius), hu, spacing_xyz)
     labels, count = ndimage.label(cores, structure=np.ones((3, 3, 3), bool))
     touching = np.unique(labels[mask & cores])
     voxel_mm3 = float(np.prod([float(s) for s in spacing_xyz]))
-    sizes = ndimage.sum(cores, labels, np.arange(count + 1)) * voxel_mm3
+    sizes = np.bincount(labels[cores], minlength=count + 1) * voxel_mm3
     small = np.flatnonzero(sizes <= MAX_SEARCHED_CORE_MM3)
-    return np.isin(labels, np.intersect1d(touching[touching > 0], small))
+    keep = np.zeros(count + 1, bool)
+    keep[np.intersect1d(touching[touching > 0], small)] = True
+    return keep[labels]
+
+
+def grow_in_plane(mask: np.ndarray, radius: int) -> np.ndarray:
+    """``mask`` dilated by a disc of ``radius`` pixels in-plane and one slice up and down (a (3, 2r+1, 2r+1) ball).
+
+    Dilation distributes over a union, so each cluster is grown inside its own bounding box: on a 512x512x300 CT
+    with a few dozen clusters that is exact and about a hundred times less work than one whole-volume dilation."""
+    y, x = np.ogrid[-radius:radius + 1, -radius:radius + 1]
+    ball = np.zeros((3, 2 * radius + 1, 2 * radius + 1), bool)
+    ball[:, x * x + y * y <= radius * radius] = True
+    labels, _ = label_findings(mask)
+    grown = np.zeros(mask.shape, bool)
+    for index, box in enumerate(ndimage.find_objects(labels), start=1):
+        if box is None:
+            continue
+        outer = tuple(slice(max(0, s.start - r), min(n, s.stop + r))
+                      for s, r, n in zip(box, (1, radius, radius), mask.shape))
+        grown[outer] |= ndimage.binary_dilation(labels[outer] == index, structure=ball)
+    return grown
 
 
 def keep_findings(mask: np.ndarray, params, volume=None) -> np.ndarray:

@@ -103,3 +103,21 @@ def test_a_cluster_holding_part_of_a_clot_selects_the_whole_clot_with_the_defect
 def test_the_defect_search_is_validated():
     with pytest.raises(Exception, match="defect_search_mm"):
         ExplainParams(defect_search_mm=-1.0)
+
+
+def test_growing_each_cluster_in_its_own_box_equals_one_dilation_of_the_whole_mask():
+    from scipy import ndimage
+
+    from IExplainLib.finding_filters import grow_in_plane
+
+    rng = np.random.default_rng(3)
+    mask = rng.random((12, 40, 40)) > 0.995
+    mask[0, 0, :3] = mask[-1, -1, -2:] = True      # clusters on the volume's faces and corners
+    mask[5:7, 18:22, 18:22] = True                  # one larger cluster
+    radius = 4
+    y, x = np.ogrid[-radius:radius + 1, -radius:radius + 1]
+    ball = np.zeros((3, 2 * radius + 1, 2 * radius + 1), bool)
+    ball[:, x * x + y * y <= radius * radius] = True
+    assert np.array_equal(grow_in_plane(mask, radius), ndimage.binary_dilation(mask, structure=ball))
+    assert not grow_in_plane(np.zeros((3, 8, 8), bool), 2).any()
+
