@@ -15,7 +15,7 @@ PY
 /usr/bin/time -f "tune wall=%e" iexplain tune-threshold --phantoms 8 --seed 8000 --phantom-size 384 \
   --real-anatomy /work/shared/data/real-ct/popi_4dct_phase00_chest_ct --real-anatomy-count 2 \
   --classifier $C/demo-classifier.safetensors --ig-steps 8 --references zero,blur --smoothgrad-samples 2 \
-  --grid 2,3,4,5.25,7.5,10.5,15 --target-sensitivity 0.9 -o $C/tuning.json --overwrite --progress quiet 2>&1 | tail -n 12
+  --grid 0.75,1,1.5,2,3,4,5.25,7.5 --target-sensitivity 0.9 -o $C/tuning.json --overwrite --progress quiet 2>&1 | tail -n 12
 H=$(python -c "
 import json; d=json.load(open('$C/tuning.json'))
 best=max(d['sweep'], key=lambda r: (r['filtered']['f1'] or 0, r['high_threshold'])); print(best['high_threshold'])")
