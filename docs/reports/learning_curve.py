@@ -26,7 +26,7 @@ def main(curve_json: str, png: str) -> None:
         axis.set_xlabel("classifier training, CPU minutes (cumulative)")
         axis.grid(alpha=0.3)
     axes[0].set_ylabel("held-out slice AUROC")
-    axes[0].legend(fontsize=8)
+    axes[1].legend(fontsize=7, loc="upper left")
     figure.tight_layout()
     figure.savefig(png, dpi=90)
 

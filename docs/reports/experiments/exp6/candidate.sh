@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# usage: candidate.sh MODEL NAME -- Stage 2 settings for a classifier (tuning seeds only), then the quality command
+# usage: [THREADS=N] [MAX_SHARE=X] candidate.sh MODEL NAME -- Stage 2 settings for a classifier (tuning seeds only; MAX_SHARE bounds the share of negative tuning slices explained), then the quality command
 set -euo pipefail
 MODEL=$1; NAME=$2; C=/work/exp6/cand-$NAME
 cd /work/main; source .venv/bin/activate; export OMP_NUM_THREADS=${THREADS:-1}
 mkdir -p $C; cp "$MODEL" $C/demo-classifier.safetensors; cp "${MODEL%.safetensors}.json" $C/demo-classifier.json
-T=$(python docs/reports/slice_threshold.py $C/demo-classifier.safetensors 0.8 /work/data/tuning-384 /work/data/tuning-real | tee $C/slice-threshold.json | python -c "import json,sys;print(round(json.load(sys.stdin)['threshold'],3))")
+T=$(python docs/reports/slice_threshold.py $C/demo-classifier.safetensors 0.8 /work/data/tuning-384 /work/data/tuning-real ${MAX_SHARE:+--max-negative-share $MAX_SHARE} | tee $C/slice-threshold.json | python -c "import json,sys;print(round(json.load(sys.stdin)['threshold'],3))")
 echo "$(date +%T) classifier threshold $T"
 python - $C/demo-classifier.json $T <<'PY'
 import json, sys
