@@ -43,3 +43,9 @@ data["explain"]["high_threshold"] = float(sys.argv[2])
 json.dump(data, open(card, "w"), indent=2)
 PY
 iexplain quality --json docs/reports/quality/bundled.json --markdown docs/reports/quality/bundled.md --overwrite
+# Rounds 7-8 (not part of U1): V0 = the U1 round again from U1; W1 = the same from V0 with --lr 1e-3
+# (docs/reports/experiments/exp7/classifier-256-W1.*, the latest checkpoint of the line).
+env "${NEW_REAL2[@]}" --init "$WORK/exp7-U1.safetensors" --crop 128 --hard-negatives --epochs 5 \
+  --samples-per-epoch 19200 --lr 5e-4 --warmup 20 --cpu-budget 1100 --progress text --out "$WORK/exp7-V0.safetensors"
+env "${NEW_REAL2[@]}" --init "$WORK/exp7-V0.safetensors" --crop 128 --hard-negatives --epochs 5 \
+  --samples-per-epoch 19200 --lr 1e-3 --warmup 20 --cpu-budget 1100 --progress text --out "$WORK/exp7-W1.safetensors"
