@@ -96,7 +96,8 @@ def grow_in_plane(mask: np.ndarray, radius: int) -> np.ndarray:
     """``mask`` dilated by a disc of ``radius`` pixels in-plane and one slice up and down (a (3, 2r+1, 2r+1) ball).
 
     Dilation distributes over a union, so each cluster is grown inside its own bounding box: on a 512x512x300 CT
-    with a few dozen clusters that is exact and about a hundred times less work than one whole-volume dilation."""
+    with a few hundred clusters it is exact and about seven times faster than one whole-volume dilation
+    (85 s -> 12 s)."""
     y, x = np.ogrid[-radius:radius + 1, -radius:radius + 1]
     ball = np.zeros((3, 2 * radius + 1, 2 * radius + 1), bool)
     ball[:, x * x + y * y <= radius * radius] = True
