@@ -34,7 +34,8 @@ def register(subparsers) -> None:
                              "network sees it (found from HU; see docs/classifier.md); default none (or the --init "
                              "model's)")
     parser.add_argument("--window", action="append", metavar="CENTRE,WIDTH",
-                        help="HU window (repeat for several; channels are window-major); default 100,700")
+                        help="HU window (repeat for several; channels are window-major); default 100,700. With --init: the "
+                             "model's windows first, then those to add (their first-layer weights start at zero)")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=32, help="per process")
     parser.add_argument("--lr", type=float, default=1e-3, help="AdamW peak learning rate")
@@ -75,6 +76,7 @@ def _init_spec(init, args):
     """The --init model's spec with the weight-independent settings given on the command line, or None."""
     from dataclasses import replace
 
+    from ..classifier import parse_window
     from ..classifier.inference import read_classifier
 
     changes = {}
@@ -84,6 +86,8 @@ def _init_spec(init, args):
         changes["field_of_view_mm"] = args.field_of_view
     if args.region is not None:
         changes["region"] = None if args.region == "none" else args.region
+    if args.window:
+        changes["hu_windows"] = [parse_window(w) for w in args.window]
     return replace(read_classifier(init)[1], **changes) if changes else None
 
 

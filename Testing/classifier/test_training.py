@@ -107,6 +107,38 @@ def test_warm_start_begins_from_the_given_model_and_keeps_its_spec(tube_dataset,
                          init=first, **FAST)
 
 
+def test_a_warm_start_may_add_a_hu_window_and_starts_as_the_initial_model(tube_dataset, tmp_path, tiny_spec,
+                                                                           make_tube_study):
+    from dataclasses import replace
+
+    from safetensors.torch import load_file
+
+    from IExplainLib.classifier import build_classifier
+    from IExplainLib.classifier.train import _initial_weights
+
+    first = tmp_path / "first.safetensors"
+    train_classifier(tube_dataset, first, tiny_spec, seed=1, **FAST)
+    two = replace(tiny_spec, hu_windows=[(100.0, 700.0), (500.0, 1000.0)])
+    # the widened start computes what the initial model did, slice for slice (the added weights are zero)
+    state, spec, _ = _initial_weights(first, two)
+    widened = build_classifier(spec)
+    widened.load_state_dict(state)
+    one = load_classifier(first)
+    volume, _ = make_tube_study(101)
+    assert np.allclose(predict_slices(one.model, volume, one.spec), predict_slices(widened.eval(), volume, spec),
+                       atol=1e-5)
+    # and a run from it trains every input: the card has both windows, the stem takes both
+    second = tmp_path / "second.safetensors"
+    train_classifier(tube_dataset, second, two, init=first, seed=3, augment=False, **{**FAST, "epochs": 1})
+    assert read_card(second)["hu_windows"] == [[100.0, 700.0], [500.0, 1000.0]]
+    stem = load_file(second)["conv_stem.weight"]
+    assert stem.shape[1] == 14 and stem[:, 7:].abs().sum() > 0
+    # windows may be added after the model's own, not replace or reorder them
+    with pytest.raises(InputError, match="windows may only be added"):
+        train_classifier(tube_dataset, tmp_path / "third.safetensors",
+                         replace(tiny_spec, hu_windows=[(500.0, 1000.0), (100.0, 700.0)]), init=first, **FAST)
+
+
 def test_a_rerun_removes_what_a_killed_run_left_and_says_so(tube_dataset, tmp_path, tiny_spec):
     out = tmp_path / "clf.safetensors"
     (tmp_path / "clf.cache").mkdir()

@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
-# usage: [THREADS=N] [MAX_SHARE=X] candidate.sh MODEL NAME -- Stage 2 settings for a classifier (tuning seeds only; MAX_SHARE bounds the share of negative tuning slices explained), then the quality command
+# usage: [THREADS=N] [MAX_SHARE=X] [MAX_ITER=K] candidate.sh MODEL NAME -- Stage 2 settings for a classifier (tuning seeds only; MAX_SHARE bounds the share of negative tuning slices explained, MAX_ITER the iterations, default 4), then the quality command
 set -euo pipefail
 MODEL=$1; NAME=$2; C=/work/exp6/cand-$NAME
 cd /work/main; source .venv/bin/activate; export OMP_NUM_THREADS=${THREADS:-1}
 mkdir -p $C; cp "$MODEL" $C/demo-classifier.safetensors; cp "${MODEL%.safetensors}.json" $C/demo-classifier.json
 T=$(python docs/reports/slice_threshold.py $C/demo-classifier.safetensors 0.8 /work/data/tuning-384 /work/data/tuning-real ${MAX_SHARE:+--max-negative-share $MAX_SHARE} | tee $C/slice-threshold.json | python -c "import json,sys;print(round(json.load(sys.stdin)['threshold'],3))")
 echo "$(date +%T) classifier threshold $T"
-python - $C/demo-classifier.json $T <<'PY'
+python - $C/demo-classifier.json $T ${MAX_ITER:-4} <<'PY'
 import json, sys
 card = json.load(open(sys.argv[1])); card.setdefault("explain", {})
-card["explain"].update(classifier_threshold=float(sys.argv[2]), location_filter="chest", defect_check=True, defect_search_mm=6.0, max_iterations=4)
+card["explain"].update(classifier_threshold=float(sys.argv[2]), location_filter="chest", defect_check=True, defect_search_mm=6.0, max_iterations=int(sys.argv[3]))
 json.dump(card, open(sys.argv[1], "w"), indent=2)
 PY
 /usr/bin/time -f "tune wall=%e" iexplain tune-threshold --phantoms 8 --seed 8000 --phantom-size 384 \
