@@ -178,6 +178,14 @@ class SliceDataset:
                               dtype=np.int64).reshape(-1, 2)
         self.labels = np.concatenate([study.labels for study in self.studies]) if self.studies else np.zeros(0)
         self.hard_negatives: list[dict] | None = None
+        self.evidence_positives: list[dict] | None = None
+
+    def set_evidence_positives(self, mined: list[dict] | None) -> None:
+        """Per study {PE slice: (y, x)} from :func:`hard_negatives.mine_evidence` (``positive=True``), or None: PE
+        patches are then centred where the network places the clot, and the voxel truth is not used."""
+        if mined is not None and len(mined) != len(self.studies):
+            raise ValueError("one evidence map per training study is needed")
+        self.evidence_positives = mined
 
     def set_hard_negatives(self, mined: list[dict] | None) -> None:
         """Per study {negative slice: (y, x)} from :func:`hard_negatives.mine_hard_negatives`, or None."""
@@ -202,9 +210,13 @@ class SliceDataset:
 
         study = self.studies[study_index]
         size, crop = window.shape[-1], self.crop
-        points = study.points[study.points[:, 0] == z] if positive and study.points is not None else ()
+        guided = self.evidence_positives is not None
+        points = study.points[study.points[:, 0] == z] if positive and study.points is not None and not guided else ()
         hard = None if positive or self.hard_negatives is None else self.hard_negatives[study_index].get(z)
-        if len(points):
+        evidence = self.evidence_positives[study_index].get(z) if positive and guided else None
+        if evidence is not None:
+            centre = np.asarray(evidence) + torch.randint(-crop // 4, crop // 4 + 1, (2,)).numpy()
+        elif len(points):
             centre = points[int(torch.randint(len(points), ()))][1:].astype(np.int64)
             centre = centre + torch.randint(-crop // 4, crop // 4 + 1, (2,)).numpy()
         elif hard is not None and torch.rand(()) < 0.5:

@@ -45,15 +45,23 @@ def evidence_location(model, inputs) -> np.ndarray:
 def mine_hard_negatives(model, studies: Sequence[PreparedStudy], spec: ClassifierSpec, device="cpu",
                         batch_size: int = 64) -> list[dict[int, tuple[int, int]]]:
     """Per study, {negative slice index: (y, x) of the strongest PE evidence} under the current ``model``."""
+    return mine_evidence(model, studies, spec, device, batch_size, positive=False)
+
+
+def mine_evidence(model, studies: Sequence[PreparedStudy], spec: ClassifierSpec, device="cpu", batch_size: int = 64,
+                  positive: bool = False) -> list[dict[int, tuple[int, int]]]:
+    """Per study, {slice index: (y, x) of the strongest PE evidence} for its negative slices, or with ``positive``
+    its PE slices: where the current network would place the clot, from the slice label alone (no voxel truth)."""
     was_training = model.training
     model.eval()
     try:
         mined = []
         for study in studies:
-            negatives = np.flatnonzero(np.asarray(study.labels) < 0.5)
+            labels = np.asarray(study.labels)
+            chosen = np.flatnonzero(labels >= 0.5 if positive else labels < 0.5)
             found: dict[int, tuple[int, int]] = {}
-            for start in range(0, len(negatives), batch_size):
-                centres = negatives[start:start + batch_size]
+            for start in range(0, len(chosen), batch_size):
+                centres = chosen[start:start + batch_size]
                 locations = evidence_location(model, windows_for(study.stack, centres, spec).to(device))
                 found.update({int(z): (int(y), int(x)) for z, (y, x) in zip(centres, locations)})
             mined.append(found)

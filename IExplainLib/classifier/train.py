@@ -27,7 +27,7 @@ from ..training import (DistributedContext, StepBudget, clean_interrupted_run, i
 from .augment import TrainAugment
 from .backbones import build_classifier
 from .data import PreparedStudy, SliceDataset, StudySource, prepare_all, sources_from_dataset, split_studies
-from .hard_negatives import mine_hard_negatives
+from .hard_negatives import mine_evidence, mine_hard_negatives
 from .inference import predict_slices
 from .metrics import best_f1_threshold, slice_metrics
 from .sampling import BalancedDistributedSampler
@@ -172,7 +172,8 @@ def train_classifier(data_root: str | Path | Sequence[str | Path] | Sequence[Stu
                      workers: int = 0, amp: bool = True, augment: TrainAugment | bool | None = None,
                      checkpoint: str | Path | None = None, cache_dir: str | Path | None = None,
                      checkpoint_every: int | None = None, stop_after_steps: int | None = None,
-                     crop: int = 0, hard_negatives: bool = False, init: str | Path | None = None,
+                     crop: int = 0, hard_negatives: bool = False, positive_centres: str = "truth",
+                     init: str | Path | None = None,
                      command: str | None = None, deadline: float | None = None,
                      channels_last: bool = False, clock: Callable[[], float] = time.monotonic) -> dict:
     """Train a slice classifier on dataset folder(s) (or StudySource objects) and write ``out`` (+ card).
@@ -183,6 +184,9 @@ def train_classifier(data_root: str | Path | Sequence[str | Path] | Sequence[Stu
     ``init`` (a classifier model file) starts from its weights with its spec (``spec`` must then be None or equal).
     ``hard_negatives`` (patch training only) re-mines, at every epoch start, where the current network sees the most
     PE evidence in each negative training slice, and centres half of the negative patches there.
+    ``positive_centres`` (patch training only): ``"truth"`` centres PE patches on labelled voxels where a study has a
+    voxel label; ``"evidence"`` re-mines at every epoch start where the current network sees the most PE evidence in
+    each PE slice and centres them there: slice labels only, no voxel truth (multiple-instance style).
     ``deadline`` (a value of ``clock``, by default ``time.monotonic``; ``time.process_time`` makes it a CPU-time
     budget, as equal-budget experiments need; one process only): the schedule shrinks to the steps that fit
     (:class:`~IExplainLib.training.StepBudget`), the run validates and writes its model on time, and the card says so.
@@ -199,6 +203,10 @@ def train_classifier(data_root: str | Path | Sequence[str | Path] | Sequence[Stu
         raise InputError("epochs and batch size must be at least 1")
     if hard_negatives and not crop:
         raise InputError("hard-negative mining needs patch training (--crop)")
+    if positive_centres not in ("truth", "evidence"):
+        raise InputError(f"positive centres are 'truth' or 'evidence', got {positive_centres!r}")
+    if positive_centres == "evidence" and not crop:
+        raise InputError("evidence-centred positives need patch training (--crop)")
     ctx = init_distributed(device)
     if deadline is not None and ctx.distributed:
         ctx.close()
@@ -281,7 +289,7 @@ def train_classifier(data_root: str | Path | Sequence[str | Path] | Sequence[Stu
                   "draw_phase": draw_phase,
                   "epochs": epochs, "batch_size": batch_size, "lr": lr, "warmup": warmup,
                   "weight_decay": weight_decay, "samples_per_epoch": samples, "world_size": ctx.world_size,
-                  "crop": crop, "hard_negatives": bool(hard_negatives), "init": (state["config"].get("init") if state else (str(init) if init else None)),
+                  "crop": crop, "hard_negatives": bool(hard_negatives), "positive_centres": positive_centres, "init": (state["config"].get("init") if state else (str(init) if init else None)),
                   # every command that contributed to these weights: resumed phases and, with --init, the commands
                   # that made the initial model
                   "commands": (list(state["config"].get("commands", [])) if state
@@ -303,6 +311,10 @@ def train_classifier(data_root: str | Path | Sequence[str | Path] | Sequence[Stu
             if hard_negatives:
                 report("mine", 0.0, f"epoch {epoch + 1}/{epochs}: hard negatives")
                 dataset.set_hard_negatives(mine_hard_negatives(model, train_studies, spec, ctx.device, batch_size * 2))
+            if positive_centres == "evidence":
+                report("mine", 0.0, f"epoch {epoch + 1}/{epochs}: where the PE slices' evidence lies")
+                dataset.set_evidence_positives(mine_evidence(model, train_studies, spec, ctx.device, batch_size * 2,
+                                                             positive=True))
             network.train()
             losses = []
             for inputs, labels in loader:
@@ -360,7 +372,7 @@ def train_classifier(data_root: str | Path | Sequence[str | Path] | Sequence[Stu
                                  "mixed_precision": bool(amp and ctx.device.type == "cuda"),
                                  "channels_last": bool(channels_last), **{k: config[k] for k in (
                                      "epochs", "batch_size", "lr", "warmup", "weight_decay", "samples_per_epoch",
-                                     "seed", "draw_phase", "crop", "hard_negatives")},
+                                     "seed", "draw_phase", "crop", "hard_negatives", "positive_centres")},
                                  "validation_ids": val_ids if len(val_ids) <= 500 else val_ids[:500]},
                     "metrics": {"validation": metrics, "train_loss": [h["train_loss"] for h in history]}}
             save_model(weights, model.state_dict(), card, overwrite=True)

@@ -49,6 +49,10 @@ def register(subparsers) -> None:
     parser.add_argument("--hard-negatives", action="store_true",
                         help="with --crop: at every epoch, centre half of the negative patches where the current "
                              "network sees the most PE evidence in that slice (hard-negative mining)")
+    parser.add_argument("--positive-centres", choices=("truth", "evidence"), default="truth",
+                        help="with --crop: centre PE patches on labelled voxels (truth, where a study has a voxel "
+                             "label) or, at every epoch, where the current network sees the most PE evidence in "
+                             "the slice (evidence: slice labels only)")
     parser.add_argument("--val-fraction", type=float, default=0.2, help="studies held out for validation")
     parser.add_argument("--seed", type=int, default=0, help="study split and sampling seed")
     parser.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
@@ -132,7 +136,7 @@ def run_train_classifier(args) -> int:
         overwrite=args.overwrite, weight_decay=args.weight_decay, val_fraction=args.val_fraction,
         samples_per_epoch=args.samples_per_epoch, seed=args.seed, workers=args.workers, amp=not args.no_amp,
         augment=_augment_from(args, spec or read_classifier(init)[1]), checkpoint_every=args.checkpoint_every, cache_dir=args.cache,
-        crop=args.crop, hard_negatives=args.hard_negatives, init=init, **_cpu_budget_from(args),
+        crop=args.crop, hard_negatives=args.hard_negatives, positive_centres=args.positive_centres, init=init, **_cpu_budget_from(args),
         command="iexplain " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
     if progress.mode == "text" and result["model"] is not None:
         metrics = result["metrics"]

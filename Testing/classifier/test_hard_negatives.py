@@ -73,3 +73,48 @@ def test_training_with_hard_negatives_records_it_and_needs_patches(tube_dataset,
     assert read_card(out)["training"]["hard_negatives"] is True
     with pytest.raises(InputError, match="patch training"):
         train_classifier(tube_dataset, tmp_path / "other.safetensors", tiny_spec, hard_negatives=True, **fast)
+
+
+def test_evidence_centres_every_positive_patch_where_the_network_sees_the_clot_not_on_the_truth(tmp_path,
+                                                                                                make_tube_study):
+    from IExplainLib.classifier import StudySource
+    from IExplainLib.classifier.hard_negatives import mine_evidence
+    from IExplainLib.volume import Volume
+
+    spec = ClassifierSpec(input_size=32)
+    volume, labels = make_tube_study(3, slices=12, size=32, clot_slices=None)
+    labels[4:8] = 1
+    array = np.full(volume.shape, 450, np.int16)
+    array[:, 24:28, 2:6] = -1000  # where DarkSpotNet sees "PE"
+    truth = np.zeros(volume.shape, np.uint8)
+    truth[4:8, 2:6, 24:28] = 1  # a voxel label elsewhere: the truth-centred patches go there
+    source = StudySource("pos", load=lambda: volume.with_array(array), slice_labels=labels,
+                         load_label=lambda: Volume(truth, spacing=volume.spacing))
+    studies = prepare_all([source], spec, tmp_path)
+    mined = mine_evidence(DarkSpotNet(), studies, spec, positive=True)
+    assert mined == [{z: (26, 2) for z in range(4, 8)}]  # PE slices only
+    dataset = SliceDataset(studies, spec, crop=16)
+    whole, _ = SliceDataset(studies, spec)[5]
+
+    def holds(patch, y0, y1, x0, x1) -> bool:
+        hits = [(y, x) for y in range(17) for x in range(17) if torch.equal(whole[:, y:y + 16, x:x + 16], patch)]
+        return any(y <= y0 and y1 <= y + 16 and x <= x0 and x1 <= x + 16 for y, x in hits)
+
+    torch.manual_seed(0)
+    assert all(holds(dataset[5][0], 2, 6, 24, 28) for _ in range(20))  # truth-centred: around the label
+    dataset.set_evidence_positives(mined)
+    assert all(holds(dataset[5][0], 24, 28, 2, 6) for _ in range(20))  # evidence-centred: every PE patch
+    with pytest.raises(ValueError, match="one evidence map per training study"):
+        dataset.set_evidence_positives([])
+
+
+def test_training_with_evidence_centred_positives_records_it_and_needs_patches(tube_dataset, tmp_path, tiny_spec):
+    fast = dict(epochs=2, batch_size=8, lr=3e-3, warmup=2, device="cpu", samples_per_epoch=32, seed=1)
+    out = tmp_path / "clf.safetensors"
+    train_classifier(tube_dataset, out, tiny_spec, crop=16, positive_centres="evidence", **fast)
+    assert read_card(out)["training"]["positive_centres"] == "evidence"
+    with pytest.raises(InputError, match="patch training"):
+        train_classifier(tube_dataset, tmp_path / "other.safetensors", tiny_spec, positive_centres="evidence", **fast)
+    with pytest.raises(InputError, match="'truth' or 'evidence'"):
+        train_classifier(tube_dataset, tmp_path / "other.safetensors", tiny_spec, crop=16, positive_centres="boxes",
+                         **fast)
