@@ -19,6 +19,15 @@ OMP_NUM_THREADS=1 torchrun --standalone --nproc_per_node 2 -m IExplainLib.cli.ma
   --images "$WORK/train" --labels "$WORK/pseudo" --out "$OUT" \
   --filters 4,8,16,32 --patch-size 32,48,48 --inplane-spacing 2.0 --threshold 0.5 \
   --iterations 840 --batch-size 4 --lr 2e-3 --warmup 20 --seed 0 --checkpoint-every 100 --device cpu --overwrite
+# the finding filters of `detect --method segmenter` (chest location, defect check), as for iExplain
+python - "${OUT%.safetensors}.json" <<'PY'
+import json, sys
+card = json.load(open(sys.argv[1])); card["explain"] = {"location_filter": "chest", "defect_check": True}
+json.dump(card, open(sys.argv[1], "w"), indent=2)
+PY
+# Session 13 (experiment 10 of docs/reports/experiments.md): made by this script right after the classifier of
+# session 13 was bundled, so its pseudo-labels are that classifier's (256 px, at most 2 iterations, card filters).
+# The held-out figures the README quotes: python docs/reports/segmenter_quality.py "$OUT" (the quality sets).
 
 # Held-out evaluation (seeds >= 9000, never trained on): finding-level F1 at the card's threshold.
 iexplain synth "$WORK/heldout" --studies 8 --seed 9000 --layout nifti --size 256 --slices 80 --progress quiet
