@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 def main(curve_json: str, png: str) -> None:
     lines = json.load(open(curve_json))["lines"]
-    figure, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    figure, axes = plt.subplots(1, 2, figsize=(11, 6.2), sharey=True)
     for axis, column, title in ((axes[0], 1, "heldout-384 (synthetic, 30 studies)"),
                                 (axes[1], 2, "heldout-real (real anatomy, 12 studies)")):
         for name, points in lines.items():
@@ -26,8 +26,9 @@ def main(curve_json: str, png: str) -> None:
         axis.set_xlabel("classifier training, CPU minutes (cumulative)")
         axis.grid(alpha=0.3)
     axes[0].set_ylabel("held-out slice AUROC")
-    axes[1].legend(fontsize=7, loc="upper left")
-    figure.tight_layout()
+    handles, labels = axes[0].get_legend_handles_labels()  # below the plots: inside, it hid the real-anatomy curve
+    figure.legend(handles, labels, fontsize=7, loc="lower center", ncol=3)
+    figure.tight_layout(rect=(0, 0.24, 1, 1))
     figure.savefig(png, dpi=90)
 
 
