@@ -134,9 +134,12 @@ done
 cp "$PREVIOUS" "$OUT" && cp "${PREVIOUS%.safetensors}.json" "${OUT%.safetensors}.json"
 # Its Stage 2 settings, tuning seeds only (docs/reports/experiments/exp6/candidate.sh): classifier threshold at slice sensitivity 0.8,
 # then h with the best filtered F1 of the sweep; the CT filters as before (chest, defect check, 6 mm search).
-T=$(python docs/reports/slice_threshold.py "$OUT" 0.8 "$WORK/tuning-384" "$WORK/tuning-real" |
-    python -c "import json,sys;print(round(json.load(sys.stdin)['threshold'],3))")
-python - "$OUT" "$T" <<'PY'
+# stage2 SLICE_THRESHOLD_OPTIONS H_GRID MAX_ITERATIONS: Stage 2 settings of "$OUT" into its card, then the quality report
+stage2() {
+  local T H
+  T=$(python docs/reports/slice_threshold.py "$OUT" 0.8 "$WORK/tuning-384" "$WORK/tuning-real" $1 |
+      python -c "import json,sys;print(round(json.load(sys.stdin)['threshold'],3))")
+  python - "$OUT" "$T" <<'PY'
 import json, sys
 card = sys.argv[1].replace(".safetensors", ".json")
 data = json.load(open(card))
@@ -144,20 +147,22 @@ data.setdefault("explain", {}).update(classifier_threshold=float(sys.argv[2]), l
                                       defect_check=True, defect_search_mm=6.0, max_iterations=4)
 json.dump(data, open(card, "w"), indent=2)
 PY
-iexplain tune-threshold --phantoms 8 --seed 8000 --phantom-size 384 --real-anatomy "$REAL_CT" --real-anatomy-count 2 \
-  --classifier "$OUT" --ig-steps 8 --references zero,blur --smoothgrad-samples 2 \
-  --grid 2,3,4,5.25,7.5,10.5,15 --target-sensitivity 0.9 -o docs/reports/tuning/tuning.json --overwrite
-H=$(python -c "
+  iexplain tune-threshold --phantoms 8 --seed 8000 --phantom-size 384 --real-anatomy "$REAL_CT" --real-anatomy-count 2 \
+    --classifier "$OUT" --ig-steps 8 --references zero,blur --smoothgrad-samples 2 \
+    --grid "$2" --target-sensitivity 0.9 -o docs/reports/tuning/tuning.json --overwrite
+  H=$(python -c "
 import json; d=json.load(open('docs/reports/tuning/tuning.json'))
 print(max(d['sweep'], key=lambda r: (r['filtered']['f1'] or 0, r['high_threshold']))['high_threshold'])")
-python - "$OUT" "$H" <<'PY'
+  python - "$OUT" "$H" "$3" <<'PY'
 import json, sys
 card = sys.argv[1].replace(".safetensors", ".json")
 data = json.load(open(card))
-data["explain"]["high_threshold"] = float(sys.argv[2])
+data["explain"].update(high_threshold=float(sys.argv[2]), max_iterations=int(sys.argv[3]))
 json.dump(data, open(card, "w"), indent=2)
 PY
-iexplain quality --json docs/reports/quality/bundled.json --markdown docs/reports/quality/bundled.md --overwrite
+  iexplain quality --json docs/reports/quality/bundled.json --markdown docs/reports/quality/bundled.md --overwrite
+}
+stage2 "" 2,3,4,5.25,7.5,10.5,15 4
 
 # ---- Session 13: experiment 7's line replaces R (docs/reports/experiments.md, experiment 7 and "U1 shipped") ----
 # One more 96-px round at 192 px (S0), 128-px patches at 256 px over the same 272 mm (1.06 mm pixels: T1), then one
@@ -174,27 +179,4 @@ env "${NEW_REAL2[@]}" --init "$WORK/exp7-T1.safetensors" --crop 128 --hard-negat
 cp "$WORK/exp7-U1.safetensors" "$OUT" && cp "$WORK/exp7-U1.json" "${OUT%.safetensors}.json"
 # Stage 2, tuning seeds only: at most half of the negative tuning slices explained (a 256-px classifier costs 1.8x per
 # IG pass), h from the sweep, then at most 2 iterations so that detect --preset fast fits 3 minutes on 2 CPU threads.
-T=$(python docs/reports/slice_threshold.py "$OUT" 0.8 "$WORK/tuning-384" "$WORK/tuning-real" --max-negative-share 0.5 |
-    python -c "import json,sys;print(round(json.load(sys.stdin)['threshold'],3))")
-python - "$OUT" "$T" <<'PY'
-import json, sys
-card = sys.argv[1].replace(".safetensors", ".json")
-data = json.load(open(card))
-data.setdefault("explain", {}).update(classifier_threshold=float(sys.argv[2]), location_filter="chest",
-                                      defect_check=True, defect_search_mm=6.0, max_iterations=4)
-json.dump(data, open(card, "w"), indent=2)
-PY
-iexplain tune-threshold --phantoms 8 --seed 8000 --phantom-size 384 --real-anatomy "$REAL_CT" --real-anatomy-count 2 \
-  --classifier "$OUT" --ig-steps 8 --references zero,blur --smoothgrad-samples 2 \
-  --grid 0.75,1,1.5,2,3,4,5.25,7.5 --target-sensitivity 0.9 -o docs/reports/tuning/tuning.json --overwrite
-H=$(python -c "
-import json; d=json.load(open('docs/reports/tuning/tuning.json'))
-print(max(d['sweep'], key=lambda r: (r['filtered']['f1'] or 0, r['high_threshold']))['high_threshold'])")
-python - "$OUT" "$H" <<'PY'
-import json, sys
-card = sys.argv[1].replace(".safetensors", ".json")
-data = json.load(open(card))
-data["explain"].update(high_threshold=float(sys.argv[2]), max_iterations=2)
-json.dump(data, open(card, "w"), indent=2)
-PY
-iexplain quality --json docs/reports/quality/bundled.json --markdown docs/reports/quality/bundled.md --overwrite
+stage2 "--max-negative-share 0.5" 0.75,1,1.5,2,3,4,5.25,7.5 2
