@@ -168,7 +168,8 @@ class SliceDataset:
 
     BRIGHT = 153  # 0.6 of the first window: contrast-filled vessels in the default (100, 700) window
 
-    def __init__(self, studies: Sequence[PreparedStudy], spec: ClassifierSpec, crop: int = 0):
+    def __init__(self, studies: Sequence[PreparedStudy], spec: ClassifierSpec, crop: int = 0,
+                 image_centred: bool = False):
         self.studies = list(studies)
         self.spec = spec
         self.crop = int(crop)
@@ -179,6 +180,8 @@ class SliceDataset:
         self.labels = np.concatenate([study.labels for study in self.studies]) if self.studies else np.zeros(0)
         self.hard_negatives: list[dict] | None = None
         self.evidence_positives: list[dict] | None = None
+        self.image_centred = bool(image_centred)  # PE patches on image candidates (image_centres): slice labels only
+        self._candidates: dict[tuple[int, int], np.ndarray] = {}
 
     def set_evidence_positives(self, mined: list[dict] | None) -> None:
         """Per study {PE slice: (y, x)} from :func:`hard_negatives.mine_evidence` (``positive=True``), or None: PE
@@ -211,11 +214,16 @@ class SliceDataset:
         study = self.studies[study_index]
         size, crop = window.shape[-1], self.crop
         guided = self.evidence_positives is not None
-        points = study.points[study.points[:, 0] == z] if positive and study.points is not None and not guided else ()
+        truth = positive and study.points is not None and not guided and not self.image_centred
+        points = study.points[study.points[:, 0] == z] if truth else ()
         hard = None if positive or self.hard_negatives is None else self.hard_negatives[study_index].get(z)
         evidence = self.evidence_positives[study_index].get(z) if positive and guided else None
+        candidates = self._image_candidates(study_index, z) if positive and self.image_centred else ()
         if evidence is not None:
             centre = np.asarray(evidence) + torch.randint(-crop // 4, crop // 4 + 1, (2,)).numpy()
+        elif len(candidates):
+            centre = candidates[int(torch.randint(len(candidates), ()))].astype(np.int64)
+            centre = centre + torch.randint(-crop // 4, crop // 4 + 1, (2,)).numpy()
         elif len(points):
             centre = points[int(torch.randint(len(points), ()))][1:].astype(np.int64)
             centre = centre + torch.randint(-crop // 4, crop // 4 + 1, (2,)).numpy()
@@ -229,3 +237,11 @@ class SliceDataset:
             centre = np.array(divmod(int(flat), size))
         y0, x0 = np.clip(centre - crop // 2, 0, size - crop)
         return window[:, y0:y0 + crop, x0:x0 + crop]
+
+    def _image_candidates(self, study_index: int, z: int) -> np.ndarray:
+        from .image_centres import defect_candidates
+
+        key = (study_index, z)
+        if key not in self._candidates:
+            self._candidates[key] = defect_candidates(self.studies[study_index].stack[z, 0], self.spec.hu_windows[0])
+        return self._candidates[key]

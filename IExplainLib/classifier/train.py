@@ -186,7 +186,9 @@ def train_classifier(data_root: str | Path | Sequence[str | Path] | Sequence[Stu
     PE evidence in each negative training slice, and centres half of the negative patches there.
     ``positive_centres`` (patch training only): ``"truth"`` centres PE patches on labelled voxels where a study has a
     voxel label; ``"evidence"`` re-mines at every epoch start where the current network sees the most PE evidence in
-    each PE slice and centres them there: slice labels only, no voxel truth (multiple-instance style).
+    each PE slice and centres them there: slice labels only, no voxel truth (multiple-instance style); ``"image"``
+    centres them on small clot-density spots inside opacified lumen found from HU (:mod:`.image_centres`): slice
+    labels only, and no trained network needed.
     ``deadline`` (a value of ``clock``, by default ``time.monotonic``; ``time.process_time`` makes it a CPU-time
     budget, as equal-budget experiments need; one process only): the schedule shrinks to the steps that fit
     (:class:`~IExplainLib.training.StepBudget`), the run validates and writes its model on time, and the card says so.
@@ -203,10 +205,10 @@ def train_classifier(data_root: str | Path | Sequence[str | Path] | Sequence[Stu
         raise InputError("epochs and batch size must be at least 1")
     if hard_negatives and not crop:
         raise InputError("hard-negative mining needs patch training (--crop)")
-    if positive_centres not in ("truth", "evidence"):
-        raise InputError(f"positive centres are 'truth' or 'evidence', got {positive_centres!r}")
-    if positive_centres == "evidence" and not crop:
-        raise InputError("evidence-centred positives need patch training (--crop)")
+    if positive_centres not in ("truth", "evidence", "image"):
+        raise InputError(f"positive centres are 'truth', 'evidence' or 'image', got {positive_centres!r}")
+    if positive_centres != "truth" and not crop:
+        raise InputError(f"{positive_centres}-centred positives need patch training (--crop)")
     ctx = init_distributed(device)
     if deadline is not None and ctx.distributed:
         ctx.close()
@@ -245,7 +247,7 @@ def train_classifier(data_root: str | Path | Sequence[str | Path] | Sequence[Stu
                 [by_id[i] for i in train_ids + val_ids], spec, cache_dir, ctx.rank, ctx.world_size, ctx.barrier,
                 lambda done, total, name: report("prepare", done / total, f"study {name}"))
         train_studies, val_studies = prepared[:len(train_ids)], prepared[len(train_ids):]
-        dataset = SliceDataset(train_studies, spec, crop)
+        dataset = SliceDataset(train_studies, spec, crop, image_centred=positive_centres == "image")
         if len(dataset) == 0:
             raise InputError("no training slices (every study went to validation?)")
         samples = int(samples_per_epoch or len(dataset))

@@ -21,8 +21,8 @@ def register(subparsers) -> None:
     parser.add_argument("data", nargs="+", help="dataset folder(s): dataset.json or RSPECT (train.csv)")
     parser.add_argument("--out", "-o", required=True, help="model to write (MODEL.safetensors + MODEL.json)")
     parser.add_argument("--backbone", default=None,
-                        help="timm EfficientNetV2 name (tf_efficientnetv2_l is the paper's); "
-                             "default iexplain_efficientnetv2_tiny")
+                        help="timm EfficientNetV2 name (tf_efficientnetv2_l is the paper's) or another timm CNN "
+                             "(e.g. mobilenetv3_small_100); default iexplain_efficientnetv2_tiny")
     parser.add_argument("--slices", type=int, default=7, help="consecutive slices per input (odd)")
     parser.add_argument("--input-size", type=int, default=None,
                         help="in-plane pixels each slice is resampled to (default 128, or the --init model's)")
@@ -49,10 +49,11 @@ def register(subparsers) -> None:
     parser.add_argument("--hard-negatives", action="store_true",
                         help="with --crop: at every epoch, centre half of the negative patches where the current "
                              "network sees the most PE evidence in that slice (hard-negative mining)")
-    parser.add_argument("--positive-centres", choices=("truth", "evidence"), default="truth",
+    parser.add_argument("--positive-centres", choices=("truth", "evidence", "image"), default="truth",
                         help="with --crop: centre PE patches on labelled voxels (truth, where a study has a voxel "
-                             "label) or, at every epoch, where the current network sees the most PE evidence in "
-                             "the slice (evidence: slice labels only)")
+                             "label), at every epoch where the current network sees the most PE evidence in the "
+                             "slice (evidence: slice labels only), or on small clot-density spots inside opacified "
+                             "lumen found from HU (image: slice labels only, no network needed)")
     parser.add_argument("--val-fraction", type=float, default=0.2, help="studies held out for validation")
     parser.add_argument("--seed", type=int, default=0, help="study split and sampling seed")
     parser.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")

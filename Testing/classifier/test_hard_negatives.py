@@ -115,6 +115,6 @@ def test_training_with_evidence_centred_positives_records_it_and_needs_patches(t
     assert read_card(out)["training"]["positive_centres"] == "evidence"
     with pytest.raises(InputError, match="patch training"):
         train_classifier(tube_dataset, tmp_path / "other.safetensors", tiny_spec, positive_centres="evidence", **fast)
-    with pytest.raises(InputError, match="'truth' or 'evidence'"):
+    with pytest.raises(InputError, match="'truth', 'evidence' or 'image'"):
         train_classifier(tube_dataset, tmp_path / "other.safetensors", tiny_spec, crop=16, positive_centres="boxes",
                          **fast)

@@ -29,7 +29,16 @@ def test_paper_backbone_selectable_by_name_without_download():
     with torch.no_grad():
         assert model(torch.rand(1, 7, 32, 32)).shape == (1, 1)
     with pytest.raises(ModelFileError, match="unknown classifier backbone"):
-        build_classifier(ClassifierSpec(backbone="resnet50"))
+        build_classifier(ClassifierSpec(backbone="no_such_network"))
+
+
+def test_another_timm_cnn_is_max_pooled_and_a_transformer_is_refused():
+    model = build_classifier(ClassifierSpec(backbone="mobilenetv3_small_050", input_size=32, drop_rate=0.0)).eval()
+    assert isinstance(model.global_pool.pool, torch.nn.AdaptiveMaxPool2d)
+    with torch.no_grad():
+        assert model(torch.rand(2, 7, 32, 32)).shape == (2, 1)
+    with pytest.raises(ModelFileError, match="not a convolutional network"):
+        build_classifier(ClassifierSpec(backbone="vit_tiny_patch16_224", input_size=32))
 
 
 def test_default_backbone_is_small():
