@@ -108,13 +108,15 @@ def test_evidence_centres_every_positive_patch_where_the_network_sees_the_clot_n
         dataset.set_evidence_positives([])
 
 
-def test_training_with_evidence_centred_positives_records_it_and_needs_patches(tube_dataset, tmp_path, tiny_spec):
+@pytest.mark.parametrize("centres", ["evidence", "image"])  # image: Testing/classifier/test_image_centres.py
+def test_training_with_slice_label_centred_positives_records_it_and_needs_patches(tube_dataset, tmp_path, tiny_spec,
+                                                                                   centres):
     fast = dict(epochs=2, batch_size=8, lr=3e-3, warmup=2, device="cpu", samples_per_epoch=32, seed=1)
     out = tmp_path / "clf.safetensors"
-    train_classifier(tube_dataset, out, tiny_spec, crop=16, positive_centres="evidence", **fast)
-    assert read_card(out)["training"]["positive_centres"] == "evidence"
-    with pytest.raises(InputError, match="patch training"):
-        train_classifier(tube_dataset, tmp_path / "other.safetensors", tiny_spec, positive_centres="evidence", **fast)
+    train_classifier(tube_dataset, out, tiny_spec, crop=16, positive_centres=centres, **fast)
+    assert read_card(out)["training"]["positive_centres"] == centres
+    with pytest.raises(InputError, match=f"{centres}-centred positives need patch training"):
+        train_classifier(tube_dataset, tmp_path / "other.safetensors", tiny_spec, positive_centres=centres, **fast)
     with pytest.raises(InputError, match="'truth', 'evidence' or 'image'"):
         train_classifier(tube_dataset, tmp_path / "other.safetensors", tiny_spec, crop=16, positive_centres="boxes",
                          **fast)

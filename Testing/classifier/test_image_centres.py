@@ -1,14 +1,11 @@
 """Image-centred PE patches: small clot-density spots inside opacified lumen, found from HU, with slice labels only."""
 
 import numpy as np
-import pytest
 import torch
 
-from IExplainLib.classifier import ClassifierSpec, StudySource, train_classifier
+from IExplainLib.classifier import ClassifierSpec, StudySource
 from IExplainLib.classifier.data import SliceDataset, prepare_all
 from IExplainLib.classifier.image_centres import defect_candidates, hu_to_window_value
-from IExplainLib.errors import InputError
-from IExplainLib.modelfile import read_card
 
 WINDOW = (100.0, 700.0)
 
@@ -57,11 +54,3 @@ def test_image_centred_pe_patches_go_to_the_defect_not_to_the_voxel_label(tmp_pa
     assert all(holds(truth_centred[5][0], 22, 26, 22, 26) for _ in range(20))
     assert all(holds(image_centred[5][0], 7, 10, 7, 10) for _ in range(20))
 
-
-def test_training_with_image_centres_records_it_and_needs_patches(tube_dataset, tmp_path, tiny_spec):
-    fast = dict(epochs=1, batch_size=8, lr=3e-3, warmup=2, device="cpu", samples_per_epoch=16, seed=1)
-    out = tmp_path / "clf.safetensors"
-    train_classifier(tube_dataset, out, tiny_spec, crop=16, positive_centres="image", **fast)
-    assert read_card(out)["training"]["positive_centres"] == "image"
-    with pytest.raises(InputError, match="image-centred positives need patch training"):
-        train_classifier(tube_dataset, tmp_path / "other.safetensors", tiny_spec, positive_centres="image", **fast)
