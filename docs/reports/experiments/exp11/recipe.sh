@@ -18,3 +18,8 @@ bash $D/exp6/arm-real2.sh AD1-evidence3 /work/exp6/AC1-evidence2.safetensors 110
 # Experiment 13: image (HU) centred PE patches from scratch
 bash $D/exp11/arm-scratch.sh AB2-image iexplain_efficientnetv2_tiny 1100 \
   --crop 128 --hard-negatives --positive-centres image --epochs 5 --samples-per-epoch 19200 --lr 1e-3 --warmup 20
+# Experiment 13, round 2 from AB2: image centres again, or network centres after the image-centred start
+bash $D/exp6/arm-real2.sh AE0-image2 /work/exp6/AB2-image.safetensors 1100 \
+  --crop 128 --hard-negatives --positive-centres image --epochs 5 --samples-per-epoch 19200 --lr 1e-3 --warmup 20
+bash $D/exp6/arm-real2.sh AE1-evidence-after-image /work/exp6/AB2-image.safetensors 1100 \
+  --crop 128 --hard-negatives --positive-centres evidence --epochs 5 --samples-per-epoch 19200 --lr 1e-3 --warmup 20
