@@ -219,16 +219,17 @@ class SliceDataset:
         hard = None if positive or self.hard_negatives is None else self.hard_negatives[study_index].get(z)
         evidence = self.evidence_positives[study_index].get(z) if positive and guided else None
         candidates = self._image_candidates(study_index, z) if positive and self.image_centred else ()
+        target = None  # a place to aim at, jittered so that the clot is not always in the patch's centre
         if evidence is not None:
-            centre = np.asarray(evidence) + torch.randint(-crop // 4, crop // 4 + 1, (2,)).numpy()
+            target = np.asarray(evidence)
         elif len(candidates):
-            centre = candidates[int(torch.randint(len(candidates), ()))].astype(np.int64)
-            centre = centre + torch.randint(-crop // 4, crop // 4 + 1, (2,)).numpy()
+            target = candidates[int(torch.randint(len(candidates), ()))]
         elif len(points):
-            centre = points[int(torch.randint(len(points), ()))][1:].astype(np.int64)
-            centre = centre + torch.randint(-crop // 4, crop // 4 + 1, (2,)).numpy()
+            target = points[int(torch.randint(len(points), ()))][1:]
         elif hard is not None and torch.rand(()) < 0.5:
-            centre = np.asarray(hard) + torch.randint(-crop // 4, crop // 4 + 1, (2,)).numpy()
+            target = np.asarray(hard)
+        if target is not None:
+            centre = target.astype(np.int64) + torch.randint(-crop // 4, crop // 4 + 1, (2,)).numpy()
         elif torch.rand(()) < 0.5:  # anywhere: whole slices are scored at inference, so nothing may be unseen
             centre = torch.randint(size, (2,)).numpy()
         else:

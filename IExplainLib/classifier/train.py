@@ -209,6 +209,8 @@ def train_classifier(data_root: str | Path | Sequence[str | Path] | Sequence[Stu
         raise InputError(f"positive centres are 'truth', 'evidence' or 'image', got {positive_centres!r}")
     if positive_centres != "truth" and not crop:
         raise InputError(f"{positive_centres}-centred positives need patch training (--crop)")
+    if spec is not None:
+        build_classifier(spec)  # an unknown or unfit backbone is refused before any study is prepared
     ctx = init_distributed(device)
     if deadline is not None and ctx.distributed:
         ctx.close()

@@ -214,3 +214,13 @@ def test_a_continued_phase_draws_other_slices_than_its_parent_with_the_same_seed
     is_positive = legacy.random(400) < 0.5
     expected = np.where(is_positive, legacy.choice(positives, 400), legacy.choice(negatives, 400))
     assert first == expected.tolist()
+
+
+def test_an_unfit_backbone_is_refused_before_any_study_is_prepared(tube_dataset, tmp_path):
+    from IExplainLib.errors import ModelFileError
+
+    cache = tmp_path / "cache"
+    with pytest.raises(ModelFileError, match="not a convolutional network"):
+        train_classifier(tube_dataset, tmp_path / "clf.safetensors", ClassifierSpec(backbone="vit_tiny_patch16_224"),
+                         epochs=1, device="cpu", cache_dir=cache)
+    assert not cache.exists() and not (tmp_path / "clf.safetensors").exists()
