@@ -6,7 +6,8 @@ timm convolutional network that pools its feature map with timm's adaptive pooli
 docs/reports/experiments.md); transformers are refused (max pooling over a feature map is the method). The default,
 ``iexplain_efficientnetv2_tiny``, uses the same EfficientNetV2 block types (fused-MBConv 'er' stages, then MBConv
 'ir' stages with squeeze-excitation) at reduced width and depth: ~0.5 M parameters, small enough to train on two
-CPU cores and to ship with the extension. Weights are never downloaded (``pretrained=False``).
+CPU cores and to ship with the extension; ``iexplain_efficientnetv2_wide`` is the same network with 1.5x the channels
+(~1.2 M parameters). Weights are never downloaded (``pretrained=False``).
 """
 
 from __future__ import annotations
@@ -26,39 +27,48 @@ TINY_ARCH = [
 ]
 TINY_FEATURES = 384
 TINY_STEM = 16
+# Channel multipliers of the small variants: the default, and a wider one (~2.2x the parameters) for asking
+# whether the default's width is what caps it (docs/reports/experiments.md, experiment 15).
+SMALL_VARIANTS = {"iexplain_efficientnetv2_tiny": 1.0, "iexplain_efficientnetv2_wide": 1.5}
 
 _registered = False
 
 
+def _small_efficientnetv2(width: float, pretrained: bool = False, **kwargs):
+    import torch.nn as nn
+    from timm.models._efficientnet_builder import decode_arch_def, round_channels
+    from timm.models.efficientnet import EfficientNet
+
+    if pretrained:
+        raise ValueError("the iexplain EfficientNetV2 variants have no pretrained weights")
+    for unused in ("pretrained_cfg", "pretrained_cfg_overlay", "cache_dir"):
+        kwargs.pop(unused, None)
+    return EfficientNet(
+        block_args=decode_arch_def(TINY_ARCH),
+        num_features=round_channels(TINY_FEATURES, width),
+        stem_size=round_channels(TINY_STEM, width),
+        round_chs_fn=partial(round_channels, multiplier=width),
+        norm_layer=partial(nn.BatchNorm2d),
+        act_layer=nn.SiLU,
+        **kwargs,
+    )
+
+
 def register_tiny() -> None:
-    """Register ``iexplain_efficientnetv2_tiny`` with timm (once per process)."""
+    """Register the small iexplain EfficientNetV2 variants (``SMALL_VARIANTS``) with timm, once per process."""
     global _registered
     if _registered:
         return
     import timm
     from timm.models import register_model
 
-    if "iexplain_efficientnetv2_tiny" not in timm.list_models("iexplain_*"):
-        def iexplain_efficientnetv2_tiny(pretrained: bool = False, **kwargs):
-            import torch.nn as nn
-            from timm.models._efficientnet_builder import decode_arch_def, round_channels
-            from timm.models.efficientnet import EfficientNet
-
-            if pretrained:
-                raise ValueError("iexplain_efficientnetv2_tiny has no pretrained weights")
-            for unused in ("pretrained_cfg", "pretrained_cfg_overlay", "cache_dir"):
-                kwargs.pop(unused, None)
-            return EfficientNet(
-                block_args=decode_arch_def(TINY_ARCH),
-                num_features=TINY_FEATURES,
-                stem_size=TINY_STEM,
-                round_chs_fn=partial(round_channels, multiplier=1.0),
-                norm_layer=partial(nn.BatchNorm2d),
-                act_layer=nn.SiLU,
-                **kwargs,
-            )
-        iexplain_efficientnetv2_tiny.__module__ = __name__
-        register_model(iexplain_efficientnetv2_tiny)
+    registered = set(timm.list_models("iexplain_*"))
+    for name, width in SMALL_VARIANTS.items():
+        if name not in registered:
+            factory = partial(_small_efficientnetv2, width)
+            factory.__name__ = name
+            factory.__module__ = __name__
+            register_model(factory)
     _registered = True
 
 

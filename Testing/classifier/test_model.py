@@ -46,6 +46,19 @@ def test_default_backbone_is_small():
     assert sum(p.numel() for p in model.parameters()) < 1_500_000  # a few MB as float32
 
 
+def test_wide_variant_is_the_tiny_one_with_wider_stages():
+    def stage_widths(name):
+        model = build_classifier(ClassifierSpec(backbone=name, input_size=32))
+        last_convs = [[m for m in stage.modules() if isinstance(m, torch.nn.Conv2d)][-1] for stage in model.blocks]
+        return [conv.out_channels for conv in last_convs], model.num_features
+
+    assert {"iexplain_efficientnetv2_tiny", "iexplain_efficientnetv2_wide"} <= set(available_backbones())
+    tiny_widths, tiny_features = stage_widths("iexplain_efficientnetv2_tiny")
+    wide_widths, wide_features = stage_widths("iexplain_efficientnetv2_wide")
+    assert tiny_widths == [16, 24, 32, 64, 80, 112] and tiny_features == 384  # the shipped weights' shapes
+    assert all(wide >= 1.4 * tiny for wide, tiny in zip(wide_widths, tiny_widths)) and wide_features == 576
+
+
 def test_spec_round_trip_and_channel_layout():
     spec = ClassifierSpec(slices=5, hu_windows=[(100, 700), (-600, 1500)], threshold=0.3)
     assert ClassifierSpec.from_dict(spec.to_dict()) == spec

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Session 15 runs (docs/reports/experiments.md: experiments 15-16). Data: exp6/arm-real2.sh's folders, made by
+# data.sh; the 256-px cache is prepared before the arms so that no arm's CPU budget pays for it.
+set -euo pipefail
+D=docs/reports/experiments
+# Experiment 15: the width of the network, from scratch, side by side (one thread each, 1,100 CPU s each)
+bash $D/exp11/arm-scratch.sh AF0-tiny iexplain_efficientnetv2_tiny 1100 \
+  --crop 128 --hard-negatives --epochs 5 --samples-per-epoch 19200 --lr 1e-3 --warmup 20 &
+bash $D/exp11/arm-scratch.sh AF1-wide iexplain_efficientnetv2_wide 1100 \
+  --crop 128 --hard-negatives --epochs 5 --samples-per-epoch 19200 --lr 1e-3 --warmup 20 &
+wait
