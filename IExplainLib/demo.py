@@ -46,14 +46,14 @@ def _require(name: str) -> Path:
 def run_demo(out: str | Path, seed: int = 9001, slices: int = 48, size: int = 256, device: str = "auto",
              overwrite: bool = False, progress=QUIET) -> str:
     """Make a phantom, run iExplain and the segmenter, write results and metrics into ``out``; returns a summary."""
+    from .detection import findings_document, write_detection
     from .evaluation.finding_metrics import match_findings
-    from .explain.detection import detect_iexplain, findings_document
+    from .explain.explainer import IExplainer
     from .explain.params import params_for_model
+    from .io import write_labelmap, write_volume
     from .modelfile import read_card
-    from .io import SegmentInfo, distinct_color, iteration_segments, write_heatmap, write_labelmap, \
-        write_segmentation, write_volume
     from .phantoms import make_study
-    from .segmenter.inference import detect_with_segmenter
+    from .segmenter.inference import segmenter_detection
 
     classifier, segmenter = _require("demo-classifier"), _require("demo-segmenter")
     out = Path(out)
@@ -67,19 +67,17 @@ def run_demo(out: str | Path, seed: int = 9001, slices: int = 48, size: int = 25
         write_labelmap(staging / DEMO_FILES["truth"], ct.with_array(study.truth.astype(np.uint8)))
 
         params = params_for_model(read_card(classifier), preset=DEMO_PRESET)
-        iexplain = detect_iexplain(ct, classifier, params, device, progress)
-        write_segmentation(staging / DEMO_FILES["iexplain"], iexplain.labelmap,
-                           iteration_segments(iexplain.iterations))
-        write_heatmap(staging / DEMO_FILES["heatmap"], iexplain.heat)
-        (staging / DEMO_FILES["iexplain_findings"]).write_text(json.dumps(
-            findings_document(iexplain, staging / DEMO_FILES["ct"], "iexplain", classifier, params), indent=2))
+        iexplain = IExplainer(classifier, params, device).explain(ct, progress)
+        write_detection(iexplain, segmentation=staging / DEMO_FILES["iexplain"], heat=staging / DEMO_FILES["heatmap"],
+                        findings=staging / DEMO_FILES["iexplain_findings"],
+                        document=findings_document(iexplain, staging / DEMO_FILES["ct"], classifier, params))
         iexplain_seconds = time.monotonic() - started
 
         progress("segmenter", 0.0, "DynUNet sliding-window inference")
-        mask, probability = detect_with_segmenter(ct, segmenter, device=device, progress=progress)
-        write_segmentation(staging / DEMO_FILES["segmenter"], ct.with_array(mask),
-                           [SegmentInfo("PE (segmenter)", 1, distinct_color(0))])
-        write_heatmap(staging / DEMO_FILES["probability"], ct.with_array(probability.astype(np.float32)))
+        segmented = segmenter_detection(ct, segmenter, device=device, progress=progress)
+        write_detection(segmented, segmentation=staging / DEMO_FILES["segmenter"],
+                        heat=staging / DEMO_FILES["probability"])
+        mask = segmented.labelmap.array
         segmenter_seconds = time.monotonic() - started - iexplain_seconds
 
         metrics = {

@@ -9,7 +9,8 @@ import json
 from pathlib import Path
 
 from ..errors import InputError
-from .common import add_device, add_overwrite, add_progress, existing_path, progress_from
+from .common import (add_device, add_explain_flags, add_overwrite, add_progress, existing_path, explain_overrides,
+                     explain_params_file, model_path, progress_from)
 
 INSTANCE_CHOICES = {"auto": None, "instances": True, "components": False}
 
@@ -80,17 +81,13 @@ def _add_study_set(parser, default_seed: int) -> None:
                        help="real-anatomy studies, with the seeds after the synthetic ones")
 
 
-def _add_explainer(parser) -> None:
+TUNING_FLAGS = ("--ig-steps", "--references", "--smoothgrad-samples", "--classifier-threshold")
+ABLATION_FLAGS = TUNING_FLAGS + ("--max-iterations", "--high-threshold")
+
+
+def _add_explainer(parser, flags: tuple[str, ...]) -> None:
     parser.add_argument("--classifier", required=True, metavar="M", help="classifier model (.safetensors + .json)")
-    group = parser.add_argument_group(
-        "iExplain parameters (paper defaults, then the classifier card's 'explain' section, then --params, then "
-        "these flags; spelled as in iexplain detect)")
-    group.add_argument("--params", metavar="JSON", help="ExplainParams JSON file")
-    group.add_argument("--ig-steps", type=int, metavar="N", help="Integrated Gradients steps")
-    group.add_argument("--references", metavar="A,B,...", help="comma-separated IG references, e.g. zero,blur")
-    group.add_argument("--smoothgrad-samples", type=int, metavar="N", help="SmoothGrad noise samples (1 = plain IG)")
-    group.add_argument("--classifier-threshold", type=float, metavar="X",
-                       help="PE probability threshold (default: the model card's)")
+    add_explain_flags(parser, only=flags, presets=False)
     add_device(parser)
     add_progress(parser)
 
@@ -104,7 +101,7 @@ def _register_tune(subparsers) -> None:
                     "(explain.high_threshold; the previous card is kept as <card>.json.bak). Phantom seeds must lie "
                     "in 8000-8999 so that held-out seeds (>= 9000) stay untouched.")
     _add_study_set(parser, 8000)
-    _add_explainer(parser)
+    _add_explainer(parser, TUNING_FLAGS)
     parser.add_argument("--target-sensitivity", type=float, default=0.9,
                         help="finding-level sensitivity to reach before filtering (default 0.9)")
     parser.add_argument("--grid", help="comma-separated thresholds to try (default: h/4 .. 4h around the current h)")
@@ -122,12 +119,9 @@ def _register_ablation(subparsers) -> None:
                     "filtering (Table 3) and the iterations each study needed (Fig. 4 right). Reproducible from "
                     "seeds: --phantoms N --seed 9000 [--real-anatomy CT --real-anatomy-count M].")
     _add_study_set(parser, 9000)
-    _add_explainer(parser)
+    _add_explainer(parser, ABLATION_FLAGS)
     parser.add_argument("-o", "--output", required=True, metavar="REPORT_DIR",
                         help="folder for ablation.json, ablation.png and ablation.md")
-    parser.add_argument("--max-iterations", type=int, help="Algorithm 1 iteration limit (default 10)")
-    parser.add_argument("--high-threshold", type=float, metavar="X",
-                        help="hysteresis high threshold h (default: the card's explain.high_threshold)")
     add_overwrite(parser)
     parser.set_defaults(func=run_ablation)
 
@@ -147,17 +141,6 @@ def _phantom_spec(args):
                           args.real_anatomy, args.real_anatomy_count)
 
 
-def _explain_overrides(args) -> dict:
-    overrides = {"n_steps": args.ig_steps, "smoothgrad_samples": args.smoothgrad_samples,
-                 "classifier_threshold": args.classifier_threshold,
-                 "high_threshold": getattr(args, "high_threshold", None)}
-    if args.references:
-        overrides["references"] = [part.strip() for part in args.references.split(",") if part.strip()]
-    if getattr(args, "max_iterations", None):
-        overrides["max_iterations"] = args.max_iterations
-    return overrides
-
-
 def run_tune(args) -> int:
     from ..evaluation.tuning_run import tune_threshold
 
@@ -166,8 +149,8 @@ def run_tune(args) -> int:
     if args.output:
         from ..outputs import check_can_write
         check_can_write(args.output, args.overwrite)
-    result = tune_threshold(args.dataset, _phantom_spec(args), existing_path_model(args.classifier),
-                            params_file=args.params, overrides=_explain_overrides(args),
+    result = tune_threshold(args.dataset, _phantom_spec(args), str(model_path(args.classifier, "classifier")),
+                            params_file=explain_params_file(args), overrides=explain_overrides(args),
                             target_sensitivity=args.target_sensitivity, grid_text=args.grid, device=args.device,
                             write_card=not args.dry_run, progress=progress_from(args))
     if args.output:
@@ -183,20 +166,10 @@ def run_ablation(args) -> int:
 
     if args.dataset is not None:
         existing_path(args.dataset, "dataset")
-    paths = run_ablation_report(args.dataset, _phantom_spec(args), existing_path_model(args.classifier),
-                                Path(args.output), params_file=args.params, overrides=_explain_overrides(args),
+    paths = run_ablation_report(args.dataset, _phantom_spec(args), str(model_path(args.classifier, "classifier")),
+                                Path(args.output), params_file=explain_params_file(args),
+                                overrides=explain_overrides(args),
                                 device=args.device, overwrite=args.overwrite, progress=progress_from(args))
     for path in paths:
         print(path)
     return 0
-
-
-def existing_path_model(path: str) -> str:
-    from ..modelfile import model_paths
-
-    weights, card = model_paths(path)
-    if not weights.exists():
-        raise InputError(f"classifier {weights} not found")
-    if not card.exists():
-        raise InputError(f"classifier card {card} not found (a model is a .safetensors file plus its .json card)")
-    return str(weights)

@@ -5,12 +5,8 @@ Heavy libraries (torch) are imported inside the command function so that ``iexpl
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from ..errors import InputError
-from ..modelfile import bundled_model
-from .commands_explain import add_explain_flags, preset_and_params
-from .common import add_device, add_overwrite, add_progress, progress_from
+from .common import (add_device, add_explain_flags, add_overwrite, add_progress, model_path, preset_and_params,
+                     progress_from)
 
 
 def register(subparsers) -> None:
@@ -44,19 +40,6 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run_quality)
 
 
-def model_path(given: str | None, bundled: str, role: str) -> Path:
-    """The given model's weights, or the bundled one; a one-line error when the file is missing."""
-    from ..modelfile import model_paths
-
-    weights, card = model_paths(Path(given) if given else bundled_model(bundled))
-    hint = "" if given else f" (the bundled {bundled} is missing; pass --{role})"
-    if not weights.exists():
-        raise InputError(f"{role} {weights} not found{hint}")
-    if not card.exists():
-        raise InputError(f"{role} card {card} not found (a model is a .safetensors file plus its .json card)")
-    return weights
-
-
 def run_quality(args) -> int:
     from ..evaluation.quality_report import format_markdown, write_quality_report
     from ..evaluation.quality_run import run_quality as quality
@@ -64,8 +47,8 @@ def run_quality(args) -> int:
 
     for path in filter(None, (args.json_out, args.markdown)):
         check_can_write(path, args.overwrite)
-    classifier = model_path(args.classifier, "demo-classifier", "classifier")
-    segmenter = model_path(args.segmenter, "demo-segmenter", "segmenter")
+    classifier = model_path(args.classifier, "classifier", "demo-classifier")
+    segmenter = model_path(args.segmenter, "segmenter", "demo-segmenter")
     preset, params = preset_and_params(args, classifier, args.device)  # as detect chooses it: by device
     report = quality(classifier, segmenter, quick=args.quick, params=params, strict_share=args.strict_share,
                      real_ct_root=args.real_ct, device=args.device, progress=progress_from(args),

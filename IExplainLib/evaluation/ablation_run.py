@@ -11,7 +11,7 @@ from ..finding_filters import keep_findings
 from ..outputs import check_can_write, write_text_atomic
 from .ablation import IterationStudy, summarise
 from .ablation_plot import plot_ablation
-from .explainer_runs import explain_for_ablation, load_explainer
+from .explainer_runs import explain_for_ablation
 from .study_sets import HELD_OUT_FIRST_SEED, PhantomSetSpec, count_studies, evaluation_studies
 
 REPORT_FILES = ("ablation.json", "ablation.png", "ablation.md")
@@ -24,7 +24,9 @@ def run_ablation_report(dataset: str | Path | None, phantoms: PhantomSetSpec | N
     paths = [out_dir / name for name in REPORT_FILES]
     for path in paths:  # refuse before hours of explaining, not after
         check_can_write(path, overwrite)
-    explainer = load_explainer(classifier, params_file, overrides, device)
+    from ..explain.explainer import IExplainer
+
+    explainer = IExplainer(classifier, device=device, params_file=params_file, overrides=overrides)
     params = explainer.params
     total = count_studies(dataset, phantoms)
     started = time.monotonic()

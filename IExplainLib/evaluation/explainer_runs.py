@@ -1,48 +1,20 @@
 """Running the iExplain explainer for evaluation: the full algorithm per study (ablation), and the first iteration
 with its per-window heat maps kept (threshold tuning), so that h can be swept without recomputing IG.
 
-Both go through the explainer's own pieces (``explain.iterative.run_algorithm1``, ``explain.study.WindowAssembler``
-and ``to_ct_grid``), so the masks measured are exactly the masks ``iexplain detect`` would write.
+Both go through the explainer itself (:class:`~IExplainLib.explain.IExplainer`: its prepared model and
+:meth:`~IExplainLib.explain.IExplainer.run`) or its own pieces (``explain.iterative.run_algorithm1``,
+``explain.study.WindowAssembler`` and ``to_ct_grid``), so the masks measured are exactly the masks ``iexplain detect``
+would write.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from ..explain.params import params_for_model
 from ..volume import Volume
-
-
-@dataclass
-class Explainer:
-    model: object
-    spec: object          # ClassifierSpec
-    params: object        # ExplainParams
-    card: dict
-    device: object
-    threshold: float
-
-
-def load_explainer(classifier: str | Path, params_file: str | None = None, overrides: dict | None = None,
-                   device: str = "auto") -> Explainer:
-    import torch
-
-    from ..classifier.inference import load_classifier
-    from ..devices import resolve_device
-    from ..explain.model_prep import prepare_for_attribution
-
-    resolved = resolve_device(device)
-    loaded = load_classifier(classifier, resolved)
-    params = params_for_model(loaded.card, params_file, overrides)
-    example = torch.rand(2, loaded.spec.channels, loaded.spec.input_size, loaded.spec.input_size,
-                         device=next(loaded.model.parameters()).device)
-    model = prepare_for_attribution(loaded.model, example)
-    threshold = loaded.spec.threshold if params.classifier_threshold is None else params.classifier_threshold
-    return Explainer(model, loaded.spec, params, loaded.card, resolved, float(threshold))
 
 
 @dataclass
@@ -52,16 +24,10 @@ class AblationResult:
     probabilities: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
-def explain_for_ablation(explainer: Explainer, volume: Volume, progress: Callable | None = None) -> AblationResult:
-    """The full iExplain algorithm on one study; per-iteration segments on the CT grid, before filtering."""
-    from ..classifier.windows import field_of_view_box, prepare_study
-    from ..explain.study import explain_stack, to_ct_grid
-
-    stack = prepare_study(volume, explainer.spec)
-    explanation = explain_stack(explainer.model, stack, explainer.spec, explainer.params,
-                                threshold=explainer.threshold, progress=progress)
-    segmentation = to_ct_grid(explanation, volume.shape, explainer.params,
-                              field_of_view_box(volume.shape, volume.spacing, explainer.spec), volume)
+def explain_for_ablation(explainer, volume: Volume, progress: Callable | None = None) -> AblationResult:
+    """The full iExplain algorithm on one study (an :class:`~IExplainLib.explain.IExplainer`); per-iteration
+    segments on the CT grid, before filtering."""
+    explanation, segmentation = explainer.run(volume, progress)
     return AblationResult(segmentation.unfiltered, int(explanation.iterations.max(initial=0)),
                           explanation.probabilities)
 
@@ -81,8 +47,7 @@ class FirstIterationCache:
         return self.ct_shape
 
 
-def first_iteration_cache(explainer: Explainer, volume: Volume, progress: Callable | None = None
-                          ) -> FirstIterationCache:
+def first_iteration_cache(explainer, volume: Volume, progress: Callable | None = None) -> FirstIterationCache:
     """IG once per positive window (the expensive part), the window heat maps kept."""
     from ..classifier.windows import field_of_view_box, prepare_study, window_indices, windows_for
     from ..explain.iterative import run_algorithm1
@@ -94,7 +59,7 @@ def first_iteration_cache(explainer: Explainer, volume: Volume, progress: Callab
     windows = []
     for start in range(0, depth, group):
         centres = np.arange(start, min(start + group, depth))
-        inputs = windows_for(stack, centres, explainer.spec).to(next(explainer.model.parameters()).device)
+        inputs = windows_for(stack, centres, explainer.spec).to(explainer.device)
         index = window_indices(centres, depth, explainer.spec)
         results = run_algorithm1(explainer.model, inputs, explainer.spec.slices, params, explainer.threshold,
                                  keys=[int(c) for c in centres], slice_index=index)

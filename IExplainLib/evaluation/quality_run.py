@@ -20,7 +20,7 @@ import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
@@ -28,6 +28,9 @@ from ..errors import InputError
 from ..finding_filters import keep_findings
 from .finding_metrics import STRICT_SHARE, FindingScore, score_mask, truth_instances
 from .quality_sets import RealCT, quality_sets, set_studies
+
+if TYPE_CHECKING:
+    from ..explain.explainer import IExplainer
 
 REPORT_FORMAT = "iexplain-quality"
 
@@ -85,7 +88,7 @@ class StudyResult:
 
 @dataclass
 class QualityModels:
-    explainer: object        # evaluation.explainer_runs.Explainer
+    explainer: IExplainer
     segmenter: object        # segmenter.inference.LoadedSegmenter
     classifier_path: Path
     segmenter_path: Path
@@ -111,13 +114,13 @@ def load_models(classifier: str | Path, segmenter: str | Path, params=None, devi
     from ..explain.presets import PRESETS
     from ..modelfile import read_card
     from ..segmenter.inference import load_segmenter
-    from .explainer_runs import load_explainer
+    from ..explain.explainer import IExplainer
 
     classifier, segmenter = Path(classifier), Path(segmenter)
     loaded_segmenter = load_segmenter(segmenter, device)
     if params is None:
         params = params_for_model(read_card(classifier), overrides=PRESETS["fast"])
-    explainer = load_explainer(classifier, overrides=params.to_dict(), device=device)
+    explainer = IExplainer(classifier, params, device)
     segmenter_params = params_for_model(loaded_segmenter.card)
     return QualityModels(explainer, loaded_segmenter, classifier, segmenter, explainer.params,
                          ig_preset_name(explainer.params), segmenter_params)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..finding_filters import keep_findings
-from .explainer_runs import first_iteration_cache, load_explainer, segment_at
+from .explainer_runs import first_iteration_cache, segment_at
 from .model_card import record_high_threshold
 from .study_sets import TUNING_SEEDS, PhantomSetSpec, check_seed_range, count_studies, evaluation_studies
 from .threshold_tuning import CachedStudy, choose_threshold, default_grid, parse_grid, sweep_thresholds
@@ -26,7 +26,9 @@ def tune_threshold(dataset: str | Path | None, phantoms: PhantomSetSpec | None, 
         raise InputError(f"--target-sensitivity must lie in (0, 1], got {target_sensitivity}")
     if phantoms is not None:
         check_seed_range(phantoms, TUNING_SEEDS, "threshold tuning")
-    explainer = load_explainer(classifier, params_file, overrides, device)
+    from ..explain.explainer import IExplainer
+
+    explainer = IExplainer(classifier, device=device, params_file=params_file, overrides=overrides)
     params = explainer.params
     grid = parse_grid(grid_text) if grid_text else default_grid(params.high_threshold)
     total = len(given_studies) if given_studies is not None else count_studies(dataset, phantoms)

@@ -2,15 +2,13 @@
 Algorithm 1 (explain, cluster, mask, repeat), sliding-window study assembly and the paper's cluster filters.
 
 Main entry points (imported lazily, so ``import IExplainLib.explain`` does not load torch):
-``ExplainParams``, ``detect_iexplain``, ``pseudo_label_dataset``, ``integrated_gradients``, ``hysteresis``,
+``ExplainParams``, ``IExplainer``, ``pseudo_label_dataset``, ``integrated_gradients``, ``hysteresis``,
 ``run_algorithm1``, ``explain_stack``, ``to_ct_grid``.
 """
 
 _EXPORTS = {
     "ExplainParams": "params",
-    "detect_iexplain": "detection",
-    "describe_study_findings": "detection",
-    "prepare_classifier": "detection",
+    "IExplainer": "explainer",
     "pseudo_label_dataset": "pseudo_label",
     "integrated_gradients": "attribution",
     "make_references": "attribution",

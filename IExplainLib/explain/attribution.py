@@ -21,10 +21,10 @@ from ..errors import InputError
 
 def quadrature(n_steps: int, method: str) -> tuple[torch.Tensor, torch.Tensor]:
     """``(step_sizes, alphas)`` as float64 tensors, from Captum's approximation_methods."""
-    from captum.attr._utils.approximation_methods import approximation_parameters
+    from ..thirdparty import ig_quadrature
 
     try:
-        step_sizes_of, alphas_of = approximation_parameters(method)
+        step_sizes_of, alphas_of = ig_quadrature(method)
     except ValueError as error:
         raise InputError(f"unknown IG quadrature {method!r}") from error
     return (torch.tensor(step_sizes_of(n_steps), dtype=torch.float64),

@@ -69,18 +69,17 @@ class _TimmEfficientNetAfterStem(nn.Module):
         self.model = model
 
     def forward(self, z):
-        model = self.model
-        x = model.bn1(z)
-        x = model.blocks(x)
-        x = model.bn2(model.conv_head(x))
-        return model.forward_head(x)
+        from ..thirdparty import efficientnet_after_stem
+
+        return efficientnet_after_stem(self.model, z)
 
 
 def split_affine_stem(model: nn.Module, example: torch.Tensor, tolerance: float = 1e-4) -> nn.Module:
     """``model`` as an :class:`AffineStemSplit` when it is a timm EfficientNet whose stem convolution is affine and
     the split computes the same function on ``example``; otherwise ``model`` itself."""
-    parts = ("conv_stem", "bn1", "blocks", "conv_head", "bn2", "forward_head")
-    if not all(hasattr(model, part) for part in parts) or not isinstance(model.conv_stem, nn.Conv2d):
+    from ..thirdparty import is_timm_efficientnet
+
+    if not is_timm_efficientnet(model):
         return model
     for module in model.bn1.modules():  # the input of after_stem is the autograd leaf: no in-place activation
         if getattr(module, "inplace", False):

@@ -26,7 +26,6 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 
 from ..errors import IExplainError, InputError
 from ..outputs import claim_folder, write_text_atomic
@@ -89,11 +88,9 @@ def pseudo_label_dataset(dataset: str | Path, out: str | Path, classifier: str |
     ``dicom_seg``: also a DICOM SEG per case (every case must be a DICOM series). ``preset``: the attribution
     preset's record (:meth:`PresetChoice.as_dict`), kept in each findings file.
     """
-    from ..classifier import load_classifier
     from ..datasets import open_dataset
-    from ..devices import resolve_device
     from ..modelfile import model_paths
-    from .detection import prepare_classifier
+    from .explainer import IExplainer
 
     params = params or ExplainParams()
     progress = progress or QUIET
@@ -107,11 +104,9 @@ def pseudo_label_dataset(dataset: str | Path, out: str | Path, classifier: str |
     mine = cases[rank::world]
     if dicom_seg:
         _require_dicom(mine)
-    device = resolve_device(device) if isinstance(device, str) else device
-    loaded = load_classifier(classifier, device)
-    prepared = prepare_classifier(loaded, device)
+    explainer = IExplainer(classifier, params, device)
     weights, _ = model_paths(classifier)
-    provenance = {"classifier": str(weights.resolve()), "classifier_sha256": loaded.card.get("sha256"),
+    provenance = {"classifier": str(weights.resolve()), "classifier_sha256": explainer.card.get("sha256"),
                   "params": params.to_dict(), "method": "iexplain", "preset": preset}
     for sub in SUBFOLDERS + ((DICOM_SEG_FOLDER,) if dicom_seg else ()):
         (out / sub).mkdir(parents=True, exist_ok=True)
@@ -125,7 +120,7 @@ def pseudo_label_dataset(dataset: str | Path, out: str | Path, classifier: str |
                         _add_dicom_seg(case, out)
                     report.skipped.append(case.id)
                     continue
-                _label_case(case, out, loaded, prepared, params, device, provenance, dicom_seg)
+                _label_case(case, out, explainer, provenance, dicom_seg)
                 report.done.append(case.id)
             except IExplainError as error:  # one unreadable study must not stop a dataset-sized run
                 report.failed[case.id] = str(error)
@@ -136,32 +131,24 @@ def pseudo_label_dataset(dataset: str | Path, out: str | Path, classifier: str |
     return report
 
 
-def _label_case(case, out: Path, loaded, prepared, params: ExplainParams, device, provenance: dict,
-                dicom_seg: bool = False) -> None:
-    from ..io import check_dicom_seg_source, iteration_segments, write_dicom_seg, write_heatmap, write_labelmap, \
-        write_segmentation
+def _label_case(case, out: Path, explainer, provenance: dict, dicom_seg: bool = False) -> None:
+    from ..detection import findings_document, write_detection
+    from ..io import check_dicom_seg_source
     from ..io.ct_check import require_ct_hounsfield
-    from ..io.dicom_seg import seg_segments
-    from .detection import detect_iexplain, findings_document
 
     volume = case.load_image()
     require_ct_hounsfield(volume, f"case {case.id}")
     if dicom_seg:
         check_dicom_seg_source(volume)
-    detection = detect_iexplain(volume, loaded, params, device, prepared_model=prepared)
+    detection = explainer.explain(volume)
     paths = case_paths(out, case.id)
-    segments = iteration_segments(detection.iterations)
-    write_heatmap(paths["heatmap"], detection.heat, overwrite=True)
-    write_segmentation(paths["segmentation"], detection.labelmap, segments, overwrite=True)
-    binary = detection.labelmap.with_array((detection.labelmap.array > 0).astype(np.uint8))
-    write_labelmap(paths["label"], binary, overwrite=True)
-    if dicom_seg:
-        write_dicom_seg(paths["dicom_seg"], detection.labelmap, seg_segments(segments), volume, overwrite=True)
-    document = findings_document(detection, Path(case.image).resolve(), "iexplain", provenance["classifier"], params)
+    document = findings_document(detection, Path(case.image).resolve(), provenance["classifier"], explainer.params)
     document["case"] = case.id
     if provenance.get("preset"):
         document["preset"] = provenance["preset"]
-    write_text_atomic(paths["findings"], json.dumps(document, indent=2) + "\n", overwrite=True)
+    write_detection(detection, heat=paths["heatmap"], segmentation=paths["segmentation"], label=paths["label"],
+                    dicom_seg=paths["dicom_seg"] if dicom_seg else None, source=volume,
+                    findings=paths["findings"], document=document, overwrite=True)
 
 
 def _add_dicom_seg(case, out: Path) -> None:

@@ -7,7 +7,7 @@ Phases, in order (shares of ``--minutes`` in :mod:`.scale`, scheduling in :mod:`
    settings on CUDA, with TFLOP/s against the bf16 peak) and segmenter inference on a 512x512x300 study;
 3. ``classifier``: Stage 1 (``train_classifier``: timm EfficientNetV2, bf16 autocast and channels_last on CUDA);
 4. ``tune``: h chosen on the tuning studies (``tune_threshold``), written into the classifier's card;
-5. ``pseudo-label``: iExplain (``detect_iexplain``) on every training study; scored against truth where known;
+5. ``pseudo-label``: iExplain (``IExplainer.explain``) on every training study; scored against truth where known;
 6. ``segmenter``: Stage 3 on the pseudo-labels (``train_segmenter``);
 7. ``finetune``: the WSL segmenter finetuned on the truth-labelled studies, and the same network from random init
    with the same schedule and time (the paper's Table 5);
@@ -76,21 +76,20 @@ def _one_line_errors(function) -> dict:
         return {"error": f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"}
 
 
-def _detect_fitting_memory(volume, loaded, params, device, prepared):
-    """``detect_iexplain``, retried with half the rows per attribution pass while the GPU runs out of memory.
-    Returns (detection, the parameters that fitted) so the next study starts from those."""
+def _explain_fitting_memory(volume, explainer):
+    """``explainer.explain``, retried with half the rows per attribution pass while the GPU runs out of memory.
+    Returns (detection, the explainer whose parameters fitted) so the next study starts from those."""
     import torch
-
-    from ..explain.detection import detect_iexplain
 
     while True:
         try:
-            return detect_iexplain(volume, loaded, params, device, prepared_model=prepared), params
+            return explainer.explain(volume), explainer
         except torch.cuda.OutOfMemoryError:
-            if params.batch_size <= 1:
+            if explainer.params.batch_size <= 1:
                 raise
             torch.cuda.empty_cache()
-            params = params.replace(batch_size=max(1, params.batch_size // 2))
+            explainer = explainer.with_params(
+                explainer.params.replace(batch_size=max(1, explainer.params.batch_size // 2)))
 
 
 def _margin(deadline: float, share: float = 0.1, cap: float = 30.0) -> float:
@@ -257,14 +256,11 @@ class Reproduction:
                 "partial": result["studies"] < len(studies)}
 
     def phase_pseudo_label(self, deadline: float) -> dict:
-        from ..classifier import load_classifier
         from ..evaluation.finding_metrics import FindingScore, score_mask, truth_instances
-        from ..explain.detection import prepare_classifier
+        from ..explain.explainer import IExplainer
 
         self._need("classifier")
-        loaded = load_classifier(self.paths["classifier"], self.device)
-        prepared = prepare_classifier(loaded, self.device)
-        params = self._params()
+        explainer = IExplainer(self.paths["classifier"], self._params(), self.device)
         training = of_role(self.studies, "train")
         score, scored, seconds = FindingScore(), 0, []
         for index, study in enumerate(training):
@@ -273,7 +269,7 @@ class Reproduction:
             self.progress("pseudo-label", index / len(training), f"study {study.id}")
             started = time.monotonic()
             volume = study.load()
-            detection, params = _detect_fitting_memory(volume, loaded, params, self.device, prepared)
+            detection, explainer = _explain_fitting_memory(volume, explainer)
             label = (detection.labelmap.array > 0).astype(np.uint8)
             self.pseudo[study.id] = label
             seconds.append(time.monotonic() - started)
@@ -284,7 +280,8 @@ class Reproduction:
         if not self.pseudo:
             raise IExplainError("no study was pseudo-labelled before the phase's time limit")
         return {"studies": len(self.pseudo), "of": len(training), "preset": self.scale.preset,
-                "high_threshold": params.high_threshold, "rows_per_attribution_pass": params.batch_size,
+                "high_threshold": explainer.params.high_threshold,
+                "rows_per_attribution_pass": explainer.params.batch_size,
                 "seconds_per_study": round(float(np.mean(seconds)), 2),
                 "positive_labels": sum(1 for label in self.pseudo.values() if label.any()),
                 "scored_against_truth": scored, "score": score.as_dict() if scored else None,

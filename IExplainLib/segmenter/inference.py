@@ -122,3 +122,21 @@ def detect_with_segmenter(volume, model_path, device: str = "auto", progress=Non
     if filters.filter:
         mask = keep_findings(mask, filters, volume)
     return mask.astype(np.uint8), probability
+
+
+def segmenter_detection(volume, model, params=None, device: str = "auto", progress=None,
+                        loaded: LoadedSegmenter | None = None):
+    """The segmenter on one study as a :class:`~IExplainLib.detection.Detection`, like iExplain's: the filtered
+    mask (``params``: an ``ExplainParams`` whose filter settings apply; default the card's), the probability map
+    as its heat, findings rows with ``peak_probability``."""
+    from ..detection import Detection, describe_study_findings
+    from ..explain.params import params_for_model
+
+    loaded = loaded or load_segmenter(model, device)
+    params = params if params is not None else params_for_model(loaded.card)
+    mask, probability = detect_with_segmenter(volume, model, progress=progress, loaded=loaded,
+                                              min_voxels=params.min_cluster_voxels, filters=params)
+    labelmap = (np.asarray(mask) > 0).astype(np.uint8)
+    rows = describe_study_findings(labelmap, volume, probability, peak_name="peak_probability")
+    return Detection(volume.with_array(labelmap), volume.with_array(np.asarray(probability, dtype=np.float32)),
+                     int(labelmap.max(initial=0)), rows, {"voxels": int(labelmap.sum())}, method="segmenter")

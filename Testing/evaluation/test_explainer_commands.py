@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from IExplainLib.cli.main import main
-from IExplainLib.evaluation.explainer_runs import (explain_for_ablation, first_iteration_cache, load_explainer,
-                                                    segment_at)
+from IExplainLib.evaluation.explainer_runs import explain_for_ablation, first_iteration_cache, segment_at
+from IExplainLib.explain import IExplainer
 from IExplainLib.modelfile import load_model_file
 from IExplainLib.phantoms import make_study
 from .tiny_model import FAST_EXPLAIN, PHANTOM_ARGS, save_tiny_classifier
@@ -19,15 +19,14 @@ def classifier(tmp_path_factory):
 
 
 def test_swept_first_iteration_equals_what_the_explainer_segments(classifier):
-    explainer = load_explainer(classifier, overrides={"n_steps": 2, "references": ["zero"], "smoothgrad_samples": 1,
-                                                          "max_iterations": 1},
-                               device="cpu")
+    explainer = IExplainer(classifier, device="cpu", overrides={"n_steps": 2, "references": ["zero"],
+                                                                "smoothgrad_samples": 1, "max_iterations": 1})
     volume = make_study(8003, slices=8, size=64).volume
     cache = first_iteration_cache(explainer, volume)
     for h in (1.5, 3.0):
-        explainer.params = explainer.params.replace(high_threshold=h)
-        direct = explain_for_ablation(explainer, volume).unfiltered > 0
-        assert np.array_equal(segment_at(cache, h, explainer.params), direct)
+        at_h = explainer.with_params(explainer.params.replace(high_threshold=h))
+        direct = explain_for_ablation(at_h, volume).unfiltered > 0
+        assert np.array_equal(segment_at(cache, h, at_h.params), direct)
         assert direct.any()
     assert segment_at(cache, 2.0, explainer.params).sum() <= segment_at(cache, 1.0, explainer.params).sum()
 

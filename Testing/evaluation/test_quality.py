@@ -122,11 +122,11 @@ def test_quick_report_structure_and_internal_consistency(quick_run):
 
 def test_quick_numbers_are_what_detect_writes_scored_on_the_masks(quick_run, models):
     """Rerun both methods on two quick studies through ``detect``'s own functions, score the masks directly."""
-    from IExplainLib.explain.detection import detect_iexplain
+    from IExplainLib.explain import IExplainer
     from IExplainLib.explain.params import params_for_model
     from IExplainLib.modelfile import read_card
     from IExplainLib.phantoms import make_study
-    from IExplainLib.segmenter.inference import detect_with_segmenter
+    from IExplainLib.segmenter.inference import segmenter_detection
 
     report, _ = quick_run
     classifier, segmenter = models
@@ -137,8 +137,8 @@ def test_quick_numbers_are_what_detect_writes_scored_on_the_masks(quick_run, mod
         study = make_study(seed, slices=8, size=64, negative=negative)
         row = rows[f"phantom-{seed}"]
         assert row["true_pes"] == len(study.emboli) and (row["true_pes"] == 0) == negative
-        iexplain = detect_iexplain(study.volume, classifier, params, "cpu").labelmap.array
-        mask, _ = detect_with_segmenter(study.volume, segmenter, device="cpu")
+        iexplain = IExplainer(classifier, params, "cpu").explain(study.volume).labelmap.array
+        mask = segmenter_detection(study.volume, segmenter, device="cpu").labelmap.array
         for block, prediction in ((row["iexplain"]["filtered"], iexplain), (row["segmenter"], mask)):
             assert block["findings"] == label_findings(prediction)[1]
             paper = match_findings(prediction, study.truth)

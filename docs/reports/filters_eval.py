@@ -3,7 +3,8 @@ cluster, and with a 3 / 6 mm search around it).
 usage: python filters_eval.py CLASSIFIER N_PHANTOMS SIZE N_REAL [h]"""
 import sys, time, json
 import numpy as np
-from IExplainLib.evaluation.explainer_runs import load_explainer, explain_for_ablation
+from IExplainLib.evaluation.explainer_runs import explain_for_ablation
+from IExplainLib.explain import IExplainer
 from IExplainLib.evaluation.study_sets import PhantomSetSpec, phantom_studies
 from IExplainLib.evaluation.finding_metrics import truth_instances, FindingCounts
 from IExplainLib.findings import label_findings
@@ -31,7 +32,7 @@ def inter_counts(pred, tl, tc):
 clf, n, size, nreal = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 over = dict(DEMO_SPEEDUP)
 if len(sys.argv) > 5: over["high_threshold"] = float(sys.argv[5])
-ex = load_explainer(clf, None, over, "cpu")
+ex = IExplainer(clf, device="cpu", overrides=over)
 spec = PhantomSetSpec(n, 8000, 48, size, "/work/shared/data/real-ct/popi_4dct_phase00_chest_ct" if nreal else None, nreal)
 # every setting spelled out: the classifier card may turn the CT filters on for its own runs
 configs = {"none": dict(filter=False), "paper": dict(location_filter="centre", defect_check=False),

@@ -2,8 +2,7 @@
 Usage: OMP_NUM_THREADS=1 python speed.py NAME..."""
 import time, torch, timm, sys
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[4]))
-from IExplainLib.classifier.backbones import register_tiny
-register_tiny()
+import IExplainLib.classifier.timm_models  # noqa: F401  (registers the iexplain variants)
 torch.set_num_threads(1)
 names = sys.argv[1:]
 x = torch.rand(32, 7, 128, 128); y = torch.rand(32, 1)
