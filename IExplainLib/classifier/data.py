@@ -21,7 +21,7 @@ from ..errors import InputError
 from ..outputs import atomic_output
 from ..volume import Volume
 from .spec import ClassifierSpec
-from .windows import field_of_view_box, prepare_study, windows_for
+from .windows import field_of_view, prepare_study, windows_for
 
 CACHE_VERSION = 1
 
@@ -54,8 +54,7 @@ def _label_points(source: StudySource, spec: ClassifierSpec) -> np.ndarray:
         return np.zeros((0, 3), np.int16)
     size = spec.input_size
     label = source.load_label()
-    y0, y1, x0, x1 = field_of_view_box(label.shape, label.spacing, spec)
-    mask = label.array[:, y0:y1, x0:x1] > 0
+    mask = field_of_view(label.shape, label.spacing, spec).crop(label.array) > 0
     z, y, x = np.nonzero(mask)
     if not len(z):
         return np.zeros((0, 3), np.int16)

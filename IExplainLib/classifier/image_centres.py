@@ -16,7 +16,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..filling_defects import LUMEN_HU
-from .windows import window_hu
+from ..transforms import window_hu
 
 CANDIDATE_HU = (-100.0, 150.0)  # clot density, partial volume included, below opacified lumen
 LUMEN_SHARE = 0.5  # of the NEIGHBOURHOOD x NEIGHBOURHOOD pixels around a candidate
@@ -26,9 +26,7 @@ MAX_SPOT_PIXELS = 200  # larger clot-density regions are soft tissue (heart wall
 
 def hu_to_window_value(hu: float, window: tuple[float, float]) -> float:
     """The 0-255 value a prepared stack holds for ``hu`` under ``window`` = (centre, width)."""
-    import torch
-
-    return float(window_hu(torch.tensor([[[float(hu)]]]), [window])[0, 0, 0, 0]) * 255.0
+    return float(window_hu(np.float32(hu), *window)) * 255.0
 
 
 def defect_candidates(slice_values: np.ndarray, window: tuple[float, float]) -> np.ndarray:

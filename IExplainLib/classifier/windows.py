@@ -11,29 +11,20 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InputError
+from ..transforms import FieldOfView, window_channels
 from ..volume import Volume
 from .spec import ClassifierSpec
 
 
-def window_hu(hu, windows):
-    """(Z, Y, X) HU tensor -> (Z, W, Y, X) in [0, 1], one channel per (centre, width) window."""
-    import torch
-
-    centres = torch.tensor([c for c, _ in windows], dtype=torch.float32).view(1, -1, 1, 1)
-    widths = torch.tensor([w for _, w in windows], dtype=torch.float32).view(1, -1, 1, 1)
-    return ((hu.unsqueeze(1) - (centres - widths / 2)) / widths).clamp_(0.0, 1.0)
+def field_of_view(shape_zyx, spacing_xyz, spec: ClassifierSpec) -> FieldOfView:
+    """The central square the classifier sees (``transforms.FieldOfView``; the whole slice when the spec has no
+    field of view or the slice is smaller than it), resampled to the spec's input size."""
+    return FieldOfView.centred(shape_zyx, spacing_xyz, spec.field_of_view_mm, spec.input_size)
 
 
 def field_of_view_box(shape_zyx, spacing_xyz, spec: ClassifierSpec) -> tuple[int, int, int, int]:
-    """``(y0, y1, x0, x1)`` of the central square the classifier sees (the whole slice when the spec has no field
-    of view or the slice is smaller than it)."""
-    height, width = int(shape_zyx[1]), int(shape_zyx[2])
-    if spec.field_of_view_mm is None or spacing_xyz is None:
-        return 0, height, 0, width
-    half_x = min(width, int(round(spec.field_of_view_mm / float(spacing_xyz[0])))) // 2
-    half_y = min(height, int(round(spec.field_of_view_mm / float(spacing_xyz[1])))) // 2
-    cy, cx = height // 2, width // 2
-    return cy - half_y, cy - half_y + 2 * half_y, cx - half_x, cx - half_x + 2 * half_x
+    """``(y0, y1, x0, x1)`` of :func:`field_of_view`."""
+    return field_of_view(shape_zyx, spacing_xyz, spec).box
 
 
 def region_of(array: np.ndarray, spacing_xyz, spec: ClassifierSpec) -> np.ndarray | None:
@@ -51,31 +42,26 @@ def prepare_study(volume: Volume | np.ndarray, spec: ClassifierSpec, chunk: int 
     """Windowed, resampled stack (Z, W, S, S) float32 of a study (a Volume or a (z, y, x) HU array).
 
     With ``spec.field_of_view_mm`` (and a Volume, which knows its pixel size) only the central square of that side is
-    used; with ``spec.region`` everything outside that region is set to 0 (the bottom of every window). Resampling is bilinear with antialiasing (area-like when shrinking); non-square slices are stretched to a
-    square (CTPA slices are square in practice).
+    used; with ``spec.region`` everything outside that region is set to 0 (the bottom of every window). Resampling
+    is bilinear with antialiasing (area-like when shrinking); non-square slices are stretched to a square (CTPA
+    slices are square in practice). The inverse, for maps on the stack's grid: ``field_of_view(...).to_ct``.
     """
     import torch
-    import torch.nn.functional as F
 
     array = volume.array if isinstance(volume, Volume) else np.asarray(volume)
     if array.ndim != 3 or min(array.shape) < 1:
         raise InputError(f"a study needs a (z, y, x) volume, got shape {array.shape}")
     spacing = volume.spacing if isinstance(volume, Volume) else None
-    y0, y1, x0, x1 = field_of_view_box(array.shape, spacing, spec)
+    view = field_of_view(array.shape, spacing, spec)
     region = region_of(array, spacing, spec)
-    size = spec.input_size
     parts = []
     for start in range(0, array.shape[0], chunk):  # chunks keep float copies of big studies small
-        hu = torch.from_numpy(np.ascontiguousarray(array[start:start + chunk, y0:y1, x0:x1], dtype=np.float32))
-        windowed = window_hu(hu, spec.hu_windows)
+        hu = torch.from_numpy(np.ascontiguousarray(view.crop(array[start:start + chunk]), dtype=np.float32))
+        windowed = window_channels(hu, spec.hu_windows)
         if region is not None:
-            inside = torch.from_numpy(np.ascontiguousarray(region[start:start + chunk, y0:y1, x0:x1]))
+            inside = torch.from_numpy(np.ascontiguousarray(view.crop(region[start:start + chunk])))
             windowed *= inside.unsqueeze(1)
-        if windowed.shape[-2:] != (size, size):
-            shrinking = windowed.shape[-1] > size or windowed.shape[-2] > size
-            windowed = F.interpolate(windowed, size=(size, size), mode="bilinear", align_corners=False,
-                                     antialias=shrinking).clamp_(0.0, 1.0)
-        parts.append(windowed)
+        parts.append(view.to_network(windowed))
     return torch.cat(parts, dim=0)
 
 

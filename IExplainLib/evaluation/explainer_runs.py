@@ -14,6 +14,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..transforms import FieldOfView
 from ..volume import Volume
 
 
@@ -40,7 +41,7 @@ class FirstIterationCache:
     size: int
     ct_shape: tuple[int, int, int]
     windows: list[tuple[int, np.ndarray, np.ndarray | None]]  # (centre, study slice of each window slice, heat)
-    box: tuple[int, int, int, int] | None = None  # the classifier's field of view on the CT slice
+    view: FieldOfView | None = None  # the classifier's field of view on the CT slice
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -49,7 +50,7 @@ class FirstIterationCache:
 
 def first_iteration_cache(explainer, volume: Volume, progress: Callable | None = None) -> FirstIterationCache:
     """IG once per positive window (the expensive part), the window heat maps kept."""
-    from ..classifier.windows import field_of_view_box, prepare_study, window_indices, windows_for
+    from ..classifier.windows import field_of_view, prepare_study, window_indices, windows_for
     from ..explain.iterative import run_algorithm1
 
     params = explainer.params.replace(max_iterations=1)
@@ -69,7 +70,7 @@ def first_iteration_cache(explainer, volume: Volume, progress: Callable | None =
         if progress is not None:
             progress("heat maps", min(1.0, (start + len(centres)) / depth), "", slice=int(centres[-1]))
     return FirstIterationCache(depth, size, tuple(volume.shape), windows,
-                               field_of_view_box(volume.shape, volume.spacing, explainer.spec))
+                               field_of_view(volume.shape, volume.spacing, explainer.spec))
 
 
 def segment_at(cache: FirstIterationCache, high_threshold: float, params) -> np.ndarray:
@@ -90,4 +91,4 @@ def segment_at(cache: FirstIterationCache, high_threshold: float, params) -> np.
         assembler.add(centre, slices, heat, labels)
     heat, votes = assembler.result()
     explanation = StudyExplanation(heat, votes, np.zeros(cache.depth), np.zeros(cache.depth, dtype=np.int32))
-    return to_ct_grid(explanation, cache.ct_shape, params.replace(filter=False), cache.box).unfiltered > 0
+    return to_ct_grid(explanation, cache.ct_shape, params.replace(filter=False), cache.view).unfiltered > 0

@@ -70,7 +70,7 @@ class IExplainer:
     def run(self, volume: Volume, progress=None) -> tuple[StudyExplanation, StudySegmentation]:
         """Algorithm 1 over every window of ``volume``, assembled on the CT grid: the per-window explanation and the
         segmentation before and after the cluster filters."""
-        from ..classifier.windows import field_of_view_box, prepare_study
+        from ..classifier.windows import field_of_view, prepare_study
 
         progress = progress or QUIET
         if volume.shape[0] < 1:
@@ -80,8 +80,8 @@ class IExplainer:
         explanation = explain_stack(self.model, stack, self.spec, self.params, self.device, self.threshold, progress)
         del stack
         progress("assemble", 0.0, "per-iteration segments on the CT grid")
-        box = field_of_view_box(volume.shape, volume.spacing, self.spec)
-        return explanation, to_ct_grid(explanation, volume.shape, self.params, box, volume)
+        view = field_of_view(volume.shape, volume.spacing, self.spec)
+        return explanation, to_ct_grid(explanation, volume.shape, self.params, view, volume)
 
     def explain(self, volume: Volume, progress=None) -> Detection:
         """iExplain on one study: labelmap (value k = iteration k), heat map and findings on the CT grid."""

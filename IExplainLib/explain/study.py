@@ -19,6 +19,7 @@ from typing import Callable
 import numpy as np
 
 from ..finding_filters import keep_findings
+from ..transforms import FieldOfView
 from .iterative import WindowResult, run_algorithm1
 from .params import ExplainParams
 
@@ -117,21 +118,6 @@ def explain_stack(model, stack, spec, params: ExplainParams, device=None, thresh
     return StudyExplanation(heat, votes, probabilities, iterations, stop_reasons, threshold)
 
 
-def resample_in_plane(array: np.ndarray, height: int, width: int) -> np.ndarray:
-    """(Z, S, S) float -> (Z, height, width), bilinear with pixel centres aligned like the classifier's resampling."""
-    import torch
-    import torch.nn.functional as F
-
-    if array.shape[1:] == (height, width):
-        return array.astype(np.float32, copy=False)
-    out = np.empty((array.shape[0], height, width), dtype=np.float32)
-    for start in range(0, array.shape[0], 32):  # chunks keep the float copy small
-        part = torch.from_numpy(np.ascontiguousarray(array[start:start + 32], dtype=np.float32))[:, None]
-        out[start:start + 32] = F.interpolate(part, size=(height, width), mode="bilinear",
-                                              align_corners=False)[:, 0].numpy()
-    return out
-
-
 @dataclass
 class StudySegmentation:
     """iExplain's answer on the CT grid (z, y, x): labelmap value k = found first by iteration k."""
@@ -143,21 +129,17 @@ class StudySegmentation:
 
 
 def to_ct_grid(explanation: StudyExplanation, ct_shape: tuple[int, int, int], params: ExplainParams,
-               box: tuple[int, int, int, int] | None = None, volume=None) -> StudySegmentation:
+               view: FieldOfView | None = None, volume=None) -> StudySegmentation:
     """Per-iteration segments and heat map on the CT grid, earliest iteration first, then the paper's filters.
 
-    ``box`` = ``(y0, y1, x0, x1)``: the part of the slice the classifier saw (``field_of_view_box``); outside it the
-    heat map is 0 and nothing is segmented. ``volume``: the CT, which the chest location filter and the defect check
-    need (``finding_filters.keep_findings``)."""
+    ``view``: the part of the slice the classifier saw (``classifier.windows.field_of_view``; None: the whole slice);
+    its inverse brings the maps back, and outside it the heat map is 0 and nothing is segmented. ``volume``: the CT,
+    which the chest location filter and the defect check need (``finding_filters.keep_findings``)."""
     depth, height, width = ct_shape
     if explanation.heat.shape[0] != depth:
         raise ValueError(f"explanation has {explanation.heat.shape[0]} slices, the CT {depth}")
-    y0, y1, x0, x1 = box or (0, height, 0, width)
-
-    def on_grid(stack: np.ndarray) -> np.ndarray:
-        full = np.zeros(ct_shape, dtype=np.float32)
-        full[:, y0:y1, x0:x1] = resample_in_plane(stack, y1 - y0, x1 - x0)
-        return full
+    view = view or FieldOfView((height, width), (0, height, 0, width), explanation.heat.shape[-1])
+    on_grid = view.to_ct
 
     heat = on_grid(explanation.heat)
     labelmap = np.zeros(ct_shape, dtype=np.uint8)

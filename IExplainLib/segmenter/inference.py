@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..progress import QUIET
-from .preprocess import network_inplane_shape, resize_inplane, to_network_image
+from .preprocess import network_inplane_shape, to_ct_grid, to_network_image
 from .spec import SegmenterSpec, build_network, complete_state_dict
 
 DEFAULT_SLAB_WINDOWS = 4  # slab core = 4 window depths: bounded memory, few slab seams
@@ -89,7 +89,7 @@ def segment_probability(volume, loaded: LoadedSegmenter, progress=QUIET, sw_batc
                 cval=0.0)
         slab = slab[0, 0].float().cpu().numpy()[keep_start - read_start:keep_stop - read_start]
         del tensor
-        probability[keep_start:keep_stop] = np.clip(resize_inplane(slab, array.shape[1:], mode="bilinear"), 0, 1)
+        probability[keep_start:keep_stop] = np.clip(to_ct_grid(slab, array.shape[1:]), 0, 1)
         progress("segment", (index + 1) / len(bounds), f"slices {keep_start}-{keep_stop - 1} of {slices}",
                  network_grid=list((slices, *net_shape)))
     return probability

@@ -7,6 +7,7 @@ from IExplainLib.classifier import ClassifierSpec, prepare_study
 from IExplainLib.classifier.windows import field_of_view_box
 from IExplainLib.explain.params import ExplainParams
 from IExplainLib.explain.study import StudyExplanation, to_ct_grid
+from IExplainLib.transforms import FieldOfView
 
 
 def test_box_is_the_central_square_of_the_given_side_in_mm():
@@ -31,8 +32,8 @@ def test_heat_and_segments_return_to_their_place_on_the_ct_grid():
     heat[:, 5:10, 5:10] = 1.0
     votes = {1: (heat > 0).astype(np.float32)}
     explanation = StudyExplanation(heat, votes, np.zeros(depth), np.zeros(depth, dtype=np.int32))
-    box = (30, 70, 50, 90)  # 40 x 40 pixels of a 100 x 120 slice
-    result = to_ct_grid(explanation, (depth, 100, 120), ExplainParams(filter=False), box)
+    view = FieldOfView((100, 120), (30, 70, 50, 90), size)  # 40 x 40 pixels of a 100 x 120 slice
+    result = to_ct_grid(explanation, (depth, 100, 120), ExplainParams(filter=False), view)
     ys, xs = np.nonzero(result.labelmap[0])
     assert 30 + 9 <= ys.min() and ys.max() <= 30 + 21 and 50 + 9 <= xs.min() and xs.max() <= 50 + 21
     assert result.heat[:, :30].max() == 0 and result.heat[:, :, 90:].max() == 0

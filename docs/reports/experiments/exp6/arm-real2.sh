@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # usage: arm-real2.sh NAME INIT CPU_SECONDS ARGS...  -- arm.sh's data plus the second real-anatomy folder (80 real studies);
-# INIT none: from scratch
+# INIT none: from scratch. IEXPLAIN_ROOT: the checkout to run (default /work/main), so that experiments can run on a
+# frozen copy while the code changes.
 set -euo pipefail
 NAME=$1; INIT=$2; BUDGET=$3; shift 3
-cd /work/main; source .venv/bin/activate
+cd "${IEXPLAIN_ROOT:-/work/main}"; source /work/main/.venv/bin/activate; export PYTHONPATH=$PWD
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 /usr/bin/time -f "$NAME cpu_user=%U cpu_sys=%S wall=%e maxrss_kb=%M" iexplain train-classifier \
   /work/data/train-384a /work/data/train-384b /work/data/train-real /work/data/train-real2 --cache /work/cache \
