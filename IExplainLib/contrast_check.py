@@ -34,7 +34,9 @@ class ContrastCheck:
     def warning(self) -> str | None:
         if self.is_angiogram is not False:
             return None
-        return (f"this CT does not look like a CT angiogram: only {100 * self.opacified_share:.1f}% of the lung "
+        share = self.opacified_share
+        assert share is not None  # is_angiogram is False only when there is a share
+        return (f"this CT does not look like a CT angiogram: only {100 * share:.1f}% of the lung "
                 f"vessels are above {OPACIFIED_HU:g} HU (no opacified pulmonary arteries); findings are not reliable")
 
     def as_dict(self) -> dict:

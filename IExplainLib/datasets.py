@@ -43,6 +43,7 @@ class Case:
         """0/1 per array z index, or None when the case has none."""
         if self.layout == "rspect":
             from .io.rspect import read_rspect_labels
+            assert self._rspect_csv is not None  # _open_rspect sets it on every RSPECT case
             return read_rspect_labels(self._rspect_csv, self.image, self._rspect_table).slice_labels
         if self.slice_labels_path is None:
             return None
@@ -122,7 +123,9 @@ def _open_dataset_json(path: Path) -> CaseList:
         seen.add(case_id)
         resolved = {key: _relative(folder, entry.get(key), path, case_id, key)
                     for key in ("image", "label", "slice_labels")}
-        cases.append(Case(case_id, resolved["image"], resolved["label"], resolved["slice_labels"],
+        image = resolved["image"]
+        assert image is not None  # "image" is not empty (checked above), so _relative resolved it
+        cases.append(Case(case_id, image, resolved["label"], resolved["slice_labels"],
                           dict(entry.get("provenance") or {}), "dataset.json"))
     return cases
 

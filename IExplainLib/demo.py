@@ -15,7 +15,7 @@ import numpy as np
 from .errors import ModelFileError
 from .modelfile import bundled_model
 from .outputs import atomic_output
-from .progress import QUIET
+from .progress import QUIET, Progress
 
 DEMO_FILES = {
     "ct": "ct.nrrd",
@@ -44,7 +44,7 @@ def _require(name: str) -> Path:
 
 
 def run_demo(out: str | Path, seed: int = 9001, slices: int = 48, size: int = 256, device: str = "auto",
-             overwrite: bool = False, progress=QUIET) -> str:
+             overwrite: bool = False, progress: Progress = QUIET) -> str:
     """Make a phantom, run iExplain and the segmenter, write results and metrics into ``out``; returns a summary."""
     from .detection import findings_document, write_detection
     from .evaluation.finding_metrics import match_findings
@@ -91,8 +91,9 @@ def run_demo(out: str | Path, seed: int = 9001, slices: int = 48, size: int = 25
         }
         (staging / DEMO_FILES["metrics"]).write_text(json.dumps(metrics, indent=2, default=_plain))
         progress("overview", 0.0, "drawing the overview picture")
-        draw_overview(staging / DEMO_FILES["overview"], study, iexplain.labelmap.array, iexplain.heat.array, mask,
-                      metrics)
+        heat = iexplain.heat
+        assert heat is not None  # an iExplain detection always has its heat map
+        draw_overview(staging / DEMO_FILES["overview"], study, iexplain.labelmap.array, heat.array, mask, metrics)
     progress.done(f"demo written to {out}")
     return summary_text(out, metrics, time.monotonic() - started)
 
@@ -127,7 +128,7 @@ def _slices_to_show(truth: np.ndarray, predicted: np.ndarray, count: int = 3) ->
     if not area.any():
         area = (predicted > 0).sum(axis=(1, 2))
     order = [int(z) for z in np.argsort(-area, kind="stable") if area[z] > 0]
-    chosen = []
+    chosen: list[int] = []
     for z in order:  # spread the rows over different emboli rather than neighbouring slices
         if all(abs(z - c) > 3 for c in chosen):
             chosen.append(z)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -49,7 +50,7 @@ def describe_study_findings(labelmap: np.ndarray, volume: Volume, heat: np.ndarr
     if count == 0:
         return []
     voxel_mm3 = float(np.prod(volume.spacing))
-    rows = []
+    rows: list[dict[str, Any]] = []
     for finding in describe_findings(labels):
         inside = labels[finding.bbox_zyx] == finding.label
         values = labelmap[finding.bbox_zyx][inside]

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .errors import IExplainError
 
+if TYPE_CHECKING:
+    import torch
 
-def resolve_device(name: str = "auto"):
+
+def resolve_device(name: str = "auto") -> torch.device:
     import torch
 
     name = (name or "auto").lower()

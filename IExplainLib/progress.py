@@ -51,8 +51,7 @@ class Progress:
             return
         now = time.monotonic()
         final = fraction is not None and fraction >= 1.0
-        first = self._last_text is None
-        if not (force or final or first or now - self._last_text >= self.min_interval_s):
+        if not (force or final or self._last_text is None or now - self._last_text >= self.min_interval_s):
             return
         self._last_text = now
         percent = "" if fraction is None else f" {100 * fraction:5.1f}%"

@@ -22,7 +22,7 @@ def window_hu(values, centre: float, width: float):
     if isinstance(values, np.ndarray) or np.isscalar(values):
         out = (np.asarray(values, dtype=np.float32) - low) / np.float32(width)
         if np.ndim(out) == 0:
-            return np.float32(min(max(out, 0.0), 1.0))
+            return np.float32(min(max(float(out), 0.0), 1.0))
         return np.clip(out, 0.0, 1.0, out=out)  # in place: a whole study's float copy is large
     return ((values.float() - float(low)) / float(width)).clamp_(0.0, 1.0)
 

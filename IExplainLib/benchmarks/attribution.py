@@ -18,8 +18,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..modelfile import bundled_model
+
+if TYPE_CHECKING:
+    import torch
 
 DEMO_CLASSIFIER = bundled_model("demo-classifier")
 
@@ -48,14 +52,14 @@ BF16_PEAK_TFLOPS = {"H200": 989.0, "H100": 989.0, "GH200": 989.0, "A100": 312.0,
                     "L4": 121.0, "RTX 4090": 165.0, "B200": 2250.0}
 
 
-def settings_for(device, quick: bool) -> AttributionSettings:
+def settings_for(device: torch.device | str, quick: bool) -> AttributionSettings:
     """QUICK when asked; the paper's settings on CUDA; a CPU-sized run otherwise."""
     if quick:
         return QUICK
     return PAPER if getattr(device, "type", str(device)) == "cuda" else DEFAULT
 
 
-def _model_and_spec(device, settings: AttributionSettings | None = None):
+def _model_and_spec(device: torch.device, settings: AttributionSettings | None = None):
     from ..classifier import ClassifierSpec, build_classifier, load_classifier
 
     if settings is not None and settings.backbone:
@@ -69,7 +73,7 @@ def _model_and_spec(device, settings: AttributionSettings | None = None):
             f"{spec.backbone} (random weights: no bundled demo classifier)")
 
 
-def _clock(device):
+def _clock(device: torch.device):
     """A timer that waits for queued GPU work first, so that asynchronous kernels are counted."""
     import torch
 
@@ -92,17 +96,17 @@ def run(quick: bool = False, device: str = "cpu", settings: AttributionSettings 
     from ..phantoms import make_study
 
     torch.manual_seed(0)
-    device = resolve_device(device)
-    clock = _clock(device)
-    settings = settings or settings_for(device, quick)
-    model, spec, model_name = _model_and_spec(device, settings)
+    torch_device = resolve_device(device)
+    clock = _clock(torch_device)
+    settings = settings or settings_for(torch_device, quick)
+    model, spec, model_name = _model_and_spec(torch_device, settings)
     n_windows, kinds, n_samples, n_steps, rounds = (settings.windows, list(settings.references), settings.samples,
                                                     settings.steps, settings.rounds)
     study = make_study(seed=3, slices=max(settings.slices, 2 * spec.slices), size=spec.input_size, negative=False,
                        n_emboli=2)
     stack = prepare_study(study.volume, spec)
     centres = _centres(stack.shape[0], n_windows)
-    inputs = windows_for(stack, centres, spec).to(device)
+    inputs = windows_for(stack, centres, spec).to(torch_device)
     generator = torch.Generator().manual_seed(0)
     references = make_references(inputs, kinds, 4.0, generator)
     noise = smoothgrad_noise(inputs, n_samples, 0.05, generator)
@@ -125,7 +129,7 @@ def run(quick: bool = False, device: str = "cpu", settings: AttributionSettings 
         return integrated_gradients(fast_model, inputs, references, noise, n_steps=n_steps,
                                     method="gausslegendre", batch_size=settings.batch_size, channels_last=True)
 
-    if device.type == "cuda":  # warm-up outside the clock: cuDNN picks its kernels on the first calls
+    if torch_device.type == "cuda":  # warm-up outside the clock: cuDNN picks its kernels on the first calls
         IntegratedGradients(model).attribute(inputs[:1], baselines=references[:1, 0], target=0, n_steps=2,
                                              internal_batch_size=settings.captum_batch)
         integrated_gradients(fast_model, inputs[:1], references[:1, :1], None, n_steps=2,
@@ -143,16 +147,18 @@ def run(quick: bool = False, device: str = "cpu", settings: AttributionSettings 
     captum_s, engine_s = min(captum_times), min(engine_times)
     network_ms, forward_ms = _network_ms_per_row(fast_model, inputs, rounds, clock)
     captum_ms = 1000 * captum_s / passes
-    study = _study_figures(fast_model, stack, spec, captum_s / n_windows, engine_s / n_windows, clock, device)
-    rates = _rates(fast_model, inputs, passes, engine_s, device)
-    if device.type == "cuda":
+    study_figures = _study_figures(fast_model, stack, spec, captum_s / n_windows, engine_s / n_windows, clock,
+                                   torch_device)
+    rates = _rates(fast_model, inputs, passes, engine_s, torch_device)
+    if torch_device.type == "cuda":
         rates.update(_bf16_engine(engine, expected, passes, captum_s, rates["flop_per_pass"], clock))
     if settings.batch_windows:
         rates.update(_batch_of_windows(fast_model, stack, spec, settings, kinds, captum_s / n_windows,
-                                       rates["flop_per_pass"], clock, device))
+                                       rates["flop_per_pass"], clock, torch_device))
     return {
         "model": model_name,
-        "device": str(device) if device.type == "cpu" else f"{device} ({torch.cuda.get_device_name(device)})",
+        "device": (str(torch_device) if torch_device.type == "cpu"
+                   else f"{torch_device} ({torch.cuda.get_device_name(torch_device)})"),
         "input": f"{spec.channels}x{spec.input_size}x{spec.input_size}",
         "torch_threads": torch.get_num_threads(),
         "work": f"{n_windows} windows x {len(kinds)} references x {n_samples} noise samples x {n_steps} steps",
@@ -172,7 +178,7 @@ def run(quick: bool = False, device: str = "cpu", settings: AttributionSettings 
         "settings": {"windows": n_windows, "references": kinds, "smoothgrad_samples": n_samples, "steps": n_steps,
                      "rounds": rounds, "engine_batch_rows": settings.batch_size,
                      "captum_internal_batch_size": settings.captum_batch},
-        **study,
+        **study_figures,
         **rates,
     }
 
@@ -271,7 +277,7 @@ def _batch_of_windows(model, stack, spec, settings: AttributionSettings, kinds, 
     references = make_references(inputs, kinds, 4.0, generator)
     noise = smoothgrad_noise(inputs, settings.samples, 0.05, generator)
     passes = count * len(kinds) * settings.samples * settings.steps
-    figures = {"batch_windows": count}
+    figures: dict[str, float] = {"batch_windows": count}
     for label, dtype in (("fp32", None), ("bf16", torch.bfloat16)):
         if dtype is not None and device.type != "cuda":
             continue

@@ -56,8 +56,8 @@ def run(quick: bool = False, threads: int = 2) -> dict:
     from ..phantoms import make_study
 
     size, slices = (64, 12) if quick else (512, 300)
-    with tempfile.TemporaryDirectory(prefix="iexplain-bench-detect-") as folder:
-        folder = Path(folder)
+    with tempfile.TemporaryDirectory(prefix="iexplain-bench-detect-") as temporary:
+        folder = Path(temporary)
         start = time.perf_counter()
         study = make_study(9101, slices=slices, size=size, slice_thickness=1.0, n_emboli=4)
         synth_seconds = time.perf_counter() - start

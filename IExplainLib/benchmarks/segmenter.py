@@ -102,8 +102,8 @@ def run(quick: bool = False, threads: int = 2, reference: bool = True, device: s
 
     device = str(resolve_device(device))
     slices = slices or (64 if quick else 300)
-    with tempfile.TemporaryDirectory(prefix="iexplain-bench-seg-") as folder:
-        folder = Path(folder)
+    with tempfile.TemporaryDirectory(prefix="iexplain-bench-seg-") as temporary:
+        folder = Path(temporary)
         start = time.perf_counter()
         study = make_study(9100, slices=slices, size=size, slice_thickness=1.0, n_emboli=4)
         synth_seconds = time.perf_counter() - start

@@ -10,8 +10,13 @@ never downloaded (``pretrained=False``).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..errors import ModelFileError
 from .spec import ClassifierSpec
+
+if TYPE_CHECKING:
+    import torch
 
 
 def available_backbones() -> list[str]:
@@ -24,7 +29,7 @@ def available_backbones() -> list[str]:
     return sorted(set(timm.list_models("iexplain_*")) | set(timm.list_models("*efficientnetv2*")))
 
 
-def build_classifier(spec: ClassifierSpec):
+def build_classifier(spec: ClassifierSpec) -> torch.nn.Module:
     """The network for ``spec``: input (N, slices * windows, size, size) -> logits (N, 1)."""
     import timm
     import torch.nn as nn
@@ -45,7 +50,8 @@ def build_classifier(spec: ClassifierSpec):
                              "feature map (a transformer?): the classifier needs global max pooling")
     # Max-pooled features are large; timm's default head init then starts at logits of +-10, saturating the
     # sigmoid. A small head starts near p = 0.5 and trains from scratch in far fewer steps.
-    head = model.get_classifier()
+    # timm.create_model is annotated as returning nn.Module, whose __getattr__ gives Tensor | Module
+    head = model.get_classifier()  # type: ignore[operator]
     nn.init.normal_(head.weight, std=0.01)
     nn.init.zeros_(head.bias)
     return model

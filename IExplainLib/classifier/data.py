@@ -117,7 +117,7 @@ def _labels_of(source: StudySource, depth: int) -> np.ndarray:
         mask = source.load_label().array
         if mask.shape[0] != depth:
             raise InputError(f"study {source.id}: label has {mask.shape[0]} slices, the CT {depth}")
-        return (mask.reshape(depth, -1) > 0).any(axis=1).astype(np.float32)
+        return np.asarray((mask.reshape(depth, -1) > 0).any(axis=1), dtype=np.float32)
     raise InputError(f"study {source.id} has neither slice labels nor a voxel label to derive them from")
 
 
@@ -214,9 +214,10 @@ class SliceDataset:
         size, crop = window.shape[-1], self.crop
         guided = self.evidence_positives is not None
         truth = positive and study.points is not None and not guided and not self.image_centred
-        points = study.points[study.points[:, 0] == z] if truth else ()
+        points = study.points[study.points[:, 0] == z] if truth and study.points is not None else ()
         hard = None if positive or self.hard_negatives is None else self.hard_negatives[study_index].get(z)
-        evidence = self.evidence_positives[study_index].get(z) if positive and guided else None
+        evidence = (self.evidence_positives[study_index].get(z)
+                    if positive and self.evidence_positives is not None else None)
         candidates = self._image_candidates(study_index, z) if positive and self.image_centred else ()
         target = None  # a place to aim at, jittered so that the clot is not always in the patch's centre
         if evidence is not None:

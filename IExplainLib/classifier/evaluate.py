@@ -21,14 +21,15 @@ def evaluate_classifier(model_path: str | Path, datasets, device: str = "cpu", b
     loaded = load_classifier(model_path, device)
     report, all_labels, all_scores = {}, [], []
     for root in datasets:
-        labels, scores = [], []
+        study_labels: list[np.ndarray] = []
+        study_scores: list[np.ndarray] = []
         for source in sources_from_dataset(root):
             volume = source.load()
             if source.slice_labels is None:
                 continue
-            labels.append(np.asarray(source.slice_labels, dtype=np.float32)[: volume.shape[0]])
-            scores.append(predict_slices(loaded.model, volume, loaded.spec, batch_size, device))
-        labels, scores = np.concatenate(labels), np.concatenate(scores)
+            study_labels.append(np.asarray(source.slice_labels, dtype=np.float32)[: volume.shape[0]])
+            study_scores.append(predict_slices(loaded.model, volume, loaded.spec, batch_size, device))
+        labels, scores = np.concatenate(study_labels), np.concatenate(study_scores)
         report[str(root)] = slice_metrics(labels, scores, loaded.threshold)
         all_labels.append(labels)
         all_scores.append(scores)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -14,10 +15,13 @@ from .backbones import build_classifier
 from .spec import ClassifierSpec
 from .windows import prepare_study, windows_for
 
+if TYPE_CHECKING:
+    import torch
+
 
 @dataclass
 class LoadedClassifier:
-    model: object  # torch.nn.Module in eval mode
+    model: torch.nn.Module  # in eval mode
     spec: ClassifierSpec
     card: dict
 
@@ -40,7 +44,7 @@ def read_classifier(path: str | Path) -> tuple[dict, ClassifierSpec, dict]:
     return state_dict, spec, card
 
 
-def load_classifier(path: str | Path, device="cpu") -> LoadedClassifier:
+def load_classifier(path: str | Path, device: torch.device | str = "cpu") -> LoadedClassifier:
     """Model (eval mode, on ``device``), spec and card of a classifier model file; refuses anything else."""
     import torch
 
@@ -50,8 +54,8 @@ def load_classifier(path: str | Path, device="cpu") -> LoadedClassifier:
     return LoadedClassifier(model.to(torch.device(device) if isinstance(device, str) else device).eval(), spec, card)
 
 
-def predict_slices(model, volume_or_stack, spec: ClassifierSpec, batch_size: int = 32, device="cpu",
-                   centres=None) -> np.ndarray:
+def predict_slices(model: torch.nn.Module, volume_or_stack, spec: ClassifierSpec, batch_size: int = 32,
+                   device: torch.device | str = "cpu", centres=None) -> np.ndarray:
     """PE probability of every slice (Z,) (or of ``centres`` only) of a Volume, HU array or prepared stack.
 
     A 4D input is taken as a stack from :func:`prepare_study` (Z, W, S, S); a Volume or 3D array as HU.

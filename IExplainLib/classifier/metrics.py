@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..slice_metrics import auroc
+
 
 def slice_auroc(labels, scores) -> float:
     """Area under the ROC curve (ties count half); NaN when only one class is present (training logs want a number).
-    The computation is the evaluation package's, so training and ``iexplain evaluate`` report the same AUROC."""
-    from ..evaluation.slice_metrics import auroc
-
+    The computation is the one ``iexplain evaluate`` uses (``IExplainLib.slice_metrics``), so both report the same
+    AUROC."""
     value = auroc(scores, np.asarray(labels).reshape(-1) > 0.5)
     return float("nan") if value is None else float(value)
 

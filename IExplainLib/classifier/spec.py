@@ -27,7 +27,8 @@ class ClassifierSpec:
     backbone: str = DEFAULT_BACKBONE
     slices: int = 7
     input_size: int = 128
-    hu_windows: list[tuple[float, float]] = field(default_factory=lambda: [tuple(w) for w in DEFAULT_HU_WINDOWS])
+    hu_windows: list[tuple[float, float]] = field(
+        default_factory=lambda: [(low, high) for low, high in DEFAULT_HU_WINDOWS])
     global_pool: str = "max"
     threshold: float = 0.5
     edge: str = "replicate"

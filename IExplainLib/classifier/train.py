@@ -13,7 +13,7 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
@@ -33,6 +33,9 @@ from .metrics import best_f1_threshold, slice_metrics
 from .sampling import BalancedDistributedSampler
 from .spec import ClassifierSpec
 
+if TYPE_CHECKING:
+    import torch
+
 
 def default_paths(out: str | Path) -> tuple[Path, Path, Path]:
     """(model weights, checkpoint, cache folder) for a model path."""
@@ -41,7 +44,7 @@ def default_paths(out: str | Path) -> tuple[Path, Path, Path]:
     return weights, stem.with_name(stem.name + ".checkpoint.pt"), stem.with_name(stem.name + ".cache")
 
 
-def _amp_context(device, enabled: bool):
+def _amp_context(device: torch.device, enabled: bool):
     import torch
 
     if not enabled or device.type != "cuda":
@@ -51,7 +54,7 @@ def _amp_context(device, enabled: bool):
     return (lambda: torch.autocast("cuda", dtype=dtype)), scaler
 
 
-def validate(model, studies: Sequence[PreparedStudy], spec: ClassifierSpec, ctx: DistributedContext,
+def validate(model: torch.nn.Module, studies: Sequence[PreparedStudy], spec: ClassifierSpec, ctx: DistributedContext,
              batch_size: int) -> dict:
     """Slice metrics over held-out studies (each process scores a share); ``threshold`` maximises F1 there."""
     if not studies:
@@ -62,13 +65,13 @@ def validate(model, studies: Sequence[PreparedStudy], spec: ClassifierSpec, ctx:
     if ctx.distributed:
         import torch.distributed as dist
 
-        gathered = [None] * ctx.world_size
+        gathered: list[Any] = [None] * ctx.world_size  # all_gather_object puts every rank's (labels, scores) here
         dist.all_gather_object(gathered, (labels, scores))
         labels = [array for part in gathered for array in part[0]]
         scores = [array for part in gathered for array in part[1]]
-    labels, scores = np.concatenate(labels), np.concatenate(scores)
-    threshold, _ = best_f1_threshold(labels, scores)
-    return slice_metrics(labels, scores, threshold)
+    all_labels, all_scores = np.concatenate(labels), np.concatenate(scores)
+    threshold, _ = best_f1_threshold(all_labels, all_scores)
+    return slice_metrics(all_labels, all_scores, threshold)
 
 
 def _check_outputs(weights: Path, checkpoint: Path, resume: bool, overwrite: bool) -> None:
@@ -124,11 +127,13 @@ def _initial_weights(init, spec: ClassifierSpec | None):
     if spec is not None and replace(spec, **same).to_dict() != init_spec.to_dict():
         raise InputError(f"--init {init}: its classifier spec differs from the one asked for "
                          "(backbone and slices come from the initial model; windows may only be added after its own)")
-    if extends:
+    if extends and spec is not None:
         # a model file's tensors are stored by name, not in layer order: the network says which layer comes first
         first_layer = next(k for k, v in build_classifier(init_spec).state_dict().items() if v.ndim == 4)
         state_dict = widen_stem(state_dict, first_layer, spec.slices * len(spec.hu_windows), init)
-    training = card.get("training") if isinstance(card.get("training"), dict) else {}
+    training = card.get("training")
+    if not isinstance(training, dict):
+        training = {}
     chosen = init_spec if spec is None else replace(spec, threshold=init_spec.threshold)
     return state_dict, chosen, [str(c) for c in training.get("commands", [])]
 
@@ -269,7 +274,7 @@ def train_classifier(data_root: str | Path | Sequence[str | Path] | Sequence[Stu
         scheduler = warmup_linear_decay(optimizer, warmup, budget, final_lr)
         autocast, scaler = _amp_context(ctx.device, amp)
         step, history = 0, []
-        if not state and init:
+        if not state and init and initial is not None:  # without a checkpoint, initial was read from init
             load_state_into(model, initial[0], init)
         if state:
             model.load_state_dict(state["model"])
@@ -285,9 +290,13 @@ def train_classifier(data_root: str | Path | Sequence[str | Path] | Sequence[Stu
         network = ctx.wrap(model)
         augmenter = (TrainAugment(slices=spec.slices, windows=len(spec.hu_windows)) if augment in (None, True)
                      else augment or None)
-        loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, sampler=sampler, drop_last=True,
-                                             num_workers=workers, pin_memory=ctx.device.type == "cuda",
-                                             persistent_workers=False)
+        assert augmenter is not True  # True asks for the default recipe, built just above
+        # DataLoader is annotated to take torch's Dataset; SliceDataset is a map-style dataset (__len__,
+        # __getitem__) without that base class, so that importing the classifier package does not import torch
+        loader: torch.utils.data.DataLoader[tuple[torch.Tensor, float]] = torch.utils.data.DataLoader(
+            dataset,  # type: ignore[arg-type]
+            batch_size=batch_size, sampler=sampler, drop_last=True, num_workers=workers,
+            pin_memory=ctx.device.type == "cuda", persistent_workers=False)
         loss_fn = torch.nn.BCEWithLogitsLoss()
         config = {"spec": spec.to_dict(), "train_ids": train_ids, "val_ids": val_ids, "seed": seed,
                   "draw_phase": draw_phase,
@@ -297,7 +306,7 @@ def train_classifier(data_root: str | Path | Sequence[str | Path] | Sequence[Stu
                   # every command that contributed to these weights: resumed phases and, with --init, the commands
                   # that made the initial model
                   "commands": (list(state["config"].get("commands", [])) if state
-                               else list(initial[2]) if init else []) + [command or " ".join(sys.argv)]}
+                               else list(initial[2]) if initial is not None else []) + [command or " ".join(sys.argv)]}
 
         def save(epoch_done_steps: int) -> None:
             if ctx.is_main:

@@ -131,12 +131,16 @@ def run_train_classifier(args) -> int:
         field_of_view_mm=args.field_of_view, region=None if args.region in (None, "none") else args.region,
         hu_windows=[parse_window(w) for w in args.window] if args.window else [(100.0, 700.0)])
     progress = progress_from(args)
+    augment_spec = spec
+    if augment_spec is None:  # _init_spec changed no setting of the --init model: its own spec
+        assert init is not None
+        augment_spec = read_classifier(init)[1]
     result = train_classifier(
         roots[0] if len(roots) == 1 else roots, args.out, spec, epochs=args.epochs, batch_size=args.batch_size,
         lr=args.lr, warmup=args.warmup, device=args.device, resume=args.resume, progress=progress,
         overwrite=args.overwrite, weight_decay=args.weight_decay, val_fraction=args.val_fraction,
         samples_per_epoch=args.samples_per_epoch, seed=args.seed, workers=args.workers, amp=not args.no_amp,
-        augment=_augment_from(args, spec or read_classifier(init)[1]), checkpoint_every=args.checkpoint_every, cache_dir=args.cache,
+        augment=_augment_from(args, augment_spec), checkpoint_every=args.checkpoint_every, cache_dir=args.cache,
         crop=args.crop, hard_negatives=args.hard_negatives, positive_centres=args.positive_centres, init=init, **_cpu_budget_from(args),
         command="iexplain " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
     if progress.mode == "text" and result["model"] is not None:

@@ -110,10 +110,11 @@ def run_detect(args) -> int:
     if args.dicom_seg:
         check_dicom_seg_source(volume)  # refuse before the long work, not after it
     contrast = check_contrast(volume)
-    if contrast.warning():
-        progress("warning", None, contrast.warning(), force=True)
+    warning = contrast.warning()
+    if warning:
+        progress("warning", None, warning, force=True)
         if progress.mode == "quiet":
-            print(f"warning: {contrast.warning()}", file=sys.stderr)
+            print(f"warning: {warning}", file=sys.stderr)
     if args.method == "iexplain":
         from ..explain.explainer import IExplainer
 

@@ -45,9 +45,12 @@ def model_path(given: str | None, role: str, bundled: str | None = None) -> Path
     are missing. ``role``: classifier or segmenter, as the flag is named."""
     from ..modelfile import bundled_model, model_paths
 
-    if given is None and bundled is None:
+    if given:
+        weights, card = model_paths(Path(given))
+    elif bundled is not None:
+        weights, card = model_paths(bundled_model(bundled))
+    else:
         raise InputError(f"give the {role} model (--{role})")
-    weights, card = model_paths(Path(given) if given else bundled_model(bundled))
     hint = "" if given else f" (the bundled {bundled} is missing; pass --{role})"
     if not weights.exists():
         raise InputError(f"{role} {weights} not found{hint}")

@@ -10,12 +10,15 @@ would write.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from ..transforms import FieldOfView
 from ..volume import Volume
+
+if TYPE_CHECKING:
+    from ..explain.explainer import IExplainer
 
 
 @dataclass
@@ -25,7 +28,7 @@ class AblationResult:
     probabilities: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
-def explain_for_ablation(explainer, volume: Volume, progress: Callable | None = None) -> AblationResult:
+def explain_for_ablation(explainer: IExplainer, volume: Volume, progress: Callable | None = None) -> AblationResult:
     """The full iExplain algorithm on one study (an :class:`~IExplainLib.explain.IExplainer`); per-iteration
     segments on the CT grid, before filtering."""
     explanation, segmentation = explainer.run(volume, progress)
@@ -48,7 +51,8 @@ class FirstIterationCache:
         return self.ct_shape
 
 
-def first_iteration_cache(explainer, volume: Volume, progress: Callable | None = None) -> FirstIterationCache:
+def first_iteration_cache(explainer: IExplainer, volume: Volume,
+                          progress: Callable | None = None) -> FirstIterationCache:
     """IG once per positive window (the expensive part), the window heat maps kept."""
     from ..classifier.windows import field_of_view, prepare_study, window_indices, windows_for
     from ..explain.iterative import run_algorithm1
@@ -69,7 +73,7 @@ def first_iteration_cache(explainer, volume: Volume, progress: Callable | None =
             windows.append((int(centre), slices, heat))
         if progress is not None:
             progress("heat maps", min(1.0, (start + len(centres)) / depth), "", slice=int(centres[-1]))
-    return FirstIterationCache(depth, size, tuple(volume.shape), windows,
+    return FirstIterationCache(depth, size, volume.shape, windows,
                                field_of_view(volume.shape, volume.spacing, explainer.spec))
 
 

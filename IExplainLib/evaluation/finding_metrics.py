@@ -75,7 +75,7 @@ def is_instance_mask(truth: np.ndarray) -> bool:
     if not np.issubdtype(truth.dtype, np.integer) and not np.all(np.mod(truth, 1) == 0):
         return False
     values = np.unique(truth)
-    return np.count_nonzero(values) > 1
+    return bool(np.count_nonzero(values) > 1)
 
 
 def truth_instances(truth: np.ndarray, instances: bool | None = None) -> tuple[np.ndarray, int]:

@@ -20,7 +20,7 @@ import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
@@ -31,6 +31,9 @@ from .quality_sets import RealCT, quality_sets, set_studies
 
 if TYPE_CHECKING:
     from ..explain.explainer import IExplainer
+    from ..explain.params import ExplainParams
+    from ..progress import Progress
+    from ..segmenter.inference import LoadedSegmenter
 
 REPORT_FORMAT = "iexplain-quality"
 
@@ -38,7 +41,7 @@ REPORT_FORMAT = "iexplain-quality"
 WARNING_CHECK_AVAILABLE = True
 
 # Stage 2 filter settings scored side by side on every study (the paper's first): the ablation rows of the CT filters.
-FILTER_ABLATION = {
+FILTER_ABLATION: dict[str, dict[str, Any]] = {
     "none": {"filter": False},
     "paper (size + centre distance)": {"location_filter": "centre", "defect_check": False},
     "chest location": {"location_filter": "chest", "defect_check": False},
@@ -89,12 +92,13 @@ class StudyResult:
 @dataclass
 class QualityModels:
     explainer: IExplainer
-    segmenter: object        # segmenter.inference.LoadedSegmenter
+    segmenter: LoadedSegmenter
     classifier_path: Path
     segmenter_path: Path
-    params: object           # ExplainParams
+    params: ExplainParams
     preset: str = field(default="")
-    segmenter_params: object = None  # the segmenter card's filter settings (as detect --method segmenter uses them)
+    # the segmenter card's filter settings (as detect --method segmenter uses them)
+    segmenter_params: ExplainParams | None = None
 
 
 def ig_preset_name(params) -> str:
@@ -126,7 +130,7 @@ def load_models(classifier: str | Path, segmenter: str | Path, params=None, devi
                          ig_preset_name(explainer.params), segmenter_params)
 
 
-def segmenter_masks(volume, loaded, filters) -> tuple[np.ndarray, np.ndarray]:
+def segmenter_masks(volume, loaded: LoadedSegmenter, filters: ExplainParams) -> tuple[np.ndarray, np.ndarray]:
     """(thresholded output, what ``detect --method segmenter`` ships: the same after ``filters``) of one study."""
     from ..segmenter.inference import detect_with_segmenter
 
@@ -161,7 +165,7 @@ def score_study(models: QualityModels, study, set_name: str, strict_share: float
     filters = {"iexplain": _filter_ablation(iterations.cumulative(len(scores)), params, volume, true_labels,
                                             true_count, strict_share),
                "segmenter": _filter_ablation(segmenter_raw, params, volume, true_labels, true_count, strict_share)}
-    slice_labels = (true_labels > 0).reshape(true_labels.shape[0], -1).any(axis=1)
+    slice_labels = np.asarray((true_labels > 0).reshape(true_labels.shape[0], -1).any(axis=1))
     unfiltered, filtered = scores[-1]
     row = {"set": set_name, "case": study.case_id, "source": study.source, "seed": study.seed,
            "shape_zyx": list(volume.shape), "spacing_xyz_mm": [round(float(s), 4) for s in volume.spacing],
@@ -262,7 +266,7 @@ def _chosen_sets(sets, names: Sequence[str] | None) -> tuple:
 
 def run_quality(classifier: str | Path, segmenter: str | Path, quick: bool = False, params=None,
                 strict_share: float = STRICT_SHARE, real_ct_root: str | Path | RealCT | None = None,
-                device: str = "auto", progress=None, deadline: float | None = None,
+                device: str = "auto", progress: Progress | None = None, deadline: float | None = None,
                 preset: dict | None = None, only_sets: Sequence[str] | None = None) -> dict:
     """The quality report (a JSON-ready dict) of two models on the fixed held-out sets (``quick``: tiny ones).
 
@@ -342,8 +346,8 @@ def run_quality(classifier: str | Path, segmenter: str | Path, quick: bool = Fal
 
 
 def score_segmenters(segmenters: dict[str, str | Path], quick: bool = False, strict_share: float = STRICT_SHARE,
-                     real_ct_root: str | Path | RealCT | None = None, device: str = "auto", progress=None,
-                     deadline: float | None = None) -> dict:
+                     real_ct_root: str | Path | RealCT | None = None, device: str = "auto",
+                     progress: Callable | None = None, deadline: float | None = None) -> dict:
     """Several segmenters alone on the quality command's held-out sets, scored as ``run_quality`` scores its
     segmenter (each with its card's filter settings): ``{name: {set name: pooled figures or skipped reason}}``.
     For comparisons such as finetuned against random init (Table 5), where running iExplain again would add

@@ -151,6 +151,7 @@ def set_studies(item: QualitySet, real_ct: RealCT) -> Iterator[EvaluationStudy]:
         from ..phantoms import make_study
 
         for seed, negative in flags:
+            assert item.slices is not None  # every synthetic set gives its number of slices
             study = make_study(seed, slices=item.slices, size=item.size, negative=negative)
             yield EvaluationStudy(f"phantom-{seed}", study.volume, study.truth, "phantom", seed)
     elif item.kind == "real-anatomy":

@@ -12,27 +12,11 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..slice_metrics import auroc  # the one AUROC, shared with the classifier's training logs
 from .finding_metrics import FindingCounts
 
 SCORE_COLUMNS = ("probability", "pe_probability", "score", "prediction")
 LABEL_COLUMNS = ("pe_present", "pe_present_on_image", "label")
-
-
-def auroc(scores, labels) -> float | None:
-    """Area under the ROC curve; None when only one class is present (undefined)."""
-    from scipy.stats import rankdata
-
-    scores = np.asarray(scores, dtype=float).ravel()
-    labels = np.asarray(labels).ravel().astype(bool)
-    if scores.shape != labels.shape:
-        raise ValueError(f"{scores.size} scores but {labels.size} labels")
-    positives = int(labels.sum())
-    negatives = labels.size - positives
-    if positives == 0 or negatives == 0:
-        return None
-    ranks = rankdata(scores)  # ties get the average rank, which is the "ties count one half" rule
-    rank_sum = float(ranks[labels].sum())
-    return (rank_sum - positives * (positives + 1) / 2.0) / (positives * negatives)
 
 
 def slice_counts(scores, labels, threshold: float = 0.5) -> FindingCounts:

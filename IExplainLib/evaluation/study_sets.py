@@ -101,11 +101,15 @@ def dataset_studies(root: str | Path) -> Iterator[EvaluationStudy]:
 def count_studies(dataset: str | Path | None, spec: PhantomSetSpec | None) -> int:
     if spec is not None:
         return spec.count + spec.real_anatomy_count
+    if dataset is None:
+        raise InputError("give either a DATASET or --phantoms N (not both)")
     from ..datasets import open_dataset
     return sum(1 for case in open_dataset(dataset) if case.label is not None)
 
 
 def evaluation_studies(dataset: str | Path | None, spec: PhantomSetSpec | None) -> Iterator[EvaluationStudy]:
-    if (dataset is None) == (spec is None):
-        raise InputError("give either a DATASET or --phantoms N (not both)")
-    return phantom_studies(spec) if spec is not None else dataset_studies(dataset)
+    if spec is not None and dataset is None:
+        return phantom_studies(spec)
+    if dataset is not None and spec is None:
+        return dataset_studies(dataset)
+    raise InputError("give either a DATASET or --phantoms N (not both)")

@@ -112,9 +112,9 @@ def _input_gradient_of_affine(stem, output_gradient: torch.Tensor, input_shape) 
     return gradient
 
 
-def integrated_gradients(model, inputs: torch.Tensor, references: torch.Tensor, noise: torch.Tensor | None = None,
-                         n_steps: int = 50, method: str = "gausslegendre", batch_size: int = 64,
-                         target: int = 0, channels_last: bool = False) -> torch.Tensor:
+def integrated_gradients(model: torch.nn.Module, inputs: torch.Tensor, references: torch.Tensor,
+                         noise: torch.Tensor | None = None, n_steps: int = 50, method: str = "gausslegendre",
+                         batch_size: int = 64, target: int = 0, channels_last: bool = False) -> torch.Tensor:
     """Mean IG attribution of ``model``'s logit ``target`` over references and noise samples.
 
     inputs (B, C, H, W); references (B, R, C, H, W); noise (B, K, C, H, W) or None. Returns (B, C, H, W) float32.
@@ -133,8 +133,8 @@ def integrated_gradients(model, inputs: torch.Tensor, references: torch.Tensor, 
     device = inputs.device
     alphas = alphas.to(device=device, dtype=inputs.dtype)
     step_sizes = step_sizes.to(device=device, dtype=torch.float32)
-    split = isinstance(model, AffineStemSplit)
-    network = model.after_stem if split else model
+    split = model if isinstance(model, AffineStemSplit) else None
+    network = model if split is None else split.after_stem
     attributions = torch.zeros(inputs.shape, dtype=torch.float32, device=device)
     for jobs, steps in _chunks(batch * n_refs * n_samples, n_steps, max(1, batch_size)):
         job = torch.arange(jobs.start, jobs.stop, device=device)
@@ -144,10 +144,10 @@ def integrated_gradients(model, inputs: torch.Tensor, references: torch.Tensor, 
         point = inputs[window] if noise is None else inputs[window] + noise[window, sample]
         baseline = references[window, reference]
         difference = point - baseline
-        if split:
+        if split is not None:
             with torch.no_grad():
-                path_start = model.stem(baseline)
-                path_step = model.stem(point) - path_start
+                path_start = split.stem(baseline)
+                path_step = split.stem(point) - path_start
         else:
             path_start, path_step = baseline, difference
         step_alphas = alphas[steps].view(1, -1, 1, 1, 1)
@@ -161,14 +161,15 @@ def integrated_gradients(model, inputs: torch.Tensor, references: torch.Tensor, 
             (grads,) = torch.autograd.grad(selected.sum(), scaled)
         grads = grads.float().view(len(job), -1, *grads.shape[1:])
         integral = torch.einsum("s,jschw->jchw", step_sizes[steps], grads)
-        if split:
-            integral = _input_gradient_of_affine(model.stem, integral.to(inputs.dtype), difference.shape).float()
+        if split is not None:
+            integral = _input_gradient_of_affine(split.stem, integral.to(inputs.dtype), difference.shape).float()
         attributions.index_add_(0, window, integral * difference.float())
     return attributions / (n_refs * n_samples)
 
 
 @torch.no_grad()
-def positive_probability(model, inputs: torch.Tensor, batch_size: int = 64, target: int = 0) -> torch.Tensor:
+def positive_probability(model: torch.nn.Module, inputs: torch.Tensor, batch_size: int = 64,
+                         target: int = 0) -> torch.Tensor:
     """Sigmoid of logit ``target`` for (B, C, H, W) inputs, forward only, in batches; (B,) on the CPU."""
     out = []
     with torch.inference_mode():
@@ -183,7 +184,8 @@ def window_seed(seed: int, key: int, iteration: int) -> int:
     return (int(seed) * 1_000_003 + int(key) * 1009 + int(iteration)) % (2 ** 63)
 
 
-def explain_batch(model, inputs: torch.Tensor, params, keys: list[int], iteration: int = 1) -> torch.Tensor:
+def explain_batch(model: torch.nn.Module, inputs: torch.Tensor, params, keys: list[int],
+                  iteration: int = 1) -> torch.Tensor:
     """IG attributions (B, C, H, W) of ``inputs`` with ``params``' references, SmoothGrad and quadrature.
 
     ``keys`` (one int per input, e.g. the window's centre slice) seed its random references and noise.

@@ -10,6 +10,7 @@ the same steps before the filters) all go through it, so every one of them measu
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
@@ -20,13 +21,19 @@ from ..volume import Volume
 from .params import ExplainParams, params_for_model
 from .study import StudyExplanation, StudySegmentation, explain_stack, to_ct_grid
 
+if TYPE_CHECKING:
+    import torch
+
+    from ..classifier.inference import LoadedClassifier
+
 
 class IExplainer:
     """``classifier``: a model file path or a :class:`~IExplainLib.classifier.inference.LoadedClassifier`.
     ``params``: the iExplain parameters; by default the card's (``params_for_model``), with ``params_file`` and
     ``overrides`` applied on top in that order (only when ``params`` is not given)."""
 
-    def __init__(self, classifier, params: ExplainParams | None = None, device="auto",
+    def __init__(self, classifier: LoadedClassifier | str | Path, params: ExplainParams | None = None,
+                 device: torch.device | str = "auto",
                  params_file: str | Path | None = None, overrides: dict | None = None):
         import torch
 
@@ -67,7 +74,7 @@ class IExplainer:
         other.params = params
         return other
 
-    def run(self, volume: Volume, progress=None) -> tuple[StudyExplanation, StudySegmentation]:
+    def run(self, volume: Volume, progress: Callable | None = None) -> tuple[StudyExplanation, StudySegmentation]:
         """Algorithm 1 over every window of ``volume``, assembled on the CT grid: the per-window explanation and the
         segmentation before and after the cluster filters."""
         from ..classifier.windows import field_of_view, prepare_study
@@ -83,7 +90,7 @@ class IExplainer:
         view = field_of_view(volume.shape, volume.spacing, self.spec)
         return explanation, to_ct_grid(explanation, volume.shape, self.params, view, volume)
 
-    def explain(self, volume: Volume, progress=None) -> Detection:
+    def explain(self, volume: Volume, progress: Callable | None = None) -> Detection:
         """iExplain on one study: labelmap (value k = iteration k), heat map and findings on the CT grid."""
         explanation, result = self.run(volume, progress)
         findings = describe_study_findings(result.labelmap, volume, result.heat)

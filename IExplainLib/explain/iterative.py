@@ -79,7 +79,7 @@ def _fold_replicated(heat: np.ndarray, slice_index: np.ndarray) -> np.ndarray:
     return heat
 
 
-def run_algorithm1(model, windows: torch.Tensor, slices: int, params: ExplainParams, threshold: float,
+def run_algorithm1(model: torch.nn.Module, windows: torch.Tensor, slices: int, params: ExplainParams, threshold: float,
                    keys: list[int] | None = None, slice_index: np.ndarray | None = None,
                    on_iteration: Callable[[int, int], None] | None = None) -> list[WindowResult]:
     """Algorithm 1 for a batch of windows (B, W*slices, S, S) on the model's device; one result per window.

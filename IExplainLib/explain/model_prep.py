@@ -23,12 +23,14 @@ from torch import nn
 
 def _fuse_children(module: nn.Module) -> int:
     fused = 0
-    previous_name, previous = None, None
+    previous_name: str | None = None
+    previous: nn.Module | None = None
     for name, child in list(module.named_children()):
         if isinstance(child, nn.Identity):
             continue
-        is_norm = isinstance(child, nn.BatchNorm2d) and child.track_running_stats and child.running_mean is not None
-        if is_norm and isinstance(previous, nn.Conv2d) and previous.out_channels == child.num_features:
+        if (isinstance(child, nn.BatchNorm2d) and child.track_running_stats and child.running_mean is not None
+                and isinstance(previous, nn.Conv2d) and previous_name is not None
+                and previous.out_channels == child.num_features):
             from torch.nn.utils.fusion import fuse_conv_bn_eval
 
             setattr(module, previous_name, fuse_conv_bn_eval(previous, child))
@@ -81,15 +83,17 @@ def split_affine_stem(model: nn.Module, example: torch.Tensor, tolerance: float 
 
     if not is_timm_efficientnet(model):
         return model
-    for module in model.bn1.modules():  # the input of after_stem is the autograd leaf: no in-place activation
+    conv_stem, bn1 = model.conv_stem, model.bn1  # nn.Module.__getattr__ types them Tensor | Module
+    assert isinstance(conv_stem, nn.Conv2d) and isinstance(bn1, nn.Module)  # as is_timm_efficientnet found them
+    for module in bn1.modules():  # the input of after_stem is the autograd leaf: no in-place activation
         if getattr(module, "inplace", False):
-            module.inplace = False
-    split = AffineStemSplit(model.conv_stem, _TimmEfficientNetAfterStem(model))
+            module.inplace = False  # type: ignore[assignment]  # torch types __setattr__ for Tensor | Module only
+    split = AffineStemSplit(conv_stem, _TimmEfficientNetAfterStem(model))
     with torch.no_grad():
         other = torch.rand_like(example)
-        stem_out = model.conv_stem(example)
-        halfway = model.conv_stem(0.25 * example + 0.75 * other)
-        affine = 0.25 * stem_out + 0.75 * model.conv_stem(other)
+        stem_out = conv_stem(example)
+        halfway = conv_stem(0.25 * example + 0.75 * other)
+        affine = 0.25 * stem_out + 0.75 * conv_stem(other)
         is_affine = bool((halfway - affine).abs().max() <= tolerance * stem_out.abs().max().clamp_min(1e-6))
     return split if is_affine and _same_outputs(model, split, example, tolerance) else model
 

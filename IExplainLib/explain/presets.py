@@ -13,9 +13,13 @@ explicit flag changed afterwards (precedence: defaults -> model card -> preset -
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ..errors import InputError
 from .params import ExplainParams
+
+if TYPE_CHECKING:
+    import torch
 
 PRESET_FIELDS = ("n_steps", "references", "smoothgrad_samples")
 PRESETS = {
@@ -30,7 +34,7 @@ def describe_preset(name: str) -> str:
             f" x {values['smoothgrad_samples']} SmoothGrad samples")
 
 
-def preset_for_device(device) -> str:
+def preset_for_device(device: torch.device | str) -> str:
     """``paper`` on a CUDA device, ``fast`` on anything else."""
     return "paper" if getattr(device, "type", str(device)).startswith("cuda") else "fast"
 
@@ -60,7 +64,7 @@ class PresetChoice:
         return text
 
 
-def choose_preset(name: str | None, device) -> PresetChoice:
+def choose_preset(name: str | None, device: torch.device | str) -> PresetChoice:
     """The user's preset, or the device's when ``name`` is None."""
     if name is None:
         kind = getattr(device, "type", str(device))

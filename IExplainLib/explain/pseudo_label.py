@@ -25,12 +25,18 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable
 
 
 from ..errors import IExplainError, InputError
 from ..outputs import claim_folder, write_text_atomic
 from ..progress import QUIET
 from .params import ExplainParams
+
+if TYPE_CHECKING:
+    import torch
+
+    from .explainer import IExplainer
 
 SUBFOLDERS = ("labels", "segmentations", "heatmaps", "findings")
 DICOM_SEG_FOLDER = "dicom-seg"
@@ -80,8 +86,9 @@ class PseudoLabelReport:
 
 
 def pseudo_label_dataset(dataset: str | Path, out: str | Path, classifier: str | Path,
-                         params: ExplainParams | None = None, shard: tuple[int, int] = (0, 1), device="auto",
-                         overwrite: bool = False, progress=None, dicom_seg: bool = False,
+                         params: ExplainParams | None = None, shard: tuple[int, int] = (0, 1),
+                         device: torch.device | str = "auto", overwrite: bool = False,
+                         progress: Callable | None = None, dicom_seg: bool = False,
                          preset: dict | None = None) -> PseudoLabelReport:
     """iExplain on this shard's cases of ``dataset``; returns what was done, skipped and failed.
 
@@ -131,7 +138,7 @@ def pseudo_label_dataset(dataset: str | Path, out: str | Path, classifier: str |
     return report
 
 
-def _label_case(case, out: Path, explainer, provenance: dict, dicom_seg: bool = False) -> None:
+def _label_case(case, out: Path, explainer: IExplainer, provenance: dict, dicom_seg: bool = False) -> None:
     from ..detection import findings_document, write_detection
     from ..io import check_dicom_seg_source
     from ..io.ct_check import require_ct_hounsfield

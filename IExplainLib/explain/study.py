@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
@@ -22,6 +22,9 @@ from ..finding_filters import keep_findings
 from ..transforms import FieldOfView
 from .iterative import WindowResult, run_algorithm1
 from .params import ExplainParams
+
+if TYPE_CHECKING:
+    import torch
 
 
 class WindowAssembler:
@@ -76,8 +79,8 @@ class StudyExplanation:
         return max(self.votes) if self.votes else 0
 
 
-def explain_stack(model, stack, spec, params: ExplainParams, device=None, threshold: float | None = None,
-                  progress: Callable | None = None) -> StudyExplanation:
+def explain_stack(model: torch.nn.Module, stack, spec, params: ExplainParams, device: torch.device | str | None = None,
+                  threshold: float | None = None, progress: Callable | None = None) -> StudyExplanation:
     """Algorithm 1 in a window centred on every slice of ``stack`` (Z, W, S, S), assembled into the study."""
     from ..classifier.windows import window_indices, windows_for
 

@@ -47,7 +47,8 @@ def _box(study, series, sop, x, y, width, height, label, where: str) -> Box:
     values = [_number(v, name, where) for v, name in ((x, "x"), (y, "y"), (width, "width"), (height, "height"))]
     if values[2] <= 0 or values[3] <= 0:
         raise InputError(f"{where}: box width and height must be positive, got {values[2]} x {values[3]}")
-    return Box(str(study).strip(), str(series).strip(), str(sop).strip(), *values, str(label or ""))
+    return Box(str(study).strip(), str(series).strip(), str(sop).strip(), values[0], values[1], values[2], values[3],
+               str(label or ""))
 
 
 def read_boxes_csv(path: str | os.PathLike, columns: dict[str, str] | None = None,
@@ -64,7 +65,9 @@ def read_boxes_csv(path: str | os.PathLike, columns: dict[str, str] | None = Non
         if missing:
             raise InputError(f"{path}: missing box column(s) {', '.join(missing)} (set them with columns=)")
         for line, row in enumerate(reader, start=2):
-            boxes.append(_box(*(row[names[key]] for key in ("study", "series", "sop", "x", "y", "width", "height")),
+            study, series, sop, x, y, width, height = (row[names[key]] for key in
+                                                       ("study", "series", "sop", "x", "y", "width", "height"))
+            boxes.append(_box(study, series, sop, x, y, width, height,
                               row.get(label_column, "") if label_column else "", f"{path} line {line}"))
     return boxes
 
@@ -86,7 +89,7 @@ def read_boxes_mdai_json(path: str | os.PathLike) -> list[Box]:
             uids = [annotation.get(key) for key in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")]
             if not all(uids):
                 raise InputError(f"{where}: a box needs StudyInstanceUID, SeriesInstanceUID and SOPInstanceUID")
-            boxes.append(_box(*uids, data["x"], data["y"], data["width"], data["height"],
+            boxes.append(_box(uids[0], uids[1], uids[2], data["x"], data["y"], data["width"], data["height"],
                               annotation.get("labelId", ""), where))
     return boxes
 
@@ -102,7 +105,7 @@ def boxes_to_mask(volume: Volume, boxes: list[Box]) -> np.ndarray:
     if metadata.get("resampled"):
         raise UnsupportedInputError(f"boxes cannot be placed on a resampled volume ({metadata['resampled']})")
     series = metadata["series_instance_uid"]
-    slice_of = {}
+    slice_of: dict[str, list[int]] = {}
     for index, uid in enumerate(metadata["sop_instance_uids"]):
         slice_of.setdefault(uid, []).append(index)
     mask = np.zeros(volume.shape, dtype=np.uint8)

@@ -91,7 +91,7 @@ def list_files(path: Path) -> list[Path]:
     """A file itself, or every file below a folder (sorted, hidden files skipped)."""
     if path.is_file():
         return [path]
-    files = []
+    files: list[Path] = []
     for folder, subfolders, names in os.walk(path):
         subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
         files.extend(Path(folder) / name for name in sorted(names) if not name.startswith("."))

@@ -34,8 +34,8 @@ def _segments(dataset) -> list[SegmentInfo]:
     for item in dataset.SegmentSequence:
         color = (0.5, 0.5, 0.5)
         if "RecommendedDisplayCIELabValue" in item:
-            rgb = CIELabColor.from_dicom_value(item.RecommendedDisplayCIELabValue).to_rgb(clip=True)
-            color = tuple(round(c / 255, 4) for c in rgb)
+            red, green, blue = CIELabColor.from_dicom_value(item.RecommendedDisplayCIELabValue).to_rgb(clip=True)
+            color = (round(red / 255, 4), round(green / 255, 4), round(blue / 255, 4))
 
         def triple(code):
             return [str(code.CodingSchemeDesignator), str(code.CodeValue), str(code.CodeMeaning)]

@@ -87,6 +87,8 @@ def read_image_file(path: str | os.PathLike) -> Volume:
 
     path = Path(path)
     suffix = image_suffix(path)
+    if suffix is None:  # read_volume only calls this for the endings image_suffix knows
+        raise UnsupportedInputError(f"{path}: not a supported image format (expected {SUPPORTED})")
     try:
         image = sitk.ReadImage(str(path))
     except RuntimeError as error:

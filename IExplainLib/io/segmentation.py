@@ -54,7 +54,8 @@ class SegmentInfo:
 def distinct_color(index: int) -> tuple[float, float, float]:
     """Well separated, saturated colours (golden-angle hue steps) starting from red."""
     hue = (index * 0.381966) % 1.0
-    return tuple(round(c, 4) for c in colorsys.hsv_to_rgb(hue, 0.85, 0.95))
+    red, green, blue = colorsys.hsv_to_rgb(hue, 0.85, 0.95)
+    return (round(red, 4), round(green, 4), round(blue, 4))
 
 
 def iteration_segments(count: int, name: str = "PE iteration {k}") -> list[SegmentInfo]:

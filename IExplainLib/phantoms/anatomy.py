@@ -100,7 +100,7 @@ def smooth_noise(shape, rng: np.random.Generator, factor: tuple[int, int, int], 
         position = np.linspace(0, c - 1, n, dtype=np.float32)
         low = np.minimum(position.astype(np.intp), c - 2)
         weight = (position - low).astype(np.float32)
-        view = [None, None, None]
+        view: list[slice | None] = [None, None, None]
         view[axis] = slice(None)
         weight = weight[tuple(view)]
         field = np.take(field, low, axis=axis) * (1 - weight) + np.take(field, low + 1, axis=axis) * weight

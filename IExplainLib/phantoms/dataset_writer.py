@@ -67,7 +67,9 @@ def write_dataset(out, studies: Iterable, layout: str = "rspect", overwrite: boo
     out = Path(out)
     with atomic_output(out, overwrite) as staging:
         staging.mkdir(parents=True)
-        cases, train_rows, box_rows = [], [], []
+        cases: list[dict] = []
+        train_rows: list[list] = []
+        box_rows: list[list] = []
         seen: set[str] = set()
         for index, study in enumerate(studies):
             if study.study_uid in seen:

@@ -108,7 +108,7 @@ def choose_emboli(branches: list[Branch], grid: Grid, lumen: np.ndarray, count: 
     weights /= weights.sum()
     used: set[int] = set()
     taken = np.zeros(grid.shape, bool)
-    chosen = []
+    chosen: list[tuple[EmbolusPlan, tuple[slice, slice, slice], np.ndarray]] = []
     for _attempt in range(count * 12):
         if len(chosen) == count:
             break

@@ -16,7 +16,7 @@ BOX_COLUMNS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "x", "
 
 def slice_labels(truth: np.ndarray) -> np.ndarray:
     """True for every z index whose slice holds truth."""
-    return truth.reshape(truth.shape[0], -1).any(axis=1)
+    return np.asarray(truth.reshape(truth.shape[0], -1).any(axis=1))
 
 
 def boxes_from_truth(truth: np.ndarray) -> list[dict]:

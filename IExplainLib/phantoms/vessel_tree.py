@@ -153,8 +153,8 @@ def build_veins(patient: Patient, rng: np.random.Generator) -> list[Branch]:
              ("right", (-18, 22, -58), (-50, 28, -72), (-85, 50, -100)),
              ("left", (26, 8, -38), (52, -4, -30), (80, -15, 20)),
              ("left", (26, 22, -58), (52, 32, -74), (85, 50, -100)))
-    for side, start, end, target in specs:
-        start, end, target = (np.array(p, float) * s for p in (start, end, target))
+    for side, start0, end0, target0 in specs:
+        start, end, target = (np.array(p, float) * s for p in (start0, end0, target0))
         r = 7.5 * s * rng.uniform(0.85, 1.1)
         vein = tree.add(_bent_polyline(start, end, rng, 0.05), [r, r, r * 0.9], "vein", side, "vein")
         _grow_veins(tree, vein, target, np.array([28, 32, 30]) * s, 4.0 * s, 5)

@@ -25,14 +25,18 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import IExplainError, OutputExistsError
-from ..progress import QUIET
+from ..progress import QUIET, Progress
 from .budget import Phase, PhaseBudget, PhaseSkipped
 from .scale import PHASES, Scale, explain_batch_size
-from .studies import dataset_studies, make_phantoms, of_role
+from .studies import Study, dataset_studies, make_phantoms, of_role
+
+if TYPE_CHECKING:
+    import torch
 
 OUTPUT_NAMES = ("models", "work", "reproduce.json", "reproduce.md", "quality.json", "quality.md", "bench.json")
 MODEL_NAMES = {"classifier": "classifier", "wsl": "wsl-segmenter", "finetuned": "finetuned-from-wsl",
@@ -92,6 +96,13 @@ def _explain_fitting_memory(volume, explainer):
                 explainer.params.replace(batch_size=max(1, explainer.params.batch_size // 2)))
 
 
+def _truth_of(study: Study) -> np.ndarray:
+    """The voxel truth of a study that has one (``has_truth``)."""
+    truth = study.load_truth()
+    assert truth is not None  # only studies with has_truth are asked for it
+    return truth
+
+
 def _margin(deadline: float, share: float = 0.1, cap: float = 30.0) -> float:
     """The training loop's own deadline: time kept back for validation and writing the model."""
     left = max(0.0, deadline - time.monotonic())
@@ -101,10 +112,10 @@ def _margin(deadline: float, share: float = 0.1, cap: float = 30.0) -> float:
 @dataclass
 class Reproduction:
     options: ReproduceOptions
-    progress: object = QUIET
+    progress: Progress = QUIET
     studies: list = field(default_factory=list)
     pseudo: dict = field(default_factory=dict)         # training study id -> pseudo-label (uint8, CT grid)
-    device: object = None
+    device: torch.device | None = None                 # set by run()
 
     def __post_init__(self):
         out = Path(self.options.out)
@@ -178,6 +189,7 @@ class Reproduction:
         from ..benchmarks import attribution, segmenter
         from ..outputs import write_text_atomic
 
+        assert self.device is not None  # run() sets it before any phase
         settings = attribution.settings_for(self.device, quick=self.scale.bench == "quick")
         figures = {"attribution": _one_line_errors(lambda: attribution.run(device=str(self.device),
                                                                            settings=settings))}
@@ -205,6 +217,7 @@ class Reproduction:
         sources = [study.classifier_source() for study in of_role(self.studies, "train")]
         if len(sources) < 2:
             raise PhaseSkipped("needs at least 2 training studies")
+        assert self.device is not None  # run() sets it before any phase
         cuda = self.device.type == "cuda"
         result = train_classifier(
             sources, self.paths["classifier"], ClassifierSpec(backbone=s.backbone, input_size=s.input_size),
@@ -222,7 +235,7 @@ class Reproduction:
     def _evaluation_studies(self, role: str):
         from ..evaluation.study_sets import EvaluationStudy
 
-        return [EvaluationStudy(study.id, study.load(), study.load_truth(), "phantom" if
+        return [EvaluationStudy(study.id, study.load(), _truth_of(study), "phantom" if
                                 study.origin.startswith("phantom") else "dataset")
                 for study in of_role(self.studies, role) if study.has_truth]
 
@@ -260,6 +273,7 @@ class Reproduction:
         from ..explain.explainer import IExplainer
 
         self._need("classifier")
+        assert self.device is not None  # run() sets it before any phase
         explainer = IExplainer(self.paths["classifier"], self._params(), self.device)
         training = of_role(self.studies, "train")
         score, scored, seconds = FindingScore(), 0, []
@@ -344,7 +358,7 @@ class Reproduction:
             raise PhaseSkipped("no finetuning studies with voxel truth (a dataset without voxel labels)")
         s = self.scale
         spec, state, provenance = starting_point(str(self.paths["wsl"]))
-        arrays = [training_arrays(study.id, study.load(), (study.load_truth() > 0).astype(np.uint8), spec,
+        arrays = [training_arrays(study.id, study.load(), (_truth_of(study) > 0).astype(np.uint8), spec,
                                   seed=index) for index, study in enumerate(corrected)]
         config = finetune_config(iterations=s.finetune_iterations, lr=s.finetune_lr, warmup=s.finetune_warmup,
                                  batch_size=s.segmenter_batch, checkpoint_every=10 ** 9)

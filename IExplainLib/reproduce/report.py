@@ -66,8 +66,9 @@ def _bench_lines(bench: dict) -> list[str]:
             "study_windows", "study_speedup_vs_captum_loop_estimated")
     lines += [f"| attribution {key} | {_num(figures[key])} |" for key in keys if key in figures]
     segmenter = bench.get("segmenter") or {}
-    keys = ("study_shape_zyx", "device", "network", "seconds", "gpu_peak_allocated_gb", "peak_rss_gb", "skipped")
-    lines += [f"| segmenter {key} | {_num(segmenter[key])} |" for key in keys if key in segmenter]
+    segmenter_keys = ("study_shape_zyx", "device", "network", "seconds", "gpu_peak_allocated_gb", "peak_rss_gb",
+                      "skipped")
+    lines += [f"| segmenter {key} | {_num(segmenter[key])} |" for key in segmenter_keys if key in segmenter]
     return ["| figure | value |", "|---|---|"] + lines if lines else []
 
 

@@ -16,12 +16,15 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from ..errors import InputError
 from ..volume import Volume
+
+if TYPE_CHECKING:
+    from ..phantoms.study import SyntheticStudy
 
 ROLES = ("train", "finetune", "tune")
 FIRST_SEED = {"train": 0, "finetune": 7000, "tune": 8000}
@@ -56,7 +59,7 @@ class _Held:
         return self.value
 
 
-def _make_phantom(seed: int, slices: int, size: int, force_positive: bool):
+def _make_phantom(seed: int, slices: int, size: int, force_positive: bool) -> SyntheticStudy:
     from ..phantoms import make_study
 
     return make_study(seed, slices=slices, size=size, negative=False if force_positive else None)
@@ -75,7 +78,7 @@ def make_phantoms(counts: dict[str, int], slices: int, size: int, deadline: floa
     plan = phantom_plan(counts)
     workers = max(1, min(workers or os.cpu_count() or 1, len(plan)))
     started = time.monotonic()
-    made: dict[tuple[str, int], object] = {}
+    made: dict[tuple[str, int], SyntheticStudy] = {}
     context = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
     pool = futures.ProcessPoolExecutor(workers, mp_context=context)
     try:

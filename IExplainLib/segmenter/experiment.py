@@ -4,6 +4,7 @@ initialised twin on the corrected cases, score everything on held-out phantoms, 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from ..progress import QUIET
 from .report import (ReportInputs, check_held_out, claims_of, score_pseudo_labels, score_segmenter,
@@ -53,11 +54,11 @@ def run_report(inputs: ReportInputs, spec: SegmenterSpec, wsl_config: TrainConfi
                      "scored_on": f"{inputs.test.name} (held out)",
                      "metrics": score_segmenter(model, inputs.test, device, progress)}
 
-    report = {"format": "iexplain-segmenter-report", "version": 1, "command": command,
-              "spec": base_spec.to_card(),
-              "schedules": {"wsl": None if inputs.wsl_model else _schedule(wsl_config),
-                            "finetune_and_scratch": _schedule(finetune_config)},
-              "wsl_model": str(wsl), "rows": [], "claims": claims_of(rows)}
+    report: dict[str, Any] = {"format": "iexplain-segmenter-report", "version": 1, "command": command,
+                              "spec": base_spec.to_card(),
+                              "schedules": {"wsl": None if inputs.wsl_model else _schedule(wsl_config),
+                                            "finetune_and_scratch": _schedule(finetune_config)},
+                              "wsl_model": str(wsl), "rows": [], "claims": claims_of(rows)}
     for key in ("pseudo", "wsl", "finetuned", "scratch"):
         row = dict(rows[key])
         row["key"] = key

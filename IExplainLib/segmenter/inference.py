@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
@@ -19,15 +20,18 @@ from ..progress import QUIET
 from .preprocess import network_inplane_shape, to_ct_grid, to_network_image
 from .spec import SegmenterSpec, build_network, complete_state_dict
 
+if TYPE_CHECKING:
+    import torch
+
 DEFAULT_SLAB_WINDOWS = 4  # slab core = 4 window depths: bounded memory, few slab seams
 
 
 @dataclass
 class LoadedSegmenter:
-    network: object
+    network: torch.nn.Module
     spec: SegmenterSpec
     card: dict = field(default_factory=dict)
-    device: object = None
+    device: torch.device | None = None
     path: Path | None = None
 
 
@@ -56,7 +60,7 @@ def _slab_bounds(slices: int, roi_z: int, slab_windows: int):
         yield max(0, keep_start - margin), min(slices, keep_stop + margin), keep_start, keep_stop
 
 
-def segment_probability(volume, loaded: LoadedSegmenter, progress=QUIET, sw_batch_size: int = 4,
+def segment_probability(volume, loaded: LoadedSegmenter, progress: Callable = QUIET, sw_batch_size: int = 4,
                         slab_windows: int | None = DEFAULT_SLAB_WINDOWS) -> np.ndarray:
     """PE probability (float32, (z, y, x), on the CT grid) of a :class:`~IExplainLib.volume.Volume` in HU.
 
@@ -83,11 +87,12 @@ def segment_probability(volume, loaded: LoadedSegmenter, progress=QUIET, sw_batc
         image = to_network_image(array[read_start:read_stop], spacing_xy, spec)
         tensor = torch.from_numpy(image)[None, None].to(loaded.device)
         with torch.inference_mode():
-            slab = sliding_window_inference(
+            output = sliding_window_inference(
                 tensor, roi_size=spec.patch_size, sw_batch_size=sw_batch_size, predictor=predictor,
                 overlap=spec.overlap, mode="gaussian", sigma_scale=spec.sigma_scale, padding_mode="constant",
                 cval=0.0)
-        slab = slab[0, 0].float().cpu().numpy()[keep_start - read_start:keep_stop - read_start]
+        assert isinstance(output, torch.Tensor)  # MONAI returns what predictor returns: one tensor
+        slab = output[0, 0].float().cpu().numpy()[keep_start - read_start:keep_stop - read_start]
         del tensor
         probability[keep_start:keep_stop] = np.clip(to_ct_grid(slab, array.shape[1:]), 0, 1)
         progress("segment", (index + 1) / len(bounds), f"slices {keep_start}-{keep_stop - 1} of {slices}",
@@ -95,8 +100,9 @@ def segment_probability(volume, loaded: LoadedSegmenter, progress=QUIET, sw_batc
     return probability
 
 
-def detect_with_segmenter(volume, model_path, device: str = "auto", progress=None, threshold: float | None = None,
-                          min_voxels: int = 100, max_center_distance_px: float = 160, filter: bool = True,
+def detect_with_segmenter(volume, model_path, device: str = "auto", progress: Callable | None = None,
+                          threshold: float | None = None, min_voxels: int = 100, max_center_distance_px: float = 160,
+                          filter: bool = True,
                           loaded: LoadedSegmenter | None = None, filters=None) -> tuple[np.ndarray, np.ndarray]:
     """``(mask uint8 (z, y, x), probability float32 (z, y, x))`` of one study.
 
@@ -124,7 +130,7 @@ def detect_with_segmenter(volume, model_path, device: str = "auto", progress=Non
     return mask.astype(np.uint8), probability
 
 
-def segmenter_detection(volume, model, params=None, device: str = "auto", progress=None,
+def segmenter_detection(volume, model: str | Path, params=None, device: str = "auto", progress: Callable | None = None,
                         loaded: LoadedSegmenter | None = None):
     """The segmenter on one study as a :class:`~IExplainLib.detection.Detection`, like iExplain's: the filtered
     mask (``params``: an ``ExplainParams`` whose filter settings apply; default the card's), the probability map

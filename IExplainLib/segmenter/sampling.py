@@ -9,6 +9,7 @@ the PE voxel lists computed once per case instead of once per draw, which matter
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -89,7 +90,7 @@ class BalancedPatchSampler:
         images, labels = zip(*[self.draw()[:2] for _ in range(size)])
         return np.stack(images)[:, None], np.stack(labels)[:, None]
 
-    def state(self) -> dict:
+    def state(self) -> Mapping[str, Any]:
         return self.rng.bit_generator.state
 
     def restore(self, state: dict) -> None:

@@ -79,7 +79,8 @@ def nnunet_kernels_strides(patch_size, spacing=(1.0, 1.0, 1.0), max_levels: int 
     3x3x3 kernels except along axes more than twice as coarse (1). First level has stride 1."""
     sizes = [float(s) for s in patch_size]
     spacing = [float(s) for s in spacing]
-    kernels, strides = [], [(1, 1, 1)]
+    kernels: list[tuple[int, ...]] = []
+    strides: list[tuple[int, ...]] = [(1, 1, 1)]
     while len(strides) < max_levels:
         ratios = [s / min(spacing) for s in spacing]
         stride = tuple(2 if ratio <= 2 and size >= min_size and size % 2 == 0 else 1
@@ -107,7 +108,9 @@ def build_network(spec: SegmenterSpec):
     import torch
     from monai.networks.nets import DynUNet
 
-    norm = {"instance": ("INSTANCE", {"affine": True}), "batch": "BATCH"}.get(spec.norm, spec.norm)
+    norms: dict[str, str | tuple[str, dict[str, bool]]] = {"instance": ("INSTANCE", {"affine": True}),
+                                                           "batch": "BATCH"}
+    norm = norms.get(spec.norm, spec.norm)
     network = DynUNet(spatial_dims=3, in_channels=1, out_channels=spec.out_channels,
                    kernel_size=[list(k) for k in spec.kernels], strides=[list(s) for s in spec.strides],
                    upsample_kernel_size=[list(s) for s in spec.strides[1:]], filters=list(spec.filters),

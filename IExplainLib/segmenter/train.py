@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from ..errors import IExplainError
 from ..progress import QUIET
@@ -61,7 +62,7 @@ def _resume_state(checkpoint_path: Path, spec: SegmenterSpec, config: TrainConfi
 
 def train_segmenter(cases, spec: SegmenterSpec, config: TrainConfig, out: str | Path, card: dict | None = None,
                     init_state: dict | None = None, checkpoint: str | Path | None = None, device: str = "auto",
-                    progress=QUIET, overwrite: bool = False, restart: bool = False,
+                    progress: Callable = QUIET, overwrite: bool = False, restart: bool = False,
                     deadline: float | None = None) -> Path | None:
     """Train on ``cases`` (TrainingArrays) and write ``out`` (safetensors + card). Returns the model path on the
     main process (None on the other torchrun ranks). ``deadline`` (a ``time.monotonic()`` value; one process only):
@@ -133,9 +134,9 @@ def train_segmenter(cases, spec: SegmenterSpec, config: TrainConfig, out: str | 
         context.barrier()
 
     while step < budget.total:
-        images, labels = sampler.batch(local_batch)
-        images = torch.from_numpy(images).to(context.device, non_blocking=True)
-        labels = one_hot_soft(torch.from_numpy(labels).to(context.device, non_blocking=True))
+        image_batch, label_batch = sampler.batch(local_batch)
+        images = torch.from_numpy(image_batch).to(context.device, non_blocking=True)
+        labels = one_hot_soft(torch.from_numpy(label_batch).to(context.device, non_blocking=True))
         images, labels = augment_batch(images, labels, config.augment, generator)
         with torch.autocast(context.device.type, dtype=amp_dtype, enabled=use_amp):
             logits = model(images)

@@ -10,6 +10,7 @@ removed when the run starts again (:func:`clean_interrupted_run`). The deliverab
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 from ..errors import IExplainError
 from ..outputs import atomic_output, remove_partials, report_removed
@@ -36,7 +37,7 @@ def load_checkpoint(path: str | Path, restore_rng: bool = True) -> dict:
     return state
 
 
-def clean_interrupted_run(outputs, progress=None) -> list[Path]:
+def clean_interrupted_run(outputs, progress: Callable | None = None) -> list[Path]:
     """Remove the ``.partial-*`` temporaries a killed run of the same training left for its own ``outputs``
     (checkpoint, model, card; other runs' temporaries in the same folder are left alone), and say so. Call it on the
     main process, before it writes any of them."""

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..devices import resolve_device
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass
@@ -17,7 +21,7 @@ class DistributedContext:
     rank: int
     world_size: int
     local_rank: int
-    device: object  # torch.device
+    device: torch.device
 
     @property
     def is_main(self) -> bool:
@@ -27,7 +31,7 @@ class DistributedContext:
     def distributed(self) -> bool:
         return self.world_size > 1
 
-    def wrap(self, model):
+    def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
         """DDP-wrap ``model`` when running under torchrun; the model itself otherwise."""
         if not self.distributed:
             return model

@@ -17,3 +17,6 @@ bash $D/exp6/arm-real2.sh AG0-tiny2 /work/exp6/AF0-tiny.safetensors 1100 \
 bash $D/exp6/arm-real2.sh AG1-wide2 /work/exp6/AF1-wide.safetensors 1100 \
   --crop 128 --hard-negatives --epochs 5 --samples-per-epoch 19200 --lr 1e-3 --warmup 20 &
 wait
+# Experiments 16-17: the bundled segmenter's recipe on the training phantoms' voxel truth, at its own length and at 4x
+IEXPLAIN_ROOT=/work/frozen bash $D/exp15/seg-truth.sh seg-truth-840 840
+IEXPLAIN_ROOT=/work/frozen bash $D/exp15/seg-truth.sh seg-truth-3360 3360
