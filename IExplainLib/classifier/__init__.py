@@ -2,6 +2,7 @@
 
 from .augment import Cutout, TrainAugment
 from .backbones import available_backbones, build_classifier
+from .config import ClassifierTrainConfig
 from .data import StudySource, sources_from_dataset, split_studies
 from .inference import LoadedClassifier, load_classifier, predict_slices
 from .metrics import best_f1_threshold, f1_at, slice_auroc, slice_metrics
@@ -11,5 +12,5 @@ from .windows import prepare_study, window_indices, windows_for
 
 __all__ = ["ClassifierSpec", "parse_window", "build_classifier", "available_backbones", "prepare_study",
            "windows_for", "window_indices", "predict_slices", "load_classifier", "LoadedClassifier",
-           "train_classifier", "StudySource", "sources_from_dataset", "split_studies", "Cutout", "TrainAugment",
+           "train_classifier", "ClassifierTrainConfig", "StudySource", "sources_from_dataset", "split_studies", "Cutout", "TrainAugment",
            "slice_auroc", "f1_at", "best_f1_threshold", "slice_metrics"]

@@ -246,3 +246,30 @@ class SliceDataset:
         if key not in self._candidates:
             self._candidates[key] = defect_candidates(self.studies[study_index].stack[z, 0], self.spec.hu_windows[0])
         return self._candidates[key]
+
+
+def _is_paths(data) -> bool:
+    return isinstance(data, (str, Path)) or (isinstance(data, (list, tuple)) and bool(data)
+                                             and all(isinstance(d, (str, Path)) for d in data))
+
+
+def sources_of(data) -> list[StudySource]:
+    """Studies of one dataset folder, of several (ids prefixed by the folder name), or given directly."""
+    if isinstance(data, (str, Path)):
+        return sources_from_dataset(data)
+    if _is_paths(data):
+        sources = []
+        for root in data:
+            for source in sources_from_dataset(root):
+                source.id = f"{Path(root).name}/{source.id}"
+                sources.append(source)
+        if len({s.id for s in sources}) != len(sources):
+            raise InputError("two datasets share a folder name and case ids; rename one folder")
+        return sources
+    return list(data)
+
+
+def describe_data(data) -> str | list[str]:
+    if isinstance(data, (str, Path)):
+        return str(data)
+    return [str(d) for d in data] if _is_paths(data) else "in-memory studies"

@@ -120,7 +120,7 @@ def _cpu_budget_from(args) -> dict:
 
 
 def run_train_classifier(args) -> int:
-    from ..classifier import ClassifierSpec, parse_window, train_classifier
+    from ..classifier import ClassifierSpec, ClassifierTrainConfig, parse_window, train_classifier
     from ..classifier.inference import read_classifier
     from ..classifier.spec import DEFAULT_BACKBONE
 
@@ -135,14 +135,16 @@ def run_train_classifier(args) -> int:
     if augment_spec is None:  # _init_spec changed no setting of the --init model: its own spec
         assert init is not None
         augment_spec = read_classifier(init)[1]
+    config = ClassifierTrainConfig(
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, warmup=args.warmup,
+        weight_decay=args.weight_decay, val_fraction=args.val_fraction, samples_per_epoch=args.samples_per_epoch,
+        seed=args.seed, workers=args.workers, amp=not args.no_amp, checkpoint_every=args.checkpoint_every,
+        crop=args.crop, hard_negatives=args.hard_negatives, positive_centres=args.positive_centres)
     result = train_classifier(
-        roots[0] if len(roots) == 1 else roots, args.out, spec, epochs=args.epochs, batch_size=args.batch_size,
-        lr=args.lr, warmup=args.warmup, device=args.device, resume=args.resume, progress=progress,
-        overwrite=args.overwrite, weight_decay=args.weight_decay, val_fraction=args.val_fraction,
-        samples_per_epoch=args.samples_per_epoch, seed=args.seed, workers=args.workers, amp=not args.no_amp,
-        augment=_augment_from(args, augment_spec), checkpoint_every=args.checkpoint_every, cache_dir=args.cache,
-        crop=args.crop, hard_negatives=args.hard_negatives, positive_centres=args.positive_centres, init=init, **_cpu_budget_from(args),
-        command="iexplain " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
+        roots[0] if len(roots) == 1 else roots, args.out, spec, config, init=init, device=args.device,
+        resume=args.resume, progress=progress, overwrite=args.overwrite, augment=_augment_from(args, augment_spec),
+        cache_dir=args.cache, command="iexplain " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        **_cpu_budget_from(args))
     if progress.mode == "text" and result["model"] is not None:
         metrics = result["metrics"]
         summary = ", ".join(f"{k} {metrics[k]:.3f}" for k in ("auroc", "f1", "threshold") if k in metrics)

@@ -143,15 +143,10 @@ def _config(args, iterations=None, lr=None, warmup=None):
     from ..segmenter.augment import AugmentConfig
     from ..segmenter.train import TrainConfig
 
-    config = TrainConfig(iterations=iterations or args.iterations, batch_size=args.batch_size, lr=lr or args.lr,
-                         warmup=args.warmup if warmup is None else warmup, final_lr=args.final_lr,
-                         positive_fraction=args.positive_fraction, checkpoint_every=args.checkpoint_every,
-                         seed=args.seed, amp=not args.no_amp, augment=AugmentConfig(mixup_alpha=args.mixup_alpha))
-    if config.iterations < 1 or config.batch_size < 1 or config.lr <= 0 or config.warmup < 0:
-        raise InputError("iterations and batch size must be >= 1, lr > 0 and warmup >= 0")
-    if not 0 <= config.positive_fraction <= 1:
-        raise InputError("--positive-fraction must lie in [0, 1]")
-    return config
+    return TrainConfig(iterations=iterations or args.iterations, batch_size=args.batch_size, lr=lr or args.lr,
+                       warmup=args.warmup if warmup is None else warmup, final_lr=args.final_lr,
+                       positive_fraction=args.positive_fraction, checkpoint_every=args.checkpoint_every,
+                       seed=args.seed, amp=not args.no_amp, augment=AugmentConfig(mixup_alpha=args.mixup_alpha))
 
 
 def _train(args) -> int:

@@ -211,7 +211,7 @@ class Reproduction:
     def phase_classifier(self, deadline: float) -> dict:
         import os
 
-        from ..classifier import ClassifierSpec, train_classifier
+        from ..classifier import ClassifierSpec, ClassifierTrainConfig, train_classifier
 
         s = self.scale
         sources = [study.classifier_source() for study in of_role(self.studies, "train")]
@@ -219,13 +219,14 @@ class Reproduction:
             raise PhaseSkipped("needs at least 2 training studies")
         assert self.device is not None  # run() sets it before any phase
         cuda = self.device.type == "cuda"
+        config = ClassifierTrainConfig(epochs=s.epochs, batch_size=s.batch_size, lr=s.lr, warmup=s.warmup,
+                                       val_fraction=0.2, seed=0, amp=True, channels_last=cuda,
+                                       workers=min(8, (os.cpu_count() or 2) // 2) if cuda else 0)
         result = train_classifier(
-            sources, self.paths["classifier"], ClassifierSpec(backbone=s.backbone, input_size=s.input_size),
-            epochs=s.epochs, batch_size=s.batch_size, lr=s.lr, warmup=s.warmup, device=str(self.device),
-            progress=self.progress, overwrite=True, val_fraction=0.2, seed=0,
-            workers=min(8, (os.cpu_count() or 2) // 2) if cuda else 0, amp=True,
+            sources, self.paths["classifier"], ClassifierSpec(backbone=s.backbone, input_size=s.input_size), config,
+            device=str(self.device), progress=self.progress, overwrite=True,
             checkpoint=self.work / "classifier.checkpoint.pt", cache_dir=self.work / "classifier-cache",
-            deadline=_margin(deadline), channels_last=cuda, command=self.options.command)
+            deadline=_margin(deadline), command=self.options.command)
         shutil.rmtree(self.work / "classifier-cache", ignore_errors=True)
         limit = result["time_limit"] or {}
         return {"model": str(self.paths["classifier"]), "backbone": s.backbone, "input_size": s.input_size,

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ..errors import IExplainError
+from ..errors import IExplainError, InputError
 from ..progress import QUIET
 from .augment import AugmentConfig, augment_batch
 from .spec import (ARCHITECTURE, SegmenterSpec, build_network, complete_state_dict, count_parameters,
@@ -34,6 +34,14 @@ class TrainConfig:
     seed: int = 0
     amp: bool = True                # on CUDA only
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+    def __post_init__(self) -> None:  # refused when made, as MONAI validates constructor arguments
+        if self.iterations < 1 or self.batch_size < 1 or not self.lr > 0 or self.warmup < 0:
+            raise InputError("iterations and batch size must be >= 1, lr > 0 and warmup >= 0")
+        if not 0 <= self.positive_fraction <= 1:
+            raise InputError("--positive-fraction must lie in [0, 1]")
+        if self.checkpoint_every < 1 or self.final_lr < 0 or self.weight_decay < 0:
+            raise InputError("the checkpoint interval must be >= 1, final lr and weight decay not negative")
 
     def fingerprint(self) -> dict:
         """What must match for a checkpoint to be resumed (not the checkpoint interval)."""
@@ -79,8 +87,6 @@ def train_segmenter(cases, spec: SegmenterSpec, config: TrainConfig, out: str | 
     weights_path, card_path = model_paths(out)
     check_can_write(weights_path, overwrite)
     check_can_write(card_path, overwrite)
-    if config.batch_size < 1 or config.iterations < 1:
-        raise IExplainError("batch size and iterations must be at least 1")
     checkpoint_path = Path(checkpoint) if checkpoint else default_checkpoint_path(out)
     context = init_distributed(device)
     if deadline is not None and context.distributed:

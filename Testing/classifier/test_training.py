@@ -114,7 +114,7 @@ def test_a_warm_start_may_add_a_hu_window_and_starts_as_the_initial_model(tube_d
     from safetensors.torch import load_file
 
     from IExplainLib.classifier import build_classifier
-    from IExplainLib.classifier.train import _initial_weights
+    from IExplainLib.classifier.warm_start import initial_weights as _initial_weights
 
     first = tmp_path / "first.safetensors"
     train_classifier(tube_dataset, first, tiny_spec, seed=1, **FAST)

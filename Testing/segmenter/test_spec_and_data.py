@@ -88,3 +88,16 @@ def test_mixup_keeps_labels_a_distribution():
     _, labels = augment_batch(image, torch.cat([1 - pe, pe], dim=1), config, generator)
     assert torch.allclose(labels.sum(dim=1), torch.ones(6, 8, 16, 16), atol=1e-5)
     assert ((labels[:, 1] > 0.01) & (labels[:, 1] < 0.99)).any()  # blended labels are soft
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"iterations": 0}, "iterations and batch size"), ({"batch_size": 0}, "iterations and batch size"),
+    ({"lr": 0.0}, "lr > 0"), ({"warmup": -1}, "warmup"), ({"positive_fraction": 1.5}, "positive-fraction"),
+    ({"checkpoint_every": 0}, "checkpoint interval"),
+])
+def test_training_config_refuses_bad_settings_when_made(bad, message):
+    from IExplainLib.errors import InputError
+    from IExplainLib.segmenter.train import TrainConfig
+
+    with pytest.raises(InputError, match=message):
+        TrainConfig(**bad)
