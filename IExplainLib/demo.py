@@ -76,7 +76,8 @@ def run_demo(out: str | Path, seed: int = 9001, slices: int = 48, size: int = 25
         progress("segmenter", 0.0, "DynUNet sliding-window inference")
         segmented = segmenter_detection(ct, segmenter, device=device, progress=progress)
         write_detection(segmented, segmentation=staging / DEMO_FILES["segmenter"],
-                        heat=staging / DEMO_FILES["probability"])
+                        heat=staging / DEMO_FILES["probability"], findings=staging / DEMO_FILES["segmenter_findings"],
+                        document=findings_document(segmented, staging / DEMO_FILES["ct"], segmenter))
         mask = segmented.labelmap.array
         segmenter_seconds = time.monotonic() - started - iexplain_seconds
 

@@ -29,6 +29,11 @@ def test_demo_writes_every_result_on_the_ct_grid_and_scores_against_truth(tmp_pa
         block = metrics[method]
         assert block["tp"] + block["fn"] == len(np.unique(truth[truth > 0]))  # every true embolus counted once
     assert (out / "overview.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    from IExplainLib.demo import DEMO_FILES
+    assert sorted(p.name for p in out.iterdir()) == sorted(DEMO_FILES.values())  # every file the summary lists
+    for method in ("iexplain", "segmenter"):
+        findings = json.loads((out / f"{method}.findings.json").read_text())
+        assert findings["method"] == method and findings["format"] == "iexplain-findings"
 
 
 def test_demo_refuses_an_existing_folder_and_leaves_it_alone(tmp_path, capsys):
