@@ -108,8 +108,9 @@ class FieldOfView:
 
     def to_network(self, cropped):
         """A cropped (N, C, y, x) tensor in [0, 1] -> (N, C, size, size), antialiased when shrinking."""
-        return resize_in_plane(cropped, (self.size, self.size), "antialiased").clamp_(0.0, 1.0) \
-            if tuple(cropped.shape[-2:]) != (self.size, self.size) else cropped
+        if tuple(cropped.shape[-2:]) == (self.size, self.size):
+            return cropped
+        return resize_in_plane(cropped, (self.size, self.size), "antialiased").clamp_(0.0, 1.0)
 
     def to_ct(self, stack: np.ndarray) -> np.ndarray:
         """The inverse: a (Z, size, size) map on the network grid -> (Z, Y, X) float32 on the CT grid, bilinear,

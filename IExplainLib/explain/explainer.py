@@ -9,6 +9,7 @@ the same steps before the filters) all go through it, so every one of them measu
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
@@ -69,8 +70,7 @@ class IExplainer:
 
     def with_params(self, params: ExplainParams) -> "IExplainer":
         """The same prepared model with other parameters (no reload, no second preparation)."""
-        other = object.__new__(IExplainer)
-        other.__dict__.update(self.__dict__)
+        other = copy.copy(self)
         other.params = params
         return other
 

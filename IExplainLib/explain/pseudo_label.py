@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-
 from ..errors import IExplainError, InputError
 from ..outputs import claim_folder, write_text_atomic
 from ..progress import QUIET

@@ -140,8 +140,7 @@ def segmenter_detection(volume, model: str | Path, params=None, device: str = "a
 
     loaded = loaded or load_segmenter(model, device)
     params = params if params is not None else params_for_model(loaded.card)
-    mask, probability = detect_with_segmenter(volume, model, progress=progress, loaded=loaded,
-                                              min_voxels=params.min_cluster_voxels, filters=params)
+    mask, probability = detect_with_segmenter(volume, model, progress=progress, loaded=loaded, filters=params)
     labelmap = (np.asarray(mask) > 0).astype(np.uint8)
     rows = describe_study_findings(labelmap, volume, probability, peak_name="peak_probability")
     return Detection(volume.with_array(labelmap), volume.with_array(np.asarray(probability, dtype=np.float32)),
