@@ -60,3 +60,11 @@ class ClassifierTrainConfig:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    def fingerprint(self) -> dict:
+        """What must match for a checkpoint to be resumed: all but how often it is written and how many loader
+        processes read the data (neither changes what is trained)."""
+        data = self.as_dict()
+        for name in ("checkpoint_every", "workers"):
+            data.pop(name)
+        return data

@@ -2,8 +2,10 @@
 
 Runs as one process or under ``torchrun`` (DistributedDataParallel, one GPU per process, gloo on CPU). Only rank 0
 validates, writes checkpoints and the model. A checkpoint is written every epoch (and every ``checkpoint_every``
-steps); ``resume=True`` continues from it with the same study split, sample order and step count, so a killed job
-restarted with the same command carries on where its last checkpoint left it.
+steps); a run started again with the same settings continues from it with the same study split, sample order and
+step count, so a killed job restarted with the same command carries on where its last checkpoint left it. A
+checkpoint of other settings is refused unless ``restart`` (the rule both trainers share:
+:mod:`IExplainLib.training.resume`); the checkpoint is removed once the model is written.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ from ..errors import InputError, OutputExistsError
 from ..modelfile import load_state_into, model_paths, save_model
 from ..outputs import claim_folder
 from ..progress import QUIET, Progress
-from ..training import (DistributedContext, StepBudget, clean_interrupted_run, init_distributed, load_checkpoint,
-                        save_checkpoint, warmup_linear_decay)
+from ..training import (DistributedContext, StepBudget, clean_interrupted_run, init_distributed, save_checkpoint,
+                        warmup_linear_decay)
+from ..training.resume import SETTINGS_KEY, checkpoint_to_resume
 from .augment import TrainAugment
 from .backbones import build_classifier
 from .config import ClassifierTrainConfig
@@ -76,12 +79,12 @@ def validate(model: torch.nn.Module, studies: Sequence[PreparedStudy], spec: Cla
     return slice_metrics(all_labels, all_scores, threshold)
 
 
-def _check_outputs(weights: Path, checkpoint: Path, resume: bool, overwrite: bool) -> None:
-    if weights.exists() and not overwrite:
-        raise OutputExistsError(f"{weights} exists (use --overwrite to replace it)")
-    if checkpoint.exists() and not resume and not overwrite:
-        raise OutputExistsError(f"checkpoint {checkpoint} exists: use --resume to continue that run "
-                                "or --overwrite to start again")
+def resume_settings(spec: ClassifierSpec | None, init, config: ClassifierTrainConfig) -> dict:
+    """What a checkpoint must have been made with to be resumed (:mod:`IExplainLib.training.resume`): the spec
+    asked for (None: the ``init`` model's own), the initial model and the training settings."""
+    asked = spec if spec is not None or init else ClassifierSpec()
+    return {"spec": asked.to_dict() if asked is not None else None,
+            "init": str(Path(init).resolve()) if init else None, "config": config.fingerprint()}
 
 
 @contextlib.contextmanager
@@ -110,19 +113,18 @@ class _Plan:
     init_weights: dict | None = None
     init: str | None = None
     commands: list[str] = field(default_factory=list)   # of the checkpoint's run or of the --init model
+    settings: dict = field(default_factory=dict)        # what resuming must ask for again (resume_settings)
 
 
 def _plan_run(by_id: dict, data_root, spec: ClassifierSpec | None, config: ClassifierTrainConfig, init,
-              checkpoint: Path, resume: bool, report) -> _Plan:
-    """Resume: the checkpoint's spec, study split, seed and draw phase. Start: ``init``'s weights and spec (or
-    ``spec``), a new split."""
+              checkpoint: Path, restart: bool, report) -> _Plan:
+    """Resume (a checkpoint of these settings, unless ``restart``): the checkpoint's spec, study split, seed and
+    draw phase. Start: ``init``'s weights and spec (or ``spec``), a new split."""
     # the RNG is restored just before the loop, so that building the model does not consume it
-    state = load_checkpoint(checkpoint, restore_rng=False) if resume and checkpoint.exists() else None
+    settings = resume_settings(spec, init, config)
+    state = checkpoint_to_resume(checkpoint, settings, restart, restore_rng=False)
     if state:
         recorded = state["config"]
-        if spec is not None and spec.to_dict() != recorded["spec"]:
-            report("resume", 0.0, "the checkpoint's classifier spec differs from the one asked for: "
-                   "continuing with the checkpoint's")
         missing = set(recorded["train_ids"] + recorded["val_ids"]) - set(by_id)
         if missing:
             raise InputError(f"cannot resume: {len(missing)} studies of the checkpoint's run are missing "
@@ -130,15 +132,15 @@ def _plan_run(by_id: dict, data_root, spec: ClassifierSpec | None, config: Class
         report("resume", 0.0, f"resuming from {checkpoint} at step {int(state['step'])}")
         return _Plan(ClassifierSpec.from_dict(recorded["spec"]), recorded["train_ids"], recorded["val_ids"],
                      recorded["seed"], int(recorded.get("draw_phase", 0)), state, init=recorded.get("init"),
-                     commands=list(recorded.get("commands", [])))
+                     commands=list(recorded.get("commands", [])), settings=settings)
     initial = initial_weights(init, spec) if init else None
     train_ids, val_ids = split_studies(list(by_id), config.val_fraction, config.seed)
     # a run continued from a model (--init) draws new slices and augmentations: with the same --seed (the same
     # validation studies) it would otherwise replay its parent's stream, sample for sample
     if initial:
         return _Plan(initial[1], train_ids, val_ids, config.seed, len(initial[2]), init_weights=initial[0],
-                     init=str(init), commands=list(initial[2]))
-    return _Plan(spec or ClassifierSpec(), train_ids, val_ids, config.seed, 0)
+                     init=str(init), commands=list(initial[2]), settings=settings)
+    return _Plan(spec or ClassifierSpec(), train_ids, val_ids, config.seed, 0, settings=settings)
 
 
 @dataclass
@@ -164,12 +166,13 @@ class _Trainer:
     train_studies: list[PreparedStudy]
     val_studies: list[PreparedStudy]
     checkpoint: Path
+    settings: dict            # what resuming must ask for again (resume_settings)
     step: int = 0
     history: list = field(default_factory=list)
 
     def save(self, epoch_done_steps: int) -> None:
         if self.ctx.is_main:
-            payload = {"config": self.record, "model": self.model.state_dict(),
+            payload = {"config": self.record, SETTINGS_KEY: self.settings, "model": self.model.state_dict(),
                        "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
                        "step": self.step, "history": self.history, "epoch_step": epoch_done_steps}
             if self.scaler is not None:
@@ -235,7 +238,7 @@ def _build(plan: _Plan, prepared: list[PreparedStudy], config: ClassifierTrainCo
               "commands": plan.commands + [command or " ".join(sys.argv)]}
     return _Trainer(ctx, spec, config, record, model, ctx.wrap(model), optimizer, scheduler, scaler, autocast,
                     dataset, sampler, loader, augmenter, budget, steps_per_epoch, train_studies, val_studies,
-                    checkpoint, step, history)
+                    checkpoint, plan.settings, step, history)
 
 
 def _train_epochs(run: _Trainer, report, stop_after_steps: int | None) -> tuple[dict, bool]:
@@ -336,7 +339,7 @@ def _config_from(config: ClassifierTrainConfig | None, settings: dict) -> Classi
 
 def train_classifier(data_root: str | Path | Sequence[str | Path] | Sequence[StudySource], out: str | Path,
                      spec: ClassifierSpec | None = None, config: ClassifierTrainConfig | None = None, *,
-                     init: str | Path | None = None, device: str = "auto", resume: bool = False,
+                     init: str | Path | None = None, device: str = "auto", restart: bool = False,
                      progress: Progress | None = None, overwrite: bool = False,
                      augment: TrainAugment | bool | None = None, checkpoint: str | Path | None = None,
                      cache_dir: str | Path | None = None, stop_after_steps: int | None = None,
@@ -348,7 +351,7 @@ def train_classifier(data_root: str | Path | Sequence[str | Path] | Sequence[Stu
     schedule, sampling and patch settings; its fields may instead be given as keywords (``epochs=3, crop=64``).
     Returns ``{"model", "metrics", "history", "step", "stopped"}`` (``model`` is None in torchrun ranks other than
     0, which write nothing); ``stopped`` is True when ``stop_after_steps`` ended the run early (it then writes no
-    model, as if killed: resume continues from the last checkpoint). ``init`` (a classifier model file) starts from
+    model, as if killed: the same call again continues from the last checkpoint; ``restart`` discards it). ``init`` (a classifier model file) starts from
     its weights with its spec (``spec`` must then be None or differ only in weight-independent settings).
     ``deadline`` (a value of ``clock``, by default ``time.monotonic``; ``time.process_time`` makes it a CPU-time
     budget, as equal-budget experiments need; one process only): the schedule shrinks to the steps that fit
@@ -361,7 +364,8 @@ def train_classifier(data_root: str | Path | Sequence[str | Path] | Sequence[Stu
     weights, default_checkpoint, default_cache = default_paths(out)
     checkpoint = Path(checkpoint) if checkpoint else default_checkpoint
     cache_dir = Path(cache_dir) if cache_dir else default_cache
-    _check_outputs(weights, checkpoint, resume, overwrite)
+    if weights.exists() and not overwrite:
+        raise OutputExistsError(f"{weights} exists (use --overwrite to replace it)")
     if spec is not None:
         build_classifier(spec)  # an unknown or unfit backbone is refused before any study is prepared
     ctx = init_distributed(device)
@@ -374,7 +378,7 @@ def train_classifier(data_root: str | Path | Sequence[str | Path] | Sequence[Stu
             clean_interrupted_run([checkpoint, *model_paths(weights)], report)
         sources = sources_of(data_root)
         by_id = {s.id: s for s in sources}
-        plan = _plan_run(by_id, data_root, spec, config, init, checkpoint, resume, report)
+        plan = _plan_run(by_id, data_root, spec, config, init, checkpoint, restart, report)
         report("prepare", 0.0, f"{len(plan.train_ids)} training and {len(plan.val_ids)} validation studies")
         with _claimed_cache(cache_dir, ctx, report):
             prepared = prepare_all(
@@ -390,6 +394,7 @@ def train_classifier(data_root: str | Path | Sequence[str | Path] | Sequence[Stu
         if ctx.is_main:
             save_model(weights, run.model.state_dict(), _model_card(run, data_root, metrics, deadline),
                        overwrite=True)
+            checkpoint.unlink(missing_ok=True)  # the model is written: the run is over, nothing left to resume
             report.done(f"model written to {weights}", **{k: metrics[k] for k in ("auroc", "f1") if k in metrics})
         ctx.barrier()
         return result

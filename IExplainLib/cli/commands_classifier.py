@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import shlex
-import sys
 
 from ..errors import InputError
-from .common import add_device, add_overwrite, add_progress, existing_path, progress_from
+from .common import add_device, add_overwrite, add_progress, add_resume, command_line, existing_path, progress_from
 
 
 def register(subparsers) -> None:
@@ -15,7 +13,8 @@ def register(subparsers) -> None:
         "train-classifier", help="train the Stage 1 slice classifier (resumable; multi-GPU with torchrun)",
         description="Trains the 2.5D slice classifier (timm EfficientNetV2, global max pooling) on slice-labelled "
                     "studies: RSPECT layout (train.csv) or dataset.json folders. Writes MODEL.safetensors plus its "
-                    "JSON card, and a resumable checkpoint beside it. Multi-GPU: "
+                    "JSON card, and a checkpoint beside it: the same command started again resumes it (one of other "
+                    "settings is refused unless --restart). Multi-GPU: "
                     "torchrun --nproc_per_node 4 -m IExplainLib.cli.main train-classifier ...",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("data", nargs="+", help="dataset folder(s): dataset.json or RSPECT (train.csv)")
@@ -67,7 +66,7 @@ def register(subparsers) -> None:
                         help="end on this much CPU time of this process (cache preparation included), the schedule "
                              "shrunk to fit: runs that compare recipes at equal CPU; one process only")
     parser.add_argument("--cache", default=None, help="prepared-study cache folder (default MODEL.cache)")
-    parser.add_argument("--resume", action="store_true", help="continue from MODEL.checkpoint.pt when present")
+    add_resume(parser)
     parser.add_argument("--init", default=None, metavar="CLASSIFIER",
                         help="start from this classifier model's weights (and its backbone, slices, input size, "
                              "windows): continued training or adaptation to new data; a new schedule and split")
@@ -142,8 +141,8 @@ def run_train_classifier(args) -> int:
         crop=args.crop, hard_negatives=args.hard_negatives, positive_centres=args.positive_centres)
     result = train_classifier(
         roots[0] if len(roots) == 1 else roots, args.out, spec, config, init=init, device=args.device,
-        resume=args.resume, progress=progress, overwrite=args.overwrite, augment=_augment_from(args, augment_spec),
-        cache_dir=args.cache, command="iexplain " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        restart=args.restart, progress=progress, overwrite=args.overwrite, augment=_augment_from(args, augment_spec),
+        cache_dir=args.cache, command=command_line(args, positional=("data",)),
         **_cpu_budget_from(args))
     if progress.mode == "text" and result["model"] is not None:
         metrics = result["metrics"]

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import shlex
 from pathlib import Path
 
 from ..errors import InputError
-from .common import add_device, add_overwrite, add_progress, existing_path, progress_from
+from .common import add_device, add_overwrite, add_progress, add_resume, command_line, existing_path, progress_from
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -46,9 +45,9 @@ def _add_schedule(parser, iterations: int, lr: float, warmup: int, batch: int) -
 
 def _add_run(parser) -> None:
     parser.add_argument("--checkpoint", help="resumable checkpoint (default OUT.checkpoint.pt); a run started "
-                        "again with the same options resumes from it")
+                        "again with the same options resumes from it, one with others is refused unless --restart")
     parser.add_argument("--checkpoint-every", type=int, default=500, help="iterations between checkpoints")
-    parser.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
+    add_resume(parser)
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
     add_device(parser)
     add_overwrite(parser)
@@ -105,18 +104,7 @@ def register(subparsers) -> None:
 
 
 def _command_line(args) -> str:
-    """The command with every option spelled out (defaults included), so the card says exactly what ran."""
-    words = ["iexplain", args.command]
-    for key, value in sorted(vars(args).items()):
-        if key in ("func", "command", "debug", "progress") or value is None or value is False:
-            continue
-        flag = "--" + ("from" if key == "source" else key.replace("_", "-"))
-        if value is True:
-            words.append(flag)
-        else:
-            text = ",".join(str(v) for v in value) if isinstance(value, (tuple, list)) else str(value)
-            words += [flag, text]
-    return " ".join(shlex.quote(word) for word in words)
+    return command_line(args, flags={"source": "--from"})
 
 
 def _prepare(args) -> None:

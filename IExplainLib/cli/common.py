@@ -28,6 +28,47 @@ def add_device(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
 
 
+def add_resume(parser: argparse.ArgumentParser) -> None:
+    """The resume rule of every trainer (:mod:`IExplainLib.training.resume`): the same command started again beside
+    its checkpoint continues it; a checkpoint of other settings is refused unless ``--restart``."""
+    parser.add_argument("--restart", action="store_true",
+                        help="discard an existing checkpoint and start over (without it the same command started "
+                             "again resumes, and a checkpoint of other settings is refused)")
+    # resuming is automatic; the flag is still taken so that commands recorded in older model cards run
+    parser.add_argument("--resume", action="store_true", help=argparse.SUPPRESS)
+
+
+# how a run is written down in its model card: not the flags of where it runs or of how it reports
+_UNRECORDED = ("func", "command", "debug", "progress", "resume")
+
+
+def command_line(args: argparse.Namespace, positional: tuple[str, ...] = (),
+                 flags: dict[str, str] | None = None) -> str:
+    """The command that ran, every option spelled out (defaults included), so that a model card says exactly what
+    made the model and the line runs again as it is. ``positional``: the arguments given without a flag, in order;
+    ``flags``: options whose flag is not ``--`` + their name with dashes. A tuple value is one comma-separated
+    option (``--filters 8,16,32``), a list one option per item (``--window`` repeated)."""
+    import shlex
+
+    flags = flags or {}
+    words = ["iexplain", args.command]
+    for name in positional:
+        value = getattr(args, name)
+        words += [str(v) for v in value] if isinstance(value, list) else [str(value)]
+    for key, value in sorted(vars(args).items()):
+        if key in _UNRECORDED or key in positional or value is None or value is False:
+            continue
+        flag = flags.get(key, "--" + key.replace("_", "-"))
+        if value is True:
+            words.append(flag)
+        elif isinstance(value, list):
+            for item in value:
+                words += [flag, str(item)]
+        else:
+            words += [flag, ",".join(str(v) for v in value) if isinstance(value, tuple) else str(value)]
+    return " ".join(shlex.quote(word) for word in words)
+
+
 def progress_from(args) -> Progress:
     return Progress(getattr(args, "progress", "text"))
 

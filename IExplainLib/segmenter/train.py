@@ -3,7 +3,8 @@ warmup and linear decay, resumable checkpoints, torchrun DDP, mixed precision on
 
 Resuming: a checkpoint (``<out>.checkpoint.pt`` unless named) holds model, optimizer, schedule, step and every
 random state (patch sampler, augmentation generator, torch), so a killed run started again with the same command
-continues where its last checkpoint left off and ends with the same kind of model. The checkpoint is removed once
+continues where its last checkpoint left off and ends with the same kind of model; one with other settings is refused
+unless ``restart`` (the rule both trainers share: :mod:`IExplainLib.training.resume`). The checkpoint is removed once
 the model file is written.
 """
 
@@ -56,16 +57,9 @@ def default_checkpoint_path(out: str | Path) -> Path:
     return stem.parent / f"{stem.name}.checkpoint.pt"
 
 
-def _resume_state(checkpoint_path: Path, spec: SegmenterSpec, config: TrainConfig, restart: bool):
-    from ..training import load_checkpoint
-
-    if restart or not checkpoint_path.exists():
-        return None
-    state = load_checkpoint(checkpoint_path)
-    if state.get("spec") != spec.to_card() or state.get("config") != config.fingerprint():
-        raise IExplainError(f"checkpoint {checkpoint_path} belongs to a run with other settings; "
-                            "start over with --restart or give the same options")
-    return state
+def resume_settings(spec: SegmenterSpec, config: TrainConfig) -> dict:
+    """What a checkpoint must have been made with to be resumed (:mod:`IExplainLib.training.resume`)."""
+    return {"spec": spec.to_card(), "config": config.fingerprint()}
 
 
 def train_segmenter(cases, spec: SegmenterSpec, config: TrainConfig, out: str | Path, card: dict | None = None,
@@ -81,6 +75,7 @@ def train_segmenter(cases, spec: SegmenterSpec, config: TrainConfig, out: str | 
     from ..modelfile import load_state_into, model_paths, save_model
     from ..outputs import check_can_write
     from ..training import StepBudget, clean_interrupted_run, init_distributed, save_checkpoint, warmup_linear_decay
+    from ..training.resume import SETTINGS_KEY, checkpoint_to_resume
     from .loss import make_loss, one_hot_soft
     from .sampling import BalancedPatchSampler
 
@@ -108,7 +103,7 @@ def train_segmenter(cases, spec: SegmenterSpec, config: TrainConfig, out: str | 
     step, resumed_from, losses = 0, None, []
     if context.is_main:  # only the main process writes these, so no other rank can be writing them now
         clean_interrupted_run([checkpoint_path, weights_path, card_path], progress)
-    state = _resume_state(checkpoint_path, spec, config, restart)
+    state = checkpoint_to_resume(checkpoint_path, resume_settings(spec, config), restart)
     if state is not None:
         network.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -136,7 +131,7 @@ def train_segmenter(cases, spec: SegmenterSpec, config: TrainConfig, out: str | 
                 "model": network.state_dict(), "optimizer": optimizer.state_dict(),
                 "schedule": schedule.state_dict(), "step": step, "sampler": samplers,
                 "generator": generator.get_state(), "losses": losses[-1000:],
-                "spec": spec.to_card(), "config": config.fingerprint()})
+                SETTINGS_KEY: resume_settings(spec, config)})
         context.barrier()
 
     while step < budget.total:

@@ -17,16 +17,21 @@ iexplain synth "$WORK/phantoms-256" --studies 60 --seed 1200 --size 256 --slices
 iexplain synth "$WORK/real-anatomy" --studies 40 --seed 1500 --slices 48 --layout nifti --anatomy "$REAL_CT"
 
 # Phase 1: 64x64 training patches (--crop): around labelled emboli on PE slices, around vessels or anywhere
-# elsewhere; it teaches *what* an embolus looks like. Phase 2 resumes the same run on whole 128x128 slices for two
-# more epochs (the schedule, recomputed for 10 epochs, restarts at 21% of the peak rate): max pooling over a whole
-# slice sees more evidence for and against than over a patch, so the head is recalibrated on what inference sees.
-# Validation always scores whole slices. --resume also makes a killed run continue from its last checkpoint.
+# elsewhere; it teaches *what* an embolus looks like. Phase 2 trains on whole 128x128 slices for two more epochs at
+# the rest of phase 1's schedule (21% of the peak rate, decaying to 1e-7): max pooling over a whole slice sees more
+# evidence for and against than over a patch, so the head is recalibrated on what inference sees.
+# Validation always scores whole slices. A killed phase started again with the same command continues from its last
+# checkpoint (a checkpoint of other settings is refused unless --restart).
+# The shipped round 0 was made before session 16, when phase 2 resumed phase 1's checkpoint with these other settings
+# (the schedule recomputed for 10 epochs); the trainers now refuse that, and --init with the remaining schedule is
+# its equivalent but for AdamW's moments, which start afresh.
 TRAIN=(OMP_NUM_THREADS=1 torchrun --standalone --nproc_per_node 2 -m IExplainLib.cli.main train-classifier
   "$WORK/phantoms-128" "$WORK/phantoms-256" "$WORK/real-anatomy" --cache "$WORK/cache"
-  --batch-size 32 --samples-per-epoch 9600 --val-fraction 0.1 --seed 0 --device cpu --checkpoint-every 50 --resume)
+  --batch-size 32 --samples-per-epoch 9600 --val-fraction 0.1 --seed 0 --device cpu --checkpoint-every 50)
 SPEC=(--input-size 128 --slices 7 --window 100,700)
-env "${TRAIN[@]}" "${SPEC[@]}" --out "$WORK/round-0.safetensors" --lr 2e-3 --warmup 60 --crop 64 --epochs 8
-env "${TRAIN[@]}" "${SPEC[@]}" --out "$WORK/round-0.safetensors" --lr 2e-3 --warmup 60 --crop 0 --epochs 10 --overwrite
+env "${TRAIN[@]}" "${SPEC[@]}" --out "$WORK/round-0-patches.safetensors" --lr 2e-3 --warmup 60 --crop 64 --epochs 8
+env "${TRAIN[@]}" --init "$WORK/round-0-patches.safetensors" --out "$WORK/round-0.safetensors" --lr 4.2e-4 \
+  --warmup 0 --crop 0 --epochs 2
 
 # Rounds of hard-negative mining (see docs/classifier.md): max pooling lets one clot-like place anywhere in a negative
 # slice (a vertebra's cortex around its marrow, a rib, an unopacified artery) decide the slice. Each round: patches
@@ -57,7 +62,6 @@ env "${NEW[@]}" --init "$WORK/chest-mined-patches.safetensors" --crop 0 --epochs
   --out "$WORK/chest-mined.safetensors"
 PREVIOUS="$WORK/chest-mined.safetensors"
 cp "$PREVIOUS" "$OUT" && cp "${PREVIOUS%.safetensors}.json" "${OUT%.safetensors}.json"
-rm -f "$WORK"/round-*.checkpoint.pt
 
 # Held-out evaluation (seeds >= 9000, never trained on): slice AUROC / F1 at the card's threshold.
 iexplain synth "$WORK/heldout-384" --studies 30 --seed 9000 --size 384 --slices 48 --layout nifti
@@ -88,7 +92,7 @@ for PHASE in 1 2 3; do
   FINER=$([ "$PHASE" = 1 ] && echo "--input-size 192 --field-of-view 272" || echo "")
   # shellcheck disable=SC2086
   env "${NEW[@]}" --init "$PREVIOUS" $FINER --crop 0 --epochs 3 --lr 5e-4 --warmup 20 --checkpoint-every 100 \
-    --resume --out "$WORK/fine-$PHASE.safetensors"
+    --out "$WORK/fine-$PHASE.safetensors"
   PREVIOUS="$WORK/fine-$PHASE.safetensors"
 done
 cp "$PREVIOUS" "$OUT" && cp "${PREVIOUS%.safetensors}.json" "${OUT%.safetensors}.json"

@@ -4,6 +4,7 @@ import io
 import json
 import sys
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -38,16 +39,30 @@ def test_training_lowers_the_loss_and_writes_a_valid_model(tube_dataset, tmp_pat
 
 def test_killed_run_resumes_from_last_checkpoint_and_continues_the_step_count(tube_dataset, tmp_path, tiny_spec):
     out = tmp_path / "clf.safetensors"
+    checkpoint = tmp_path / "clf.checkpoint.pt"
     # "killed" at step 11: the last checkpoint is the one of step 10 (every 5 steps; 8 steps per epoch)
     stopped = train_classifier(tube_dataset, out, tiny_spec, checkpoint_every=5, stop_after_steps=11, **FAST)
     assert stopped["stopped"] and stopped["step"] == 11 and not out.exists()
-    with pytest.raises(OutputExistsError, match="--resume"):
-        train_classifier(tube_dataset, out, tiny_spec, **FAST)
-    resumed = train_classifier(tube_dataset, out, tiny_spec, resume=True, stop_after_steps=13, **FAST)
+    # the same call again resumes, even with another checkpoint interval (it does not change what is trained)
+    resumed = train_classifier(tube_dataset, out, tiny_spec, stop_after_steps=13, **FAST)
     assert resumed["step"] == 13 and [h["step"] for h in resumed["history"]] == [8]
-    finished = train_classifier(tube_dataset, out, tiny_spec, resume=True, **FAST)
+    finished = train_classifier(tube_dataset, out, tiny_spec, checkpoint_every=3, **FAST)
     assert finished["step"] == 24 and [h["step"] for h in finished["history"]] == [8, 16, 24]
     assert read_card(out)["training"]["steps"] == 24
+    assert not checkpoint.exists()  # removed once the model is written: nothing is left to resume
+
+
+def test_checkpoint_of_other_settings_is_refused_unless_restart(tube_dataset, tmp_path, tiny_spec):
+    out = tmp_path / "clf.safetensors"
+    train_classifier(tube_dataset, out, tiny_spec, stop_after_steps=9, **FAST)
+    before = (tmp_path / "clf.checkpoint.pt").read_bytes()
+    with pytest.raises(OutputExistsError, match=r"other settings \(config.epochs, config.lr\).*--restart"):
+        train_classifier(tube_dataset, out, tiny_spec, **{**FAST, "epochs": 2, "lr": 1e-3})
+    with pytest.raises(OutputExistsError, match=r"other settings \(spec.input_size\)"):
+        train_classifier(tube_dataset, out, replace(tiny_spec, input_size=24), **FAST)
+    assert (tmp_path / "clf.checkpoint.pt").read_bytes() == before  # refused runs leave the checkpoint as it was
+    restarted = train_classifier(tube_dataset, out, tiny_spec, restart=True, **{**FAST, "epochs": 1})
+    assert restarted["step"] == 8 and [h["step"] for h in restarted["history"]] == [8]
 
 
 def test_resumed_run_matches_an_uninterrupted_one(tube_dataset, tmp_path, tiny_spec):
@@ -55,8 +70,7 @@ def test_resumed_run_matches_an_uninterrupted_one(tube_dataset, tmp_path, tiny_s
     # killed one step after the epoch-1 checkpoint: resuming continues from step 8 with the same RNG and samples
     train_classifier(tube_dataset, tmp_path / "b.safetensors", tiny_spec, seed=2, stop_after_steps=9,
                      **{**FAST, "epochs": 2})
-    resumed = train_classifier(tube_dataset, tmp_path / "b.safetensors", tiny_spec, seed=2, resume=True,
-                               **{**FAST, "epochs": 2})
+    resumed = train_classifier(tube_dataset, tmp_path / "b.safetensors", tiny_spec, seed=2, **{**FAST, "epochs": 2})
     assert resumed["history"][0]["train_loss"] == whole["history"][0]["train_loss"]
     assert np.isclose(whole["history"][-1]["train_loss"], resumed["history"][-1]["train_loss"], rtol=1e-4)
 
@@ -72,7 +86,9 @@ def test_cli_trains_and_refuses_to_overwrite(tube_dataset, tmp_path, capsys, mon
     assert events[-1]["stage"] == "done" and any(e["stage"] == "train" for e in events)
     card = read_card(out)
     assert card["spec"]["hu_windows"] == [[100.0, 700.0], [40.0, 400.0]]
-    assert card["training"]["command"].startswith("iexplain train-classifier")
+    recorded = card["training"]["command"]
+    assert recorded.startswith(f"iexplain train-classifier {tube_dataset} ")  # the positional dataset first
+    assert "--window 100,700 --window 40,400" in recorded and "--epochs 1" in recorded and "--lr 0.001" in recorded
     assert cli_main(args) == 2
     assert "exists" in capsys.readouterr().err
     assert cli_main(args[:-4] + ["--window", "100"]) == 2

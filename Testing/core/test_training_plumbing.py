@@ -38,3 +38,22 @@ def test_single_process_context_without_torchrun(monkeypatch):
         monkeypatch.delenv(name, raising=False)
     context = init_distributed("cpu")
     assert context.is_main and not context.distributed and context.mean(3.0) == 3.0
+
+
+def test_resume_rule_continues_same_settings_refuses_others_and_restart_discards(tmp_path):
+    from IExplainLib.errors import OutputExistsError
+    from IExplainLib.training.resume import SETTINGS_KEY, checkpoint_to_resume
+
+    settings = {"spec": {"filters": [4, 8]}, "config": {"lr": 1e-3, "iterations": 10}}
+    path = save_checkpoint(tmp_path / "ck.pt", {"step": 4, SETTINGS_KEY: settings})
+    assert checkpoint_to_resume(tmp_path / "none.pt", settings) is None  # nothing to resume: start
+    assert checkpoint_to_resume(path, settings)["step"] == 4
+    other = {"spec": {"filters": [4, 16]}, "config": {"lr": 1e-3, "iterations": 20}}
+    with pytest.raises(OutputExistsError, match=r"other settings \(config.iterations, spec.filters\).*--restart"):
+        checkpoint_to_resume(path, other)
+    assert checkpoint_to_resume(path, other, restart=True) is None
+    # a checkpoint of an earlier version: the segmenter's settings at its top level
+    old = save_checkpoint(tmp_path / "old.pt", {"step": 2, **settings})
+    assert checkpoint_to_resume(old, settings)["step"] == 2
+    with pytest.raises(OutputExistsError, match="other settings"):
+        checkpoint_to_resume(save_checkpoint(tmp_path / "bare.pt", {"step": 1}), settings)
