@@ -33,13 +33,14 @@ sys.exit(main(sys.argv[1:]))
 @pytest.fixture(scope="module")
 def dry_run(tmp_path_factory):
     """One toy run of the whole command (about a minute on one core), in a process where the packages the GPU
-    device lacks cannot be imported."""
+    device lacks cannot be imported. Its budget is ten times what it needs, so that a loaded machine (CI beside
+    other work on two cores) cuts no phase short: phases end when their work is done, not at their deadline."""
     out = tmp_path_factory.mktemp("reproduce") / "run"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH": str(PROJECT)}
     started = time.monotonic()
     result = subprocess.run([sys.executable, "-c", WITHOUT_MODULES, "reproduce", str(out), "--scale", "toy",
-                             "--minutes", "4", "--device", "cpu", "--progress", "quiet"],
-                            env=env, cwd=PROJECT, capture_output=True, text=True, timeout=600)
+                             "--minutes", "10", "--device", "cpu", "--progress", "quiet"],
+                            env=env, cwd=PROJECT, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     return out, result.returncode, time.monotonic() - started
 
@@ -52,7 +53,7 @@ def test_dry_run_runs_every_phase_inside_its_budget(dry_run):
     phases = {p["name"]: p for p in report["budget"]["phases"]}
     assert list(phases) == ["data", "bench", "classifier", "tune", "pseudo-label", "segmenter", "finetune", "quality"]
     assert all(p["status"] == "done" for p in phases.values()), phases
-    assert report["budget"]["ended_inside_budget"] and seconds < 4 * 60
+    assert report["budget"]["ended_inside_budget"] and seconds < 10 * 60
     # A phase that ran past its deadline (a loaded machine) gives the excess back from the later ones: the report's
     # figures must add up so, whatever the load (the allotment itself is tested on a fake clock in test_budget.py).
     for phase in phases.values():
