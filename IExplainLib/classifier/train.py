@@ -351,8 +351,9 @@ def train_classifier(data_root: str | Path | Sequence[str | Path] | Sequence[Stu
     schedule, sampling and patch settings; its fields may instead be given as keywords (``epochs=3, crop=64``).
     Returns ``{"model", "metrics", "history", "step", "stopped"}`` (``model`` is None in torchrun ranks other than
     0, which write nothing); ``stopped`` is True when ``stop_after_steps`` ended the run early (it then writes no
-    model, as if killed: the same call again continues from the last checkpoint; ``restart`` discards it). ``init`` (a classifier model file) starts from
-    its weights with its spec (``spec`` must then be None or differ only in weight-independent settings).
+    model, as if killed: the same call again continues from the last checkpoint; ``restart`` discards it).
+    ``init`` (a classifier model file) starts from its weights with its spec (``spec`` must then be None or differ
+    only in weight-independent settings).
     ``deadline`` (a value of ``clock``, by default ``time.monotonic``; ``time.process_time`` makes it a CPU-time
     budget, as equal-budget experiments need; one process only): the schedule shrinks to the steps that fit
     (:class:`~IExplainLib.training.StepBudget`), the run validates and writes its model on time, and the card says so.

@@ -9,6 +9,7 @@ iExplain parameter precedence: paper defaults, the classifier card's ``explain``
 from __future__ import annotations
 
 import argparse
+import shlex
 from pathlib import Path
 
 from ..errors import InputError
@@ -48,8 +49,6 @@ def command_line(args: argparse.Namespace, positional: tuple[str, ...] = (),
     made the model and the line runs again as it is. ``positional``: the arguments given without a flag, in order;
     ``flags``: options whose flag is not ``--`` + their name with dashes. A tuple value is one comma-separated
     option (``--filters 8,16,32``), a list one option per item (``--window`` repeated)."""
-    import shlex
-
     flags = flags or {}
     words = ["iexplain", args.command]
     for name in positional:
