@@ -9,14 +9,19 @@ Training checkpoints (resumable state, optimizer included) are separate and load
 from __future__ import annotations
 
 import datetime as _dt
+import difflib
 import hashlib
 import json
+import math
 import os
+import re
 import struct
+import types
+import typing
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
-from .errors import ModelFileError
+from .errors import IExplainError, ModelFileError
 from .outputs import atomic_output, check_can_write
 from .jsonfile import read_json
 
@@ -106,7 +111,151 @@ def read_card(path: str | Path) -> dict[str, Any]:
         raise ModelFileError(f"{card_path} is not an IExplain model card (format != {CARD_FORMAT!r})")
     if card.get("kind") not in MODEL_KINDS:
         raise ModelFileError(f"{card_path}: unknown model kind {card.get('kind')!r}")
+    validate_card(card, card_path)
     return card
+
+
+# The card sections this version knows, each with the JSON type it must have. Sections not listed here are kept
+# and passed through unchecked: other tools (and newer IExplain versions) add their own, e.g. "candidates".
+_TEXT_FIELDS = ("created", "iexplain_version", "channel_order", "weights_file", "name", "license", "licence",
+                "description")
+_OBJECT_FIELDS = ("spec", "training", "metrics", "explain", "explain_tuning")
+
+
+def _json_text(value: Any) -> str:
+    text = json.dumps(value) if not isinstance(value, float) or math.isfinite(value) else str(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _expected(hint: Any, plural: bool = False) -> str:
+    """How a dataclass field's type reads in a message: ``int`` -> "an integer", ``float | None`` -> "a number or
+    null", ``tuple[int, int, int]`` -> "a list of 3 integers" (``plural``: "integers", "lists of 3 integers")."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_expected(arg, plural) for arg in args)
+    if origin in (list, tuple):
+        if origin is list or (len(args) == 2 and args[1] is Ellipsis):
+            items = _expected(args[0], plural=True)
+        elif len(set(args)) == 1:
+            items = f"{len(args)} {_expected(args[0], plural=True)}"
+        else:
+            items = f"{len(args)} values"
+        return f"{'lists' if plural else 'a list'} of {items}"
+    names = {bool: ("true or false", "booleans"), int: ("an integer", "integers"), float: ("a number", "numbers"),
+             str: ("a string", "strings"), type(None): ("null", "nulls")}
+    return names.get(hint, (str(hint), str(hint)))[plural]
+
+
+def _matches(value: Any, hint: Any) -> bool:
+    """Whether a JSON value fits a dataclass field's annotation (bool is not an int; NaN is not a number)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, arg) for arg in args)
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            return False
+        if origin is list or (len(args) == 2 and args[1] is Ellipsis):
+            return all(_matches(item, args[0]) for item in value)
+        return len(value) == len(args) and all(_matches(item, arg) for item, arg in zip(value, args))
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return _is_number(value)
+    if hint is type(None):
+        return value is None
+    return isinstance(value, hint)
+
+
+def _check_dataclass_section(card_path: Path, section: str, values: dict, cls: type,
+                             extra: dict[str, Any] | None = None) -> None:
+    """Every field of a card section that mirrors a dataclass (``explain`` = ExplainParams, ``spec`` = the kind's
+    spec): a known name, the field's JSON type, then the dataclass's own range checks on the whole section."""
+    hints = typing.get_type_hints(cls)
+    extra = extra or {}
+    for key, value in values.items():
+        where = f"{section}.{key}"
+        if key in extra:
+            if value != extra[key]:
+                raise ModelFileError(f"{card_path}: model card field '{where}' must be {_json_text(extra[key])}, "
+                                     f"found {_json_text(value)}")
+            continue
+        if key not in hints:
+            close = difflib.get_close_matches(key, list(hints), n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else f" (known: {', '.join(sorted(hints))})"
+            raise ModelFileError(f"{card_path}: model card field '{where}' is unknown{hint}")
+        if not _matches(value, hints[key]):
+            raise ModelFileError(f"{card_path}: model card field '{where}' must be {_expected(hints[key])}, "
+                                 f"found {_json_text(value)}")
+    try:  # the dataclass's range checks, on the card's values over the defaults
+        cls(**{key: value for key, value in values.items() if key not in extra})
+    except (IExplainError, ValueError, TypeError) as error:
+        raise ModelFileError(f"{card_path}: model card section '{section}' is invalid: {error}") from error
+
+
+def _spec_schema(kind: str) -> tuple[type, dict[str, Any]]:
+    """The dataclass a ``kind`` card's ``spec`` mirrors, and the constant fields it carries beside it."""
+    if kind == "classifier":
+        from .classifier.spec import ClassifierSpec
+        return ClassifierSpec, {}
+    from .segmenter.spec import SegmenterSpec
+    return SegmenterSpec, {"axes": "zyx"}
+
+
+def validate_card(card: dict[str, Any], card_path: Path) -> None:
+    """Check every known section of a model card, refusing the first wrong field in one line that names it.
+
+    A malformed section must never be skipped in favour of defaults: a classifier card whose ``explain`` section is
+    unreadable would otherwise run with the paper's settings instead of the ones tuned for that classifier.
+    """
+    def refuse(field: str, problem: str) -> NoReturn:
+        raise ModelFileError(f"{card_path}: model card field '{field}' {problem}, found {_json_text(card[field])}")
+
+    version = card.get("format_version", CARD_VERSION)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        refuse("format_version", "must be an integer >= 1")
+    if version > CARD_VERSION:
+        refuse("format_version", f"is newer than this IExplain reads ({CARD_VERSION}); update IExplain")
+    for field in _TEXT_FIELDS:
+        if field in card and not isinstance(card[field], str):
+            refuse(field, "must be a string")
+    for field in _OBJECT_FIELDS:
+        if field in card and not isinstance(card[field], dict):
+            refuse(field, "must be a JSON object")
+    if "architecture" in card and not isinstance(card["architecture"], (str, dict)):
+        refuse("architecture", "must be a string or a JSON object")
+    if "sha256" in card and not (isinstance(card["sha256"], str) and re.fullmatch(r"[0-9a-f]{64}", card["sha256"])):
+        refuse("sha256", "must be 64 lower-case hexadecimal digits")
+    for field in ("size_bytes", "parameters"):
+        value = card.get(field, 0)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            refuse(field, "must be an integer >= 0")
+    if "input_size" in card and not (isinstance(card["input_size"], int) and not isinstance(card["input_size"], bool)
+                                     and card["input_size"] >= 1):
+        refuse("input_size", "must be an integer >= 1")
+    if "threshold" in card and not (_is_number(card["threshold"]) and 0 <= card["threshold"] <= 1):
+        refuse("threshold", "must be a number in [0, 1]")
+    if "hu_windows" in card and not (
+            isinstance(card["hu_windows"], list) and card["hu_windows"]
+            and all(isinstance(w, list) and len(w) == 2 and all(map(_is_number, w)) and w[1] > 0
+                    for w in card["hu_windows"])):
+        refuse("hu_windows", "must be a list of [centre, width > 0] HU pairs")
+    if "spec" in card:
+        spec_class, constants = _spec_schema(card["kind"])
+        _check_dataclass_section(card_path, "spec", card["spec"], spec_class, constants)
+        # The classifier's top-level copies are what people read; the spec is what runs: they must agree.
+        for field in ("input_size", "threshold", "hu_windows"):
+            if card["kind"] == "classifier" and field in card and field in card["spec"] \
+                    and card[field] != card["spec"][field]:
+                refuse(field, f"differs from 'spec.{field}' ({_json_text(card['spec'][field])})")
+    if "explain" in card:
+        from .explain.params import ExplainParams
+        _check_dataclass_section(card_path, "explain", card["explain"], ExplainParams)
 
 
 def load_model_file(path: str | Path, expected_kind: str | None = None,

@@ -152,8 +152,10 @@ def params_for_model(card: dict | None = None, params_file: str | Path | None = 
     parameter file, then explicit overrides (None values ignored)."""
     params = ExplainParams()
     from_card = (card or {}).get("explain")
-    if isinstance(from_card, dict):
-        known = set(params.to_dict())
+    if from_card is not None:  # a malformed section is refused, never skipped for the paper defaults
+        if not isinstance(from_card, dict):
+            raise InputError(f"the model card's 'explain' section must be a JSON object, found {from_card!r}")
+        known = set(params.to_dict())  # cards read from disk are checked field by field in modelfile.read_card
         params = params.replace(**{k: v for k, v in from_card.items() if k in known})
     if preset is not None:
         from .presets import PRESETS
