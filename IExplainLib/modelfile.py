@@ -198,13 +198,16 @@ def _check_dataclass_section(card_path: Path, section: str, values: dict, cls: t
         raise ModelFileError(f"{card_path}: model card section '{section}' is invalid: {error}") from error
 
 
-def _spec_schema(kind: str) -> tuple[type, dict[str, Any]]:
-    """The dataclass a ``kind`` card's ``spec`` mirrors, and the constant fields it carries beside it."""
+def _spec_schema(kind: str) -> tuple[type, dict[str, Any]] | None:
+    """The dataclass a ``kind`` card's ``spec`` mirrors and the constant fields it carries beside it (None: a kind
+    whose spec this module does not know field by field; its loader checks it)."""
     if kind == "classifier":
         from .classifier.spec import ClassifierSpec
         return ClassifierSpec, {}
-    from .segmenter.spec import SegmenterSpec
-    return SegmenterSpec, {"axes": "zyx"}
+    if kind == "segmenter":
+        from .segmenter.spec import SegmenterSpec
+        return SegmenterSpec, {"axes": "zyx"}
+    return None
 
 
 def validate_card(card: dict[str, Any], card_path: Path) -> None:
@@ -245,9 +248,9 @@ def validate_card(card: dict[str, Any], card_path: Path) -> None:
             and all(isinstance(w, list) and len(w) == 2 and all(map(_is_number, w)) and w[1] > 0
                     for w in card["hu_windows"])):
         refuse("hu_windows", "must be a list of [centre, width > 0] HU pairs")
-    if "spec" in card:
-        spec_class, constants = _spec_schema(card["kind"])
-        _check_dataclass_section(card_path, "spec", card["spec"], spec_class, constants)
+    schema = _spec_schema(card["kind"])
+    if "spec" in card and schema is not None:
+        _check_dataclass_section(card_path, "spec", card["spec"], *schema)
         # The classifier's top-level copies are what people read; the spec is what runs: they must agree.
         for field in ("input_size", "threshold", "hu_windows"):
             if card["kind"] == "classifier" and field in card and field in card["spec"] \

@@ -26,6 +26,7 @@ SEGMENTATION_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.66.4"
 DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
 # Vendors spell "scout" differently; any of these in ImageType marks a planning image, never part of a volume.
 LOCALIZER_IMAGE_TYPES = {"LOCALIZER", "SCOUT", "SURVIEW", "REF_SURVIEW", "TOPOGRAM", "SCANOGRAM"}
+NO_PIXELS = "CT object(s) without pixel data"
 
 
 @dataclass
@@ -36,6 +37,9 @@ class DicomScan:
     excluded: Counter = field(default_factory=Counter)
     not_dicom: int = 0
     messages: list[str] = field(default_factory=list)
+    # (file, its SeriesInstanceUID, refusal): cut files and CT images without pixels, judged once the series is
+    # chosen (see refuse_truncated)
+    truncated: list[tuple[Path, str, str]] = field(default_factory=list)
 
     def exclusion_summary(self) -> str:
         parts = [f"{count} {reason}" for reason, count in sorted(self.excluded.items())]
@@ -70,7 +74,7 @@ def exclusion_reason(dataset: pydicom.Dataset) -> str | None:
     if modality and modality != "CT":
         return f"non-CT image(s) (modality {modality})"
     if not has_pixels:
-        return "CT object(s) without pixel data"
+        return NO_PIXELS
     return None
 
 
@@ -85,6 +89,35 @@ def _read_header(path: Path, messages: list[str]) -> pydicom.Dataset | None:
         return None
     except Exception as error:  # a truncated or corrupt file: name it rather than fail somewhere later
         raise InputError(f"{path} looks like DICOM but cannot be parsed: {type(error).__name__}: {error}") from error
+
+
+def truncation(dataset: pydicom.Dataset, messages: list[str]) -> str | None:
+    """What is cut off when the file was cut short, else None.
+
+    A cut file still parses: pydicom keeps the elements before the cut, gives the last one the bytes that are left,
+    and only warns when the cut falls inside a sequence or encapsulated pixel data. Left alone, such a slice would
+    be "without pixel data" and silently left out of its series, or fail later as "undecodable"."""
+    cut = next((text.split(": ", 1)[-1] for text in messages if "End of file" in text or "EOF" in text), None)
+    if cut is None and not len(dataset):
+        cut = "no data set after its file meta information"
+    elif cut is None:
+        last = dataset.get_item(max(dataset.keys()))  # the element the file ends in (raw: not decoded yet)
+        declared = getattr(last, "length", None)
+        value = getattr(last, "value", None)
+        if isinstance(value, bytes) and isinstance(declared, int) and declared != 0xFFFFFFFF and len(value) < declared:
+            cut = f"element {last.tag} holds {len(value):,} of its {declared:,} bytes"
+    return cut
+
+
+def refuse_truncated(scan: DicomScan, series_uid: str | None, warnings_out: list[str]) -> None:
+    """Refuse a cut file of the series being read (or of unknown series: the cut may have taken its UID); those of
+    other series are only counted. A CT image without pixel data counts as cut: when a file breaks off between two
+    elements, or inside the pixel data's own tag, pydicom sees a complete header and no image."""
+    for _, uid, refusal in scan.truncated:
+        if series_uid is None or not uid or uid == series_uid:
+            raise InputError(refusal)
+    if scan.truncated:
+        warnings_out.append(f"left out {len(scan.truncated)} truncated file(s) of other series")
 
 
 def list_files(path: Path) -> list[Path]:
@@ -111,12 +144,22 @@ def scan_dicom(path: str | os.PathLike) -> DicomScan:
             scan.not_dicom += 1
             continue
         reason = exclusion_reason(dataset)
+        # Only a would-be CT slice matters when cut (a cut one reads as "without pixel data"); other objects are
+        # left out whole anyway.
+        cut = truncation(dataset, messages) if reason in (None, NO_PIXELS) else None
+        if cut is not None or reason == NO_PIXELS:
+            refusal = (f"{file}: truncated DICOM file ({cut}); copy it again from its source" if cut else
+                       f"{file}: CT image with no pixel data (a file cut short, or a header-only copy); "
+                       "copy the complete file from its source")
+            scan.truncated.append((file, str(dataset.get("SeriesInstanceUID", "") or ""), refusal))
+            continue
         if reason:
             scan.excluded[reason] += 1
         else:
             scan.datasets.append((file, dataset))
             scan.messages.extend(messages)
     if not scan.datasets:
+        refuse_truncated(scan, None, [])
         raise _nothing_usable(path, scan)
     return scan
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..errors import InputError, UnsupportedInputError
 from ..volume import Volume
-from .dicom_files import scan_dicom
+from .dicom_files import refuse_truncated, scan_dicom
 from .dicom_frames import Frame, decode_pixels, frames_of
 
 # Two slices closer than this along the normal are "the same position" (duplicates or several phases).
@@ -59,7 +59,11 @@ def stack_frames(path: str | os.PathLike, series_uid: str | None = None
     if scan.excluded:
         warnings_out.append(f"left out {scan.exclusion_summary()}")
     warnings_out.extend(dict.fromkeys(scan.messages))
+    if series_uid is not None:  # a cut file of the asked-for series: say so, not "series not found"
+        refuse_truncated(scan, series_uid, warnings_out)
     datasets = _pick_series(path, scan.datasets, series_uid)
+    if series_uid is None:
+        refuse_truncated(scan, str(datasets[0][1].get("SeriesInstanceUID", "")), warnings_out)
     frames = [frame for file, dataset in datasets for frame in frames_of(file, dataset)]
     frames = _largest_orientation_group(path, frames, warnings_out)
     _require_axial(path, frames[0])

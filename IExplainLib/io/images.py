@@ -14,6 +14,7 @@ import numpy as np
 from ..errors import InputError, UnsupportedInputError
 from ..outputs import atomic_output
 from ..volume import Volume
+from .integrity import check_image_file, refuse_non_finite
 
 IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
 WRITE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha")
@@ -44,15 +45,15 @@ def read_volume(path: str | os.PathLike, series_uid: str | None = None) -> Volum
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path} not found")
-    if path.is_dir():
+    if image_suffix(path) and not path.is_dir():
+        volume = read_image_file(path)
+    elif path.is_dir() or _is_dicom_file(path):
         from .dicom_series import read_dicom_series
-        return read_dicom_series(path, series_uid)
-    if image_suffix(path):
-        return read_image_file(path)
-    if _is_dicom_file(path):
-        from .dicom_series import read_dicom_series
-        return read_dicom_series(path, series_uid)
-    raise UnsupportedInputError(f"{path}: not a supported image format (expected {SUPPORTED})")
+        volume = read_dicom_series(path, series_uid)
+    else:
+        raise UnsupportedInputError(f"{path}: not a supported image format (expected {SUPPORTED})")
+    refuse_non_finite(path, volume.array)  # float DICOM, NRRD and MHA keep NaN/inf as read
+    return volume
 
 
 def sitk_to_volume(image, metadata: dict | None = None) -> Volume:
@@ -82,13 +83,14 @@ def volume_to_sitk(volume: Volume):
 
 
 def read_image_file(path: str | os.PathLike) -> Volume:
-    """NIfTI / NRRD / MHA through SimpleITK."""
+    """NIfTI / NRRD / MHA through SimpleITK, after :func:`.integrity.check_image_file`."""
     import SimpleITK as sitk
 
     path = Path(path)
     suffix = image_suffix(path)
     if suffix is None:  # read_volume only calls this for the endings image_suffix knows
         raise UnsupportedInputError(f"{path}: not a supported image format (expected {SUPPORTED})")
+    check_image_file(path, suffix)  # SimpleITK zero-fills a cut NIfTI and zeroes its NaN voxels without a word
     try:
         image = sitk.ReadImage(str(path))
     except RuntimeError as error:
