@@ -19,6 +19,7 @@ from ..errors import InputError
 from ..outputs import atomic_output
 from ..volume import Volume
 from .images import checked_path_and_volume
+from .integrity import check_image_file
 
 # The DICOM master lists hold Embolus (SCT 55584005); Slicer's terminology selector finds it there.
 # A model's output starts unreviewed ("notstarted"): the radiologist sets the review status.
@@ -133,6 +134,7 @@ def read_segmentation(path: str | os.PathLike) -> tuple[Volume, list[SegmentInfo
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path} not found")
+    check_image_file(path, ".nrrd")  # a cut .seg.nrrd: say so, rather than pass on the decoder's complaint
     try:
         segmentation = slicerio.read_segmentation(str(path))
     except Exception as error:  # slicerio/pynrrd raise several types for a malformed header

@@ -223,3 +223,14 @@ def test_a_cut_file_of_another_series_is_counted_not_fatal(dicom_series, ct, tmp
     other_uid = str(pydicom.dcmread(slice_files(other)[0]).SeriesInstanceUID)
     with pytest.raises(InputError, match="other-series.dcm: truncated DICOM file"):
         read_volume(dicom_series, series_uid=other_uid)
+
+
+def test_a_cut_segmentation_is_refused(tmp_path, ct):
+    from IExplainLib.io import iteration_segments, read_segmentation, write_segmentation
+
+    labels = ct.with_array((ct.array > 1500).astype(np.uint8) + (ct.array > 1800).astype(np.uint8))
+    path = write_segmentation(tmp_path / "pe.seg.nrrd", labels, iteration_segments(2))
+    np.testing.assert_array_equal(read_segmentation(path)[0].array, labels.array)
+    cut(path)
+    with pytest.raises(InputError, match=r"pe.seg.nrrd: truncated file: its compressed data breaks off"):
+        read_segmentation(path)
