@@ -109,6 +109,18 @@ def truncation(dataset: pydicom.Dataset, messages: list[str]) -> str | None:
     return cut
 
 
+def read_whole(path: Path) -> pydicom.Dataset:
+    """One DICOM object read for its pixel data (a DICOM SEG, ...); a file that is not DICOM or is cut is refused."""
+    messages: list[str] = []
+    dataset = _read_header(path, messages)
+    if dataset is None:
+        raise InputError(f"{path}: not a readable DICOM file")
+    cut = truncation(dataset, messages)
+    if cut is not None:
+        raise InputError(f"{path}: truncated DICOM file ({cut}); copy it again from its source")
+    return dataset
+
+
 def refuse_truncated(scan: DicomScan, series_uid: str | None, warnings_out: list[str]) -> None:
     """Refuse a cut file of the series being read (or of unknown series: the cut may have taken its UID); those of
     other series are only counted. A CT image without pixel data counts as cut: when a file breaks off between two

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..errors import InputError, UnsupportedInputError
 from ..volume import Volume
+from .dicom_files import read_whole
 from .segmentation import EMBOLUS_TERMINOLOGY, SegmentInfo
 
 # A frame must lie within this fraction of a voxel of a CT slice (and of its in-plane origin).
@@ -51,13 +52,10 @@ def _segments(dataset) -> list[SegmentInfo]:
 
 def read_dicom_seg(path: str | os.PathLike, reference: Volume) -> tuple[Volume, list[SegmentInfo]]:
     """A binary DICOM SEG as a labelmap on ``reference``'s grid (the CT volume) and its segments."""
-    import pydicom
-
     path = Path(path)
-    try:
-        dataset = pydicom.dcmread(path)
-    except (OSError, pydicom.errors.InvalidDicomError) as error:
-        raise InputError(f"{path}: not a readable DICOM file ({error})") from error
+    if not path.is_file():
+        raise InputError(f"{path}: not a readable DICOM file (not found)")
+    dataset = read_whole(path)  # a cut SEG would otherwise fail deep in pixel decoding
     if str(dataset.get("Modality", "")) != "SEG" or str(dataset.get("SegmentationType", "")) != "BINARY":
         raise UnsupportedInputError(f"{path}: not a binary DICOM SEG")
     pixels = dataset.pixel_array

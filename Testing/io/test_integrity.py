@@ -234,3 +234,28 @@ def test_a_cut_segmentation_is_refused(tmp_path, ct):
     cut(path)
     with pytest.raises(InputError, match=r"pe.seg.nrrd: truncated file: its compressed data breaks off"):
         read_segmentation(path)
+
+
+def test_a_cut_dicom_seg_is_refused(dicom_series, tmp_path):
+    from IExplainLib.io import read_dicom_seg, write_dicom_seg
+
+    ct_volume = read_volume(dicom_series)
+    labels = ct_volume.with_array((ct_volume.array > 1500).astype(np.uint8))
+    path = write_dicom_seg(tmp_path / "pe.dcm", labels, source=ct_volume)
+    np.testing.assert_array_equal(read_dicom_seg(path, ct_volume)[0].array, labels.array)
+    cut(path, 0.8)
+    with pytest.raises(InputError, match=r"pe.dcm: truncated DICOM file \("):
+        read_dicom_seg(path, ct_volume)
+
+
+def test_no_traceback_from_the_installed_command(tmp_path, ct):
+    import subprocess
+    import sys
+
+    path = write(tmp_path / "ct.nii.gz", ct, True)
+    cut(path)
+    result = subprocess.run([sys.executable, "-m", "IExplainLib.cli.main", "info", str(path)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith(f"iexplain info: error: {path}: truncated file")
