@@ -80,10 +80,18 @@ def _check_stream(path: Path, data: Path, offset: int, need: int, what: str) -> 
     try:
         with open(data, "rb") as handle:
             handle.seek(offset)
-            while not decompressor.eof and (chunk := handle.read(_CHUNK)):
-                while chunk and not decompressor.eof:
-                    total += len(decompressor.decompress(chunk, _MAX_OUTPUT))
-                    chunk = decompressor.unconsumed_tail
+            chunk = handle.read(_CHUNK)
+            while chunk:
+                total += len(decompressor.decompress(chunk, _MAX_OUTPUT))
+                chunk = decompressor.unconsumed_tail
+                if decompressor.eof:
+                    rest = decompressor.unused_data or handle.read(_CHUNK)
+                    if not rest.startswith(b"\x1f\x8b"):
+                        break  # the end (padding after the stream is ignored, as zlib's gzread does)
+                    # another gzip member follows (bgzip, pigz --independent, concatenated .gz files)
+                    decompressor, chunk = zlib.decompressobj(wbits=47), rest
+                elif not chunk:
+                    chunk = handle.read(_CHUNK)
             total += len(decompressor.flush())
     except zlib.error as error:
         raise InputError(f"{path}: corrupted file: its compressed {what} cannot be decompressed ({error})") from error

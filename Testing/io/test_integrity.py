@@ -259,3 +259,16 @@ def test_no_traceback_from_the_installed_command(tmp_path, ct):
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert result.stderr.startswith(f"iexplain info: error: {path}: truncated file")
+
+
+def test_a_multi_member_gzip_nifti_reads_and_its_cut_is_refused(tmp_path, ct):
+    """bgzip and pigz --independent write several gzip members; SimpleITK reads them all, and so does the check."""
+    import gzip
+
+    plain = write(tmp_path / "ct.nii", ct, False).read_bytes()
+    members = tmp_path / "members.nii.gz"
+    members.write_bytes(b"".join(gzip.compress(plain[start:start + 10000]) for start in range(0, len(plain), 10000)))
+    np.testing.assert_array_equal(read_volume(members).array, ct.array)
+    cut(members, 0.7)
+    with pytest.raises(InputError, match="members.nii.gz: truncated file"):
+        read_volume(members)
