@@ -8,9 +8,10 @@ DIR/labels/<id>.json         sidecar: model, parameters, accepted iterations, re
 DIR/original/<id>.seg.nrrd   the model's own output, never edited (kept apart from the corrections)
 DIR/segmentations/<id>.seg.nrrd  the corrected segments, to reopen and continue reviewing
 ```
-A second export of the same case is added as ``<id>-v2`` (then ``-v3``...); nothing is overwritten. The older entry
-moves from ``cases`` to ``superseded_cases`` so that training sees one label per CT, while every version stays on
-disk and in the index. ``dataset.json`` is replaced atomically, after all files of the case are written.
+A second export of the same case is added as ``<id>-v2`` (then ``-v3``...); nothing is overwritten, and no ID already
+in the index is reused. The older entry moves from ``cases`` to ``superseded_cases`` so that training sees one label
+per CT, while every version stays on disk and in the index; an entry is superseded only by a newer version of its
+own case on the same CT (``provenance.ct_identity_key``), never by another study whose ID happens to look alike. ``dataset.json`` is replaced atomically, after all files of the case are written.
 """
 
 from __future__ import annotations
@@ -83,30 +84,50 @@ class FinetuneDatasetFolder:
                 versions.append(int(match.group(1) or 1))
         return sorted(versions)
 
+    @staticmethod
+    def _entries(index: dict) -> list[dict]:
+        return list(index.get("cases", [])) + list(index.get("superseded_cases", []))
+
+    def checkCaseBelongsTo(self, index: dict, baseId: str, identityKey: str) -> None:
+        """Refuse ``baseId`` when the index already holds it for another CT (a typed case ID reused by mistake)."""
+        baseId = safeCaseId(baseId)
+        for entry in self._entries(index):
+            provenance = entry.get("provenance", {})
+            other = provenance.get("ct_identity_key")
+            if provenance.get("base_case", entry.get("id")) == baseId and other and other != identityKey:
+                raise InputError(f"case {baseId} already holds another CT ({entry.get('id')}); leave the case ID "
+                                 "empty or type another one")
+
     def nextCase(self, index: dict, baseId: str) -> CasePaths:
         """Paths for the next version of ``baseId``: ``baseId`` itself first, then ``baseId-v2``..."""
         baseId = safeCaseId(baseId)
         versions = self.versionsOf(index, baseId)
         version = (max(versions) + 1) if versions else 1
         caseId = baseId if version == 1 else f"{baseId}-v{version}"
-        while any((self.root / folder / f"{caseId}{ending}").exists()
-                  for folder, ending in (("images", ".nrrd"), ("labels", ".nrrd"))):  # stray files: never overwrite
-            version += 1
+        used = {str(entry.get("id", "")) for entry in self._entries(index)}
+        while caseId in used or any((self.root / folder / f"{caseId}{ending}").exists()
+                                    for folder, ending in (("images", ".nrrd"), ("labels", ".nrrd"))):
+            version += 1  # an ID in the index, or stray files: never overwrite, never reuse
             caseId = f"{baseId}-v{version}"
         return CasePaths(caseId, version, self.root / "images" / f"{caseId}.nrrd",
                          self.root / "labels" / f"{caseId}.nrrd", self.root / "labels" / f"{caseId}.json",
                          self.root / "original" / f"{caseId}.seg.nrrd",
                          self.root / "segmentations" / f"{caseId}.seg.nrrd")
 
-    def addCase(self, index: dict, baseId: str, entry: dict) -> dict:
-        """Add ``entry`` (with its ``id``) and retire earlier versions of the same case; write the index atomically."""
+    def addCase(self, index: dict, baseId: str, entry: dict, identityKey: str | None = None) -> dict:
+        """Add ``entry`` (with its ``id``) and retire earlier versions of the same case on the same CT (when
+        ``identityKey`` is given and an entry records one, they must match); write the index atomically."""
         index = dict(index)
         current, superseded = [], list(index.get("superseded_cases", []))
-        versions = set(self.versionsOf({"cases": [entry]}, safeCaseId(baseId)))
+        baseId = safeCaseId(baseId)
+        versions = set(self.versionsOf({"cases": [entry]}, baseId))
         if not versions:
             raise InputError(f"case id {entry.get('id')} is not a version of {baseId}")
         for case in index.get("cases", []):
-            if self.versionsOf({"cases": [case]}, safeCaseId(baseId)):
+            provenance = case.get("provenance", {})
+            sameCase = provenance.get("base_case", baseId) == baseId and self.versionsOf({"cases": [case]}, baseId)
+            recorded = provenance.get("ct_identity_key")
+            if sameCase and (identityKey is None or recorded is None or recorded == identityKey):
                 case = {**case, "provenance": {**case.get("provenance", {}), "superseded_by": entry["id"]}}
                 superseded.append(case)
             else:

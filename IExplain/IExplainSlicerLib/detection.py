@@ -3,6 +3,11 @@
 The temporary folder holds only the CT copy and is removed when the run ends, whatever the outcome. The worker's
 segmentation and heat map are moved into a results folder first: the segmentation is the model's *original* output,
 kept apart from the radiologist's corrections and copied into the finetuning export.
+
+Each run's nodes are named "<CT> PE run N" (N counts this CT's runs), so runs never share a name; the segmentation
+references its own heat map and findings table (``HEATMAP_REFERENCE``, ``TABLE_REFERENCE``), records the CT it was
+made on (``provenance``) and the worker's warnings (``WARNINGS_ATTRIBUTE``). A CT that is a frame of a Sequence is
+refused: only the frame shown would be analysed, and the user would not know.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import json
 import logging
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from IExplainLib.errors import IExplainError
@@ -20,10 +25,15 @@ from IExplainLib.errors import IExplainError
 from .commands import DetectSettings, detectArguments
 from .findings_table import Finding, computeFindings, fillTableNode
 from .heatmap import loadHeatmap
-from .job import Job
-from .segments import ORIGINAL_OUTPUT_ATTRIBUTE, RUN_SETTINGS_ATTRIBUTE, loadDetectionSegmentation
-from .volumes import writeVolumeNode
+from .job import Job, JobResult, contrastFirst
+from .provenance import recordSourceCt
+from .segments import ORIGINAL_OUTPUT_ATTRIBUTE, RUN_SETTINGS_ATTRIBUTE, WARNINGS_ATTRIBUTE, loadDetectionSegmentation
+from .volumes import sequenceBrowserOf, writeVolumeNode
 from .worker import WorkerLauncher
+
+RUN_OF_ATTRIBUTE = "IExplain.RunOf"  # "<CT node ID> <N>": which CT's N-th run a segmentation is
+HEATMAP_REFERENCE = "IExplainHeatmap"
+TABLE_REFERENCE = "IExplainFindingsTable"
 
 
 @dataclass
@@ -32,6 +42,7 @@ class DetectionResults:
     heatmapNode: object | None
     tableNode: object
     findings: list[Finding]
+    warnings: list[str] = field(default_factory=list)
 
 
 class DetectionRun:
@@ -40,6 +51,11 @@ class DetectionRun:
     def __init__(self, ctNode, settings: DetectSettings, launcher: WorkerLauncher, resultsRoot: str | Path,
                  workRoot: str | Path | None = None):
         settings.validate()
+        browser = sequenceBrowserOf(ctNode)
+        if browser is not None:
+            raise IExplainError(f"{ctNode.GetName()} is a frame of the sequence {browser.GetName()}: only the frame "
+                                "shown now would be analysed. Export that frame as its own volume (Sequences "
+                                "module) and run detection on it")
         self.ctNode = ctNode
         self.settings = settings
         self.launcher = launcher
@@ -78,20 +94,32 @@ class DetectionRun:
             keptHeatmap = Path(shutil.move(str(self.heatmapPath), self.resultsFolder / self.heatmapPath.name))
         if self.findingsPath.exists():
             shutil.move(str(self.findingsPath), self.resultsFolder / self.findingsPath.name)
+        keptFindings = self.resultsFolder / self.findingsPath.name
+        result = self.job.result if self.job else None
+        warnings = workerWarnings(result, keptFindings)
         runSettings = self.settings.asDict()
         (self.resultsFolder / "run.json").write_text(json.dumps(
-            {"ct_node": self.ctNode.GetName(), "settings": runSettings,
-             "final_event": self.job.result.finalEvent if self.job and self.job.result else None}, indent=2),
+            {"ct_node": self.ctNode.GetName(), "settings": runSettings, "warnings": warnings,
+             "final_event": result.finalEvent if result else None}, indent=2),
             encoding="utf-8")
-        segmentationNode = loadDetectionSegmentation(scene, keptOutput, self.ctNode)
+        run = nextRunNumber(scene, self.ctNode)
+        ctName = self.ctNode.GetName()
+        segmentationNode = loadDetectionSegmentation(scene, keptOutput, self.ctNode, f"{ctName} PE run {run}")
         segmentationNode.SetAttribute(ORIGINAL_OUTPUT_ATTRIBUTE, str(keptOutput))
         segmentationNode.SetAttribute(RUN_SETTINGS_ATTRIBUTE, json.dumps(runSettings))
-        heatmapName = f"{self.ctNode.GetName()} {'attribution' if self.settings.method == 'iexplain' else 'probability'}"
-        heatmapNode = loadHeatmap(scene, keptHeatmap, self.ctNode, heatmapName) if keptHeatmap else None
-        tableNode = scene.AddNewNodeByClass("vtkMRMLTableNode", f"{self.ctNode.GetName()} PE findings")
+        segmentationNode.SetAttribute(WARNINGS_ATTRIBUTE, json.dumps(warnings))
+        segmentationNode.SetAttribute(RUN_OF_ATTRIBUTE, f"{self.ctNode.GetID()} {run}")
+        recordSourceCt(segmentationNode, self.ctNode)
+        kind = "attribution" if self.settings.method == "iexplain" else "probability"
+        heatmapNode = loadHeatmap(scene, keptHeatmap, self.ctNode, f"{ctName} {kind} run {run}") \
+            if keptHeatmap else None
+        tableNode = scene.AddNewNodeByClass("vtkMRMLTableNode", f"{ctName} PE findings run {run}")
+        segmentationNode.SetNodeReferenceID(TABLE_REFERENCE, tableNode.GetID())
+        if heatmapNode is not None:
+            segmentationNode.SetNodeReferenceID(HEATMAP_REFERENCE, heatmapNode.GetID())
         findings = computeFindings(segmentationNode, self.ctNode, heatmapNode)
-        fillTableNode(tableNode, findings)
-        return DetectionResults(segmentationNode, heatmapNode, tableNode, findings)
+        fillTableNode(tableNode, findings, warnings)
+        return DetectionResults(segmentationNode, heatmapNode, tableNode, findings, warnings)
 
     def finish(self, scene) -> DetectionResults:
         """After a successful job: the result nodes; the temporary folder goes even when the import fails."""
@@ -124,6 +152,30 @@ def startDetectionRun(ctNode, settings: DetectSettings, launcher: WorkerLauncher
     run.start()
     logging.info("IExplain: started %s", " ".join(run.job.process.args))
     return run
+
+
+def nextRunNumber(scene, ctNode) -> int:
+    """1 + the highest run number of ``ctNode``'s segmentations in the scene."""
+    runs = [0]
+    for index in range(scene.GetNumberOfNodesByClass("vtkMRMLSegmentationNode")):
+        ctId, _, number = (scene.GetNthNodeByClass(index, "vtkMRMLSegmentationNode").GetAttribute(RUN_OF_ATTRIBUTE)
+                           or "").partition(" ")
+        if ctId == ctNode.GetID() and number.isdigit():
+            runs.append(int(number))
+    return max(runs) + 1
+
+
+def workerWarnings(result: JobResult | None, findingsPath: Path) -> list[str]:
+    """The worker's warnings: its progress events, then its findings document's ``warnings`` (contrast first)."""
+    warnings = list(result.warnings) if result is not None else []
+    if findingsPath.is_file():
+        try:
+            document = json.loads(findingsPath.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            document = {}
+        listed = document.get("warnings") if isinstance(document, dict) else None
+        warnings += [str(w) for w in listed or [] if str(w) not in warnings]
+    return contrastFirst(warnings)
 
 
 def _safe(name: str) -> str:

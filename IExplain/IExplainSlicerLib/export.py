@@ -21,7 +21,9 @@ from IExplainLib.errors import IExplainError, InputError
 from IExplainLib.modelfile import sha256_of
 
 from .dataset_folder import CasePaths, FinetuneDatasetFolder, safeCaseId
-from .segments import ORIGINAL_OUTPUT_ATTRIBUTE, RUN_SETTINGS_ATTRIBUTE, reviewStatus, segmentIteration
+from .provenance import STUDY_FILE_ATTRIBUTE, checkSourceCt, shortId
+from .segments import (ORIGINAL_OUTPUT_ATTRIBUTE, RUN_SETTINGS_ATTRIBUTE, WARNINGS_ATTRIBUTE, reviewStatus,
+                       segmentIteration)
 from .volumes import ijkToRas, sameGeometry, writeVolumeNode
 
 EXPORT_SOURCE = "3D Slicer IExplain module"
@@ -38,6 +40,7 @@ class ExportResult:
     unreviewedSegments: list[str]
     labelVoxels: int
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # the worker's warnings about the study (not a CTA...)
 
 
 def segmentReviewSummary(segmentationNode) -> list[dict]:
@@ -93,12 +96,18 @@ def _vtkMatrix(matrix: np.ndarray):
 
 def exportForFinetuning(segmentationNode, ctNode, datasetFolder: str | Path, caseId: str | None = None,
                         runSettings: dict | None = None, slicerVersion: str = "") -> ExportResult:
-    """Write the CT, the merged corrected label, the sidecar, the original output and the corrected segments."""
+    """Write the CT, the merged corrected label, the sidecar, the original output and the corrected segments.
+
+    Refused before anything is written when the segmentation was made on another CT (``provenance``). The case ID is
+    the typed one, else the CT's name plus eight hex digits of its identity: two studies with the same series name
+    never share a case, and a typed ID already used for another CT is refused rather than superseded."""
     if segmentationNode is None or ctNode is None:
         raise InputError("choose the CT and its IExplain segmentation before exporting")
+    identity = checkSourceCt(segmentationNode, ctNode)
     folder = FinetuneDatasetFolder(datasetFolder)
     index = folder.load()
-    baseId = safeCaseId(caseId or ctNode.GetName())
+    baseId = safeCaseId(caseId) if caseId else f"{safeCaseId(ctNode.GetName())}-{shortId(identity)}"
+    folder.checkCaseBelongsTo(index, baseId, identity["key"])
     paths = folder.nextCase(index, baseId)
     summary = segmentReviewSummary(segmentationNode)
     accepted = [s for s in summary if s["status"] != "flagged"]
@@ -108,6 +117,9 @@ def exportForFinetuning(segmentationNode, ctNode, datasetFolder: str | Path, cas
         runSettings = json.loads(segmentationNode.GetAttribute(RUN_SETTINGS_ATTRIBUTE) or "{}")
     written: list[Path] = []
     notes: list[str] = []
+    warnings = json.loads(segmentationNode.GetAttribute(WARNINGS_ATTRIBUTE) or "[]")
+    studyFile = ctNode.GetAttribute(STUDY_FILE_ATTRIBUTE) or None
+    source = {k: v for k, v in identity.items() if k != "key"}
     scene = segmentationNode.GetScene()
     labelmapNode = exportSegmentsToLabelmap(segmentationNode, ctNode, [s["id"] for s in accepted])
     try:
@@ -126,6 +138,8 @@ def exportForFinetuning(segmentationNode, ctNode, datasetFolder: str | Path, cas
             "case": paths.caseId, "base_case": baseId, "version": paths.version,
             "exported_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "source": EXPORT_SOURCE, "slicer_version": slicerVersion, "ct_node": ctNode.GetName(),
+            "ct_identity": source, "ct_identity_key": identity["key"], "study_file": studyFile,
+            "warned": bool(warnings), "warnings": warnings,
             "model": {k: runSettings.get(k) for k in ("method", "classifier", "segmenter")},
             "parameters": runSettings,
             "accepted_iterations": sorted(s["iteration"] for s in accepted if s["iteration"] is not None),
@@ -145,8 +159,10 @@ def exportForFinetuning(segmentationNode, ctNode, datasetFolder: str | Path, cas
                                 "sidecar": paths.relative(paths.sidecar, root),
                                 "original": paths.relative(paths.original, root) if paths.original in written else None,
                                 "corrected_segmentation": paths.relative(paths.corrected, root),
-                                "exported_at": sidecar["exported_at"], "review_status": sidecar["review_status"]}}
-        folder.addCase(index, baseId, entry)
+                                "exported_at": sidecar["exported_at"], "review_status": sidecar["review_status"],
+                                "ct_identity_key": identity["key"], "study_file": studyFile,
+                                "warned": bool(warnings), "warnings": warnings}}
+        folder.addCase(index, baseId, entry, identity["key"])
     except BaseException:
         for path in written:  # the index was not updated: leave no orphan files behind
             path.unlink(missing_ok=True)
@@ -154,7 +170,7 @@ def exportForFinetuning(segmentationNode, ctNode, datasetFolder: str | Path, cas
     finally:
         scene.RemoveNode(labelmapNode)
     return ExportResult(paths.caseId, paths.version, paths, [s["name"] for s in accepted], flagged, unreviewed,
-                        labelVoxels, notes)
+                        labelVoxels, notes, warnings)
 
 
 def _writeImage(ctNode, paths: CasePaths, index: dict, root: Path, baseId: str, written: list[Path]) -> Path:

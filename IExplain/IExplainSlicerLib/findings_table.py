@@ -20,7 +20,8 @@ from .segments import reviewStatus, segmentIteration, setReviewStatus
 from .volumes import ijkToRas, voxelVolumeMm3
 
 COLUMNS = ("Iteration", "Segment", "Volume (mm3)", "Score", "First slice", "Last slice", "Review",
-           "Center R", "Center A", "Center S")
+           "Center R", "Center A", "Center S", "Study warning")
+WARNED_ATTRIBUTE = "IExplain.Warned"  # on the table node: "1" when the worker warned about the study
 
 
 @dataclass
@@ -84,13 +85,16 @@ def computeFindings(segmentationNode, ctNode, heatmapNode=None) -> list[Finding]
             for iteration, segmentId in orderedSegmentIds(segmentationNode)]
 
 
-def fillTableNode(tableNode, findings: list[Finding]) -> None:
+def fillTableNode(tableNode, findings: list[Finding], warnings: list[str] | None = None) -> None:
     """Write the findings into a ``vtkMRMLTableNode`` (saved with the scene, shown in Slicer's table views).
-    Iteration 0 marks a segment added by hand; slice numbers are 1-based (0: the segment is empty)."""
+    Iteration 0 marks a segment added by hand; slice numbers are 1-based (0: the segment is empty). Every row of a
+    warned study carries the first warning (the contrast check's), so no row reads as a clean result."""
+    warning = warnings[0] if warnings else ""
+    tableNode.SetAttribute(WARNED_ATTRIBUTE, "1" if warnings else "0")
     table = vtk.vtkTable()
     arrays = [vtk.vtkIntArray(), vtk.vtkStringArray(), vtk.vtkDoubleArray(), vtk.vtkDoubleArray(),
               vtk.vtkIntArray(), vtk.vtkIntArray(), vtk.vtkStringArray(), vtk.vtkDoubleArray(),
-              vtk.vtkDoubleArray(), vtk.vtkDoubleArray()]
+              vtk.vtkDoubleArray(), vtk.vtkDoubleArray(), vtk.vtkStringArray()]
     for array, name in zip(arrays, COLUMNS):
         array.SetName(name)
         table.AddColumn(array)
@@ -100,7 +104,7 @@ def fillTableNode(tableNode, findings: list[Finding]) -> None:
         values = (0 if finding.iteration is None else finding.iteration, finding.name, round(finding.volumeMm3, 2),
                   float("nan") if finding.peakAttribution is None else finding.peakAttribution,
                   0 if finding.firstSlice is None else finding.firstSlice + 1,  # 1-based; 0: empty segment
-                  0 if finding.lastSlice is None else finding.lastSlice + 1, finding.review, *center)
+                  0 if finding.lastSlice is None else finding.lastSlice + 1, finding.review, *center, warning)
         for column, value in enumerate(values):
             table.SetValue(row, column, vtk.vtkVariant(value))
     tableNode.SetAndObserveTable(table)
@@ -131,14 +135,17 @@ class FindingsModel:
     ones; :meth:`setReview` changes one segment's status and its table row without measuring anything.
     """
 
-    def __init__(self, segmentationNode, ctNode, heatmapNode=None, tableNode=None):
+    def __init__(self, segmentationNode, ctNode, heatmapNode=None, tableNode=None, warnings: list[str] | None = None,
+                 measured: list[Finding] | None = None):
+        """``measured``: findings the run has just measured (the end of a run measures once, not again here)."""
         self.segmentationNode = segmentationNode
         self.ctNode = ctNode
         self.heatmapNode = heatmapNode
         self.tableNode = tableNode
-        self.findings: list[Finding] = []
+        self.warnings = list(warnings or [])
+        self.findings: list[Finding] = list(measured or [])
         self.measured = 0  # how many segment measurements this model made (the expensive part)
-        self._voxelTimes: dict[str, int] = {}
+        self._voxelTimes: dict[str, int] = {f.segmentId: self._voxelTime(f.segmentId) for f in self.findings}
 
     def _voxelTime(self, segmentId: str) -> int:
         segment = self.segmentationNode.GetSegmentation().GetSegment(segmentId)
@@ -147,7 +154,8 @@ class FindingsModel:
         return representation.GetMTime() if representation is not None else 0
 
     def refresh(self, changedIds=None) -> list[Finding]:
-        """Measure everything (``changedIds`` None) or only what changed; rewrite the table node."""
+        """Measure everything (``changedIds`` None) or only what changed; rewrite the table node. Segments never
+        measured (none yet, or added since) are measured whatever ``changedIds`` says."""
         known = {f.segmentId: f for f in self.findings}
         heat = None
         rows = []
@@ -168,7 +176,7 @@ class FindingsModel:
             rows.append(finding)
         self.findings = rows
         if self.tableNode is not None:
-            fillTableNode(self.tableNode, rows)
+            fillTableNode(self.tableNode, rows, self.warnings)
         return rows
 
     def setReview(self, segmentId: str, status: str) -> Finding:

@@ -59,11 +59,13 @@ DEFAULT_OPACITY = 0.4
 
 
 def showHeatmapOverlay(scene, ctNode, heatmapNode, visible: bool, opacity: float = DEFAULT_OPACITY) -> int:
-    """Show (or hide) the heat map over the CT in every slice view, touching nothing else.
+    """Show (or hide) the heat map over its own CT, touching nothing else.
 
     ``slicer.util.setSliceViewerLayers`` would reset every view's layers; here the background is set only where a
     view shows nothing, the label layer is never touched, and hiding clears the foreground only where it is this
-    heat map (a volume the user put in the foreground stays). Returns the number of views changed.
+    heat map (a volume the user put in the foreground stays). A view that shows another CT never gets this heat
+    map: drawn over another patient's CT it would read as that patient's result (issue 26, faults 3 and 12).
+    Returns the number of views changed.
     """
     changed = 0
     heatmapId = heatmapNode.GetID() if heatmapNode is not None else None
@@ -72,7 +74,8 @@ def showHeatmapOverlay(scene, ctNode, heatmapNode, visible: bool, opacity: float
         before = (composite.GetBackgroundVolumeID(), composite.GetForegroundVolumeID(), composite.GetForegroundOpacity())
         if ctNode is not None and not composite.GetBackgroundVolumeID():
             composite.SetBackgroundVolumeID(ctNode.GetID())
-        if visible and heatmapId:
+        onItsCt = ctNode is not None and composite.GetBackgroundVolumeID() == ctNode.GetID()
+        if visible and heatmapId and onItsCt:
             composite.SetForegroundVolumeID(heatmapId)
             composite.SetForegroundOpacity(float(opacity))
         elif composite.GetForegroundVolumeID() and composite.GetForegroundVolumeID() == heatmapId:

@@ -16,6 +16,12 @@ from .process import STDERR, ProcessProtocol
 from .progress_tracker import ProgressState, parseEvent
 
 MAX_LOG_CHARS = 256 * 1024  # the log widget is capped like MONAIAuto3DSeg's, so long runs do not eat memory
+CONTRAST_WARNING_MARK = "angiogram"  # the worker's contrast check: a wrong series reads as a negative study
+
+
+def contrastFirst(warnings: list[str]) -> list[str]:
+    """The contrast check's warning first: it says every other result of the study is unreliable."""
+    return sorted(warnings, key=lambda text: CONTRAST_WARNING_MARK not in text.lower())
 
 
 class JobStatus(Enum):
@@ -34,6 +40,7 @@ class JobResult:
     errorMessage: str = ""
     finalEvent: dict | None = None
     log: str = ""
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def succeeded(self) -> bool:
@@ -55,6 +62,7 @@ class Job:
     _log: list[str] = field(default_factory=list)
     _logChars: int = 0
     _stderrTail: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # "warning" events, the not-a-CT-angiogram one first
 
     def start(self) -> None:
         self.process.start()
@@ -88,6 +96,9 @@ class Job:
         ``result`` is set exactly when the status becomes SUCCEEDED, FAILED or CANCELLED (never before)."""
         if self.status is JobStatus.NOT_STARTED or self.result is not None:
             return self.status
+        # Ask whether the output is complete *before* reading it: the readers may queue the last line and end
+        # between a read and the question, and that line (often the "done" event) would be lost (fault 9).
+        ended = getattr(self.process, "outputComplete", lambda: not self.process.isRunning())()
         for line in self.process.readLines():
             event = parseEvent(line.text) if line.stream != STDERR else None
             if event is None:
@@ -95,12 +106,14 @@ class Job:
                 if line.stream == STDERR and line.text.strip():
                     self._stderrTail = (self._stderrTail + [line.text.strip()])[-20:]
                 continue
+            if event.get("stage") == "warning":
+                self._addWarning(str(event.get("message") or ""))
+                continue
             self.progress.update(event)
             if event.get("stage") in ("error", "done") and event.get("message"):
                 self._appendLog(f"[{event['stage']}] {event['message']}")
             if self.onProgress:
                 self.onProgress(self.progress)
-        ended = getattr(self.process, "outputComplete", lambda: not self.process.isRunning())()
         if ended:
             self._finish()
         return self.status
@@ -126,6 +139,12 @@ class Job:
             time.sleep(interval)
         return self.result is not None
 
+    def _addWarning(self, message: str) -> None:
+        if not message or message in self.warnings:
+            return
+        self._appendLog(f"[warning] {message}")
+        self.warnings = contrastFirst([*self.warnings, message])
+
     def _appendLog(self, text: str) -> None:
         self._log.append(text)
         self._logChars += len(text) + 1
@@ -143,19 +162,24 @@ class Job:
         else:
             status, message = JobStatus.FAILED, self._errorMessage(code)
         self.status = status
-        self.result = JobResult(status, code, message, self.progress.finalEvent, self.log)
+        self.result = JobResult(status, code, message, self.progress.finalEvent, self.log, list(self.warnings))
         if self.onFinished:
             self.onFinished(self.result)
 
     def _errorMessage(self, code: int | None) -> str:
-        """The worker's own one-line message when it gave one, else the last stderr line, else the exit code."""
+        """The worker's own one-line message when it gave one; else, for a worker killed by a signal (the kernel's
+        out-of-memory killer sends 9), that signal, with the last stderr line as context only (it is often a
+        harmless warning printed long before); else the last stderr line, else the exit code."""
         if self.progress.failed and self.progress.finalEvent.get("message"):
             return str(self.progress.finalEvent["message"])
+        signalNumber = -code if code is not None and code < 0 else (code - 128 if code in (137, 143) else None)
+        if signalNumber is not None:
+            hint = " (out of memory? SIGKILL is what the system sends then)" if signalNumber == 9 else ""
+            last = f"; its last message: {self._stderrTail[-1]}" if self._stderrTail else ""
+            return f"{self.title} was killed by signal {signalNumber}{hint}{last}"
         for line in reversed(self._stderrTail):
             if "error" in line.lower():
                 return line
         if self._stderrTail:
             return self._stderrTail[-1]
-        if code is not None and code < 0:
-            return f"{self.title} was stopped by signal {-code}"
         return f"{self.title} failed with exit code {code} and no message"

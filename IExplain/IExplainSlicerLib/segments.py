@@ -20,6 +20,7 @@ from .volumes import ijkToRas
 ITERATION_TAG = "IExplain.Iteration"
 ORIGINAL_OUTPUT_ATTRIBUTE = "IExplain.OriginalOutput"
 RUN_SETTINGS_ATTRIBUTE = "IExplain.RunSettings"
+WARNINGS_ATTRIBUTE = "IExplain.Warnings"  # JSON list of the worker's warnings about the study (not a CTA first)
 
 EMBOLUS_TERMINOLOGY = (
     "Segmentation category and type - DICOM master list"

@@ -15,6 +15,7 @@ MODELS_FOLDER_KEY = "IExplain/modelsFolder"
 EXPORT_FOLDER_KEY = "IExplain/exportFolder"
 STUDY_FOLDER_KEY = "IExplain/studyFolder"
 ACCEPTED_LICENSE_KEY_PREFIX = "IExplain/acceptedLicense/"
+CHOSEN_MODEL_KEY_PREFIX = "IExplain/chosenModel/"
 
 
 class SettingsStore(Protocol):
@@ -52,6 +53,14 @@ class ModuleSettings:
 
     def rememberStudyFolder(self, folder: str | Path) -> None:
         self.openStore().setValue(STUDY_FOLDER_KEY, str(folder))
+
+    def chosenModel(self, kind: str) -> str:
+        """The weights last chosen for ``kind`` ("classifier", "segmenter"): a closed or restored scene (whose
+        parameter node was emptied, or names a path of another machine) gets the user's choice back."""
+        return self._value(CHOSEN_MODEL_KEY_PREFIX + kind, "")
+
+    def rememberModel(self, kind: str, weightsPath: str | Path) -> None:
+        self.openStore().setValue(CHOSEN_MODEL_KEY_PREFIX + kind, str(weightsPath))
 
     @staticmethod
     def _licenseKey(entry) -> str:

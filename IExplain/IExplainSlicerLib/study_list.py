@@ -2,8 +2,8 @@
 
 The studies are the CT files directly in the folder (``.nrrd``, ``.nii``, ``.nii.gz``, ``.mha``, ``.mhd``; not
 segmentations, heat maps or labelmaps the module wrote there), in name order. A study counts as *done* when the
-finetuning dataset folder already holds a case exported from it (its case id, or a later version of it), so
-"Next study" skips to the first study after the current one that nobody has exported yet.
+finetuning dataset folder already holds a case exported from it: one whose provenance names this file (case IDs carry
+a digest of the CT since issue 26), or, for older exports, its case id or a later version of it. "Next study" skips to the first study after the current one that nobody has exported yet.
 """
 
 from __future__ import annotations
@@ -38,17 +38,20 @@ class StudyWorklist:
         self.folder = Path(folder)
         self.datasetFolder = Path(datasetFolder) if datasetFolder else None
 
-    def _exportedIds(self) -> set[str]:
+    def _exported(self) -> tuple[set[str], set[str]]:
+        """IDs of exported cases and the study files they came from."""
         if self.datasetFolder is None or not (self.datasetFolder / "dataset.json").is_file():
-            return set()
+            return set(), set()
         dataset = FinetuneDatasetFolder(self.datasetFolder)
         index = dataset.load()
-        return {str(case.get("id", "")) for case in index.get("cases", []) + index.get("superseded_cases", [])}
+        cases = index.get("cases", []) + index.get("superseded_cases", [])
+        files = {str(case.get("provenance", {}).get("study_file")) for case in cases}
+        return {str(case.get("id", "")) for case in cases}, files
 
     def studies(self) -> list[Study]:
         if not self.folder.is_dir():
             return []
-        exported = self._exportedIds()
+        exported, files = self._exported()
         found = []
         for path in sorted(self.folder.iterdir(), key=lambda p: p.name.lower()):
             lower = path.name.lower()
@@ -56,7 +59,8 @@ class StudyWorklist:
                 continue
             name = studyName(path)
             caseId = safeCaseId(name)
-            done = caseId in exported or any(e.startswith(f"{caseId}-v") for e in exported)
+            done = (str(path) in files or caseId in exported
+                    or any(e.startswith(f"{caseId}-v") for e in exported))
             found.append(Study(path, name, done))
         return found
 

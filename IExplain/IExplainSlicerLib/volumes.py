@@ -68,6 +68,18 @@ def voxelVolumeMm3(node) -> float:
     return float(abs(np.linalg.det(ijkToRas(node)[:3, :3])))
 
 
+def sequenceBrowserOf(node):
+    """The Sequence browser whose current frame ``node`` is (its proxy node), or None."""
+    scene = node.GetScene()
+    if scene is None:
+        return None
+    for index in range(scene.GetNumberOfNodesByClass("vtkMRMLSequenceBrowserNode")):
+        browser = scene.GetNthNodeByClass(index, "vtkMRMLSequenceBrowserNode")
+        if browser.IsProxyNodeID(node.GetID()):
+            return browser
+    return None
+
+
 def _stem(path: Path) -> str:
     name = path.name
     for ending in (".seg.nrrd", ".nii.gz", ".nrrd", ".nii", ".mha", ".mhd"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -125,3 +126,84 @@ def test_exported_folder_finetunes_the_bundled_segmenter(reviewed, tmp_path):
     assert entry.weightsPath == tmp_path / "user" / f"{segmenter.weightsPath.stem}-ft1.safetensors"
     assert registry.find(entry.weightsPath).source == "finetuned"
     assert "case" in json.dumps(read_card(entry.weightsPath)["training"])
+
+
+# -- issue 26: provenance of every export (faults 3 and 4) ------------------------------------------------------------
+def dicom_series(ct, uid: str, study: str = "1.2.3", patient: str = "P1") -> None:
+    """What Slicer's DICOM loading leaves in the subject hierarchy: patient > study > series items with UIDs."""
+    sh = ct.GetScene().GetSubjectHierarchyNode()
+    patientItem = sh.CreateFolderItem(sh.GetSceneItemID(), "patient")
+    studyItem = sh.CreateFolderItem(patientItem, "study")
+    item = sh.GetItemByDataNode(ct) or sh.CreateItem(studyItem, ct)
+    sh.SetItemParent(item, studyItem)
+    for target, value in ((patientItem, patient), (studyItem, study), (item, uid)):
+        sh.SetItemUID(target, "DICOM", value)
+
+
+def test_export_refuses_a_segmentation_made_on_another_ct(reviewed, tmp_path, ct_volume):
+    """Fault 3: exporting A's segmentation with CT B used to succeed silently."""
+    from IExplainLib.io import write_volume
+    from IExplainSlicerLib.provenance import recordSourceCt
+    from IExplainSlicerLib.volumes import loadVolumeFile
+
+    ct, seg, _, _, _ = reviewed
+    other = loadVolumeFile(seg.GetScene(), write_volume(tmp_path / "b.nrrd", ct_volume.with_array(
+        ct_volume.array[::-1].copy())), "B")
+    with pytest.raises(InputError, match=r"refused: .* was drawn on ct, not on B"):
+        exportForFinetuning(seg, other, tmp_path / "dataset")  # no record yet: the geometry reference decides
+    recordSourceCt(seg, ct)
+    seg.RemoveNodeReferenceIDs(seg.GetReferenceImageGeometryReferenceRole())
+    with pytest.raises(InputError) as refused:
+        exportForFinetuning(seg, other, tmp_path / "dataset")
+    assert re.match(r"refused: \S+ PE was made on the CT ct \(voxels sha256 [0-9a-f]{12}\), not on B \(voxels sha256 "
+                    r"[0-9a-f]{12}\); choose the CT it was made on$", str(refused.value))
+    assert not (tmp_path / "dataset").exists(), "nothing written"
+    same = loadVolumeFile(seg.GetScene(), write_volume(tmp_path / "again.nrrd", ct_volume), "ct reloaded")
+    result = exportForFinetuning(seg, same, tmp_path / "dataset")
+    sidecar = json.loads(result.paths.sidecar.read_text())
+    assert sidecar["ct_identity"]["kind"] == "content" and sidecar["ct_identity_key"].startswith("sha256:")
+
+
+def test_a_dicom_series_is_identified_by_its_series_instance_uid(reviewed, tmp_path, ct_volume):
+    from IExplainLib.io import write_volume
+    from IExplainSlicerLib.provenance import ctIdentity, recordSourceCt
+    from IExplainSlicerLib.volumes import loadVolumeFile
+
+    ct, seg, _, _, _ = reviewed
+    twin = loadVolumeFile(seg.GetScene(), write_volume(tmp_path / "twin.nrrd", ct_volume), "ct")
+    dicom_series(ct, "1.2.3.4.1")
+    dicom_series(twin, "1.2.3.4.2")  # the same voxels, another series (a repeat scan, a copy, a phantom)
+    assert ctIdentity(ct) == {"kind": "dicom", "series_instance_uid": "1.2.3.4.1", "study_instance_uid": "1.2.3",
+                              "patient_id": "P1", "dimensions": [20, 24, 12], "key": "dicom:1.2.3.4.1"}
+    recordSourceCt(seg, ct)
+    seg.RemoveNodeReferenceIDs(seg.GetReferenceImageGeometryReferenceRole())
+    with pytest.raises(InputError, match="made on the CT ct \\(series 1.2.3.4.1\\), not on ct \\(series 1.2.3.4.2\\)"):
+        exportForFinetuning(seg, twin, tmp_path / "dataset")
+    result = exportForFinetuning(seg, ct, tmp_path / "dataset")
+    assert json.loads(result.paths.sidecar.read_text())["ct_identity"]["series_instance_uid"] == "1.2.3.4.1"
+
+
+def test_case_ids_are_unique_per_study_and_a_typed_id_of_another_ct_is_refused(reviewed, tmp_path, ct_volume):
+    """Fault 4: two studies both named "5: CTA Chest" became one case, and the first patient was superseded."""
+    from IExplainLib.io import write_volume
+    from IExplainSlicerLib.provenance import recordSourceCt
+    from IExplainSlicerLib.volumes import loadVolumeFile
+
+    ct, seg, original, _, _ = reviewed
+    scene = seg.GetScene()
+    ct.SetName("5: CTA Chest")
+    recordSourceCt(seg, ct)
+    other = loadVolumeFile(scene, write_volume(tmp_path / "b.nrrd", ct_volume.with_array(ct_volume.array + 1)),
+                           "5: CTA Chest")
+    otherSeg = loadDetectionSegmentation(scene, original, other)
+    folder = tmp_path / "dataset"
+    first = exportForFinetuning(seg, ct, folder)
+    second = exportForFinetuning(otherSeg, other, folder)
+    assert re.fullmatch(r"5-CTA-Chest-[0-9a-f]{8}", first.caseId) and first.caseId != second.caseId
+    index = json.loads((folder / "dataset.json").read_text())
+    assert sorted(c["id"] for c in index["cases"]) == sorted([first.caseId, second.caseId])
+    assert "superseded_cases" not in index, "neither patient superseded the other"
+    exportForFinetuning(seg, ct, folder, "typed")
+    with pytest.raises(InputError, match="case typed already holds another CT"):
+        exportForFinetuning(otherSeg, other, folder, "typed")
+    assert [c["id"] for c in json.loads((folder / "dataset.json").read_text())["cases"]].count("typed") == 1

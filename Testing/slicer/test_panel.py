@@ -112,9 +112,10 @@ def test_the_heat_map_overlay_keeps_every_other_layer(scene, result, ct_file):
     assert empty.GetBackgroundVolumeID() == ct.GetID() and not empty.GetForegroundVolumeID()
 
     showHeatmapOverlay(scene, ct, heatmap, visible=True, opacity=0.7)
-    for node in (empty, busy):
-        assert node.GetForegroundVolumeID() == heatmap.GetID() and node.GetForegroundOpacity() == pytest.approx(0.7)
-    assert busy.GetBackgroundVolumeID() == other.GetID() and busy.GetLabelVolumeID() == label.GetID()
+    assert empty.GetForegroundVolumeID() == heatmap.GetID() and empty.GetForegroundOpacity() == pytest.approx(0.7)
+    # issue 26, faults 3 and 12: a view showing another CT keeps its own layers; the heat map never goes over it
+    assert (busy.GetBackgroundVolumeID(), busy.GetForegroundVolumeID()) == (other.GetID(), other.GetID())
+    assert busy.GetLabelVolumeID() == label.GetID()
     showHeatmapOverlay(scene, ct, heatmap, visible=False)
     assert not empty.GetForegroundVolumeID() and busy.GetBackgroundVolumeID() == other.GetID()
     assert DEFAULT_OPACITY == 0.4
@@ -215,14 +216,19 @@ def test_the_sample_phantom_is_made_once_and_loads_on_its_truth(scene, tmp_path)
 
 
 class RecordingEditor:
-    """Records the calls the module makes on its ``qMRMLSegmentEditorWidget`` (a Qt widget: it cannot run here)."""
+    """Records the calls the module makes on its ``qMRMLSegmentEditorWidget`` (a Qt widget: it cannot run here).
+
+    Only the widget's real slots exist here (Slicer's qMRMLSegmentEditorWidget.h): a misspelt or invented name is
+    an AttributeError, as it would be in Slicer (issue 26, fault 13: ``__getattr__`` used to accept any name)."""
+
+    SLOTS = ("setActiveEffect", "installKeyboardShortcuts", "uninstallKeyboardShortcuts", "updateWidgetFromMRML",
+             "removeViewObservations", "setSegmentationNode", "setSourceVolumeNode", "setCurrentSegmentID")
 
     def __init__(self):
         self.calls = []
         self.node = None
-
-    def __getattr__(self, name):
-        return lambda *args: self.calls.append((name, *args))
+        for name in self.SLOTS:
+            setattr(self, name, lambda *args, name=name: self.calls.append((name, *args)))
 
     def mrmlSegmentEditorNode(self):
         return self.node
@@ -252,3 +258,13 @@ def test_the_editor_lifecycle_is_the_segment_editor_modules(scene):
     editorLifecycle.enterEditor(editor, scene)
     assert editor.node is node and "setMRMLSegmentEditorNode" not in [c[0] for c in editor.calls]
     assert editorLifecycle.segmentEditorNode(scene) is node
+
+
+def test_the_recording_editor_rejects_names_the_widget_lacks(scene):
+    editor = RecordingEditor()
+    with pytest.raises(AttributeError):
+        editor.setMasterVolumeNode(None)  # removed from Slicer 5.4's widget (MONAILabel#852)
+    with pytest.raises(AttributeError):
+        editor.setSegmentationNodee(None)
+    editorLifecycle.setEditorInputs(editor, None, None)
+    assert editor.calls == [("setSegmentationNode", None), ("setSourceVolumeNode", None)]

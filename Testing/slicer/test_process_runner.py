@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from IExplainSlicerLib.job import Job, JobStatus
-from IExplainSlicerLib.process import BackgroundProcess
+from IExplainSlicerLib.process import STDOUT, BackgroundProcess, OutputLine
 from IExplainSlicerLib.progress_tracker import ProgressState, parseEvent
 from IExplainSlicerLib.worker import WorkerLauncher, slicerWorkerLauncher
 
@@ -169,3 +169,69 @@ def test_progress_state_text_and_parse_rules():
     assert state.percent() is None and state.iteration is None and state.text() == "Writing results"
     state.update({"v": 1, "stage": "error", "fraction": None, "message": "bad input"})
     assert state.failed and state.finished and state.stagesSeen == ["explain", "write", "error"]
+
+
+def test_an_out_of_memory_kill_reads_killed_by_signal_9_not_the_last_warning():
+    """Issue 26, fault 9: the message was the last stderr line, often a harmless warning printed long before."""
+    script = ("import os, signal, sys; print('UserWarning: TypedStorage is deprecated', file=sys.stderr, flush=True);"
+              " os.kill(os.getpid(), signal.SIGKILL)")
+    job = Job(BackgroundProcess([sys.executable, "-c", script]), title="iexplain detect")
+    result = job.runToCompletion(timeout=30)
+    assert result.status is JobStatus.FAILED and result.returncode == -9
+    assert result.errorMessage.startswith("iexplain detect was killed by signal 9 (out of memory?"), result.errorMessage
+    assert result.errorMessage.endswith("its last message: UserWarning: TypedStorage is deprecated")
+
+
+class LastLineRace:
+    """The race of fault 9, made deterministic: the reader threads queue the worker's last line (its "done" event)
+    and end between the job's read and its question "is the output complete?". Everything else is a real Job."""
+
+    def __init__(self):
+        self.queued = [OutputLine(STDOUT, json.dumps({"stage": "explain", "fraction": 0.5}))]
+        self.returncode = 0
+
+    def start(self) -> None:
+        pass
+
+    def readLines(self):
+        lines, self.queued = self.queued, []
+        return lines
+
+    def isRunning(self) -> bool:
+        return False
+
+    def outputComplete(self) -> bool:
+        self.queued.append(OutputLine(STDOUT, json.dumps({"stage": "done", "fraction": 1.0, "message": "3 found"})))
+        return True
+
+    def cancel(self) -> bool:
+        return False
+
+    def kill(self) -> None:
+        pass
+
+
+def test_the_last_worker_line_is_never_lost():
+    job = Job(LastLineRace(), title="iexplain detect")
+    result = job.runToCompletion(timeout=5)
+    assert result.succeeded and result.finalEvent == {"stage": "done", "fraction": 1.0, "message": "3 found"}
+    assert "[done] 3 found" in result.log
+
+
+def test_worker_warnings_are_collected_contrast_first():
+    lines = [OutputLine(STDOUT, json.dumps({"stage": "warning", "message": "slice spacing is 5 mm"})),
+             OutputLine(STDOUT, json.dumps({"stage": "warning", "message": "this CT does not look like a CT "
+                                                                            "angiogram"})),
+             OutputLine(STDOUT, json.dumps({"stage": "done", "fraction": 1.0}))]
+
+    class Finished(LastLineRace):
+        def __init__(self):
+            super().__init__()
+            self.queued = list(lines)
+
+        def outputComplete(self) -> bool:
+            return True
+
+    result = Job(Finished(), title="iexplain detect").runToCompletion(timeout=5)
+    assert result.warnings == ["this CT does not look like a CT angiogram", "slice spacing is 5 mm"]
+    assert "[warning] slice spacing is 5 mm" in result.log

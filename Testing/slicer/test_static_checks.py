@@ -41,7 +41,9 @@ def test_module_file_defines_the_four_slicer_classes():
                if isinstance(node, ast.ClassDef)}
     assert classes["IExplain"] == ["ScriptedLoadableModule"]
     assert classes["IExplainWidget"][0] == "ScriptedLoadableModuleWidget"
-    assert classes["IExplainLogic"] == ["ScriptedLoadableModuleLogic"]
+    # the logic's Qt-free part (ModuleLogic) and the panel's view interface (PanelView) come from IExplainSlicerLib
+    assert classes["IExplainWidget"] == ["ScriptedLoadableModuleWidget", "VTKObservationMixin", "PanelView"]
+    assert classes["IExplainLogic"] == ["ScriptedLoadableModuleLogic", "ModuleLogic"]
     assert classes["IExplainTest"] == ["ScriptedLoadableModuleTest"]
     # only Slicer classes (and the parameter node) live in the module file
     assert set(classes) == {"IExplain", "IExplainParameterNode", "IExplainWidget", "IExplainLogic", "IExplainTest"}
@@ -65,7 +67,7 @@ def ui_widgets() -> dict[str, ET.Element]:
 
 
 def test_every_self_ui_name_exists_in_the_ui_file():
-    used = set(re.findall(r"self\.ui\.(\w+)", MODULE_FILE.read_text(encoding="utf-8")))
+    used = set(re.findall(r"\bui\.(\w+)", MODULE_FILE.read_text(encoding="utf-8")))  # self.ui.X and ui.X
     missing = used - set(ui_widgets())
     assert used and not missing, f"self.ui names missing from IExplain.ui: {sorted(missing)}"
 
@@ -247,27 +249,47 @@ def test_the_module_imports_on_python_3_9(tmp_path):
         assert runtime_unions(path) == [], f"{path.name}: a runtime `X | None` fails on Slicer 5.8 (Python 3.9)"
 
 
-def test_the_panel_wiring_the_issue_found_missing():
-    """Widget lines that only Slicer runs: these connections and calls are what the panel's fixes rest on."""
-    text = MODULE_FILE.read_text(encoding="utf-8")
-    assert 'self.ui.heatmapSelector.connect("currentNodeChanged(vtkMRMLNode*)"' in text, "heat-map selector"
-    assert "setSliceViewerLayers" not in text, "it reset every view's layers"
+def widget_methods() -> dict[str, str]:
     widget = next(n for n in module_tree().body if isinstance(n, ast.ClassDef) and n.name == "IExplainWidget")
-    methods = {n.name: ast.unparse(n) for n in widget.body if isinstance(n, ast.FunctionDef)}
-    assert "editorLifecycle.exitEditor(" in methods["exit"]
-    assert "editorLifecycle.enterEditor(" in methods["enter"]
-    assert "self.controller.sceneClosing()" in methods["onSceneStartClose"]
-    assert "editorLifecycle.sceneStartClose(" in methods["onSceneStartClose"]
-    assert "self.controller.shutdown()" in methods["cleanup"]
-    assert "self.findings.setReview(" in methods["onReviewStatusChosen"]
-    assert "refresh" not in methods["onReviewStatusChosen"], "a review click must not re-measure"
-    assert "panel_state.exportButton(" in methods["onExport"], "Export guards against a missing segmentation"
-    assert "restartRequired" in methods["ensureRequirements"] and "slicer.util.restart()" in methods["ensureRequirements"]
+    return {n.name: ast.unparse(n) for n in widget.body if isinstance(n, ast.FunctionDef)}
+
+
+def test_the_widget_implements_the_whole_view_and_connects_every_handler():
+    """Widget lines that only Slicer runs: the panel's behaviour is the presenter's (tested on slicer-core); the
+    widget must implement every PanelView method and hand every signal to a presenter handler."""
+    from IExplainSlicerLib.panel_presenter import PanelPresenter, viewMethodNames
+
+    text = MODULE_FILE.read_text(encoding="utf-8")
+    methods = widget_methods()
+    assert viewMethodNames() <= set(methods), f"PanelView methods missing: {viewMethodNames() - set(methods)}"
+    handlers = {name for name in vars(PanelPresenter) if name.startswith("on") and name != "observeScene"}
+    setup = methods["setup"] + methods["enter"] + methods["exit"] + methods["cleanup"]
+    connected = set(re.findall(r"\bp(?:resenter)?\.(on\w+)", setup + methods["_onParameterNodeModified"]
+                               + methods["_onFindingItemChanged"]))
+    assert handlers - {"onSceneStartClose", "onSceneEndClose", "onSceneImported"} <= connected, (
+        f"handlers the widget never calls: {sorted(handlers - connected)}")
+    assert "ui.heatmapSelector.connect(\"currentNodeChanged(vtkMRMLNode*)\", p.onHeatmapChosen)" in text
+    assert "ui.studyFolderPathLineEdit.connect(\"currentPathChanged(QString)\", p.onStudyFolderChanged)" in text
+    assert "setSliceViewerLayers" not in text, "it reset every view's layers"
+    assert "editorLifecycle.exitEditor(" in methods["exitEditor"]
+    assert "editorLifecycle.enterEditor(" in methods["enterEditor"]
+    assert "editorLifecycle.sceneStartClose(" in methods["editorSceneStartClose"]
+    assert "self.presenter.onCleanup()" in methods["cleanup"]
+    assert "slicer.util.restart()" in methods["restartApplication"]
     log = ui_widgets()["logTextEdit"]
     blocks = [p for p in log.findall("property") if p.get("name") == "maximumBlockCount"]
     assert blocks and int(blocks[0].findtext("number")) > 0, "the log must be bounded"
     for combo in ("methodComboBox", "deviceComboBox"):  # labels for people: filled from panel_state, not bound
         assert not [p for p in ui_widgets()[combo].findall("property") if p.get("name") == "SlicerParameterName"]
+
+
+def test_the_widget_holds_no_panel_logic():
+    """The widget's methods only connect signals and drive widgets: no MRML node is created or measured there."""
+    text = MODULE_FILE.read_text(encoding="utf-8")
+    widget = text[text.index("class IExplainWidget("):text.index("class IExplainLogic(")]
+    for forbidden in ("FindingsModel", "RunController", "StudyWorklist", "showHeatmapOverlay", "AddNewNodeByClass",
+                      "exportForFinetuning(", "mrmlScene.Clear("):
+        assert forbidden not in widget, forbidden
 
 
 def test_sample_data_is_registered_at_startup():
