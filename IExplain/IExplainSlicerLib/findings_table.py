@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import slicer
 import vtk
+from vtk.util.numpy_support import vtk_to_numpy
 
 from .segments import reviewStatus, segmentIteration, setReviewStatus
 from .volumes import ijkToRas, voxelVolumeMm3
@@ -61,17 +62,62 @@ def orderedSegmentIds(segmentationNode) -> list[tuple[int | None, str]]:
     return sorted(found) + added
 
 
+def segmentBox(segmentationNode, segmentId: str, ctNode):
+    """``(mask, (k0, j0, i0))``: the segment's voxels cropped to their bounding box, placed on the CT's grid.
+
+    Read straight from the segment's own labelmap (a view of its voxels, no copy): the work is proportional to that
+    labelmap's extent (the box around the segments of its layer, which Paint grows only as far as it paints), never
+    to the CT. The old way exported a CT-size array per segment: 1.5 s a segment on 512x512x400 (issue 26, fault
+    6). None when the labelmap is not on the CT's grid (then the caller resamples)."""
+    segment = segmentationNode.GetSegmentation().GetSegment(segmentId)
+    image = segment.GetRepresentation(slicer.vtkSegmentationConverter.GetBinaryLabelmapRepresentationName())
+    if image is None:
+        return None
+    matrix = vtk.vtkMatrix4x4()
+    image.GetImageToWorldMatrix(matrix)
+    if not np.allclose([[matrix.GetElement(r, c) for c in range(4)] for r in range(4)], ijkToRas(ctNode), atol=1e-4):
+        return None
+    extent = image.GetExtent()
+    dims = ctNode.GetImageData().GetDimensions()
+    if extent[0] > extent[1] or extent[2] > extent[3] or extent[4] > extent[5] or image.GetPointData().GetScalars() is None:
+        return np.zeros((0, 0, 0), bool), (0, 0, 0)
+    voxels = vtk_to_numpy(image.GetPointData().GetScalars()).reshape(
+        extent[5] - extent[4] + 1, extent[3] - extent[2] + 1, extent[1] - extent[0] + 1)
+    # the part of the labelmap inside the CT (an edit may not reach past it; a labelmap may)
+    low = [max(0, -extent[4]), max(0, -extent[2]), max(0, -extent[0])]
+    high = [min(voxels.shape[0], dims[2] - extent[4]), min(voxels.shape[1], dims[1] - extent[2]),
+            min(voxels.shape[2], dims[0] - extent[0])]
+    voxels = voxels[low[0]:high[0], low[1]:high[1], low[2]:high[2]]
+    mask = voxels == (segment.GetLabelValue() or 1)
+    if not mask.any():
+        return np.zeros((0, 0, 0), bool), (0, 0, 0)
+    box = [np.flatnonzero(mask.any(axis=axes)) for axes in ((1, 2), (0, 2), (0, 1))]
+    k, j, i = (slice(int(b[0]), int(b[-1]) + 1) for b in box)
+    origin = (extent[4] + low[0] + k.start, extent[2] + low[1] + j.start, extent[0] + low[2] + i.start)
+    return mask[k, j, i], origin
+
+
 def measureSegment(segmentationNode, segmentId: str, ctNode, heat=None, iteration: int | None = None) -> Finding:
     """Measure one segment on the CT's grid (``heat``: the score map as an array on that grid, or None)."""
     segment = segmentationNode.GetSegmentation().GetSegment(segmentId)
-    mask = slicer.util.arrayFromSegmentBinaryLabelmap(segmentationNode, segmentId, ctNode) > 0
+    boxed = segmentBox(segmentationNode, segmentId, ctNode)
+    if boxed is None:  # a labelmap on another grid: resample it onto the CT (slow, exact)
+        mask, origin = slicer.util.arrayFromSegmentBinaryLabelmap(segmentationNode, segmentId, ctNode) > 0, (0, 0, 0)
+    else:
+        mask, origin = boxed
     count = int(mask.sum())
     if count:
         ks, js, is_ = np.nonzero(mask)
+        ks, js, is_ = ks + origin[0], js + origin[1], is_ + origin[2]
         centerIjk = np.array([is_.mean(), js.mean(), ks.mean(), 1.0])
         center = tuple(float(v) for v in (ijkToRas(ctNode) @ centerIjk)[:3])
         first, last = int(ks.min()), int(ks.max())
-        peak = float(heat[mask].max()) if heat is not None else None
+        if heat is not None:
+            k0, j0, i0 = origin
+            window = heat[k0:k0 + mask.shape[0], j0:j0 + mask.shape[1], i0:i0 + mask.shape[2]]
+            peak = float(window[mask].max())
+        else:
+            peak = None
     else:
         center, first, last, peak = None, None, None, None
     return Finding(iteration, segmentId, segment.GetName(), count, count * voxelVolumeMm3(ctNode), peak, first, last,

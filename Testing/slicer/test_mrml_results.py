@@ -151,3 +151,22 @@ def test_the_panel_starts_on_the_first_volume_unless_it_is_a_heat_map(scene, tmp
     scene.RemoveNode(ct)
     assert scene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode") is heatmap
     assert defaultInputVolume(scene) is None
+
+
+def test_each_run_of_a_ct_gets_its_own_number(scene, tmp_path, ct_file, ct_volume):
+    """Issue 26, fault 8: every run was named "<CT> PE", and the panel overwrote the last run's table."""
+    from slicer_test_data import iteration_labelmap
+
+    from IExplainLib.io import write_segmentation
+    from IExplainSlicerLib.detection import RUN_OF_ATTRIBUTE, nextRunNumber
+    from IExplainSlicerLib.segments import loadDetectionSegmentation
+    from IExplainSlicerLib.volumes import loadVolumeFile
+
+    ct = loadVolumeFile(scene, ct_file)
+    other = loadVolumeFile(scene, ct_file, "other")
+    path = write_segmentation(tmp_path / "pe.seg.nrrd", ct_volume.with_array(iteration_labelmap(ct_volume.shape)))
+    assert nextRunNumber(scene, ct) == 1
+    for run in (1, 2):
+        seg = loadDetectionSegmentation(scene, path, ct, f"ct PE run {run}")
+        seg.SetAttribute(RUN_OF_ATTRIBUTE, f"{ct.GetID()} {run}")
+    assert nextRunNumber(scene, ct) == 3 and nextRunNumber(scene, other) == 1

@@ -268,3 +268,28 @@ def test_the_recording_editor_rejects_names_the_widget_lacks(scene):
         editor.setSegmentationNodee(None)
     editorLifecycle.setEditorInputs(editor, None, None)
     assert editor.calls == [("setSegmentationNode", None), ("setSourceVolumeNode", None)]
+
+
+def test_an_edit_is_measured_in_the_segments_box_with_the_same_figures(scene, result, monkeypatch):
+    """Issue 26, fault 6: each edit exported the segment as a CT-size labelmap (1.5 s a segment on 512x512x400;
+    Testing/slicer/benchmark_edit_measurement.py). The figures must equal that exact, resampled measurement."""
+    ct, seg, heatmap, labels = result
+    heat = slicer.util.arrayFromVolume(heatmap)
+    expected = {}
+    for _, segmentId in findings_table.orderedSegmentIds(seg):
+        mask = slicer.util.arrayFromSegmentBinaryLabelmap(seg, segmentId, ct) > 0
+        ks, js, is_ = np.nonzero(mask)
+        center = findings_table.ijkToRas(ct) @ np.array([is_.mean(), js.mean(), ks.mean(), 1.0])
+        expected[segmentId] = (int(mask.sum()), int(ks.min()), int(ks.max()), float(heat[mask].max()), center[:3])
+
+    def ctSizeExport(*args, **kwargs):
+        raise AssertionError("a CT-size array was made to measure one segment")
+
+    monkeypatch.setattr(slicer.util, "arrayFromSegmentBinaryLabelmap", ctSizeExport)
+    model = FindingsModel(seg, ct, heatmap)
+    for finding in model.refresh():
+        voxels, first, last, peak, center = expected[finding.segmentId]
+        assert (finding.voxels, finding.firstSlice, finding.lastSlice) == (voxels, first, last)
+        assert finding.peakAttribution == pytest.approx(peak) and finding.centerRas == pytest.approx(tuple(center))
+    box, origin = findings_table.segmentBox(seg, model.findings[1].segmentId, ct)
+    assert box.shape == (4, 3, 3) and origin == (5, 10, 9), "iteration 2's own box, not the CT"
