@@ -221,6 +221,7 @@ class PanelPresenter:
         self.heatmapVisible = True
         self._sceneTags: list[int] = []
         self._closingConfirmed = False
+        self._writingNodes = False  # the presenter is setting selector-bound nodes: their echoes are not choices
         self._modelCount = 0
         self.controller = RunController(onStateChanged=lambda _state: self.updateButtons(),
                                         onProgress=self._showProgress, onLog=view.appendLog)
@@ -462,9 +463,10 @@ class PanelPresenter:
             warnings = list(getattr(results, "warnings", []))
             self.view.setStatus(f"Warning: {warnings[0]}. {status}" if warnings else status)
             if self.node is not None:
-                self.node.outputSegmentation = results.segmentationNode
-                self.node.heatmapVolume = results.heatmapNode
-                self.node.findingsTable = results.tableNode
+                with self._writing():
+                    self.node.outputSegmentation = results.segmentationNode
+                    self.node.heatmapVolume = results.heatmapNode
+                    self.node.findingsTable = results.tableNode
             self.showResults(results.findings)
         else:
             self.view.setStatus(status)
@@ -476,22 +478,36 @@ class PanelPresenter:
     def onSegmentationChosen(self, segmentationNode) -> None:
         """Another segmentation: its own CT, heat map and findings table come with it (never the last run's)."""
         node = self.node
-        if node is None:
+        if node is None or self._writingNodes:
             return
-        node.outputSegmentation = segmentationNode
-        if segmentationNode is not None:
-            ctNode = segmentationNode.GetNodeReference(segmentationNode.GetReferenceImageGeometryReferenceRole())
-            if ctNode is not None and ctNode.IsA("vtkMRMLScalarVolumeNode") and not ctNode.GetAttribute(
-                    HEATMAP_ATTRIBUTE):
-                node.inputVolume = ctNode
-            self._setHeatmap(segmentationNode.GetNodeReference(HEATMAP_REFERENCE))
-            node.findingsTable = self._tableOf(segmentationNode)
+        with self._writing():
+            node.outputSegmentation = segmentationNode
+            if segmentationNode is not None:
+                ctNode = segmentationNode.GetNodeReference(segmentationNode.GetReferenceImageGeometryReferenceRole())
+                if ctNode is not None and ctNode.IsA("vtkMRMLScalarVolumeNode") and not ctNode.GetAttribute(
+                        HEATMAP_ATTRIBUTE):
+                    node.inputVolume = ctNode
+                self._setHeatmap(segmentationNode.GetNodeReference(HEATMAP_REFERENCE))
+                node.findingsTable = self._tableOf(segmentationNode)
         self.showResults()
 
     def onHeatmapChosen(self, heatmapNode) -> None:
-        if self.node is not None:
+        if self.node is None or self._writingNodes:
+            return
+        with self._writing():
             self._setHeatmap(heatmapNode)
         self.showResults()
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """While the presenter sets nodes that selectors show, the selectors' change signals (Qt emits them at
+        once, from inside the assignment) are echoes, not the user's choice: without this, the end of a run
+        measured its findings three times."""
+        writing, self._writingNodes = self._writingNodes, True
+        try:
+            yield
+        finally:
+            self._writingNodes = writing
 
     def _setHeatmap(self, heatmapNode) -> None:
         """The previous heat map leaves the views it was shown in before another one (or none) takes its place."""
@@ -521,7 +537,8 @@ class PanelPresenter:
         if heatmapNode is None:
             return
         showHeatmapOverlay(self.scene, node.inputVolume, heatmapNode, False)
-        node.heatmapVolume = None
+        with self._writing():
+            node.heatmapVolume = None
         self.scene.RemoveNode(heatmapNode)
         if self.findings is not None:
             self.findings.heatmapNode = None

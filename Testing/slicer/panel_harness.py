@@ -103,6 +103,9 @@ class StrictView(PanelView):
         self.polling = False
         self.findingsTimer = False
         self.editorInputs = (None, None)
+        self.presenter = None  # set by the test: the selectors' signals go to its handlers
+        self._selected: dict = {}
+        self._observer = 0
 
     def _record(self, *call) -> None:
         self.calls.append(call)
@@ -111,8 +114,25 @@ class StrictView(PanelView):
         return [call[0] for call in self.calls]
 
     def bindParameterNode(self, node) -> None:
+        """Like ``connectGui``: the bound selectors follow the parameter node and, as a qMRMLNodeComboBox does,
+        emit ``currentNodeChanged`` (here: call the presenter's handler) when their node changes."""
+        if self.boundNode is not None:
+            self.boundNode.parameterNode.RemoveObserver(self._observer)
         self.boundNode = node
         self._record("bindParameterNode", node)
+        if node is not None:
+            self._selected = {name: getattr(node, name) for name in self.SELECTORS}
+            self._observer = node.parameterNode.AddObserver("ModifiedEvent", lambda *_: self._selectorsFollow())
+
+    SELECTORS = {"outputSegmentation": "onSegmentationChosen", "heatmapVolume": "onHeatmapChosen"}
+
+    def _selectorsFollow(self) -> None:
+        for name, handler in self.SELECTORS.items():
+            current = getattr(self.boundNode, name)
+            if current is not self._selected.get(name):
+                self._selected[name] = current
+                if self.presenter is not None:
+                    getattr(self.presenter, handler)(current)
 
     def setStatus(self, text: str) -> None:
         self.status = text

@@ -37,6 +37,7 @@ def panel(scene, tmp_path):
     logic = PanelTestLogic(scene, settings, REPO / "IExplain", tmp_path / "tmp", testing=True)
     view = StrictView(exportFolder=str(tmp_path / "dataset"))
     panel = PanelPresenter(view, logic, scene)
+    view.presenter = panel
     panel.onSetup()
     panel.onEnter()
     yield panel
@@ -94,6 +95,7 @@ def test_the_presenter_asks_only_for_view_methods_and_the_fake_view_has_no_other
     assert used and used <= viewMethodNames(), f"not PanelView methods: {sorted(used - viewMethodNames())}"
     public = {name for name in vars(StrictView) if not name.startswith("_") and callable(vars(StrictView)[name])}
     assert public - viewMethodNames() == {"names"}, "the fake view must not accept names the real one lacks"
+    assert set(StrictView.SELECTORS.values()) <= set(vars(PanelPresenter))
     with pytest.raises(TypeError):
         type("Incomplete", (PanelView,), {})()  # a view missing a method cannot even be built
 
