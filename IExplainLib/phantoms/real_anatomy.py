@@ -20,23 +20,24 @@ from scipy import ndimage
 from ..errors import InputError
 from ..volume import Volume
 from .anatomy import smooth_noise
+from .central_arteries import FAT_HU, CentralArteries, find_central_arteries
 from .labels import boxes_from_truth, slice_labels
+from .real_emboli import ClotSite, draw_calibres, insert_clots
 from .scanner import Contrast
 from .study import SyntheticStudy, study_uid_for
 
-LEVEL_RADIUS_MM = {"lobar": (4.0, 9.0), "segmental": (2.4, 4.0), "subsegmental": (1.4, 2.4)}
-LEVEL_WEIGHTS = {"lobar": 0.3, "segmental": 0.45, "subsegmental": 0.25}
-LENGTH_MM = {"lobar": (15, 35), "segmental": (12, 26), "subsegmental": (8, 16)}
-OCCLUSIVE_P = {"lobar": 0.3, "segmental": 0.5, "subsegmental": 0.85}
-
+HILAR_REACH_MM = 20.0   # lung vessels this close (along the vessels) to the central arteries are their branches
+LUMEN_GRADIENT = 0.1    # the smallest arteries are this much less enhanced than the central ones (mild)
 
 @dataclass
 class AnatomyAnalysis:
     ct: Volume
     lungs: np.ndarray      # bool, hole-filled lungs
     vessels: np.ndarray    # bool, lung vessels (tumours/nodules removed)
-    radius_mm: np.ndarray  # float32, distance to the vessel wall (0 outside vessels)
-    vessel_hu: float       # typical unenhanced vessel core HU
+    radius_mm: np.ndarray  # float32, distance to the wall of the vessels and central arteries (0 outside them)
+    vessel_hu: float       # typical unenhanced lung-vessel core HU
+    central: CentralArteries  # main, right, left and hilar pulmonary arteries outside the lungs; aorta and SVC
+    hilar: np.ndarray      # bool, lung vessels within HILAR_REACH_MM of the central arteries (always arteries)
 
 
 def load_anatomy(path) -> Volume:
@@ -93,20 +94,34 @@ def analyse_anatomy(ct: Volume) -> AnatomyAnalysis:
     vessels[box] = candidate
     radius[box] = np.where(candidate, local_radius, 0)
     core_hu = hu[vessels & (radius >= 2.0)]
-    vessel_hu = float(np.median(core_hu)) if core_hu.size else 40.0
-    return AnatomyAnalysis(ct, lungs, vessels, radius, max(vessel_hu, 0.0))
+    vessel_hu = max(float(np.median(core_hu)) if core_hu.size else 40.0, 0.0)
+    superior_last = bool(ct.index_to_lps((0, 0, hu.shape[0] - 1))[2] > ct.index_to_lps((0, 0, 0))[2])
+    central = find_central_arteries(hu, lungs, air, vessels, radius, ct.spacing, superior_last)
+    hilar = np.zeros_like(vessels)
+    if central.arteries.any():
+        lumen = vessels[box] | central.arteries[box]
+        radius[box] = ndimage.distance_transform_edt(lumen, sampling=spacing_zyx)
+        touching = ndimage.binary_dilation(central.arteries[box], iterations=1) & vessels[box]
+        hilar[box] = ndimage.binary_dilation(touching, iterations=int(round(HILAR_REACH_MM / min(sx, sy))),
+                                             mask=vessels[box]) if touching.any() else touching
+    return AnatomyAnalysis(ct, lungs, vessels, radius, vessel_hu, central, hilar)
 
 
 def make_real_anatomy_study(ct: Volume | AnatomyAnalysis, seed: int, n_emboli: int | None = None,
-                            negative: bool | None = None, slices: int | None = None) -> SyntheticStudy:
+                            negative: bool | None = None, slices: int | None = None,
+                            calibres: list[str] | None = None) -> SyntheticStudy:
     """A CTPA-like study from a real chest CT: contrast and ``n_emboli`` clots inserted, exact truth.
 
-    ``slices`` crops a slab of that many consecutive slices (placed by the seed, within the lungs).
+    ``slices`` crops a slab of that many consecutive slices (placed by the seed, within the lungs, around the
+    central arteries where the CT shows them). ``calibres`` forces each clot's calibre class (central, lobar,
+    segmental, subsegmental) instead of drawing it from ``CALIBRE_MIX``.
     """
     analysis = ct if isinstance(ct, AnatomyAnalysis) else analyse_anatomy(ct)
     rng = np.random.default_rng([int(seed), 101])
-    if negative and n_emboli:
+    if negative and (n_emboli or calibres):
         raise InputError("a negative study cannot have emboli (negative=True with n_emboli > 0)")
+    if calibres is not None:
+        n_emboli = len(calibres)
     if negative is None:
         negative = (n_emboli == 0) if n_emboli is not None else bool(rng.random() < 0.3)
     count = 0 if negative else int(n_emboli or rng.choice([1, 1, 2, 2, 3, 4]))
@@ -114,38 +129,51 @@ def make_real_anatomy_study(ct: Volume | AnatomyAnalysis, seed: int, n_emboli: i
     ct_volume = analysis.ct
     hu = ct_volume.array[window].astype(np.float32)
     lungs, vessels, radius = analysis.lungs[window], analysis.vessels[window], analysis.radius_mm[window]
+    central, other_blood = analysis.central.arteries[window], analysis.central.other_blood[window]
     contrast = Contrast.random(np.random.default_rng([int(seed), 102]))
 
-    # Arterial versus venous-like territories: a smooth random field over the lungs.
+    # Lung arteries versus veins: a non-contrast CT cannot tell them apart, so beyond the hila a smooth random field
+    # splits the lung vessels into arterial territories and venous-like ones (less enhanced: what a detector must
+    # learn to ignore). The hilar vessels that continue the central arteries are always arteries.
     field = smooth_noise(hu.shape, np.random.default_rng([int(seed), 103]), (4, 24, 24), 1.0)
-    arteries = vessels & (field > -0.35)
+    arteries = central | analysis.hilar[window] | (vessels & (field > -0.35))
     veins = vessels & ~arteries
-    fraction = _vessel_fraction(hu, lungs, analysis.vessel_hu)
+    fraction, unenhanced = _blood_fraction(hu, lungs, analysis.vessel_hu, analysis.central.blood_hu)
+    lumen_hu = contrast.lumen_hu * (1.0 - LUMEN_GRADIENT * (1.0 - np.clip(radius / 8.0, 0.0, 1.0)))
     near_artery = ndimage.binary_dilation(arteries, iterations=1)
     near_vein = ndimage.binary_dilation(veins, iterations=1) & ~near_artery
+    near_other = ndimage.binary_dilation(other_blood, iterations=1) & ~near_artery & ~near_vein
     enhanced = hu.copy()
-    enhanced += near_artery * fraction * (contrast.lumen_hu - analysis.vessel_hu)
-    enhanced += near_vein * fraction * (contrast.vein_hu - analysis.vessel_hu)
+    enhanced += near_artery * fraction * (lumen_hu - unenhanced)
+    enhanced += near_vein * fraction * (contrast.vein_hu - unenhanced)
+    enhanced += near_other * fraction * (contrast.aorta_hu - unenhanced)
 
     truth = np.zeros(hu.shape, np.uint8)
     emboli = []
     if count:
-        emboli = _insert_clots(hu, enhanced, truth, arteries, radius, fraction, analysis, count, rng,
-                               ct_volume.spacing)
+        wanted = list(calibres) if calibres is not None else draw_calibres(count, rng)
+        site = ClotSite(hu, enhanced, fraction, unenhanced, arteries, central, central | analysis.hilar[window],
+                        radius, ct_volume.spacing)
+        emboli = insert_clots(site, truth, wanted, rng)
+        for embolus in emboli:
+            embolus["side"] = _side(analysis, embolus.pop("seed_voxel"), window[0].start)
         if not emboli:
             raise InputError("no artery in this slab is large enough for a clot; use more slices")
     image = np.clip(np.rint(enhanced), -1024, 3071).astype(np.int16)
     origin = ct_volume.index_to_lps((0, 0, window[0].start))
-    uid = study_uid_for("real-anatomy", ct_volume.metadata.get("SeriesInstanceUID", ct_volume.describe()), seed,
-                        window[0].start, window[0].stop, n_emboli, negative)
+    uid = study_uid_for("real-anatomy-ctpa", ct_volume.metadata.get("SeriesInstanceUID", ct_volume.describe()),
+                        seed, window[0].start, window[0].stop, n_emboli, negative, calibres)
     volume = Volume(image, ct_volume.spacing, tuple(origin), ct_volume.direction.copy(),
                     {"source": "iexplain real-anatomy CTPA", "seed": int(seed), "study_uid": uid,
                      "anatomy_source": str(ct_volume.metadata.get("source_path", ct_volume.describe())),
                      "slab": [window[0].start, window[0].stop]})
+    share = float(veins.sum() / max(vessels.sum(), 1))
     return SyntheticStudy(volume=volume, truth=truth, vessels=arteries, slice_labels=slice_labels(truth),
                           boxes=boxes_from_truth(truth), emboli=emboli, study_uid=uid, seed=int(seed),
                           contrast={**contrast.as_dict(), "flow_artifact": False, "unenhanced_vessel_hu":
-                                    round(analysis.vessel_hu, 1)},
+                                    round(analysis.vessel_hu, 1), "unenhanced_blood_hu":
+                                    round(analysis.central.blood_hu, 1), "vein_share_of_lung_vessels":
+                                    round(share, 3), "central_arteries_found": bool(central.any())},
                           scanner={"noise_sd": None, "blur_mm": None, "note": "real scanner noise kept"},
                           kind="real-anatomy")
 
@@ -156,102 +184,38 @@ def _slab(analysis: AnatomyAnalysis, slices: int | None, rng) -> tuple[slice, sl
         return (slice(0, nz), slice(None), slice(None))
     if slices < 8:
         raise InputError(f"--slices must be at least 8, got {slices}")
-    per_slice = analysis.vessels.reshape(nz, -1).sum(axis=1).astype(float)
-    totals = np.convolve(per_slice, np.ones(slices), mode="valid")
-    good = np.flatnonzero(totals >= 0.7 * totals.max())
-    start = int(rng.choice(good))
+    window = np.ones(slices)
+    vessel_totals = np.convolve(analysis.vessels.reshape(nz, -1).sum(axis=1).astype(float), window, mode="valid")
+    good = vessel_totals >= 0.7 * vessel_totals.max()
+    central_totals = np.convolve(analysis.central.arteries.reshape(nz, -1).sum(axis=1).astype(float), window,
+                                 mode="valid")
+    # Where the CT shows the central arteries, the slab holds most of them: that is where the largest emboli go.
+    if central_totals.max() > 0 and (good & (central_totals >= 0.6 * central_totals.max())).any():
+        good &= central_totals >= 0.6 * central_totals.max()
+    start = int(rng.choice(np.flatnonzero(good)))
     return (slice(start, start + slices), slice(None), slice(None))
 
 
-def _vessel_fraction(hu, lungs, vessel_hu) -> np.ndarray:
-    """Partial-volume vessel fraction per voxel: 0 at lung parenchyma density, 1 at vessel (blood) density."""
+def _blood_fraction(hu, lungs, vessel_hu, blood_hu) -> tuple[np.ndarray, np.ndarray]:
+    """Partial-volume blood fraction per voxel, and the unenhanced HU a voxel full of blood has there.
+
+    In the lungs a vessel voxel mixes blood with parenchyma; in the mediastinum, with fat.
+    """
     parenchyma = float(np.median(hu[lungs & (hu < -600)])) if (lungs & (hu < -600)).any() else -850.0
-    return np.clip((hu - parenchyma) / max(vessel_hu - parenchyma, 1.0), 0.0, 1.0).astype(np.float32)
+    in_lung = np.clip((hu - parenchyma) / max(vessel_hu - parenchyma, 1.0), 0.0, 1.0)
+    in_fat = np.clip((hu - FAT_HU) / max(blood_hu - FAT_HU, 1.0), 0.0, 1.0)
+    fraction = np.where(lungs, in_lung, in_fat).astype(np.float32)
+    unenhanced = np.where(lungs, np.float32(vessel_hu), np.float32(blood_hu)).astype(np.float32)
+    return fraction, unenhanced
 
 
-def _insert_clots(hu, enhanced, truth, arteries, radius, fraction, analysis, count, rng, spacing_xyz):
-    sx, sy, sz = spacing_xyz
-    centreline = arteries & (radius >= ndimage.maximum_filter(radius, size=3)) & (radius > 1.3)
-    candidates = np.argwhere(centreline)
-    r_at = radius[tuple(candidates.T)]
-    levels = list(LEVEL_WEIGHTS)
-    weights = np.array([LEVEL_WEIGHTS[lv] for lv in levels])
-    emboli = []
-    for _attempt in range(count * 15):
-        if len(emboli) == count:
-            break
-        level = levels[int(rng.choice(len(levels), p=weights / weights.sum()))]
-        low, high = LEVEL_RADIUS_MM[level]
-        pool = np.flatnonzero((r_at >= low) & (r_at < high))
-        if not len(pool):
-            continue
-        seed_voxel = candidates[int(rng.choice(pool))]
-        if truth[tuple(seed_voxel)]:
-            continue
-        length = float(rng.uniform(*LENGTH_MM[level]))
-        clot, region = _grow_clot(arteries, seed_voxel, length, spacing_xyz)
-        r0 = float(radius[tuple(seed_voxel)])
-        occlusive = bool(rng.random() < OCCLUSIVE_P[level]) or r0 * 0.7 < 1.4
-        if not occlusive:
-            clot = _partial(clot, radius[region], r0, seed_voxel - [s.start for s in region], rng,
-                            np.array([sz, sy, sx]))
-        clot &= truth[region] == 0
-        if clot.sum() < 12 or np.count_nonzero(clot.any(axis=(1, 2))) < 2:
-            continue
-        k = len(emboli) + 1
-        truth[region][clot] = k
-        clot_hu = float(rng.uniform(22, 78))
-        local = enhanced[region]
-        frac = fraction[region][clot]
-        # Clot density replaces the enhancement; the voxel keeps its real noise and partial-volume edge.
-        local[clot] = hu[region][clot] + np.maximum(frac, 0.6) * (clot_hu - analysis.vessel_hu)
-        side = "right" if analysis.ct.index_to_lps(seed_voxel[::-1])[0] < _midline_x(analysis) else "left"
-        emboli.append({"embolus": k, "level": level, "side": side, "occlusive": occlusive,
-                       "voxels": int(clot.sum()), "hu": round(clot_hu, 1), "length_mm": round(length, 1),
-                       "radius_mm": round(r0, 2)})
-    return emboli
-
-
-def _midline_x(analysis: AnatomyAnalysis) -> float:
-    """LPS x of the midline between the lungs (patient's right has the lower x)."""
+def _side(analysis: AnatomyAnalysis, voxel, slab_start: int) -> str:
+    """right or left of the midline between the lungs (LPS: the patient's right has the lower x)."""
     columns = np.flatnonzero(analysis.lungs.any(axis=(0, 1)))
     centre_column = 0.5 * (columns[0] + columns[-1]) if len(columns) else analysis.ct.shape[2] / 2
-    return float(analysis.ct.index_to_lps((centre_column, 0, 0))[0])
-
-
-def _grow_clot(arteries, seed_voxel, length_mm, spacing_xyz):
-    """Lumen voxels within about ``length/2`` mm of the seed along the artery (geodesic dilation in a box)."""
-    sx, sy, sz = spacing_xyz
-    half = length_mm / 2
-    reach = np.ceil(np.array([half / sz, half / sy, half / sx])).astype(int) + 2
-    low = np.maximum(seed_voxel - reach, 0)
-    high = np.minimum(seed_voxel + reach + 1, arteries.shape)
-    region = tuple(slice(int(a), int(b)) for a, b in zip(low, high))
-    lumen = arteries[region]
-    grown = np.zeros_like(lumen)
-    grown[tuple(seed_voxel - low)] = True
-    steps = max(1, int(round(half / min(sx, sy))))
-    grown = ndimage.binary_dilation(grown, iterations=steps, mask=lumen)
-    # Keep it within the physical half-length (dilation steps are in in-plane voxels, slices are thicker).
-    zz, yy, xx = np.ogrid[[slice(int(a), int(b)) for a, b in zip(low, high)]]
-    d2 = ((zz - seed_voxel[0]) * sz) ** 2 + ((yy - seed_voxel[1]) * sy) ** 2 + ((xx - seed_voxel[2]) * sx) ** 2
-    return grown & (d2 <= half * half), region
-
-
-def _partial(clot, radius_local, r0, seed_local, rng, spacing_zyx):
-    """Central core (polo mint) or one half (eccentric, mural) of an occlusive clot."""
-    if rng.random() < 0.4:
-        return clot & (radius_local >= 0.45 * r0)
-    points = np.argwhere(clot) * spacing_zyx
-    if len(points) < 4:
-        return clot
-    centred = points - points.mean(axis=0)
-    axis = np.linalg.svd(centred, full_matrices=False)[2][0]
-    normal = np.cross(axis, rng.normal(size=3))
-    normal /= np.linalg.norm(normal) + 1e-9
-    zz, yy, xx = np.indices(clot.shape)
-    offset = (np.stack([zz, yy, xx], -1) - seed_local) * spacing_zyx
-    return clot & ((offset @ normal) > 0.15 * r0)
+    midline_x = float(analysis.ct.index_to_lps((centre_column, 0, 0))[0])
+    z, y, x = (int(v) for v in voxel)
+    return "right" if analysis.ct.index_to_lps((x, y, z + slab_start))[0] < midline_x else "left"
 
 
 def _largest_component(mask):
