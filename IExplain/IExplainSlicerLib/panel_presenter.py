@@ -288,7 +288,7 @@ class PanelPresenter:
 
     def onSceneImported(self) -> None:
         """A scene was loaded or restored: its parameter node, a model that exists here, and its findings."""
-        self.initializeParameterNode()
+        self.initializeParameterNode(bind=self.entered)
         self.updateModelList()
         self.showResults()
 
