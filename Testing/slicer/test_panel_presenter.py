@@ -402,3 +402,28 @@ def test_finetune_starts_from_the_exported_folder(panel, tmp_path, ct_file, ct_v
     panel.onApply()  # cancel it: finetuning itself is tested in test_export
     finishRun(panel, timeout=60)
     assert panel.view.status.startswith("Cancelled")
+
+
+def test_after_an_export_next_study_asks_nothing_and_skips_the_exported_study(panel, tmp_path, ct_volume):
+    folder = tmp_path / "worklist"
+    for name, shift in (("a.nrrd", 0), ("b.nrrd", 1)):
+        write_volume(folder / name, ct_volume.with_array(ct_volume.array + shift))
+    panel.view._studyFolder = str(folder)
+    panel.onNextStudy()
+    ct = panel.node.inputVolume
+    seg, labels = detectionResult(panel.scene, tmp_path, ct, ct_volume)
+    panel.onSegmentationChosen(seg)
+    panel.onFindingSelected(0)
+    panel.onReviewStatusChosen(3)  # flagged: a correction
+    panel.onFindingsTimer()
+    assert panel.hasUnexportedCorrections()
+    panel.view.answers = [True]  # two findings unreviewed: export anyway
+    panel.onExport()
+    panel.onFindingsTimer()  # whatever the export touched is not a correction
+    assert not panel.hasUnexportedCorrections() and panel.view.errors == []
+    asked = len(panel.view.questions)
+    panel.onNextStudy()
+    assert len(panel.view.questions) == asked and panel.node.inputVolume.GetName() == "b"
+    panel.onNextStudy()
+    assert panel.node.inputVolume.GetName() == "b" and "No study left" in panel.view.infos[-1], (
+        "a.nrrd is exported (its case ID carries a digest; the worklist knows it by its file)")
