@@ -2,7 +2,7 @@
 
 :class:`Detection` is what :meth:`IExplainLib.explain.IExplainer.explain` and
 :func:`IExplainLib.segmenter.inference.segmenter_detection` return: the labelmap on the CT grid (value k = iteration
-k for iExplain; 1 for the segmenter), the map behind it (iExplain's heat map, the segmenter's probability), the rows
+k for iExplain; 1 for the segmenter; finding k for the candidates, best score first), the map behind it (iExplain's heat map, the segmenter's probability), the rows
 of the findings table (``OUT.findings.json``, what the Slicer module lists) and a summary. :func:`write_detection`
 writes any subset of its files: ``detect``, ``pseudo-label`` and the demo all call it.
 """
@@ -19,7 +19,7 @@ from .findings import describe_findings, label_findings
 from .volume import Volume
 
 FINDINGS_FORMAT = "iexplain-findings"
-METHODS = ("iexplain", "segmenter")
+METHODS = ("iexplain", "segmenter", "candidates")
 
 
 @dataclass
@@ -34,11 +34,15 @@ class Detection:
     method: str = "iexplain"
 
     def segments(self) -> list:
-        """The segments of the labelmap as Slicer shows them: 'PE iteration k', or one 'PE (segmenter)'."""
+        """The segments of the labelmap as Slicer shows them: 'PE iteration k', one 'PE (segmenter)', or one
+        'PE k (calibre, score)' per kept candidate."""
         from .io import SegmentInfo, distinct_color, iteration_segments
 
         if self.method == "segmenter":
             return [SegmentInfo("PE (segmenter)", 1, distinct_color(0))]
+        if self.method == "candidates":
+            return [SegmentInfo(f"PE {row['finding']} ({row['calibre']}, {row['score']:.2f})", row["finding"],
+                                distinct_color(row["finding"] - 1)) for row in self.findings]
         return iteration_segments(self.iterations)
 
 

@@ -16,6 +16,8 @@ from .common import (add_device, add_explain_flags, add_overwrite, add_progress,
 
 DEFAULT_CLASSIFIER = bundled_model("demo-classifier")
 DEFAULT_SEGMENTER = bundled_model("demo-segmenter")
+DEFAULT_REDUCER = bundled_model("demo-reducer")
+MAP_FLAGS = {"iexplain": "heatmap", "segmenter": "probability", "candidates": "scores"}
 
 def register(subparsers) -> None:
     detect = subparsers.add_parser(
@@ -26,13 +28,20 @@ def register(subparsers) -> None:
                     "the segmentation. Outputs are in the CT's exact geometry.")
     detect.add_argument("ct", help="CT: DICOM series folder or image file")
     detect.add_argument("-o", "--output", required=True, help="output segmentation (.seg.nrrd)")
-    detect.add_argument("--method", choices=("iexplain", "segmenter"), default="iexplain",
+    detect.add_argument("--method", choices=("iexplain", "segmenter", "candidates"), default="iexplain",
                         help="iexplain (default): the slice classifier (--classifier) explained by iExplain, one "
-                             "segment per iteration; segmenter: the 3D DynUNet segmenter (--segmenter)")
+                             "segment per iteration; segmenter: the 3D DynUNet segmenter (--segmenter); "
+                             "candidates: filling defects found from the CT, scored by the false-positive reducer "
+                             "(--reducer), one segment per kept finding")
     detect.add_argument("--classifier", help="classifier model for --method iexplain (.safetensors + .json card; "
                                              f"default: the bundled {DEFAULT_CLASSIFIER.stem})")
     detect.add_argument("--segmenter", help="segmenter model for --method segmenter (default: the bundled "
                                             f"{DEFAULT_SEGMENTER.stem})")
+    detect.add_argument("--reducer", help="false-positive reducer for --method candidates (default: the bundled "
+                                          f"{DEFAULT_REDUCER.stem})")
+    detect.add_argument("--score-threshold", type=float,
+                        help="--method candidates: keep findings scoring at least this (default: the reducer card's)")
+    detect.add_argument("--scores", help="--method candidates: also write every candidate's score (.nrrd)")
     detect.add_argument("--heatmap", help="also write the iExplain heat map (.nrrd) on the CT grid")
     detect.add_argument("--probability", help="also write the segmenter's probability map (.nrrd)")
     detect.add_argument("--findings", help="findings table (default: OUT with .findings.json)")
@@ -87,17 +96,26 @@ def run_detect(args) -> int:
     if args.dicom_seg and not str(args.dicom_seg).lower().endswith(".dcm"):
         raise InputError(f"--dicom-seg {args.dicom_seg} must end with .dcm (a DICOM SEG file)")
     findings = Path(args.findings) if args.findings else findings_path_for(args.output)
-    extra = args.heatmap if args.method == "iexplain" else args.probability
-    if args.method == "iexplain" and args.probability:
-        raise InputError("--probability belongs to --method segmenter; use --heatmap with iexplain")
-    if args.method == "segmenter" and args.heatmap:
-        raise InputError("--heatmap belongs to --method iexplain; use --probability with the segmenter")
+    for method, flag in MAP_FLAGS.items():
+        if method != args.method and getattr(args, flag):
+            raise InputError(f"--{flag} belongs to --method {method}; use --{MAP_FLAGS[args.method]} with "
+                             f"{args.method}")
+    extra = getattr(args, MAP_FLAGS[args.method])
+    if args.method != "candidates" and (args.reducer or args.score_threshold is not None):
+        raise InputError("--reducer and --score-threshold belong to --method candidates")
+    if args.score_threshold is not None and not 0 <= args.score_threshold <= 1:
+        raise InputError(f"--score-threshold must be in [0, 1], got {args.score_threshold}")
     for path in filter(None, (args.output, extra, findings, args.dicom_seg)):
         check_can_write(path, args.overwrite)
     progress = progress_from(args)
     if args.method == "iexplain":
         model = model_path(args.classifier, "classifier", "demo-classifier")
         preset, params = preset_and_params(args, model, args.device)
+    elif args.method == "candidates":
+        if getattr(args, "explain_preset", None):
+            raise InputError("--preset sets the iExplain attribution; it has no effect with --method candidates")
+        model = model_path(args.reducer, "reducer", "demo-reducer")
+        preset, params = None, None
     else:
         if getattr(args, "explain_preset", None):
             raise InputError("--preset sets the iExplain attribution; it has no effect with --method segmenter")
@@ -120,6 +138,10 @@ def run_detect(args) -> int:
 
         progress("preset", None, preset.message(), force=True, preset=preset.name)
         detection = IExplainer(model, params, args.device).explain(volume, progress)
+    elif args.method == "candidates":
+        from ..candidates.detector import CandidateDetector
+
+        detection = CandidateDetector(model, args.score_threshold).explain(volume, progress)
     else:
         from ..segmenter.inference import segmenter_detection
 

@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "commands_demo",        # demo, bench
     "commands_quality",     # quality
     "commands_reproduce",   # reproduce
+    "commands_candidates",  # train-reducer
 )
 
 

@@ -1,0 +1,222 @@
+"""Candidate filling defects found from the CT alone (no training): clot-density cores inside opacified arteries.
+
+Every candidate is a connected core of clot-density voxels in the chest region (``filling_defects.core_features``:
+in-plane opening against partial-volume rims) whose shell touches contrast-filled lumen. The thresholds here are
+looser than ``filling_defects``'s defect check: the aim is to miss no embolus, and the false-positive reducer
+(``reducer.py``) rejects the look-alikes. Each candidate carries its voxels (a label in ``CandidateSet.labels``), its
+calibre class, volume, contrast against the surrounding lumen, position, and the hand features the baseline reducer
+and the patch network read.
+
+Calibre is the local radius of the opacified vessel the core sits in: the largest distance (mm) to the vessel wall
+within the core and its shell, where the vessel is lumen plus the core itself (so an occlusive clot that fills its
+artery still measures that artery). The class bounds are set between the radii of the phantom arterial tree's levels
+(main/central 10-14 mm, lobar 5-6 mm, segmental about 3 mm, subsegmental about 1.8 mm) and of adult CTPA anatomy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import ndimage
+
+from ..chest_region import chest_region
+from ..filling_defects import BONE_HU, LUMEN_HU, core_features
+from ..volume import Volume
+
+CALIBRES = ("central", "lobar", "segmental", "subsegmental")
+CALIBRE_MIN_RADIUS_MM = {"central": 7.0, "lobar": 3.8, "segmental": 2.2, "subsegmental": 0.0}
+MIN_CANDIDATE_MM3 = 8.0
+WORKING_PIXEL_MM = 2.0
+# Larger than any clot (a central one of 45 mm at 8.5 mm radius is about 10,000 mm3): a whole unopacified vessel tree
+# (mixing artefact) or a heart chamber's wall, where no defect can be told from its surroundings.
+MAX_CANDIDATE_MM3 = 25000.0
+MIN_LUMEN_SHARE = 0.03
+MAX_BONE_SHARE = 0.25
+SPLIT_MM3 = 2500.0
+ENVELOPE_MM = 6.0
+BULK_MM = 5.0
+BULK_MARGIN_MM = 1.5
+CENTRAL_MM = 9.0
+CONTEXT_MM = 9.0
+FEATURE_NAMES = ("log_mm3", "lumen_share", "bone_share", "air_share", "mean_hu", "sd_hu", "contrast_hu",
+                 "radius_mm", "extent_z_mm", "extent_xy_mm", "fill_share", "depth_x", "depth_y", "depth_z")
+
+
+def calibre_of(radius_mm: float) -> str:
+    for name in CALIBRES:
+        if radius_mm >= CALIBRE_MIN_RADIUS_MM[name]:
+            return name
+    return CALIBRES[-1]
+
+
+@dataclass
+class Candidate:
+    """One candidate defect: its label in ``CandidateSet.labels`` and what describes it."""
+
+    label: int
+    voxels: int
+    volume_mm3: float
+    calibre: str
+    radius_mm: float
+    contrast_hu: float          # mean lumen HU of the shell minus the core's mean HU
+    centroid_zyx: tuple[float, float, float]
+    slice_range: tuple[int, int]
+    features: np.ndarray        # FEATURE_NAMES, in that order
+
+    def as_row(self, volume: Volume) -> dict:
+        z, y, x = self.centroid_zyx
+        return {"voxels": self.voxels, "volume_mm3": round(self.volume_mm3, 2), "calibre": self.calibre,
+                "radius_mm": round(self.radius_mm, 2), "contrast_hu": round(self.contrast_hu, 1),
+                "slice_range": [int(self.slice_range[0]), int(self.slice_range[1])],
+                "centroid_zyx": [round(float(c), 2) for c in (z, y, x)],
+                "centroid_lps_mm": [round(float(c), 2) for c in volume.index_to_lps((x, y, z))]}
+
+
+@dataclass
+class CandidateSet:
+    """The candidates of one study: ``labels`` (z, y, x) int32, value k = ``candidates[k - 1]``."""
+
+    labels: np.ndarray
+    candidates: list[Candidate] = field(default_factory=list)
+    region: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.candidates)
+
+    def features(self) -> np.ndarray:
+        if not self.candidates:
+            return np.zeros((0, len(FEATURE_NAMES)), np.float32)
+        return np.stack([c.features for c in self.candidates]).astype(np.float32)
+
+    def mask_of(self, keep) -> np.ndarray:
+        """Labelmap (uint16, value = rank in ``keep`` + 1) of the candidates whose indices ``keep`` lists."""
+        lookup = np.zeros(len(self.candidates) + 1, np.uint16)
+        for rank, index in enumerate(keep, start=1):
+            lookup[index + 1] = rank
+        return lookup[self.labels]
+
+
+def _relabel(cores: np.ndarray, kept: list[int]) -> np.ndarray:
+    lookup = np.zeros(int(cores.max(initial=0)) + 1, np.int32)
+    lookup[np.asarray(kept, int)] = np.arange(1, len(kept) + 1)
+    return lookup[cores]
+
+
+def _closed_lumen(lumen: np.ndarray, spacing_zyx: np.ndarray, radius_mm: float) -> np.ndarray:
+    """Morphological closing of ``lumen`` by a ball of ``radius_mm``, from two exact distance transforms (a closing
+    with a large structuring element is far slower): the vessel as it would be without its filling defects."""
+    grown = ndimage.distance_transform_edt(~lumen, sampling=spacing_zyx) <= radius_mm
+    return ndimage.distance_transform_edt(grown, sampling=spacing_zyx) > radius_mm
+
+
+def _thick(mask: np.ndarray, spacing_zyx: np.ndarray, radius_mm: float) -> np.ndarray:
+    """The parts of ``mask`` a ball of ``radius_mm`` fits in (a morphological opening, by distance transforms)."""
+    eroded = ndimage.distance_transform_edt(mask, sampling=spacing_zyx) > radius_mm
+    return ndimage.distance_transform_edt(~eroded, sampling=spacing_zyx) <= radius_mm
+
+
+def _split_large_cores(cores: np.ndarray, rows: list[dict], hu: np.ndarray, spacing_zyx: np.ndarray) -> np.ndarray:
+    """Cores larger than ``SPLIT_MM3`` (a clot joined to clot-density mediastinal tissue, heart wall or muscle) are
+    cut into what is thin (vessel calibre: everything farther than a margin from the core's parts thicker than
+    ``BULK_MM``) and what lies in the closed lumen of a large artery (short of the parts thicker than a central
+    clot); the others are kept whole. Returns a boolean clot mask."""
+    keep = np.zeros(int(cores.max(initial=0)) + 1, bool)
+    large = []
+    for row in rows:
+        if row["mm3"] > SPLIT_MM3:
+            large.append(row["label"])
+        elif row["mm3"] >= MIN_CANDIDATE_MM3:
+            keep[row["label"]] = True
+    mask = keep[cores]
+    margin = np.maximum(1, np.rint((ENVELOPE_MM + 2) / spacing_zyx).astype(int))
+    boxes = ndimage.find_objects(cores)
+    # the cut works at millimetre scale: a grid of about WORKING_PIXEL_MM pixels is ten times cheaper and as good
+    step = max(1, int(WORKING_PIXEL_MM // min(spacing_zyx[1], spacing_zyx[2])))
+    coarse_spacing = spacing_zyx * np.array([1, step, step])
+    for label in large:
+        box = boxes[label - 1]
+        grown = tuple(slice(max(0, s.start - m), min(n, s.stop + m)) for s, m, n in zip(box, margin, hu.shape))
+        core = cores[grown] == label
+        coarse_hu = hu[grown][:, ::step, ::step]
+        coarse_core = core[:, ::step, ::step]
+        lumen = (coarse_hu >= LUMEN_HU[0]) & (coarse_hu <= LUMEN_HU[1])
+        bulk = _thick(coarse_core, coarse_spacing, BULK_MM)
+        thin = coarse_core & (ndimage.distance_transform_edt(~bulk, sampling=coarse_spacing) > BULK_MARGIN_MM)
+        in_artery = (coarse_core & _closed_lumen(lumen, coarse_spacing, ENVELOPE_MM)
+                     & ~_thick(coarse_core, coarse_spacing, CENTRAL_MM))
+        keep_coarse = thin | in_artery
+        full = np.repeat(np.repeat(keep_coarse, step, axis=1), step, axis=2)[:, :core.shape[1], :core.shape[2]]
+        mask[grown] |= core & full
+    return mask
+
+
+def _vessel_radius(hu: np.ndarray, labels: np.ndarray, label: int, box: tuple[slice, ...],
+                   spacing_zyx: np.ndarray) -> float:
+    """Local radius (mm) of the vessel a candidate sits in: the largest distance to the wall of lumen-or-core within
+    the candidate and its 2-voxel shell, measured in a box ``CONTEXT_MM`` around it (radii up to that are exact)."""
+    margin = np.maximum(1, np.rint(CONTEXT_MM / spacing_zyx).astype(int))
+    grown = tuple(slice(max(0, s.start - m), min(n, s.stop + m)) for s, m, n in zip(box, margin, hu.shape))
+    local = hu[grown]
+    core = labels[grown] == label
+    vessel = (local >= LUMEN_HU[0]) & (local <= LUMEN_HU[1]) | core
+    near = ndimage.binary_dilation(core, structure=np.ones((3, 3, 3), bool), iterations=2) & vessel
+    distance = ndimage.distance_transform_edt(vessel, sampling=spacing_zyx)
+    return float(distance[near].max())
+
+
+def find_candidates(volume: Volume, region: np.ndarray | None = None) -> CandidateSet:
+    """Candidate filling defects of a CT ``volume`` (HU) inside ``region`` (default: its chest region)."""
+    hu = np.asarray(volume.array)
+    sx, sy, sz = (float(s) for s in volume.spacing)
+    spacing_zyx = np.array([sz, sy, sx])
+    voxel_mm3 = float(np.prod(spacing_zyx))
+    if region is None:
+        region = chest_region(hu, volume.spacing)
+    cores, rows = core_features(region, hu, volume.spacing)
+    clot = _split_large_cores(cores, [r for r in rows if r["lumen_share"] >= MIN_LUMEN_SHARE], hu, spacing_zyx)
+    labels, count = ndimage.label(clot, structure=np.ones((3, 3, 3), bool))
+    region_boxes = ndimage.find_objects(region.astype(np.int8))
+    whole = tuple(slice(0, n) for n in hu.shape)
+    region_box = region_boxes[0] if region_boxes and region_boxes[0] is not None else whole
+    region_lo = np.array([s.start for s in region_box], float)
+    region_size = np.maximum(1.0, np.array([s.stop - s.start for s in region_box], float))
+    candidates = []
+    kept = []
+    ball = np.ones((3, 3, 3), bool)
+    for label, box in enumerate(ndimage.find_objects(labels), start=1):
+        if box is None:
+            continue
+        grown = tuple(slice(max(0, s.start - 2), min(n, s.stop + 2)) for s, n in zip(box, hu.shape))
+        local_hu = hu[grown].astype(np.float32)
+        core = labels[grown] == label
+        voxels = int(core.sum())
+        if not MIN_CANDIDATE_MM3 <= voxels * voxel_mm3 <= MAX_CANDIDATE_MM3:
+            continue
+        near = ndimage.binary_dilation(core, structure=ball, iterations=2)
+        shell_hu = local_hu[near & ~core]
+        in_lumen = (shell_hu >= LUMEN_HU[0]) & (shell_hu <= LUMEN_HU[1])
+        lumen_share = float(in_lumen.mean()) if shell_hu.size else 0.0
+        bone_share = float(np.mean(shell_hu > BONE_HU)) if shell_hu.size else 0.0
+        if lumen_share < MIN_LUMEN_SHARE or bone_share > MAX_BONE_SHARE:
+            continue
+        radius = _vessel_radius(hu, labels, label, box, spacing_zyx)
+        core_hu = local_hu[core]
+        contrast = float(shell_hu[in_lumen].mean() - core_hu.mean()) if in_lumen.any() else 0.0
+        air_share = float(np.mean(shell_hu < -400)) if shell_hu.size else 0.0
+        zz, yy, xx = np.nonzero(core)
+        centroid = np.array([zz.mean() + grown[0].start, yy.mean() + grown[1].start, xx.mean() + grown[2].start])
+        extent = (np.array([np.ptp(zz), np.ptp(yy), np.ptp(xx)]) + 1) * spacing_zyx
+        bbox_voxels = float(np.prod([s.stop - s.start for s in box]))
+        depth = (centroid - region_lo) / region_size
+        features = np.array([
+            np.log(voxels * voxel_mm3), lumen_share, bone_share, air_share, core_hu.mean(), core_hu.std(),
+            contrast, radius, extent[0], max(extent[1], extent[2]), voxels / bbox_voxels,
+            abs(depth[2] - 0.5), depth[1], depth[0]], np.float32)
+        kept.append(label)
+        candidates.append(Candidate(
+            label=len(kept), voxels=voxels, volume_mm3=voxels * voxel_mm3, calibre=calibre_of(radius),
+            radius_mm=radius, contrast_hu=contrast,
+            centroid_zyx=(float(centroid[0]), float(centroid[1]), float(centroid[2])),
+            slice_range=(int(box[0].start), int(box[0].stop - 1)), features=features))
+    return CandidateSet(_relabel(labels, kept), candidates, region)

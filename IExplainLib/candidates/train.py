@@ -1,0 +1,130 @@
+"""Training a false-positive reducer: candidates of every training study (slice labels only), multiple-instance
+training, a score threshold chosen on tuning studies, and the model file with its card.
+
+The training studies reach :func:`train_reducer` as :class:`StudyCandidates`, which hold no voxel truth. The
+threshold is the one place truth is used, and only that of the *tuning* studies (phantom seeds 8000-8999, as every
+other threshold of the project): it picks the score of the best strict finding F1 there.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .. import __version__
+from ..errors import InputError
+from ..evaluation.froc import FROC_RATES, ScoredStudy, best_f1_threshold, froc_points, sensitivity_by_calibre
+from . import proposals
+from .detector import MODEL_KIND
+from .mil import SUPERVISIONS, score_study, train_reducer_model
+from .reducer import REDUCERS, build_reducer
+from .training_data import StudyCandidates
+
+
+@dataclass(frozen=True)
+class ReducerTrainConfig:
+    architecture: str = "patch-cnn"
+    supervision: str = "mil"
+    epochs: int = 30
+    lr: float = 2e-3
+    seed: int = 0
+    width: int = 16
+    use_features: bool = True
+
+    def __post_init__(self):
+        if self.architecture not in REDUCERS:
+            raise InputError(f"unknown reducer architecture {self.architecture!r}: choose {', '.join(REDUCERS)}")
+        if self.supervision not in SUPERVISIONS:
+            raise InputError(f"unknown supervision {self.supervision!r}: choose {', '.join(SUPERVISIONS)}")
+        if self.epochs < 1 or not 0 < self.lr < 1 or self.width < 1:
+            raise InputError("--epochs and --width must be >= 1 and --lr in (0, 1)")
+
+    def model_options(self) -> dict:
+        if self.architecture == "patch-cnn":
+            return {"width": self.width, "use_features": self.use_features}
+        return {}
+
+
+@dataclass
+class TuningStudy:
+    """A tuning study: its candidates (what the model scores) and their truth (what the threshold is chosen on)."""
+
+    candidates: StudyCandidates
+    truth: ScoredStudy
+
+
+def tuning_report(model, tuning: list[TuningStudy]) -> tuple[float, dict]:
+    """The threshold of the best strict F1 on ``tuning`` and the figures there (FROC points, per-calibre)."""
+    scored = [ScoredStudy(score_study(model, t.candidates), t.truth.truth_share, t.truth.emboli, t.truth.calibres)
+              for t in tuning]
+    threshold, counts = best_f1_threshold(scored)
+    return threshold, {"studies": len(tuning), "threshold": round(threshold, 4), **counts.as_dict(),
+                       "froc": froc_points(scored, FROC_RATES),
+                       "by_calibre": sensitivity_by_calibre(scored, threshold)}
+
+
+def train_reducer(studies: list[StudyCandidates], config: ReducerTrainConfig, out: str | Path, *,
+                  tuning: list[TuningStudy] | None = None, threshold: float | None = None,
+                  data: dict | None = None, command: str = "", overwrite: bool = False,
+                  log: Callable[[str], None] | None = None) -> Path:
+    """Train, choose the threshold (``threshold``, else the tuning studies' best F1, else 0.5), write the model."""
+    from ..modelfile import save_model
+    from ..outputs import check_can_write
+
+    check_can_write(Path(out), overwrite)
+    started = time.time()
+    model = build_reducer(config.architecture, **config.model_options())
+    train_reducer_model(model, studies, config.supervision, config.epochs, config.lr, config.seed, log)
+    tuning_figures = None
+    if threshold is None and tuning:
+        threshold, tuning_figures = tuning_report(model, tuning)
+    threshold = 0.5 if threshold is None else float(threshold)
+    positives = sum(1 for s in studies if not s.negative)
+    card = {
+        "kind": MODEL_KIND,
+        "architecture": f"iexplain.reducer.{config.architecture}",
+        "iexplain_version": __version__,
+        "description": "false-positive reducer of candidate filling defects (iexplain detect --method candidates)",
+        "license": "Apache-2.0",
+        "threshold": round(threshold, 4),
+        "reducer": {"architecture": config.architecture, "options": config.model_options(),
+                    "features": list(proposals.FEATURE_NAMES)},
+        "candidates": {"min_mm3": proposals.MIN_CANDIDATE_MM3, "max_mm3": proposals.MAX_CANDIDATE_MM3,
+                       "min_lumen_share": proposals.MIN_LUMEN_SHARE, "calibre_min_radius_mm":
+                       proposals.CALIBRE_MIN_RADIUS_MM},
+        "parameters": int(sum(p.numel() for p in model.parameters())),
+        "training": {"supervision": f"slice labels only ({config.supervision})", "config": asdict(config),
+                     "data": {**(data or {}), "studies": len(studies), "positive_studies": positives,
+                              "candidates": int(sum(len(s) for s in studies))},
+                     "command": command, "seconds": round(time.time() - started, 1)},
+        "metrics": {"tuning": tuning_figures} if tuning_figures else {},
+    }
+    return save_model(out, model.state_dict(), card, overwrite)
+
+
+def study_candidates_cached(cache: Path | None, case_id: str, make: Callable[[], StudyCandidates]) -> StudyCandidates:
+    """``make()``'s study, kept in ``cache/<case_id>.npz`` (written atomically) when a cache folder is given."""
+    if cache is None:
+        return make()
+    path = cache / f"{case_id}.npz"
+    if path.exists():
+        return StudyCandidates.load(path)
+    study = make()
+    temporary = path.with_suffix(".partial.npz")
+    study.save(temporary)
+    temporary.replace(path)
+    return study
+
+
+def check_training_studies(studies: list[StudyCandidates]) -> None:
+    if not any(len(s) for s in studies):
+        raise InputError("no training study has any candidate filling defect (are these CT angiograms?)")
+    if not any(s.slice_labels.any() for s in studies):
+        raise InputError("no training study has a PE slice: the reducer needs PE-positive studies to learn from")
+    if not any(np.asarray(s.slice_labels).size and s.negative for s in studies) and not any(
+            (~s.slice_labels).any() for s in studies):
+        raise InputError("no PE-negative slice in the training studies: the reducer needs negatives")

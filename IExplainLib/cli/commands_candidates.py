@@ -1,0 +1,136 @@
+"""``iexplain train-reducer``: the false-positive reducer of the candidate detector, trained from slice labels only.
+
+Training studies come from a dataset with slice labels (dataset.json with ``slice_labels`` CSVs, or the RSPECT layout)
+or from synthetic phantoms (``--phantoms N --seed S``; their slice labels only). The score threshold is chosen on
+tuning phantoms (``--tune-phantoms``, seeds 8000-8999), the one place where voxel truth is read.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import InputError
+from .common import add_overwrite, add_progress, command_line, existing_path, progress_from
+
+TUNING_SEEDS = range(8000, 9000)
+
+
+def register(subparsers) -> None:
+    train = subparsers.add_parser(
+        "train-reducer", help="train the candidate detector's false-positive reducer (slice labels only)",
+        description="Finds the candidate filling defects of every training study, trains a reducer on them by "
+                    "multiple-instance learning from the studies' slice labels (no voxel truth, no boxes), chooses "
+                    "the score threshold on tuning phantoms and writes OUT.safetensors + OUT.json.")
+    train.add_argument("dataset", nargs="?", help="dataset with slice labels (dataset.json or RSPECT layout)")
+    train.add_argument("-o", "--out", required=True, help="output model (.safetensors)")
+    train.add_argument("--phantoms", type=int, default=0, help="train on N synthetic phantoms instead of a dataset")
+    train.add_argument("--seed", type=int, default=3000, help="first phantom seed (default 3000)")
+    train.add_argument("--size", type=int, default=512, help="phantom in-plane pixels (default 512)")
+    train.add_argument("--slices", type=int, default=64, help="phantom slices (default 64)")
+    train.add_argument("--tune-phantoms", type=int, default=0,
+                       help="choose the score threshold on N tuning phantoms (seeds from --tune-seed)")
+    train.add_argument("--tune-seed", type=int, default=8000, help="first tuning seed (8000-8999)")
+    train.add_argument("--threshold", type=float, help="score threshold to record instead of tuning one")
+    train.add_argument("--cache", help="folder that keeps each study's candidates (reused by later runs)")
+    train.add_argument("--architecture", default="patch-cnn", help="patch-cnn (default) or features-mlp")
+    train.add_argument("--supervision", default="mil", help="mil (default) or naive (every candidate on a PE "
+                                                           "slice called an embolus; the ablation's comparison)")
+    train.add_argument("--no-features", action="store_true", help="patch-cnn without the hand features")
+    train.add_argument("--epochs", type=int, default=30)
+    train.add_argument("--lr", type=float, default=2e-3)
+    train.add_argument("--width", type=int, default=16, help="patch-cnn channels of the first block")
+    train.add_argument("--training-seed", type=int, default=0, help="seed of the training's random draws")
+    add_overwrite(train)
+    add_progress(train)
+    train.set_defaults(func=run_train_reducer)
+
+
+def _phantom_study(seed: int, size: int, slices: int):
+    from ..phantoms import make_study
+
+    return make_study(seed, slices=slices, size=size)
+
+
+def _training_studies(args, cache: Path | None, progress):
+    from ..candidates.train import study_candidates_cached
+    from ..candidates.training_data import prepare_study
+
+    if args.phantoms:
+        seeds = range(args.seed, args.seed + args.phantoms)
+        if any(seed in TUNING_SEEDS or seed >= 9000 for seed in seeds):
+            raise InputError("training phantom seeds must be below 8000 (8000-8999 tune, 9000 and above are held out)")
+        for n, seed in enumerate(seeds):
+            progress("prepare", n / len(seeds), f"candidates of phantom {seed}")
+
+            def make(seed=seed):
+                study = _phantom_study(seed, args.size, args.slices)
+                return prepare_study(f"phantom-{seed}", study.volume, study.slice_labels)  # slice labels only
+
+            yield study_candidates_cached(cache, f"phantom-{seed}-{args.size}-{args.slices}", make)
+        return
+    from ..datasets import open_dataset
+
+    cases = [case for case in open_dataset(existing_path(args.dataset, "dataset"))]
+    for n, case in enumerate(cases):
+        labels = case.slice_labels()
+        if labels is None:
+            raise InputError(f"case {case.id} has no slice labels (the reducer learns from slice labels)")
+        progress("prepare", n / len(cases), f"candidates of {case.id}")
+
+        def make_case(case=case, labels=labels):
+            return prepare_study(case.id, case.load_image(), labels)
+
+        yield study_candidates_cached(cache, f"case-{case.id}", make_case)
+
+
+def _tuning_studies(args, cache: Path | None, progress):
+    from ..candidates.proposals import find_candidates
+    from ..candidates.train import TuningStudy
+    from ..candidates.training_data import study_candidates
+    from ..evaluation.froc import ScoredStudy
+
+    seeds = range(args.tune_seed, args.tune_seed + args.tune_phantoms)
+    if seeds and (seeds[0] not in TUNING_SEEDS or seeds[-1] not in TUNING_SEEDS):
+        raise InputError("tuning phantom seeds must be within 8000-8999")
+    for n, seed in enumerate(seeds):
+        progress("tune-prepare", n / len(seeds), f"candidates of tuning phantom {seed}")
+        study = _phantom_study(seed, args.size, args.slices)
+        candidates = find_candidates(study.volume)
+        data = study_candidates(f"phantom-{seed}", study.volume, candidates, study.slice_labels)
+        truth = ScoredStudy.from_labels(candidates.labels, candidates.features()[:, 0] * 0, study.truth,
+                                        len(study.emboli), [e["level"] for e in study.emboli])
+        yield TuningStudy(data, truth)
+
+
+def run_train_reducer(args) -> int:
+    from ..candidates.train import ReducerTrainConfig, check_training_studies, train_reducer
+    from ..outputs import check_can_write
+
+    if not str(args.out).endswith(".safetensors"):
+        raise InputError(f"output {args.out} must end with .safetensors")
+    if bool(args.phantoms) == bool(args.dataset):
+        raise InputError("give either a DATASET or --phantoms N")
+    if args.phantoms < 0 or args.tune_phantoms < 0:
+        raise InputError("--phantoms and --tune-phantoms must be >= 0")
+    if args.threshold is not None and not 0 <= args.threshold <= 1:
+        raise InputError("--threshold must be in [0, 1]")
+    check_can_write(Path(args.out), args.overwrite)
+    check_can_write(Path(args.out).with_suffix(".json"), args.overwrite)
+    config = ReducerTrainConfig(args.architecture, args.supervision, args.epochs, args.lr, args.training_seed,
+                                args.width, not args.no_features)
+    progress = progress_from(args)
+    cache = Path(args.cache) if args.cache else None
+    if cache is not None:
+        cache.mkdir(parents=True, exist_ok=True)
+    studies = list(_training_studies(args, cache, progress))
+    check_training_studies(studies)
+    tuning = list(_tuning_studies(args, cache, progress)) if args.tune_phantoms and args.threshold is None else None
+    data: dict = ({"phantoms": {"seeds": [args.seed, args.seed + args.phantoms - 1], "size": args.size,
+                          "slices": args.slices}} if args.phantoms else {"dataset": str(Path(args.dataset).resolve())})
+    if tuning:
+        data["tuning_phantoms"] = {"seeds": [args.tune_seed, args.tune_seed + args.tune_phantoms - 1]}
+    weights = train_reducer(studies, config, args.out, tuning=tuning, threshold=args.threshold, data=data,
+                            command=command_line(args, ("dataset",) if args.dataset else ()),
+                            overwrite=args.overwrite, log=lambda line: progress("train", None, line))
+    progress.done(f"reducer written to {weights}")
+    return 0

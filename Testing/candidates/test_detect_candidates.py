@@ -1,0 +1,80 @@
+"""``iexplain detect --method candidates``: one segment per kept finding, named with its calibre and score; the
+findings file; the threshold; refusals and the not-a-CT-angiogram case."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import slicerio
+
+from IExplainLib.candidates.train import ReducerTrainConfig, train_reducer
+from IExplainLib.candidates.training_data import prepare_study
+from IExplainLib.cli.main import main
+from IExplainLib.io import write_volume
+
+
+@pytest.fixture(scope="module")
+def reducer_file(positive_study, negative_study, tmp_path_factory):
+    studies = [prepare_study("p", positive_study.volume, positive_study.slice_labels),
+               prepare_study("n", negative_study.volume, negative_study.slice_labels)]
+    out = tmp_path_factory.mktemp("reducer") / "reducer.safetensors"
+    return train_reducer(studies, ReducerTrainConfig("features-mlp", epochs=3), out, threshold=0.0)
+
+
+@pytest.fixture(scope="module")
+def ct_file(positive_study, tmp_path_factory):
+    path = tmp_path_factory.mktemp("ct") / "study.nrrd"
+    write_volume(path, positive_study.volume)
+    return path
+
+
+def _detect(*args):
+    return main(["detect", *map(str, args), "--method", "candidates", "--progress", "quiet"])
+
+
+def test_every_kept_candidate_is_a_named_segment_with_its_findings_row(ct_file, reducer_file, tmp_path):
+    out = tmp_path / "pe.seg.nrrd"
+    scores = tmp_path / "scores.nrrd"
+    assert _detect(ct_file, "-o", out, "--reducer", reducer_file, "--scores", scores) == 0
+    document = json.loads((tmp_path / "pe.findings.json").read_text())
+    assert document["method"] == "candidates"
+    rows = document["findings"]
+    assert rows and rows == sorted(rows, key=lambda r: -r["score"])
+    assert {"score", "calibre", "volume_mm3", "centroid_lps_mm", "contrast_hu"} <= set(rows[0])
+    segmentation = slicerio.read_segmentation(str(out))
+    names = [segment["name"] for segment in segmentation["segments"]]
+    assert names[0] == f"PE 1 ({rows[0]['calibre']}, {rows[0]['score']:.2f})"
+    assert len(names) == len(rows) == document["summary"]["kept"]
+
+
+def test_the_threshold_hides_findings_and_an_empty_result_is_a_valid_segmentation(ct_file, reducer_file, tmp_path):
+    out = tmp_path / "none.seg.nrrd"
+    assert _detect(ct_file, "-o", out, "--reducer", reducer_file, "--score-threshold", "1") == 0
+    document = json.loads((tmp_path / "none.findings.json").read_text())
+    assert document["findings"] == [] and document["summary"]["candidates"] > 0
+    segmentation = slicerio.read_segmentation(str(out))
+    assert not np.asarray(segmentation["voxels"]).any()
+
+
+def test_a_ct_without_contrast_is_warned_and_gives_no_finding(positive_study, reducer_file, tmp_path, capsys):
+    hu = np.asarray(positive_study.volume.array).copy()
+    hu[hu > 150] = 40
+    ct = tmp_path / "plain.nrrd"
+    write_volume(ct, positive_study.volume.with_array(hu))
+    assert _detect(ct, "-o", tmp_path / "plain.seg.nrrd", "--reducer", reducer_file) == 0
+    assert "does not look like a CT angiogram" in capsys.readouterr().err
+    document = json.loads((tmp_path / "plain.findings.json").read_text())
+    assert document["findings"] == [] and document["warnings"]
+
+
+def test_a_model_of_another_kind_and_wrong_flags_are_refused(ct_file, reducer_file, tmp_path, capsys):
+    from IExplainLib.modelfile import bundled_model
+
+    assert _detect(ct_file, "-o", tmp_path / "x.seg.nrrd", "--reducer", bundled_model("demo-segmenter")) == 2
+    assert "a reducer is needed here" in capsys.readouterr().err
+    assert _detect(ct_file, "-o", tmp_path / "y.seg.nrrd", "--reducer", reducer_file, "--heatmap",
+                   tmp_path / "h.nrrd") == 2
+    assert "--heatmap belongs to --method iexplain" in capsys.readouterr().err
+    assert not (tmp_path / "x.seg.nrrd").exists() and not (tmp_path / "y.seg.nrrd").exists()
