@@ -27,7 +27,7 @@ from .jsonfile import read_json
 
 CARD_FORMAT = "iexplain-model"
 CARD_VERSION = 1
-MODEL_KINDS = ("classifier", "segmenter")
+MODEL_KINDS = ("classifier", "segmenter", "reducer")
 # The demo models ship in the repository's Resources/Models (the Slicer extension installs them beside the module);
 # IEXPLAIN_MODELS_DIR points elsewhere, e.g. at a site-wide model folder on a cluster.
 BUNDLED_MODELS_DIR = Path(os.environ.get("IEXPLAIN_MODELS_DIR",
