@@ -79,7 +79,8 @@ def segmentBox(segmentationNode, segmentId: str, ctNode):
         return None
     extent = image.GetExtent()
     dims = ctNode.GetImageData().GetDimensions()
-    if extent[0] > extent[1] or extent[2] > extent[3] or extent[4] > extent[5] or image.GetPointData().GetScalars() is None:
+    empty = extent[0] > extent[1] or extent[2] > extent[3] or extent[4] > extent[5]
+    if empty or image.GetPointData().GetScalars() is None:
         return np.zeros((0, 0, 0), bool), (0, 0, 0)
     voxels = vtk_to_numpy(image.GetPointData().GetScalars()).reshape(
         extent[5] - extent[4] + 1, extent[3] - extent[2] + 1, extent[1] - extent[0] + 1)

@@ -15,6 +15,7 @@ from .volumes import loadVolumeFile, sameGeometry
 HEATMAP_COLOR_NODE_IDS = ("vtkMRMLColorTableNodeFileColdToHotRainbow.txt", "vtkMRMLColorTableNodeRainbow",
                           "vtkMRMLColorTableNodeFileHotToColdRainbow.txt")
 HEATMAP_ATTRIBUTE = "IExplain.Heatmap"
+SOURCE_CT_REFERENCE = "IExplainSourceCT"  # the CT a heat map was computed on: the only one it is drawn over
 
 
 def loadHeatmap(scene, path: str | Path, ctNode, name: str | None = None):
@@ -24,6 +25,7 @@ def loadHeatmap(scene, path: str | Path, ctNode, name: str | None = None):
         scene.RemoveNode(node)
         raise InputError(f"heat map {Path(path).name} is not on the grid of {ctNode.GetName()}")
     node.SetAttribute(HEATMAP_ATTRIBUTE, "1")
+    node.SetNodeReferenceID(SOURCE_CT_REFERENCE, ctNode.GetID())
     configureHeatmapDisplay(scene, node)
     return node
 

@@ -33,7 +33,7 @@ from .dependencies import DependencyError
 from .detection import HEATMAP_REFERENCE, TABLE_REFERENCE
 from .export import unreviewedSegmentNames
 from .findings_table import Finding, FindingsModel, SegmentChangeWatch, panelRowTexts
-from .heatmap import HEATMAP_ATTRIBUTE, defaultInputVolume, heatmapLegend, showHeatmapOverlay
+from .heatmap import HEATMAP_ATTRIBUTE, SOURCE_CT_REFERENCE, defaultInputVolume, heatmapLegend, showHeatmapOverlay
 from .provenance import STUDY_FILE_ATTRIBUTE
 from .run_controller import RunController, RunKind, RunState
 from .segments import REVIEW_STATUSES, WARNINGS_ATTRIBUTE, setIterationVisible
@@ -603,7 +603,10 @@ class PanelPresenter:
         if node is None or not node.inputVolume or not self.entered:
             return
         heatmapNode = node.heatmapVolume
-        showHeatmapOverlay(self.scene, node.inputVolume, heatmapNode, self.heatmapVisible, node.heatmapOpacity)
+        # over its own CT, even when the CT selector has moved on to another study since (fault 12)
+        ownCt = heatmapNode.GetNodeReference(SOURCE_CT_REFERENCE) if heatmapNode is not None else None
+        showHeatmapOverlay(self.scene, ownCt or node.inputVolume, heatmapNode, self.heatmapVisible,
+                           node.heatmapOpacity)
         if heatmapNode is not None:
             heatmapLegend(self.scene, heatmapNode, self.heatmapVisible and node.showLegend)
 
@@ -671,7 +674,8 @@ class PanelPresenter:
                     f"{len(unreviewed)} finding(s) are not reviewed yet: {', '.join(unreviewed)}. Export anyway?"):
                 return
             folder = self.view.exportFolder()
-            result = self.logic.exportForFinetuning(segmentationNode, ctNode, folder, self.view.caseId().strip() or None)
+            caseId = self.view.caseId().strip() or None
+            result = self.logic.exportForFinetuning(segmentationNode, ctNode, folder, caseId)
             segmentationNode.SetAttribute(UNEXPORTED_ATTRIBUTE, "0")
             self.view.rememberExportFolder()
             self.updateButtons()

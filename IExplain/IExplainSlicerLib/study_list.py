@@ -3,7 +3,8 @@
 The studies are the CT files directly in the folder (``.nrrd``, ``.nii``, ``.nii.gz``, ``.mha``, ``.mhd``; not
 segmentations, heat maps or labelmaps the module wrote there), in name order. A study counts as *done* when the
 finetuning dataset folder already holds a case exported from it: one whose provenance names this file (case IDs carry
-a digest of the CT since issue 26), or, for older exports, its case id or a later version of it. "Next study" skips to the first study after the current one that nobody has exported yet.
+a digest of the CT since issue 26), or, for older exports, its case id or a later version of it. "Next study" skips
+to the first study after the current one that nobody has exported yet.
 """
 
 from __future__ import annotations

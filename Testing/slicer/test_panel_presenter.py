@@ -87,7 +87,7 @@ def chooseTinyModel(panel, tiny_classifier):
     return panel.logic.registry().find(panel.view.modelPath())
 
 
-# -- fault 13: the presenter holds the handlers; the fake view is strict ----------------------------------------------
+# -- fault 13: the presenter holds the handlers; the fake view is strict -----------------------------------------------
 def test_the_presenter_asks_only_for_view_methods_and_the_fake_view_has_no_others():
     tree = ast.parse((REPO / "IExplain" / "IExplainSlicerLib" / "panel_presenter.py").read_text(encoding="utf-8"))
     used = {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)
@@ -109,7 +109,7 @@ def test_every_panel_handler_is_driven_by_these_tests():
     assert {"Clear", "Connect"} <= driven and len(handlers) >= 30
 
 
-# -- Apply with the real worker: findings measured once, warnings shown (faults 1 and 6) ------------------------------
+# -- Apply with the real worker: findings measured once, warnings shown (faults 1 and 6) -------------------------------
 def test_apply_runs_the_real_worker_and_measures_the_findings_once(panel, tmp_path, ct_file, tiny_classifier,
                                                                    monkeypatch):
     calls = []
@@ -160,7 +160,7 @@ def test_a_warned_study_says_so_first_in_status_banner_table_and_export(panel, t
     assert json.loads(sidecar.read_text())["warned"] is True
 
 
-# -- fault 2: the model choice survives Close Scene and a restore -----------------------------------------------------
+# -- fault 2: the model choice survives Close Scene and a restore ------------------------------------------------------
 def test_the_model_choice_survives_scene_close_and_a_stale_restored_path(panel, tiny_classifier):
     chooseTinyModel(panel, tiny_classifier)
     chosen = panel.view.modelPath()
@@ -173,7 +173,7 @@ def test_the_model_choice_survives_scene_close_and_a_stale_restored_path(panel, 
     assert panel.node.classifierModel == chosen and panel.view.modelPath() == chosen
 
 
-# -- fault 3: export refuses a segmentation made on another CT --------------------------------------------------------
+# -- fault 3: export refuses a segmentation made on another CT ---------------------------------------------------------
 def test_export_on_the_wrong_ct_is_refused_and_writes_nothing(panel, tmp_path, ct_file, ct_volume):
     ct_a, seg_a, _ = showResult(panel, tmp_path, ct_file, ct_volume, "A")
     other = ct_volume.with_array(ct_volume.array[::-1].copy())
@@ -188,7 +188,7 @@ def test_export_on_the_wrong_ct_is_refused_and_writes_nothing(panel, tmp_path, c
     assert panel.node.inputVolume is ct_a
 
 
-# -- fault 4: studies with the same series name never share a case ----------------------------------------------------
+# -- fault 4: studies with the same series name never share a case -----------------------------------------------------
 def test_two_studies_with_the_same_name_become_two_cases_and_supersede_only_their_own(panel, tmp_path, ct_volume):
     paths = []
     for index, seed in enumerate((1, 2)):
@@ -214,7 +214,7 @@ def test_two_studies_with_the_same_name_become_two_cases_and_supersede_only_thei
                               ct_volume.array + (1 if case["id"] == again else 2)), "each case keeps its own CT"
 
 
-# -- fault 5: Next study asks before discarding; the folder selector enables it ---------------------------------------
+# -- fault 5: Next study asks before discarding; the folder selector enables it ----------------------------------------
 def test_next_study_asks_before_discarding_corrections_and_is_enabled_by_the_folder(panel, tmp_path, ct_file,
                                                                                    ct_volume):
     folder = tmp_path / "worklist"
@@ -268,7 +268,7 @@ def test_the_second_review_choice_applies_after_the_table_rebuild(panel, tmp_pat
     assert panel.view.rows[1].texts[4] == "Flagged"
 
 
-# -- fault 8: nodes of runs, tables per segmentation, the heat map can go, sequences refused ----------------------------
+# -- fault 8: nodes of runs, tables per segmentation, the heat map can go, sequences refused ---------------------------
 def test_choosing_another_segmentation_keeps_each_runs_table(panel, tmp_path, ct_file, ct_volume):
     ct, first, _ = showResult(panel, tmp_path, ct_file, ct_volume, "one")
     firstTable = panel.node.findingsTable
@@ -322,7 +322,7 @@ def test_legend_opacity_and_segmentation_act_on_the_value_just_chosen(panel, tmp
     panel.onHeatmapToggled(False)
 
 
-# -- fault 12: a reopened scene shows its findings; overlays only on their own CT; hidden panel untouched ---------------
+# -- fault 12: a reopened scene shows its findings; overlays only on their own CT; hidden panel untouched --------------
 def test_a_saved_and_reopened_scene_shows_its_findings(panel, tmp_path, ct_file, ct_volume):
     from IExplainSlicerLib.volumes import writeVolumeNode
 
@@ -357,6 +357,11 @@ def test_the_overlay_goes_only_on_its_own_ct_and_a_hidden_panel_changes_no_view(
     heatmapId = panel.node.heatmapVolume.GetID()
     assert mine.GetForegroundVolumeID() == heatmapId and mine.GetBackgroundVolumeID() == ct.GetID()
     assert not theirs.GetForegroundVolumeID(), "another patient's CT never gets this heat map"
+    panel.node.inputVolume = other  # the CT selector moves on to the other study; the results stay chosen
+    empty = panel.scene.AddNewNodeByClass("vtkMRMLSliceCompositeNode")
+    panel.onOpacityChanged(0.6)
+    assert empty.GetBackgroundVolumeID() == ct.GetID() and empty.GetForegroundVolumeID() == heatmapId
+    assert not theirs.GetForegroundVolumeID(), "still not over the other study"
     panel.onExit()
     assert ("exitEditor",) in panel.view.calls
     panel.view.calls.clear()
@@ -367,7 +372,7 @@ def test_the_overlay_goes_only_on_its_own_ct_and_a_hidden_panel_changes_no_view(
     assert ("enterEditor",) in panel.view.calls
 
 
-# -- the remaining handlers ---------------------------------------------------------------------------------------------
+# -- the remaining handlers --------------------------------------------------------------------------------------------
 def test_visibility_editor_folders_and_cancel(panel, tmp_path, ct_file, ct_volume, tiny_classifier):
     ct, seg, _ = showResult(panel, tmp_path, ct_file, ct_volume)
     first = iterationSegmentIds(seg)[0][1]
