@@ -25,7 +25,7 @@ from IExplainSlicerLib import export, panel_state  # noqa: E402
 from IExplainSlicerLib import segment_editor as editorLifecycle  # noqa: E402
 from IExplainSlicerLib.commands import DEVICES, METHODS  # noqa: E402
 from IExplainSlicerLib.module_logic import ModuleLogic  # noqa: E402
-from IExplainSlicerLib.panel_presenter import PanelPresenter, PanelView  # noqa: E402
+from IExplainSlicerLib.panel_presenter import UNEXPORTED_ATTRIBUTE, PanelPresenter, PanelView  # noqa: E402
 from IExplainSlicerLib.phantom_check import checkPhantomDetectionAndExport, checkResultsAndExport  # noqa: E402
 from IExplainSlicerLib.sample_data import SAMPLE_CATEGORY, SAMPLE_NAME, SAMPLE_NODE_NAME, writePhantomSample  # noqa
 from IExplainSlicerLib.segments import REVIEW_STATUSES  # noqa: E402
@@ -426,6 +426,7 @@ class IExplainTest(ScriptedLoadableModuleTest):
         IEXPLAIN_FULL_SELF_TEST=1 (installs the dependencies, then a fast CPU detection)."""
         self.setUp()
         self.test_IExplainResultsAndExport()
+        self.test_IExplainPanelWidgets()  # on the scene the short test left: a phantom result
         if os.environ.get("IEXPLAIN_FULL_SELF_TEST") == "1":
             self.setUp()
             self.test_IExplainPhantomDetection()
@@ -436,6 +437,29 @@ class IExplainTest(ScriptedLoadableModuleTest):
         logic = IExplainLogic()
         folder = Path(tempfile.mkdtemp(prefix="IExplainTest-"))
         checkResultsAndExport(self, slicer.mrmlScene, logic.exportForFinetuning, folder, announce=self.delayDisplay)
+        self.delayDisplay("Test passed")
+
+    def test_IExplainPanelWidgets(self):
+        """The real widgets behind the presenter (pytest drives the presenter through a recorder instead): a chosen
+        segmentation fills the findings table, a review choice reaches its row, Close Scene empties the table."""
+        if slicer.util.mainWindow() is None:
+            return  # no widgets without the main window (generic tests run with --no-main-window)
+        segmentationNode = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLSegmentationNode")
+        self.assertIsNotNone(segmentationNode, "the short test leaves a result in the scene")
+        slicer.util.selectModule("IExplain")
+        widget = slicer.modules.iexplain.widgetRepresentation().self()
+        widget.ui.outputSegmentationSelector.setCurrentNode(segmentationNode)
+        table = widget.ui.findingsTableWidget
+        self.assertEqual(table.rowCount, segmentationNode.GetSegmentation().GetNumberOfSegments())
+        table.selectRow(0)  # itemSelectionChanged -> presenter.onFindingSelected(0)
+        widget.presenter.onReviewStatusChosen(REVIEW_STATUSES.index("flagged"))
+        self.assertEqual(table.item(0, 5).text(), "Flagged")
+        self.assertTrue(widget.presenter.hasUnexportedCorrections())
+        # Close Scene would offer to export the correction (and a testing-mode dialog says yes): not into the
+        # user's dataset folder from a self-test
+        segmentationNode.SetAttribute(UNEXPORTED_ATTRIBUTE, "0")
+        slicer.mrmlScene.Clear(0)
+        self.assertEqual(table.rowCount, 0)
         self.delayDisplay("Test passed")
 
     def test_IExplainPhantomDetection(self):
