@@ -23,6 +23,7 @@ import json
 import logging
 import traceback
 from abc import ABC, abstractmethod
+from typing import Any, cast
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from dataclasses import dataclass
 from . import panel_state
 from .commands import MODEL_KIND_OF_METHOD, MODEL_SETTING_OF_KIND, detectSettingsFromParameters
 from .dependencies import DependencyError
-from .detection import HEATMAP_REFERENCE, TABLE_REFERENCE
+from .detection import HEATMAP_REFERENCE, TABLE_REFERENCE, DetectionResults
 from .export import unreviewedSegmentNames
 from .findings_table import Finding, FindingsModel, SegmentChangeWatch, panelRowTexts
 from .heatmap import HEATMAP_ATTRIBUTE, SOURCE_CT_REFERENCE, defaultInputVolume, heatmapLegend, showHeatmapOverlay
@@ -212,7 +213,7 @@ class PanelPresenter:
         self.view = view
         self.logic = logic
         self.scene = scene
-        self.node = None  # the parameter node (IExplainParameterNode in Slicer)
+        self.node: Any = None  # the parameter node (IExplainParameterNode in Slicer)
         self.entered = False
         self.findings: FindingsModel | None = None
         self.segmentWatch: SegmentChangeWatch | None = None
@@ -459,7 +460,7 @@ class PanelPresenter:
             self.view.expandLog()
             self.view.error(f"{outcome.kind.value.capitalize()} failed: {outcome.message}", outcome.log[-20000:])
         elif outcome.state is RunState.FINISHED and outcome.kind is RunKind.DETECTION:
-            results = outcome.value
+            results = cast(DetectionResults, outcome.value)
             warnings = list(getattr(results, "warnings", []))
             self.view.setStatus(f"Warning: {warnings[0]}. {status}" if warnings else status)
             if self.node is not None:
@@ -647,7 +648,9 @@ class PanelPresenter:
             return
         finding = self.findings.setReview(self.selectedSegmentId, REVIEW_STATUSES[index])
         self._markUnexported()
-        self.view.setFindingReview(self.findings.rowOf(finding.segmentId), panelRowTexts(finding)[4])
+        row = self.findings.rowOf(finding.segmentId)
+        if row is not None:
+            self.view.setFindingReview(row, panelRowTexts(finding)[4])
 
     def onOpenSegmentEditor(self) -> None:
         if self.node is not None:

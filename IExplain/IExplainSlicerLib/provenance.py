@@ -54,7 +54,7 @@ def ctIdentity(ctNode) -> dict:
     digest.update(json.dumps({"dimensions": dimensions, "ijk_to_ras": matrix}).encode())
     array = np.ascontiguousarray(slicer.util.arrayFromVolume(ctNode))
     digest.update(str(array.dtype).encode())
-    digest.update(memoryview(array).cast("B"))
+    digest.update(array.data)  # C-contiguous: hashed in place, no copy of a 200 MB CT
     sha = digest.hexdigest()
     return {"kind": "content", "sha256": sha, "dimensions": dimensions, "ijk_to_ras": matrix, "key": f"sha256:{sha}"}
 
