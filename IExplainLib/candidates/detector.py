@@ -5,7 +5,7 @@ A detector is an object in Captum's manner: the model is loaded and checked once
 same result object as iExplain's and the segmenter's. Its labelmap has one value per kept finding (1 = the highest
 score), its map is the score painted on each candidate's voxels (every candidate, kept or not, so that a threshold
 chosen later in Slicer can be shown on the same file), and each findings row carries score, calibre class, volume,
-contrast and position.
+contrast and position. A CT that is no angiogram (``contrast_check``) has no candidates: ``detect`` warns.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numpy as np
 from ..detection import Detection
 from ..errors import ModelFileError
 from ..volume import Volume
-from .proposals import find_candidates
+from .proposals import CandidateSet, find_candidates
 from .training_data import study_candidates
 
 MODEL_KIND = "reducer"
@@ -57,9 +57,13 @@ class CandidateDetector:
             raise ValueError(f"the score threshold must be in [0, 1], got {self.threshold}")
 
     def score(self, volume: Volume):
-        """``(candidates, scores)`` of every candidate of ``volume``."""
+        """``(candidates, scores)`` of every candidate of ``volume``; none in a CT that the contrast check finds is
+        no angiogram (every vessel there is at clot density: a defect cannot be told from its artery)."""
+        from ..contrast_check import check_contrast
         from .mil import score_study
 
+        if check_contrast(volume).is_angiogram is False:
+            return CandidateSet(np.zeros(volume.shape, np.int32)), np.zeros(0, np.float32)
         candidates = find_candidates(volume)
         data = study_candidates("study", volume, candidates, np.zeros(volume.shape[0], bool))
         return candidates, score_study(self.model, data)

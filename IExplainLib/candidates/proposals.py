@@ -151,7 +151,7 @@ def _split_large_cores(cores: np.ndarray, rows: list[dict], hu: np.ndarray, spac
     return mask
 
 
-def _vessel_radius(hu: np.ndarray, labels: np.ndarray, label: int, box: tuple[slice, ...],
+def vessel_radius(hu: np.ndarray, labels: np.ndarray, label: int, box: tuple[slice, ...],
                    spacing_zyx: np.ndarray) -> float:
     """Local radius (mm) of the vessel a candidate sits in: the largest distance to the wall of lumen-or-core within
     the candidate and its 2-voxel shell, measured in a box ``CONTEXT_MM`` around it (radii up to that are exact)."""
@@ -163,6 +163,15 @@ def _vessel_radius(hu: np.ndarray, labels: np.ndarray, label: int, box: tuple[sl
     near = ndimage.binary_dilation(core, structure=np.ones((3, 3, 3), bool), iterations=2) & vessel
     distance = ndimage.distance_transform_edt(vessel, sampling=spacing_zyx)
     return float(distance[near].max())
+
+
+def embolus_calibres(hu: np.ndarray, instances: np.ndarray, count: int, spacing_xyz) -> list[str]:
+    """The calibre class of each true embolus (instances 1..count) by the candidates' own rule, measured on the CT:
+    for scoring sensitivity per calibre on any study with voxel truth (evaluation only)."""
+    sx, sy, sz = (float(s) for s in spacing_xyz)
+    boxes = ndimage.find_objects(np.asarray(instances, np.int32), max_label=count)
+    return [calibre_of(vessel_radius(hu, instances, k, box, np.array([sz, sy, sx]))) if box is not None
+            else "unknown" for k, box in enumerate(boxes, start=1)]
 
 
 def find_candidates(volume: Volume, region: np.ndarray | None = None) -> CandidateSet:
@@ -200,7 +209,7 @@ def find_candidates(volume: Volume, region: np.ndarray | None = None) -> Candida
         bone_share = float(np.mean(shell_hu > BONE_HU)) if shell_hu.size else 0.0
         if lumen_share < MIN_LUMEN_SHARE or bone_share > MAX_BONE_SHARE:
             continue
-        radius = _vessel_radius(hu, labels, label, box, spacing_zyx)
+        radius = vessel_radius(hu, labels, label, box, spacing_zyx)
         core_hu = local_hu[core]
         contrast = float(shell_hu[in_lumen].mean() - core_hu.mean()) if in_lumen.any() else 0.0
         air_share = float(np.mean(shell_hu < -400)) if shell_hu.size else 0.0

@@ -9,18 +9,8 @@ import numpy as np
 import pytest
 import slicerio
 
-from IExplainLib.candidates.train import ReducerTrainConfig, train_reducer
-from IExplainLib.candidates.training_data import prepare_study
 from IExplainLib.cli.main import main
 from IExplainLib.io import write_volume
-
-
-@pytest.fixture(scope="module")
-def reducer_file(positive_study, negative_study, tmp_path_factory):
-    studies = [prepare_study("p", positive_study.volume, positive_study.slice_labels),
-               prepare_study("n", negative_study.volume, negative_study.slice_labels)]
-    out = tmp_path_factory.mktemp("reducer") / "reducer.safetensors"
-    return train_reducer(studies, ReducerTrainConfig("features-mlp", epochs=3), out, threshold=0.0)
 
 
 @pytest.fixture(scope="module")
