@@ -65,9 +65,9 @@ class QualitySet:
 FULL_SETS: tuple[QualitySet, ...] = (
     QualitySet("synthetic", "synthetic", "synthetic phantoms, 512x512x64, 4 with emboli and 2 PE-negative",
                positive_seeds=(9300, 9301, 9302, 9303), negative_seeds=(9304, 9305), slices=64, size=512),
-    QualitySet("real-anatomy", "real-anatomy", "clots and contrast inserted into the real POPI chest CT, "
-               "slabs of 48 slices (512x512, 0.98 mm, 2 mm slices)", positive_seeds=(9400, 9401, 9402, 9403),
-               slices=48),
+    QualitySet("real-anatomy", "real-anatomy", "CTPA contrast inserted into the real POPI chest CT (slabs of 48 "
+               "slices, 512x512, 0.98 mm, 2 mm slices): 4 with clots as filling defects and 2 PE-negative",
+               positive_seeds=(9400, 9401, 9402, 9403), negative_seeds=(9404, 9405), slices=48),
     QualitySet("negative", "synthetic", "PE-negative synthetic phantoms, 512x512x64",
                negative_seeds=(9500, 9501, 9502), slices=64, size=512),
     QualitySet("no-contrast", "real-ct", "the real POPI chest CT as it is: 141 slices, no IV contrast, no embolus "
@@ -79,8 +79,9 @@ FULL_SETS: tuple[QualitySet, ...] = (
 QUICK_SETS: tuple[QualitySet, ...] = (
     QualitySet("synthetic", "synthetic", "synthetic phantoms, 64x64x8 (quick)",
                positive_seeds=(9300,), negative_seeds=(9304,), slices=8, size=64),
-    QualitySet("real-anatomy", "real-anatomy", "clots inserted into a 16-slice slab of the POPI CT, 8-slice slabs "
-               "(quick)", positive_seeds=(9400,), slices=8, anatomy_slices=16),
+    QualitySet("real-anatomy", "real-anatomy", "contrast and clots inserted into a 16-slice slab of the POPI CT, "
+               "8-slice slabs, one with clots and one PE-negative (quick)", positive_seeds=(9400,),
+               negative_seeds=(9404,), slices=8, anatomy_slices=16),
     QualitySet("negative", "synthetic", "PE-negative synthetic phantom, 64x64x8 (quick)",
                negative_seeds=(9500,), slices=8, size=64),
     QualitySet("no-contrast", "real-ct", "8 central slices of the POPI chest CT as it is (quick)", slices=8),

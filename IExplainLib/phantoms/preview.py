@@ -55,6 +55,18 @@ def _zoom_box(truth_slice: np.ndarray, half: int) -> tuple[slice, slice]:
     return slice(y0, y0 + 2 * half), slice(x0, x0 + 2 * half)
 
 
+def _slice_finding(study, truth_slice: np.ndarray) -> str:
+    """"no PE", or the calibre class and shape of the slice's largest embolus (the one the close-ups show)."""
+    if not truth_slice.any():
+        return "no PE"
+    labels, counts = np.unique(truth_slice[truth_slice > 0], return_counts=True)
+    largest = int(labels[int(np.argmax(counts))])
+    embolus: dict = next((e for e in study.emboli if e.get("embolus") == largest), {})
+    calibre = embolus.get("calibre", embolus.get("level"))
+    shape = embolus.get("shape", "occlusive" if embolus.get("occlusive") else "partial")
+    return f"PE {calibre} {shape}" if calibre else "PE"
+
+
 def write_preview(study, path, slices: list[int] | None = None, count: int = 6, lung_window: bool = True,
                   zoom_mm: float | None = 45.0, window=MEDIASTINAL, overwrite: bool = False,
                   title: str | None = None) -> Path:
@@ -98,7 +110,7 @@ def write_preview(study, path, slices: list[int] | None = None, count: int = 6, 
             ax.set_yticks([])
             name = "W%d L%d" % (win[1], win[0])
             if row == 0:
-                ax.set_title(f"slice {k} ({'PE' if truth[k].any() else 'no PE'}) {name}", fontsize=8)
+                ax.set_title(f"slice {k} ({_slice_finding(study, truth[k])}) {name}", fontsize=8)
             else:
                 what = "close-up" + (", truth outlined" if outline else "") if extent == "zoom" else "lung"
                 ax.set_title(f"{what} {name}", fontsize=8)

@@ -18,7 +18,7 @@ import numpy as np
 from scipy import ndimage
 
 CALIBRES = ("central", "lobar", "segmental", "subsegmental")
-CALIBRE_MIX = {"central": 0.25, "lobar": 0.35, "segmental": 0.30, "subsegmental": 0.10}
+CALIBRE_MIX = {"central": 0.30, "lobar": 0.40, "segmental": 0.20, "subsegmental": 0.10}
 CALIBRE_RADIUS_MM = {"central": (6.5, np.inf), "lobar": (4.0, 6.5), "segmental": (2.8, 4.0),
                      "subsegmental": (2.0, 2.8)}
 LENGTH_MM = {"central": (20, 45), "lobar": (15, 35), "segmental": (12, 26), "subsegmental": (8, 16)}

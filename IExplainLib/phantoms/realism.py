@@ -76,6 +76,17 @@ MARKDOWN_HEADER = ("| set | emboli | median clot HU | median ring-in-lumen share
                    "|---|---|---|---|---|---|---|")
 
 
+def write_calibre_preview(analysis, seed: int, path, slices: int | None = None):
+    """A PNG montage of one real-anatomy study with a clot of every calibre class, one column per clot."""
+    from .preview import write_preview
+    from .real_anatomy import make_real_anatomy_study
+    from .real_emboli import CALIBRES
+
+    study = make_real_anatomy_study(analysis, seed, calibres=list(CALIBRES), slices=slices)
+    title = f"real anatomy (POPI chest CT) + simulated CTPA contrast, one clot per calibre class, seed {seed}"
+    return write_preview(study, path, count=len(study.emboli), lung_window=False, title=title, overwrite=True)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m IExplainLib.phantoms.realism", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -88,6 +99,8 @@ def main(argv=None) -> int:
     parser.add_argument("--phantom-seed", type=int, default=77)
     parser.add_argument("--phantom-slices", type=int, default=120)
     parser.add_argument("--markdown", action="store_true", help="print table rows instead of JSON")
+    parser.add_argument("--preview", default=None, metavar="PNG",
+                        help="also write a montage of one real-anatomy clot of every calibre class (study --seed)")
     args = parser.parse_args(argv)
     results = {}
     if args.phantoms:
@@ -108,6 +121,8 @@ def main(argv=None) -> int:
         figures = set_realism(studies)
         figures["seconds_per_study"] = round(float(np.mean(seconds)), 2)
         results[f"synth --anatomy (seed {args.seed}, {args.studies} studies)"] = figures
+        if args.preview:
+            write_calibre_preview(analysis, args.seed, args.preview, args.slices)
     if args.markdown:
         print(MARKDOWN_HEADER)
         for name, figures in results.items():

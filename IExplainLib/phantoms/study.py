@@ -138,7 +138,8 @@ def make_study(seed: int, slices: int = 120, size: int = 512, spacing_xy: float 
             local = hu[region]
             texture = smooth_noise(mask.shape, texture_rng, (1, 2, 2), 1.0)  # clots are not homogeneous
             local[mask] = plan.hu + 6.0 * texture[mask]
-            emboli.append({"embolus": k, "level": plan.level, "side": plan.side, "occlusive": plan.occlusive,
+            emboli.append({"embolus": k, "level": plan.level, "calibre": plan.level, "side": plan.side,
+                           "occlusive": plan.occlusive,
                            "voxels": int(mask.sum()), "hu": round(plan.hu, 1),
                            "length_mm": round(plan.length_mm, 1), "radius_mm": round(plan.radius_mm, 2)})
 

@@ -55,12 +55,66 @@ def test_truth_is_inside_the_arteries_and_labels_follow(study):
         assert (box["width"], box["height"]) == (cols.max() - cols.min() + 1, rows.max() - rows.min() + 1)
 
 
-def test_only_the_lung_vessels_change(study, analysis, ct_slab):
+def test_only_the_vessels_and_mediastinal_blood_change(study, analysis, ct_slab):
     start, stop = study.volume.metadata["slab"]
     original = ct_slab.array[start:stop]
     changed = study.volume.array != original
-    allowed = ndimage.binary_dilation(analysis.vessels[start:stop], iterations=1)
+    blood = analysis.vessels | analysis.central.arteries | analysis.central.other_blood
+    allowed = ndimage.binary_dilation(blood[start:stop], iterations=1)
     assert changed.any() and allowed[changed].all()
+
+
+def test_central_arteries_are_found_beside_the_carina(analysis, ct_slab):
+    central = analysis.central
+    assert central.carina_slice is not None and central.arteries.sum() > 5000
+    hu = ct_slab.array
+    assert not analysis.lungs[central.arteries].any()           # outside the lungs: mediastinum and hila
+    assert 0 < np.median(hu[central.arteries]) < 80               # unenhanced blood, not fat or air
+    assert not (central.arteries & central.other_blood).any()    # the aorta and SVC are told apart
+    rows = np.nonzero(central.arteries)[2]
+    midline = 0.5 * (np.flatnonzero(analysis.lungs.any(axis=(0, 1)))[[0, -1]].sum())
+    assert (rows < midline).any() and (rows > midline).any()     # right and left pulmonary arteries
+
+
+def test_every_calibre_class_is_a_filling_defect_in_its_calibre(analysis):
+    from IExplainLib.phantoms.real_emboli import CALIBRE_RADIUS_MM, CALIBRES, CLOT_HU
+    from IExplainLib.phantoms.realism import embolus_measures
+
+    study = make_real_anatomy_study(analysis, seed=11, calibres=list(CALIBRES), slices=30)
+    assert [e["calibre"] for e in study.emboli] == list(CALIBRES)
+    measures = {m["label"]: m for m in embolus_measures(study.volume.array.astype(np.float32), study.truth)}
+    start, stop = study.volume.metadata["slab"]
+    for embolus in study.emboli:
+        low, _high = CALIBRE_RADIUS_MM[embolus["calibre"]]
+        assert embolus["radius_mm"] >= low and embolus["shape"] in ("occlusive", "partial", "mural")
+        assert CLOT_HU[0] <= embolus["hu"] <= CLOT_HU[1]
+        assert -150 < measures[embolus["embolus"]]["clot_hu"] < 120
+    central = study.emboli[0]
+    assert analysis.central.arteries[start:stop][study.truth == central["embolus"]].mean() > 0.5
+    assert measures[central["embolus"]]["ring_lumen_share"] >= 0.3 or central["shape"] == "occlusive"
+
+
+def test_realism_measures_see_a_defect_and_its_absence():
+    from IExplainLib.phantoms.realism import embolus_measures
+
+    image = np.full((9, 20, 20), -850.0, np.float32)
+    image[:, 5:15, 5:15] = 350.0                   # an opacified vessel running through every slice
+    truth = np.zeros(image.shape, np.uint8)
+    truth[3:6, 8:12, 8:12] = 1
+    image[truth == 1] = 50.0                       # a clot inside it, contrast all around
+    truth[3:6, 0:2, 0:2] = 2
+    image[truth == 2] = 50.0                       # a "clot" in lung: no contrast around it
+    first, second = embolus_measures(image, truth)
+    assert first["clot_hu"] == second["clot_hu"] == 50.0
+    assert first["ring_lumen_share"] == 1.0 and second["ring_lumen_share"] == 0.0
+
+
+def test_generated_studies_pass_the_angiogram_check_and_the_raw_ct_does_not(study, ct_slab):
+    from IExplainLib.contrast_check import check_contrast
+
+    assert check_contrast(ct_slab).is_angiogram is False
+    assert check_contrast(study.volume).is_angiogram is True
+    assert 0.0 < study.contrast["vein_share_of_lung_vessels"] < 0.6
 
 
 def test_clots_are_filling_defects_in_enhanced_arteries(study, analysis):
@@ -82,6 +136,7 @@ def test_seeds_change_the_clots_and_repeat_exactly(analysis, study):
     assert not np.array_equal(other.truth, study.truth) and other.study_uid != study.study_uid
     negative = make_real_anatomy_study(analysis, seed=6, negative=True, slices=24)
     assert not negative.truth.any() and negative.emboli == []
+    assert (negative.volume.array > 180).sum() > 1000   # a PE-negative study is still an angiogram
 
 
 def test_a_volume_without_lungs_is_refused():
@@ -102,4 +157,28 @@ def test_cli_real_anatomy_mode(tmp_path, ct_slab):
         label = case.load_label().array
         assert case.load_image().shape == label.shape == (16, 512, 512)
         assert case.provenance["kind"] == "real-anatomy" and len(case.provenance["emboli"]) == 2
+        assert all(e["calibre"] in ("central", "lobar", "segmental", "subsegmental") for e in case.provenance["emboli"])
         assert case.slice_labels.astype(bool).tolist() == [bool(p.any()) for p in label]
+
+
+def test_realism_script_prints_the_table_of_docs(tmp_path, ct_slab, capsys):
+    from IExplainLib.phantoms import realism
+
+    source = tmp_path / "chest.nii.gz"
+    write_nifti(ct_slab, ct_slab.array, source)
+    preview = tmp_path / "classes.png"
+    assert realism.main(["--anatomy", str(source), "--studies", "2", "--seed", "3", "--slices", "24", "--positive",
+                         "--phantoms", "1", "--phantom-slices", "16", "--markdown", "--preview", str(preview)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0] == realism.MARKDOWN_HEADER.splitlines()[0] and len(lines) == 4
+    real = lines[3].split(" | ")
+    assert real[0].startswith("| synth --anatomy") and int(real[1]) >= 2 and "central" in real[5]
+    assert preview.stat().st_size > 10000
+
+
+def test_quality_sets_hold_negative_real_anatomy_studies():
+    from IExplainLib.evaluation.quality_sets import quality_sets
+
+    for quick in (False, True):
+        real = {item.name: item for item in quality_sets(quick)}["real-anatomy"]
+        assert real.positive_seeds and real.negative_seeds
