@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from .reducer import needs_patches
 from .training_data import StudyCandidates
 
-SUPERVISIONS = ("mil", "naive")
+SUPERVISIONS = ("mil", "naive", "soft")
 
 
 @dataclass
@@ -26,17 +26,23 @@ class Bags:
     negatives: np.ndarray          # candidate indices
     positive_bags: list[np.ndarray]  # one index array per distinct bag
     spans_pe: np.ndarray           # bool per candidate: spans at least one PE slice
+    pe_share: np.ndarray           # per candidate: the share of its slices that are PE slices
 
 
-def study_bags(study: StudyCandidates) -> Bags:
+def study_bags(study: StudyCandidates, min_pe_share: float = 0.0) -> Bags:
+    """Negatives and positive bags of one study. ``min_pe_share``: a candidate joins a bag only when at least that
+    share of its slices are PE slices (an embolus lies within PE slices; a structure running far beyond them is
+    less likely to be the bag's embolus)."""
     labels = study.slice_labels
-    spans = np.array([labels[a:b + 1].any() for a, b in study.slice_ranges], bool)
+    share = np.array([labels[a:b + 1].mean() for a, b in study.slice_ranges], float)
+    spans = share > 0
     distinct: dict[tuple, np.ndarray] = {}
     for z in np.flatnonzero(labels):
-        members = np.flatnonzero((study.slice_ranges[:, 0] <= z) & (study.slice_ranges[:, 1] >= z))
+        members = np.flatnonzero((study.slice_ranges[:, 0] <= z) & (study.slice_ranges[:, 1] >= z)
+                                 & (share >= min_pe_share))
         if members.size:
             distinct.setdefault(tuple(members), members)
-    return Bags(np.flatnonzero(~spans), list(distinct.values()), spans)
+    return Bags(np.flatnonzero(~spans), list(distinct.values()), spans, share)
 
 
 def study_loss(model, study: StudyCandidates, bags: Bags, supervision: str, device="cpu") -> torch.Tensor:
@@ -45,6 +51,8 @@ def study_loss(model, study: StudyCandidates, bags: Bags, supervision: str, devi
     logits = model(patches, features)
     if supervision == "naive":
         return F.binary_cross_entropy_with_logits(logits, torch.from_numpy(bags.spans_pe.astype(np.float32)))
+    if supervision == "soft":
+        return F.binary_cross_entropy_with_logits(logits, torch.from_numpy(bags.pe_share.astype(np.float32)))
     terms = []
     if bags.negatives.size:
         negative = logits[torch.from_numpy(bags.negatives)]
@@ -56,7 +64,7 @@ def study_loss(model, study: StudyCandidates, bags: Bags, supervision: str, devi
 
 
 def train_reducer_model(model, studies: list[StudyCandidates], supervision: str = "mil", epochs: int = 30,
-                        lr: float = 2e-3, seed: int = 0, log=None):
+                        lr: float = 2e-3, seed: int = 0, log=None, min_pe_share: float = 0.0):
     """Train ``model`` in place on ``studies`` (each study one step's loss, studies shuffled every epoch)."""
     if supervision not in SUPERVISIONS:
         raise ValueError(f"unknown supervision {supervision!r}: choose one of {', '.join(SUPERVISIONS)}")
@@ -66,7 +74,7 @@ def train_reducer_model(model, studies: list[StudyCandidates], supervision: str 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     model.standardise.fit(torch.from_numpy(np.concatenate([s.features for s in studies])))
-    bags = [study_bags(s) for s in studies]
+    bags = [study_bags(s, min_pe_share) for s in studies]
     optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-3)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=lr, total_steps=epochs * len(studies))
     for epoch in range(epochs):

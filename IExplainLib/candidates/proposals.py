@@ -7,6 +7,12 @@ looser than ``filling_defects``'s defect check: the aim is to miss no embolus, a
 calibre class, volume, contrast against the surrounding lumen, position, and the hand features the baseline reducer
 and the patch network read.
 
+In the mediastinum every clot-density voxel is joined to every other through fat (about -100 HU, inside the
+clot-density range because partial-volume clots in small lung vessels reach that low), so a core larger than any
+clot (``SPLIT_MM3``) keeps only its parts denser than fat, each whole up to that size; larger dense parts (heart wall,
+muscle) keep what lies in the closed lumen of an artery. Candidates larger than ``MAX_CANDIDATE_MM3`` (a whole
+unopacified vessel tree of a mixing artefact, a heart chamber's wall) are dropped.
+
 Calibre is the local radius of the opacified vessel the core sits in: the largest distance (mm) to the vessel wall
 within the core and its shell, where the vessel is lumen plus the core itself (so an occlusive clot that fills its
 artery still measures that artery). The class bounds are set between the radii of the phantom arterial tree's levels
@@ -35,9 +41,8 @@ MIN_LUMEN_SHARE = 0.03
 MAX_BONE_SHARE = 0.25
 SPLIT_MM3 = 2500.0
 ENVELOPE_MM = 6.0
-BULK_MM = 5.0
-BULK_MARGIN_MM = 1.5
 CENTRAL_MM = 9.0
+DENSE_MIN_HU = -20.0
 CONTEXT_MM = 9.0
 FEATURE_NAMES = ("log_mm3", "lumen_share", "bone_share", "air_share", "mean_hu", "sd_hu", "contrast_hu",
                  "radius_mm", "extent_z_mm", "extent_xy_mm", "fill_share", "depth_x", "depth_y", "depth_z")
@@ -116,11 +121,26 @@ def _thick(mask: np.ndarray, spacing_zyx: np.ndarray, radius_mm: float) -> np.nd
     return ndimage.distance_transform_edt(~eroded, sampling=spacing_zyx) <= radius_mm
 
 
+def _dense_parts(core: np.ndarray, hu: np.ndarray, lumen: np.ndarray, spacing_zyx: np.ndarray) -> np.ndarray:
+    """A large core without its fat: what joins a mediastinal clot to everything else is fat (about -100 HU, inside
+    the clot-density range because partial-volume clots in small vessels reach that low). Each denser part up to
+    ``SPLIT_MM3`` is kept whole; larger ones (heart wall, muscle) keep only what lies in the closed lumen of an
+    artery, short of the parts thicker than a central clot."""
+    smoothed = ndimage.uniform_filter(hu.astype(np.float32), size=(1, 3, 3))
+    dense = core & (smoothed >= DENSE_MIN_HU)
+    parts, count = ndimage.label(dense, structure=np.ones((3, 3, 3), bool))
+    if not count:
+        return dense
+    sizes = ndimage.sum(dense, parts, np.arange(1, count + 1)) * float(np.prod(spacing_zyx))
+    small = np.concatenate([[False], sizes <= SPLIT_MM3])[parts]
+    large = dense & ~small
+    in_artery = large & _closed_lumen(lumen, spacing_zyx, ENVELOPE_MM) & ~_thick(large, spacing_zyx, CENTRAL_MM)
+    return small | in_artery
+
+
 def _split_large_cores(cores: np.ndarray, rows: list[dict], hu: np.ndarray, spacing_zyx: np.ndarray) -> np.ndarray:
-    """Cores larger than ``SPLIT_MM3`` (a clot joined to clot-density mediastinal tissue, heart wall or muscle) are
-    cut into what is thin (vessel calibre: everything farther than a margin from the core's parts thicker than
-    ``BULK_MM``) and what lies in the closed lumen of a large artery (short of the parts thicker than a central
-    clot); the others are kept whole. Returns a boolean clot mask."""
+    """Cores larger than ``SPLIT_MM3`` (a clot joined to mediastinal fat, heart wall or muscle) are cut by
+    :func:`_dense_parts`; the others are kept whole. Returns a boolean clot mask."""
     keep = np.zeros(int(cores.max(initial=0)) + 1, bool)
     large = []
     for row in rows:
@@ -141,12 +161,8 @@ def _split_large_cores(cores: np.ndarray, rows: list[dict], hu: np.ndarray, spac
         coarse_hu = hu[grown][:, ::step, ::step]
         coarse_core = core[:, ::step, ::step]
         lumen = (coarse_hu >= LUMEN_HU[0]) & (coarse_hu <= LUMEN_HU[1])
-        bulk = _thick(coarse_core, coarse_spacing, BULK_MM)
-        thin = coarse_core & (ndimage.distance_transform_edt(~bulk, sampling=coarse_spacing) > BULK_MARGIN_MM)
-        in_artery = (coarse_core & _closed_lumen(lumen, coarse_spacing, ENVELOPE_MM)
-                     & ~_thick(coarse_core, coarse_spacing, CENTRAL_MM))
-        keep_coarse = thin | in_artery
-        full = np.repeat(np.repeat(keep_coarse, step, axis=1), step, axis=2)[:, :core.shape[1], :core.shape[2]]
+        kept = _dense_parts(coarse_core, coarse_hu, lumen, coarse_spacing)
+        full = np.repeat(np.repeat(kept, step, axis=1), step, axis=2)[:, :core.shape[1], :core.shape[2]]
         mask[grown] |= core & full
     return mask
 

@@ -23,6 +23,11 @@ ARMS = {
     "cnn-mil": ("patch-cnn", "mil", {"use_features": True}),
     "cnn-mil-nofeatures": ("patch-cnn", "mil", {"use_features": False}),
     "cnn-naive": ("patch-cnn", "naive", {"use_features": True}),
+    "mlp-soft": ("features-mlp", "soft", {}),
+    "mlp-mil-share50": ("features-mlp", "mil", {}, 0.5),
+    "mlp-mil-share100": ("features-mlp", "mil", {}, 1.0),
+    "cnn-mil-share100": ("patch-cnn", "mil", {"use_features": True}, 1.0),
+    "cnn-soft": ("patch-cnn", "soft", {"use_features": True}),
 }
 
 
@@ -71,10 +76,10 @@ def main():
     report["candidates_only"] = {"heldout_recall": figures(
         [ScoredStudy(np.ones(len(d)), t.truth_share, t.emboli, t.calibres) for d, t in heldout], 0.5)}
     for name in args.arms.split(","):
-        architecture, supervision, options = ARMS[name]
+        architecture, supervision, options, *share = ARMS[name]
         start = time.process_time()
         model = build_reducer(architecture, **options)
-        train_reducer_model(model, train, supervision, args.epochs, seed=0)
+        train_reducer_model(model, train, supervision, args.epochs, seed=0, min_pe_share=share[0] if share else 0.0)
         cpu = time.process_time() - start
         threshold, _ = best_f1_threshold(scored(model, tune))
         report["arms"][name] = {"cpu_seconds": round(cpu, 1), "tune": figures(scored(model, tune), threshold),
