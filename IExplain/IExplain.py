@@ -33,7 +33,7 @@ from IExplainSlicerLib.settings import ModuleSettings  # noqa: E402
 
 # Reloaded in this order (a module after those it imports) so that edits take effect without restarting Slicer.
 LIB_MODULES = ("process", "progress_tracker", "overall_progress", "job", "commands", "worker", "settings",
-               "model_registry", "volumes", "segments", "heatmap", "findings_table", "dataset_folder", "export",
+               "model_registry", "volumes", "segments", "score_threshold", "heatmap", "findings_table", "dataset_folder", "export",
                "provenance", "detection", "finetuning", "run_controller", "panel_state", "segment_editor",
                "dependencies", "sample_data", "study_list", "phantom_check", "module_logic", "panel_presenter")
 
@@ -48,7 +48,9 @@ class IExplain(ScriptedLoadableModule):
         self.parent.helpText = _(
             "Finds pulmonary emboli in CT pulmonary angiograms. The iExplain method turns a slice classifier's "
             "Integrated-Gradients explanations into one segment per iteration; a 3D segmenter trained on those "
-            "pseudo-labels can be finetuned on your corrections. Research software, not for diagnosis. "
+            "pseudo-labels can be finetuned on your corrections. The candidates method finds filling defects "
+            "from the CT and scores each with a false-positive reducer; a slider hides the low scores live. "
+            "Research software, not for diagnosis. "
             '<a href="https://github.com/iexplain/SlicerIExplain/blob/main/docs/slicer.md">Documentation</a>.')
         self.parent.acknowledgementText = _(
             "Built on 3D Slicer, PyTorch, MONAI, Captum and timm. The method follows the iExplain paper "
@@ -73,6 +75,7 @@ class IExplainParameterNode:
     device: Annotated[str, Choice(list(DEVICES))] = "auto"
     classifierModel: str = ""
     segmenterModel: str = ""
+    reducerModel: str = ""
     igSteps: Annotated[int, WithinRange(0, 1024)] = 0
     igReferences: Annotated[int, WithinRange(0, 6)] = 0
     smoothGradSamples: Annotated[int, WithinRange(0, 128)] = 0
@@ -120,7 +123,7 @@ class IExplainWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, PanelVie
         for value, label in panel_state.DEVICE_CHOICES:
             self.ui.deviceComboBox.addItem(label, value)
         self.ui.reviewStatusComboBox.addItems([s.capitalize() for s in REVIEW_STATUSES])
-        self.ui.findingsTableWidget.setColumnCount(6)
+        self.setScoreThreshold(False, 0.0)
         self.ui.exportFolderPathLineEdit.currentPath = self.logic.exportFolder()
         self.ui.studyFolderPathLineEdit.currentPath = self.logic.settings.studyFolder()
         self.ui.segmentEditorWidget.setMRMLSegmentEditorNode(editorLifecycle.segmentEditorNode(slicer.mrmlScene))
@@ -147,6 +150,7 @@ class IExplainWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, PanelVie
         ui.findingsTableWidget.connect("itemChanged(QTableWidgetItem*)", self._onFindingItemChanged)
         ui.reviewStatusComboBox.connect("activated(int)", p.onReviewStatusChosen)
         ui.refreshFindingsButton.connect("clicked(bool)", lambda _b: p.onRefreshFindings())
+        ui.scoreThresholdSlider.connect("valueChanged(double)", p.onScoreThresholdChanged)
         ui.outputSegmentationSelector.connect("currentNodeChanged(vtkMRMLNode*)", p.onSegmentationChosen)
         ui.heatmapSelector.connect("currentNodeChanged(vtkMRMLNode*)", p.onHeatmapChosen)
         ui.showHeatmapCheckBox.connect("toggled(bool)", p.onHeatmapToggled)
@@ -256,15 +260,21 @@ class IExplainWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, PanelVie
     def showFindings(self, headers, rows) -> None:
         table = self.ui.findingsTableWidget
         self._updatingTable = True
+        table.setColumnCount(len(headers))  # a candidates result has a Calibre column
         table.setHorizontalHeaderLabels([_(h) for h in headers])
         table.setRowCount(len(rows))
+        dimmed = qt.QBrush(qt.QColor("gray"))
         for row, finding in enumerate(rows):
             show = qt.QTableWidgetItem()
             show.setFlags(qt.Qt.ItemIsUserCheckable | qt.Qt.ItemIsEnabled | qt.Qt.ItemIsSelectable)
             show.setCheckState(qt.Qt.Checked if finding.visible else qt.Qt.Unchecked)
             table.setItem(row, 0, show)
             for column, text in enumerate(finding.texts, start=1):
-                table.setItem(row, column, qt.QTableWidgetItem(text))
+                item = qt.QTableWidgetItem(text)
+                if finding.belowThreshold:
+                    item.setForeground(dimmed)
+                    item.setToolTip(_("Score below the threshold: hidden, and not exported unless marked completed"))
+                table.setItem(row, column, item)
         table.resizeColumnsToContents()
         self._updatingTable = False
 
@@ -278,7 +288,8 @@ class IExplainWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, PanelVie
 
     def setFindingReview(self, row: int, text: str) -> None:
         self._updatingTable = True
-        self.ui.findingsTableWidget.item(row, 5).setText(text)
+        table = self.ui.findingsTableWidget
+        table.item(row, table.columnCount - 1).setText(text)
         self._updatingTable = False
 
     def selectFinding(self, row) -> None:
@@ -289,6 +300,14 @@ class IExplainWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, PanelVie
         else:
             table.selectRow(row)
         table.blockSignals(wasBlocked)
+
+    def setScoreThreshold(self, visible: bool, value: float) -> None:
+        slider = self.ui.scoreThresholdSlider
+        self.ui.scoreThresholdLabel.visible = visible
+        slider.visible = visible
+        wasBlocked = slider.blockSignals(True)
+        slider.value = value
+        slider.blockSignals(wasBlocked)
 
     def setReviewChoice(self, index: int) -> None:
         self.ui.reviewStatusComboBox.currentIndex = index
@@ -453,7 +472,7 @@ class IExplainTest(ScriptedLoadableModuleTest):
         self.assertEqual(table.rowCount, segmentationNode.GetSegmentation().GetNumberOfSegments())
         table.selectRow(0)  # itemSelectionChanged -> presenter.onFindingSelected(0)
         widget.presenter.onReviewStatusChosen(REVIEW_STATUSES.index("flagged"))
-        self.assertEqual(table.item(0, 5).text(), "Flagged")
+        self.assertEqual(table.item(0, table.columnCount - 1).text(), "Flagged")
         self.assertTrue(widget.presenter.hasUnexportedCorrections())
         # Close Scene would offer to export the correction (and a testing-mode dialog says yes): not into the
         # user's dataset folder from a self-test

@@ -14,10 +14,17 @@ from pathlib import Path
 from IExplainLib.errors import InputError
 
 CLI_MODULE = "IExplainLib.cli.main"
-METHODS = ("iexplain", "segmenter")
+METHODS = ("iexplain", "segmenter", "candidates")
 DEVICES = ("auto", "cpu", "cuda")
-MODEL_KIND_OF_METHOD = {"iexplain": "classifier", "segmenter": "segmenter"}
-MODEL_SETTING_OF_KIND = {"classifier": "classifierModel", "segmenter": "segmenterModel"}  # DetectSettings fields
+MODEL_KIND_OF_METHOD = {"iexplain": "classifier", "segmenter": "segmenter", "candidates": "reducer"}
+MODEL_SETTING_OF_KIND = {"classifier": "classifierModel", "segmenter": "segmenterModel",
+                         "reducer": "reducerModel"}  # DetectSettings fields
+# The file each method's map goes to (``--heatmap``, ``--probability``, ``--scores``) and the name of its node.
+MAP_FLAG_OF_METHOD = {"iexplain": "--heatmap", "segmenter": "--probability", "candidates": "--scores"}
+MAP_KIND_OF_METHOD = {"iexplain": "attribution", "segmenter": "probability", "candidates": "scores"}
+# Candidates come back with every score (``--score-threshold 0``): the panel's threshold slider hides and shows
+# them live, without running again.
+CANDIDATES_WORKER_THRESHOLD = 0.0
 
 # setting name -> CLI flag. A value of 0 (the spin boxes' "default" position) is not passed, so the worker uses the
 # model card's or the CLI's default; only what the user changed reaches the command line.
@@ -44,13 +51,14 @@ class DetectSettings:
     method: str = "iexplain"
     classifierModel: str = ""
     segmenterModel: str = ""
+    reducerModel: str = ""
     device: str = "auto"
     filterClusters: bool = True
     advanced: dict[str, float] = field(default_factory=dict)
 
     def validate(self) -> None:
         if self.method not in METHODS:
-            raise InputError(f"unknown method {self.method!r} (use {' or '.join(METHODS)})")
+            raise InputError(f"unknown method {self.method!r} (use {', '.join(METHODS)})")
         if self.device not in DEVICES and not self.device.startswith("cuda:"):
             raise InputError(f"unknown device {self.device!r} (use auto, cpu or cuda)")
         kind = MODEL_KIND_OF_METHOD[self.method]
@@ -66,7 +74,8 @@ class DetectSettings:
     def asDict(self) -> dict:
         """For the export sidecar: what produced a segmentation."""
         return {"method": self.method, "classifier": self.classifierModel or None,
-                "segmenter": self.segmenterModel or None, "device": self.device,
+                "segmenter": self.segmenterModel or None, "reducer": self.reducerModel or None,
+                "device": self.device,
                 "filter_clusters": self.filterClusters,
                 "advanced": {k: v for k, v in self.advanced.items() if v}}
 
@@ -74,7 +83,8 @@ class DetectSettings:
 def detectSettingsFromParameters(parameters) -> DetectSettings:
     """The settings of the panel's parameter node (or anything with the same attribute names)."""
     return DetectSettings(method=parameters.method, classifierModel=parameters.classifierModel,
-                          segmenterModel=parameters.segmenterModel, device=parameters.device,
+                          segmenterModel=parameters.segmenterModel, reducerModel=parameters.reducerModel,
+                          device=parameters.device,
                           filterClusters=parameters.filterClusters,
                           advanced={name: getattr(parameters, name) for name in ADVANCED_FLAGS})
 
@@ -85,16 +95,23 @@ def _number(value: float) -> str:
 
 def detectArguments(ctPath: str | Path, outputPath: str | Path, heatmapPath: str | Path | None,
                     settings: DetectSettings) -> list[str]:
-    """``detect CT -o OUT.seg.nrrd --method ... --progress json ...`` (without the python and ``-m`` part)."""
+    """``detect CT -o OUT.seg.nrrd --method ... --progress json ...`` (without the python and ``-m`` part).
+
+    The candidates method gets its reducer, ``--score-threshold 0`` (every candidate, the panel hides those below its
+    threshold) and none of the iExplain and cluster-filter flags, which belong to the other two methods."""
     settings.validate()
     args = ["detect", str(ctPath), "-o", str(outputPath), "--method", settings.method,
             "--device", settings.device, "--progress", "json"]
     if settings.method == "iexplain":
         args += ["--classifier", str(settings.classifierModel)]
-    else:
+    elif settings.method == "segmenter":
         args += ["--segmenter", str(settings.segmenterModel)]
-    if heatmapPath is not None:  # iExplain's heat map, or the segmenter's probability map
-        args += ["--heatmap" if settings.method == "iexplain" else "--probability", str(heatmapPath)]
+    else:
+        args += ["--reducer", str(settings.reducerModel), "--score-threshold", _number(CANDIDATES_WORKER_THRESHOLD)]
+    if heatmapPath is not None:  # iExplain's heat map, the segmenter's probability map, or the candidates' scores
+        args += [MAP_FLAG_OF_METHOD[settings.method], str(heatmapPath)]
+    if settings.method == "candidates":
+        return args
     if not settings.filterClusters:
         args.append("--no-filter")
     for name, flag in ADVANCED_FLAGS.items():

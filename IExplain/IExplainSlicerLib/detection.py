@@ -8,6 +8,10 @@ Each run's nodes are named "<CT> PE run N" (N counts this CT's runs), so runs ne
 references its own heat map and findings table (``HEATMAP_REFERENCE``, ``TABLE_REFERENCE``), records the CT it was
 made on (``provenance``) and the worker's warnings (``WARNINGS_ATTRIBUTE``). A CT that is a frame of a Sequence is
 refused: only the frame shown would be analysed, and the user would not know.
+
+A candidates run brings every candidate (the worker runs with ``--score-threshold 0``): each segment gets its score
+and calibre from the findings file, and the segmentation starts at the reducer card's threshold, below which
+segments are hidden (``score_threshold``); its map is the score map (``--scores``).
 """
 
 from __future__ import annotations
@@ -22,11 +26,12 @@ from pathlib import Path
 
 from IExplainLib.errors import IExplainError
 
-from .commands import DetectSettings, detectArguments
+from .commands import MAP_KIND_OF_METHOD, DetectSettings, detectArguments
 from .findings_table import Finding, computeFindings, fillTableNode
 from .heatmap import loadHeatmap
 from .job import Job, JobResult, contrastFirst
 from .provenance import recordSourceCt
+from .score_threshold import applyScoreThreshold, cardThreshold
 from .segments import ORIGINAL_OUTPUT_ATTRIBUTE, RUN_SETTINGS_ATTRIBUTE, WARNINGS_ATTRIBUTE, loadDetectionSegmentation
 from .volumes import sequenceBrowserOf, writeVolumeNode
 from .worker import WorkerLauncher
@@ -64,8 +69,9 @@ class DetectionRun:
         self.workFolder = Path(tempfile.mkdtemp(prefix="IExplain-", dir=workRoot))
         self.ctPath = self.workFolder / "ct.nrrd"
         self.outputPath = self.workFolder / "pe.seg.nrrd"
-        # iExplain's attribution heat map, or the segmenter's probability map: the panel's overlay and score source
-        self.heatmapPath = self.workFolder / ("attribution.nrrd" if settings.method == "iexplain" else "probability.nrrd")
+        # iExplain's attribution heat map, the segmenter's probability map or the candidates' score map: the panel's
+        # overlay (and the score source of the first two)
+        self.heatmapPath = self.workFolder / f"{MAP_KIND_OF_METHOD[settings.method]}.nrrd"
         self.findingsPath = self.workFolder / "pe.findings.json"
         self.job: Job | None = None
 
@@ -104,13 +110,17 @@ class DetectionRun:
             encoding="utf-8")
         run = nextRunNumber(scene, self.ctNode)
         ctName = self.ctNode.GetName()
-        segmentationNode = loadDetectionSegmentation(scene, keptOutput, self.ctNode, f"{ctName} PE run {run}")
+        candidates = candidateRows(keptFindings) if self.settings.method == "candidates" else None
+        segmentationNode = loadDetectionSegmentation(scene, keptOutput, self.ctNode, f"{ctName} PE run {run}",
+                                                     candidates)
         segmentationNode.SetAttribute(ORIGINAL_OUTPUT_ATTRIBUTE, str(keptOutput))
         segmentationNode.SetAttribute(RUN_SETTINGS_ATTRIBUTE, json.dumps(runSettings))
         segmentationNode.SetAttribute(WARNINGS_ATTRIBUTE, json.dumps(warnings))
         segmentationNode.SetAttribute(RUN_OF_ATTRIBUTE, f"{self.ctNode.GetID()} {run}")
         recordSourceCt(segmentationNode, self.ctNode)
-        kind = "attribution" if self.settings.method == "iexplain" else "probability"
+        if candidates is not None:
+            applyScoreThreshold(segmentationNode, cardThreshold(self.settings.reducerModel))
+        kind = MAP_KIND_OF_METHOD[self.settings.method]
         heatmapNode = loadHeatmap(scene, keptHeatmap, self.ctNode, f"{ctName} {kind} run {run}") \
             if keptHeatmap else None
         tableNode = scene.AddNewNodeByClass("vtkMRMLTableNode", f"{ctName} PE findings run {run}")
@@ -163,6 +173,19 @@ def nextRunNumber(scene, ctNode) -> int:
         if ctId == ctNode.GetID() and number.isdigit():
             runs.append(int(number))
     return max(runs) + 1
+
+
+def candidateRows(findingsPath: Path) -> dict[int, dict]:
+    """The rows of a candidates run's findings file by finding number (= the segment's label value)."""
+    try:
+        document = json.loads(findingsPath.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise IExplainError(f"the candidates run wrote no readable findings file {findingsPath.name}: {error}") \
+            from error
+    rows = document.get("findings") if isinstance(document, dict) else None
+    if document.get("method") != "candidates" or not isinstance(rows, list):
+        raise IExplainError(f"{findingsPath.name} is not the findings file of a candidates run")
+    return {int(row["finding"]): row for row in rows if isinstance(row, dict) and "finding" in row and "score" in row}
 
 
 def workerWarnings(result: JobResult | None, findingsPath: Path) -> list[str]:

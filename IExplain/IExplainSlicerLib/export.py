@@ -1,7 +1,9 @@
 """Corrected segments -> a labelmap in the CT's exact geometry -> a case in the finetuning dataset folder.
 
 Which segments count: every segment the radiologist did not flag (review status "flagged" means "not a PE, leave it
-out"), including segments added by hand in the Segment Editor for emboli the model missed. The label is binary
+out"), including segments added by hand in the Segment Editor for emboli the model missed. A candidate whose score is
+below the segmentation's threshold (hidden by the panel's slider) is no finding: it is left out, and not counted as
+unreviewed, unless the radiologist marked it completed. The label is binary
 (embolus / background): the segmenter learns "PE", not the iteration that found it; the iterations stay in
 ``segmentations/<id>.seg.nrrd`` and in the sidecar.
 """
@@ -22,8 +24,9 @@ from IExplainLib.modelfile import sha256_of
 
 from .dataset_folder import CasePaths, FinetuneDatasetFolder, safeCaseId
 from .provenance import STUDY_FILE_ATTRIBUTE, checkSourceCt, shortId
+from .score_threshold import isBelowThreshold, scoreThreshold
 from .segments import (ORIGINAL_OUTPUT_ATTRIBUTE, RUN_SETTINGS_ATTRIBUTE, WARNINGS_ATTRIBUTE, reviewStatus,
-                       segmentIteration)
+                       segmentIteration, segmentScore)
 from .volumes import ijkToRas, sameGeometry, writeVolumeNode
 
 EXPORT_SOURCE = "3D Slicer IExplain module"
@@ -44,20 +47,30 @@ class ExportResult:
 
 
 def segmentReviewSummary(segmentationNode) -> list[dict]:
-    """``[{"id", "name", "iteration", "status"}]`` for every segment, in the segmentation's order."""
+    """``[{"id", "name", "iteration", "status", "score", "below_threshold"}]`` for every segment, in the
+    segmentation's order (``score``: a candidate's reducer score, else None)."""
     segmentation = segmentationNode.GetSegmentation()
+    threshold = scoreThreshold(segmentationNode)
     summary = []
     for index in range(segmentation.GetNumberOfSegments()):
         segmentId = segmentation.GetNthSegmentID(index)
         segment = segmentation.GetSegment(segmentId)
+        score = segmentScore(segment)
         summary.append({"id": segmentId, "name": segment.GetName(), "iteration": segmentIteration(segment),
-                        "status": reviewStatus(segment)})
+                        "status": reviewStatus(segment), "score": score,
+                        "below_threshold": isBelowThreshold(score, threshold)})
     return summary
+
+
+def _rejected(segment: dict) -> bool:
+    """A candidate below the threshold that nobody accepted (completed): no finding, not exported."""
+    return bool(segment["below_threshold"]) and segment["status"] != "completed"
 
 
 def unreviewedSegmentNames(segmentationNode) -> list[str]:
     """Segments nobody has marked completed or flagged yet: exporting them trains on unchecked model output."""
-    return [s["name"] for s in segmentReviewSummary(segmentationNode) if s["status"] in UNREVIEWED_STATUSES]
+    return [s["name"] for s in segmentReviewSummary(segmentationNode)
+            if s["status"] in UNREVIEWED_STATUSES and not _rejected(s)]
 
 
 def exportSegmentsToLabelmap(segmentationNode, ctNode, segmentIds: list[str], binary: bool = True):
@@ -110,9 +123,10 @@ def exportForFinetuning(segmentationNode, ctNode, datasetFolder: str | Path, cas
     folder.checkCaseBelongsTo(index, baseId, identity["key"])
     paths = folder.nextCase(index, baseId)
     summary = segmentReviewSummary(segmentationNode)
-    accepted = [s for s in summary if s["status"] != "flagged"]
+    belowThreshold = [s["name"] for s in summary if _rejected(s)]
+    accepted = [s for s in summary if s["status"] != "flagged" and not _rejected(s)]
     flagged = [s["name"] for s in summary if s["status"] == "flagged"]
-    unreviewed = [s["name"] for s in summary if s["status"] in UNREVIEWED_STATUSES]
+    unreviewed = [s["name"] for s in summary if s["status"] in UNREVIEWED_STATUSES and not _rejected(s)]
     if runSettings is None:
         runSettings = json.loads(segmentationNode.GetAttribute(RUN_SETTINGS_ATTRIBUTE) or "{}")
     written: list[Path] = []
@@ -140,11 +154,13 @@ def exportForFinetuning(segmentationNode, ctNode, datasetFolder: str | Path, cas
             "source": EXPORT_SOURCE, "slicer_version": slicerVersion, "ct_node": ctNode.GetName(),
             "ct_identity": source, "ct_identity_key": identity["key"], "study_file": studyFile,
             "warned": bool(warnings), "warnings": warnings,
-            "model": {k: runSettings.get(k) for k in ("method", "classifier", "segmenter")},
+            "model": {k: runSettings.get(k) for k in ("method", "classifier", "segmenter", "reducer")},
             "parameters": runSettings,
             "accepted_iterations": sorted(s["iteration"] for s in accepted if s["iteration"] is not None),
             "added_segments": [s["name"] for s in accepted if s["iteration"] is None],
             "segments": summary,
+            "score_threshold": scoreThreshold(segmentationNode),
+            "below_threshold_segments": belowThreshold,
             "review_status": "partial" if unreviewed else "complete",
             "label": {"values": "0 background, 1 embolus", "voxels": labelVoxels},
             "notes": notes,

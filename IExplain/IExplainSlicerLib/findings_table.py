@@ -2,7 +2,9 @@
 
 Rows are the iteration segments first (in iteration order), then segments the radiologist added by hand (iteration
 ``None``), so a missed embolus drawn in the Segment Editor is listed and can be reviewed like the others. The score
-is the peak of the run's map inside the segment: iExplain's attribution heat map, or the segmenter's probability.
+is the peak of the run's map inside the segment: iExplain's attribution heat map, or the segmenter's probability; a
+candidate's score is its reducer score from the findings file (a segment tag), which an edit does not change, and its
+calibre class comes with it.
 Slice numbers shown are 1-based, as Slicer numbers slices; ``firstSlice``/``lastSlice`` stay the 0-based k index.
 :class:`FindingsModel` keeps the rows and re-measures only segments whose voxels changed: a review-status change
 re-measures nothing (it used to re-measure every segment as a CT-size array on each click).
@@ -17,11 +19,11 @@ import slicer
 import vtk
 from vtk.util.numpy_support import vtk_to_numpy
 
-from .segments import reviewStatus, segmentIteration, setReviewStatus
+from .segments import reviewStatus, segmentCalibre, segmentIteration, segmentScore, setReviewStatus
 from .volumes import ijkToRas, voxelVolumeMm3
 
 COLUMNS = ("Iteration", "Segment", "Volume (mm3)", "Score", "First slice", "Last slice", "Review",
-           "Center R", "Center A", "Center S", "Study warning")
+           "Center R", "Center A", "Center S", "Study warning", "Calibre")
 WARNED_ATTRIBUTE = "IExplain.Warned"  # on the table node: "1" when the worker warned about the study
 
 
@@ -37,10 +39,17 @@ class Finding:
     lastSlice: int | None
     review: str
     centerRas: tuple[float, float, float] | None
+    candidateScore: float | None = None  # a candidate's reducer score (findings file); None for other segments
+    calibre: str | None = None  # a candidate's calibre class
 
     @property
     def handAdded(self) -> bool:
         return self.iteration is None
+
+    @property
+    def score(self) -> float | None:
+        """The candidate's reducer score, else the peak of the run's map inside the segment."""
+        return self.peakAttribution if self.candidateScore is None else self.candidateScore
 
     @property
     def sliceRange(self) -> str:
@@ -122,7 +131,7 @@ def measureSegment(segmentationNode, segmentId: str, ctNode, heat=None, iteratio
     else:
         center, first, last, peak = None, None, None, None
     return Finding(iteration, segmentId, segment.GetName(), count, count * voxelVolumeMm3(ctNode), peak, first, last,
-                   reviewStatus(segment), center)
+                   reviewStatus(segment), center, segmentScore(segment), segmentCalibre(segment))
 
 
 def computeFindings(segmentationNode, ctNode, heatmapNode=None) -> list[Finding]:
@@ -141,7 +150,7 @@ def fillTableNode(tableNode, findings: list[Finding], warnings: list[str] | None
     table = vtk.vtkTable()
     arrays = [vtk.vtkIntArray(), vtk.vtkStringArray(), vtk.vtkDoubleArray(), vtk.vtkDoubleArray(),
               vtk.vtkIntArray(), vtk.vtkIntArray(), vtk.vtkStringArray(), vtk.vtkDoubleArray(),
-              vtk.vtkDoubleArray(), vtk.vtkDoubleArray(), vtk.vtkStringArray()]
+              vtk.vtkDoubleArray(), vtk.vtkDoubleArray(), vtk.vtkStringArray(), vtk.vtkStringArray()]
     for array, name in zip(arrays, COLUMNS):
         array.SetName(name)
         table.AddColumn(array)
@@ -149,9 +158,10 @@ def fillTableNode(tableNode, findings: list[Finding], warnings: list[str] | None
     for row, finding in enumerate(findings):
         center = finding.centerRas or (float("nan"),) * 3
         values = (0 if finding.iteration is None else finding.iteration, finding.name, round(finding.volumeMm3, 2),
-                  float("nan") if finding.peakAttribution is None else finding.peakAttribution,
+                  float("nan") if finding.score is None else finding.score,
                   0 if finding.firstSlice is None else finding.firstSlice + 1,  # 1-based; 0: empty segment
-                  0 if finding.lastSlice is None else finding.lastSlice + 1, finding.review, *center, warning)
+                  0 if finding.lastSlice is None else finding.lastSlice + 1, finding.review, *center, warning,
+                  finding.calibre or "")
         for column, value in enumerate(values):
             table.SetValue(row, column, vtk.vtkVariant(value))
     tableNode.SetAndObserveTable(table)
@@ -167,11 +177,13 @@ def measureFindings(segmentationNode, ctNode, heatmapNode=None, tableNode=None) 
     return findings
 
 
-def panelRowTexts(finding: Finding) -> tuple[str, str, str, str, str]:
-    """The panel's columns after its visibility checkbox: name, volume (mm³), score, slices (1-based), review."""
-    peak = "-" if finding.peakAttribution is None else f"{finding.peakAttribution:.3g}"
+def panelRowTexts(finding: Finding, withCalibre: bool = False) -> tuple[str, ...]:
+    """The panel's columns after its visibility checkbox: name, volume (mm³), score, slices (1-based), review; with
+    ``withCalibre`` (a candidates result) the calibre class after the score. The review is always the last."""
+    peak = "-" if finding.score is None else f"{finding.score:.3g}"
     name = f"{finding.name} (added)" if finding.handAdded else finding.name
-    return (name, f"{finding.volumeMm3:.0f}", peak, finding.sliceRange, finding.review.capitalize())
+    calibre = (finding.calibre or "-",) if withCalibre else ()
+    return (name, f"{finding.volumeMm3:.0f}", peak, *calibre, finding.sliceRange, finding.review.capitalize())
 
 
 class FindingsModel:
@@ -219,7 +231,8 @@ class FindingsModel:
                 self._voxelTimes[segmentId] = voxelTime
             else:
                 segment = self.segmentationNode.GetSegmentation().GetSegment(segmentId)
-                finding = replace(finding, iteration=iteration, name=segment.GetName(), review=reviewStatus(segment))
+                finding = replace(finding, iteration=iteration, name=segment.GetName(), review=reviewStatus(segment),
+                                  candidateScore=segmentScore(segment), calibre=segmentCalibre(segment))
             rows.append(finding)
         self.findings = rows
         if self.tableNode is not None:

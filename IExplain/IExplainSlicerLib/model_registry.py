@@ -1,5 +1,8 @@
 """The models the panel offers: bundled demo models and models the user imported or finetuned.
 
+Three kinds, one per detection method (``commands.MODEL_KIND_OF_METHOD``): a classifier (iExplain), a segmenter, and
+a false-positive reducer (candidates), whose card also recommends a score threshold, shown with it.
+
 A model is ``name.safetensors`` plus its card ``name.json`` (``IExplainLib.modelfile``). Bundled cards live in the
 extension (``Resources/Models`` in the repository); imported and finetuned models are copied into a user folder
 (``~/.IExplain/models`` by default) so they survive Slicer upgrades (SlicerTotalSegmentator PR #38) and work offline.
@@ -30,6 +33,7 @@ class ModelEntry:
     sha256: str
     source: str  # "bundled", "imported" or "finetuned"
     description: str = ""
+    threshold: float | None = None  # a reducer card's score threshold (chosen on tuning seeds)
 
     @property
     def permissive(self) -> bool:
@@ -43,7 +47,8 @@ class ModelEntry:
     def summary(self) -> str:
         """One line for the panel: licence and (short) checksum."""
         checksum = f"sha256 {self.sha256[:12]}…" if self.sha256 else "no checksum in card"
-        return f"{self.kind}, {self.source}, licence {self.license or 'unknown'}, {checksum}"
+        threshold = f", score threshold {self.threshold:.2f}" if self.threshold is not None else ""
+        return f"{self.kind}, {self.source}, licence {self.license or 'unknown'}, {checksum}{threshold}"
 
     def verifyChecksum(self) -> bool:
         """True when the weights on disk match the card (a changed or truncated download fails here)."""
@@ -56,10 +61,12 @@ def entryFromCard(cardOrWeights: Path, source: str) -> ModelEntry:
     card = read_card(weights)
     if not weights.exists():
         raise ModelFileError(f"{weights.name} (named by its card) is missing")
+    threshold = card.get("threshold") if card["kind"] == "reducer" else None  # read_card checked it is in [0, 1]
     return ModelEntry(
         name=str(card.get("name") or weights.stem), kind=card["kind"], weightsPath=weights,
         license=str(card.get("license") or card.get("licence") or ""), sha256=str(card.get("sha256") or ""),
-        source=source, description=str(card.get("description") or ""))
+        source=source, description=str(card.get("description") or ""),
+        threshold=None if threshold is None else float(threshold))
 
 
 class ModelRegistry:
@@ -135,4 +142,5 @@ def bundledModelFolders(moduleDir: Path) -> list[Path]:
 
 
 def _withSource(entry: ModelEntry, source: str) -> ModelEntry:
-    return ModelEntry(entry.name, entry.kind, entry.weightsPath, entry.license, entry.sha256, source, entry.description)
+    return ModelEntry(entry.name, entry.kind, entry.weightsPath, entry.license, entry.sha256, source, entry.description,
+                      entry.threshold)

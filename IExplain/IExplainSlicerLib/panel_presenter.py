@@ -15,6 +15,11 @@ Rules that live here (issue 26):
 - choosing a segmentation brings its own table, heat map and CT (fault 8); a reopened scene shows its findings, and
   a run that ends while the panel is hidden changes no view and no editor until the panel is shown again (fault 12);
 - a run's findings are measured once, by the run; edits re-measure only the edited segment (fault 6).
+
+And of issue 23 (the candidates method): the method choice survives a closed scene like the model choice; a
+candidates result shows each finding's score and calibre class, and a score-threshold slider that hides the
+findings below it and shows the others, live (segment visibility only: nothing runs or is measured again); the
+table marks the hidden ones.
 """
 
 from __future__ import annotations
@@ -37,7 +42,8 @@ from .findings_table import Finding, FindingsModel, SegmentChangeWatch, panelRow
 from .heatmap import HEATMAP_ATTRIBUTE, SOURCE_CT_REFERENCE, defaultInputVolume, heatmapLegend, showHeatmapOverlay
 from .provenance import STUDY_FILE_ATTRIBUTE
 from .run_controller import RunController, RunKind, RunState
-from .segments import REVIEW_STATUSES, WARNINGS_ATTRIBUTE, setIterationVisible
+from .score_threshold import applyScoreThreshold, isBelowThreshold, scoreThreshold
+from .segments import REVIEW_STATUSES, RUN_SETTINGS_ATTRIBUTE, WARNINGS_ATTRIBUTE, setIterationVisible
 from .study_list import StudyWorklist
 
 UNEXPORTED_ATTRIBUTE = "IExplain.UnexportedCorrections"  # "1" once edited or reviewed after the last export
@@ -50,7 +56,8 @@ class FindingRow:
 
     segmentId: str
     visible: bool
-    texts: tuple[str, ...]  # name, volume, score, slices, review (panelRowTexts)
+    texts: tuple[str, ...]  # name, volume, score, [calibre,] slices, review (panelRowTexts)
+    belowThreshold: bool = False  # a candidate scoring below the threshold: hidden, and shown dimmed
 
 
 class PanelView(ABC):
@@ -111,7 +118,12 @@ class PanelView(ABC):
         """Rebuild the findings table (this clears the table's selection, as a QTableWidget does)."""
 
     @abstractmethod
-    def setFindingReview(self, row: int, text: str) -> None: ...
+    def setFindingReview(self, row: int, text: str) -> None:
+        """The review text of a row (its last column)."""
+
+    @abstractmethod
+    def setScoreThreshold(self, visible: bool, value: float) -> None:
+        """Show or hide the score-threshold slider and set its value (without emitting its change signal)."""
 
     @abstractmethod
     def selectFinding(self, row: int | None) -> None:
@@ -284,6 +296,9 @@ class PanelPresenter:
         self.view.editorSceneEndClose(self.entered)
         self.view.setBanner("")
         self.view.showFindings(self._headers(), [])
+        self.view.setScoreThreshold(False, 0.0)
+        method = self.logic.settings.chosenMethod()  # Clear(0) emptied the node: the user's method goes back in
+        self.logic.getParameterNode().method = method if method in MODEL_KIND_OF_METHOD else "iexplain"
         self.initializeParameterNode(bind=self.entered)  # the widgets are bound only while the panel is shown
         self.updateModelList()  # Clear(0) emptied the parameter node: the chosen model goes back in (fault 2)
 
@@ -314,8 +329,10 @@ class PanelPresenter:
 
     # -- choices ------------------------------------------------------------------------------------------------------
     def onMethodChosen(self, index: int) -> None:
+        method = panel_state.METHOD_CHOICES[index][0]
+        self.logic.settings.rememberMethod(method)
         if self.node is not None:
-            self.node.method = panel_state.METHOD_CHOICES[index][0]
+            self.node.method = method
         self.updateModelList()
 
     def onDeviceChosen(self, index: int) -> None:
@@ -553,11 +570,26 @@ class PanelPresenter:
             segmentationNode.SetNodeReferenceID(TABLE_REFERENCE, table.GetID())
         return table
 
-    def _headers(self) -> list[str]:
+    def resultMethod(self) -> str:
+        """The method that made the shown segmentation: its run settings, else what its segments and map say."""
         node = self.node
+        segmentationNode = node.outputSegmentation if node is not None else None
+        if segmentationNode is not None:
+            try:
+                method = json.loads(segmentationNode.GetAttribute(RUN_SETTINGS_ATTRIBUTE) or "{}").get("method")
+            except (json.JSONDecodeError, AttributeError):
+                method = None
+            if method in panel_state.SCORE_HEADERS:
+                return str(method)
+            if scoreThreshold(segmentationNode) is not None:
+                return "candidates"
         heatmap = node.heatmapVolume if node is not None else None
-        method = "segmenter" if heatmap is not None and "probability" in (heatmap.GetName() or "") else "iexplain"
-        return ["Show", "Finding", "Volume (mm³)", panel_state.SCORE_HEADERS[method], "Slices", "Review"]
+        return "segmenter" if heatmap is not None and "probability" in (heatmap.GetName() or "") else "iexplain"
+
+    def _headers(self, method: str | None = None) -> list[str]:
+        method = method or self.resultMethod()
+        calibre = ["Calibre"] if method == "candidates" else []
+        return ["Show", "Finding", "Volume (mm³)", panel_state.SCORE_HEADERS[method], *calibre, "Slices", "Review"]
 
     def showResults(self, measured: list[Finding] | None = None) -> None:
         """Editor, findings, banner and overlay for the parameter node's segmentation and CT. Only while the panel
@@ -577,6 +609,8 @@ class PanelPresenter:
         self.view.setBanner(f"Warning about this study: {warnings[0]}" if warnings else "")
         self.showHeatmap()
         self.refreshFindings(set() if measured is not None else None)
+        threshold = scoreThreshold(self.findings.segmentationNode) if self.findings is not None else None
+        self.view.setScoreThreshold(threshold is not None, threshold or 0.0)
         self.updateButtons()
 
     def _watchSegments(self, segmentationNode) -> None:
@@ -615,18 +649,29 @@ class PanelPresenter:
         """Re-measure what changed (everything when ``changedIds`` is None), rebuild the table, and select the
         chosen finding again (the rebuild clears the selection; fault 7)."""
         rows: list[FindingRow] = []
+        method = self.resultMethod()
         if self.findings is not None:
             warned = WARNED_MARK if self.findings.warnings else ""
             displayNode = self.findings.segmentationNode.GetDisplayNode()
+            threshold = scoreThreshold(self.findings.segmentationNode)
             for finding in self.findings.refresh(changedIds):
                 visible = displayNode is None or bool(displayNode.GetSegmentVisibility(finding.segmentId))
-                name, *rest = panelRowTexts(finding)
-                rows.append(FindingRow(finding.segmentId, visible, (warned + name, *rest)))
-        self.view.showFindings(self._headers(), rows)
+                name, *rest = panelRowTexts(finding, withCalibre=method == "candidates")
+                rows.append(FindingRow(finding.segmentId, visible, (warned + name, *rest),
+                                       isBelowThreshold(finding.candidateScore, threshold)))
+        self.view.showFindings(self._headers(method), rows)
         row = self.findings.rowOf(self.selectedSegmentId) if self.findings and self.selectedSegmentId else None
         if row is None:
             self.selectedSegmentId = None
         self.view.selectFinding(row)
+
+    def onScoreThresholdChanged(self, value: float) -> None:
+        """The slider moved: the candidates below ``value`` are hidden, the others shown; the table marks them. Only
+        visibility changes, so nothing is measured again and no run starts."""
+        if self.findings is None or scoreThreshold(self.findings.segmentationNode) is None:
+            return
+        applyScoreThreshold(self.findings.segmentationNode, value)
+        self.refreshFindings(set())
 
     def onFindingVisibilityToggled(self, row: int, visible: bool) -> None:
         if self.findings is not None and 0 <= row < len(self.findings.findings):
@@ -650,7 +695,7 @@ class PanelPresenter:
         self._markUnexported()
         row = self.findings.rowOf(finding.segmentId)
         if row is not None:
-            self.view.setFindingReview(row, panelRowTexts(finding)[4])
+            self.view.setFindingReview(row, panelRowTexts(finding)[-1])
 
     def onOpenSegmentEditor(self) -> None:
         if self.node is not None:

@@ -15,13 +15,14 @@ from .run_controller import RunKind, RunState
 METHOD_CHOICES = (
     ("iexplain", "iExplain: classifier + explanations (a segment per iteration)"),
     ("segmenter", "3D segmenter (one pass, faster)"),
+    ("candidates", "Candidates: filling defects from the CT, scored by a false-positive reducer"),
 )
 DEVICE_CHOICES = (
     ("auto", "Automatic (GPU if available)"),
     ("cpu", "CPU only"),
     ("cuda", "GPU (CUDA)"),
 )
-SCORE_HEADERS = {"iexplain": "Peak attribution", "segmenter": "Peak probability"}
+SCORE_HEADERS = {"iexplain": "Peak attribution", "segmenter": "Peak probability", "candidates": "Score"}
 
 
 def indexOfValue(choices: Sequence[tuple[str, str]], value: str) -> int:

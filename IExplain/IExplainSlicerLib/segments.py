@@ -1,6 +1,7 @@
 """``iexplain detect`` output -> a segmentation node with one reviewed-ready segment per iteration.
 
-Each segment is named ``PE iteration k``, gets its own colour, the DICOM Embolus terminology (category SCT 49755003,
+Each segment is named ``PE iteration k`` (a candidates run: ``PE k (calibre, score)``, finding k of the findings
+file, with its score and calibre class kept as segment tags, which the ``.seg.nrrd`` saves), gets its own colour, the DICOM Embolus terminology (category SCT 49755003,
 type SCT 55584005, region SCT 81040000; SLICER_NOTES section 9) and the review status "Not started"; the segmentation
 references the CT so that it overlays it voxel for voxel and exports in its exact geometry.
 """
@@ -8,6 +9,7 @@ references the CT so that it overlays it voxel for voxel and exports in its exac
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +23,8 @@ ITERATION_TAG = "IExplain.Iteration"
 ORIGINAL_OUTPUT_ATTRIBUTE = "IExplain.OriginalOutput"
 RUN_SETTINGS_ATTRIBUTE = "IExplain.RunSettings"
 WARNINGS_ATTRIBUTE = "IExplain.Warnings"  # JSON list of the worker's warnings about the study (not a CTA first)
+SCORE_TAG = "IExplain.Score"  # a candidate's reducer score (findings file), on its segment
+CALIBRE_TAG = "IExplain.Calibre"  # a candidate's calibre class: central, lobar, segmental, subsegmental
 
 EMBOLUS_TERMINOLOGY = (
     "Segmentation category and type - DICOM master list"
@@ -79,6 +83,24 @@ def segmentIteration(segment) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def candidateSegmentName(row: Mapping) -> str:
+    """The library's name of a candidates finding: ``PE k (calibre, score)``."""
+    return f"PE {int(row['finding'])} ({row.get('calibre') or '?'}, {float(row['score']):.2f})"
+
+
+def segmentScore(segment) -> float | None:
+    """The reducer score of a candidate's segment; None for other segments (iterations, added by hand)."""
+    text = _getTag(segment, SCORE_TAG) if segment is not None else None
+    try:
+        return float(text) if text else None
+    except ValueError:
+        return None
+
+
+def segmentCalibre(segment) -> str | None:
+    return (_getTag(segment, CALIBRE_TAG) or None) if segment is not None else None
+
+
 def _getTag(segment, name: str) -> str | None:
     """vtkSegment.GetTag(name, str&): VTK Python wraps the out-argument as a mutable string reference."""
     import vtk
@@ -99,8 +121,10 @@ def iterationSegmentIds(segmentationNode) -> list[tuple[int, str]]:
     return sorted(found)
 
 
-def loadDetectionSegmentation(scene, path: str | Path, ctNode, name: str | None = None):
-    """Read a detection result (``.seg.nrrd``, or a labelmap whose value k means iteration k) onto ``ctNode``."""
+def loadDetectionSegmentation(scene, path: str | Path, ctNode, name: str | None = None,
+                              candidates: Mapping[int, Mapping] | None = None):
+    """Read a detection result (``.seg.nrrd``, or a labelmap whose value k means iteration k) onto ``ctNode``.
+    ``candidates``: the findings rows of a candidates run by finding number (label value k = finding k)."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"detection output {path} not found")
@@ -113,7 +137,7 @@ def loadDetectionSegmentation(scene, path: str | Path, ctNode, name: str | None 
         _checkGrid(segmentationNode, ctNode, path)
         segmentationNode.SetReferenceImageGeometryParameterFromVolumeNode(ctNode)
         segmentationNode.SetNodeReferenceID(segmentationNode.GetReferenceImageGeometryReferenceRole(), ctNode.GetID())
-        _normaliseIterationSegments(segmentationNode)
+        _normaliseIterationSegments(segmentationNode, candidates)
     except Exception:
         scene.RemoveNode(segmentationNode)
         raise
@@ -183,8 +207,9 @@ def _checkGrid(segmentationNode, ctNode, path: Path) -> None:
         raise InputError(f"{path.name} extends beyond {ctNode.GetName()} ({extent} vs dimensions {dims})")
 
 
-def _normaliseIterationSegments(segmentationNode) -> None:
-    """Name, colour, terminology, iteration tag and review status for every segment, in iteration order."""
+def _normaliseIterationSegments(segmentationNode, candidates: Mapping[int, Mapping] | None = None) -> None:
+    """Name, colour, terminology, iteration tag and review status for every segment, in iteration order; a
+    candidate's segment also gets its score and calibre tags from its findings row."""
     segmentation = segmentationNode.GetSegmentation()
     segments = []
     for index in range(segmentation.GetNumberOfSegments()):
@@ -195,7 +220,11 @@ def _normaliseIterationSegments(segmentationNode) -> None:
     if len({iteration for iteration, _, _ in segments}) < len(segments):  # no usable numbering: file order
         segments = [(index + 1, index, segment) for _, index, segment in segments]
     for iteration, _, segment in sorted(segments, key=lambda item: (item[0], item[1])):
-        segment.SetName(iterationName(iteration))
+        row = candidates.get(iteration) if candidates is not None else None
+        segment.SetName(candidateSegmentName(row) if row else iterationName(iteration))
+        if row:
+            segment.SetTag(SCORE_TAG, repr(float(row["score"])))
+            segment.SetTag(CALIBRE_TAG, str(row.get("calibre") or ""))
         segment.SetNameAutoGenerated(False)
         segment.SetColor(*iterationColor(iteration))
         segment.SetColorAutoGenerated(False)

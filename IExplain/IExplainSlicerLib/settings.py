@@ -16,6 +16,7 @@ EXPORT_FOLDER_KEY = "IExplain/exportFolder"
 STUDY_FOLDER_KEY = "IExplain/studyFolder"
 ACCEPTED_LICENSE_KEY_PREFIX = "IExplain/acceptedLicense/"
 CHOSEN_MODEL_KEY_PREFIX = "IExplain/chosenModel/"
+CHOSEN_METHOD_KEY = "IExplain/chosenMethod"
 
 
 class SettingsStore(Protocol):
@@ -61,6 +62,13 @@ class ModuleSettings:
 
     def rememberModel(self, kind: str, weightsPath: str | Path) -> None:
         self.openStore().setValue(CHOSEN_MODEL_KEY_PREFIX + kind, str(weightsPath))
+
+    def chosenMethod(self) -> str:
+        """The detection method last chosen ("iexplain", "segmenter", "candidates"): a closed scene gets it back."""
+        return str(self._value(CHOSEN_METHOD_KEY, "iexplain"))
+
+    def rememberMethod(self, method: str) -> None:
+        self.openStore().setValue(CHOSEN_METHOD_KEY, method)
 
     @staticmethod
     def _licenseKey(entry) -> str:

@@ -87,3 +87,50 @@ def real_launcher():
     from IExplainSlicerLib.worker import WorkerLauncher
 
     return WorkerLauncher(libraryRoot=REPO)
+
+
+@pytest.fixture(scope="session")
+def candidate_study(tmp_path_factory):
+    """A small phantom CT angiogram with emboli (128 px, 32 slices: the candidate detector resolves them) on disk."""
+    from IExplainLib.io import write_volume
+    from IExplainLib.phantoms import make_study
+
+    study = make_study(13, slices=32, size=128, negative=False)
+    return study, write_volume(tmp_path_factory.mktemp("candidate-study") / "cta.nrrd", study.volume)
+
+
+@pytest.fixture(scope="session")
+def tiny_reducer(candidate_study, tmp_path_factory) -> Path:
+    """A real false-positive reducer trained in seconds (features MLP, 3 epochs, slice labels of two phantoms), as
+    Testing/candidates does. Its card's threshold is then set between two of its scores on ``candidate_study``
+    (scored in-process by the library's detector), so that the card's threshold hides some candidates and shows
+    others: what the panel's slider starts from."""
+    import json
+
+    import torch
+
+    from IExplainLib.candidates.detector import CandidateDetector
+    from IExplainLib.candidates.train import ReducerTrainConfig, train_reducer
+    from IExplainLib.candidates.training_data import prepare_study
+    from IExplainLib.phantoms import make_study
+
+    positive, _path = candidate_study
+    negative = make_study(15, slices=32, size=128, negative=True)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        studies = [prepare_study("p", positive.volume, positive.slice_labels),
+                   prepare_study("n", negative.volume, negative.slice_labels)]
+        weights = train_reducer(studies, ReducerTrainConfig("features-mlp", epochs=3),
+                                tmp_path_factory.mktemp("tiny-reducer") / "tiny-reducer.safetensors", threshold=0.0)
+        _candidates, scores = CandidateDetector(weights).score(positive.volume)
+    finally:
+        torch.set_num_threads(threads)
+    ranked = sorted({round(float(s), 4) for s in scores})
+    assert len(ranked) >= 4, "the tiny reducer must tell some candidates apart"
+    middle = len(ranked) // 2
+    card = weights.with_suffix(".json")
+    document = json.loads(card.read_text(encoding="utf-8"))
+    document["threshold"] = round((ranked[middle - 1] + ranked[middle]) / 2, 5)
+    card.write_text(json.dumps(document, indent=2), encoding="utf-8")
+    return weights

@@ -96,6 +96,8 @@ class StrictView(PanelView):
         self.rows: list[FindingRow] = []
         self.selectedRow: int | None = None
         self.reviewChoice = 0
+        self.thresholdShown = False
+        self.threshold = 0.0
         self._exportFolder = exportFolder
         self._studyFolder = studyFolder
         self._caseId = ""
@@ -183,8 +185,13 @@ class StrictView(PanelView):
         self._record("showFindings", len(rows))
 
     def setFindingReview(self, row, text) -> None:
-        segmentId, visible, texts = self.rows[row].segmentId, self.rows[row].visible, self.rows[row].texts
-        self.rows[row] = FindingRow(segmentId, visible, (*texts[:4], text))
+        old = self.rows[row]
+        self.rows[row] = FindingRow(old.segmentId, old.visible, (*old.texts[:-1], text), old.belowThreshold)
+
+    def setScoreThreshold(self, visible, value) -> None:
+        """The slider (its label with it): shown or hidden, and where it stands; setting it emits nothing."""
+        self.thresholdShown, self.threshold = bool(visible), float(value)
+        self._record("setScoreThreshold", bool(visible), float(value))
 
     def selectFinding(self, row) -> None:
         self.selectedRow = row

@@ -101,6 +101,41 @@ def test_segmenter_method_and_refusals(tmp_path):
         DetectSettings(classifierModel=str(tmp_path / "gone.safetensors")).validate()
 
 
+def test_candidates_method_runs_the_reducer_with_every_candidate_and_its_score_map(tmp_path, tiny_reducer):
+    """Issue 23: --score-threshold 0 brings every candidate back (the panel's slider hides the low ones); the score
+    map is the overlay; no iExplain or cluster-filter flag reaches a method they do not belong to."""
+    parameters = parameter_node_defaults()
+    parameters.method, parameters.reducerModel, parameters.device = "candidates", str(tiny_reducer), "cpu"
+    parameters.filterClusters, parameters.igSteps, parameters.clusterThreshold = False, 16, 0.3
+    settings = detectSettingsFromParameters(parameters)
+    args = detectArguments("ct.nrrd", "o.seg.nrrd", "s.nrrd", settings)
+    assert args[args.index("--reducer") + 1] == str(tiny_reducer) and args[args.index("--score-threshold") + 1] == "0"
+    assert args[args.index("--scores") + 1] == "s.nrrd"
+    assert not {"--classifier", "--segmenter", "--no-filter", "--ig-steps", "--high-threshold"} & set(args)
+    parsed = real_parser_accepts(args)
+    assert (parsed.method, parsed.reducer, parsed.score_threshold, parsed.scores) == (
+        "candidates", str(tiny_reducer), 0.0, "s.nrrd")
+    assert settings.asDict()["reducer"] == str(tiny_reducer)
+    with pytest.raises(InputError, match="choose a reducer model for the candidates method"):
+        DetectSettings(method="candidates").validate()
+
+
+def test_the_registry_lists_reducers_by_kind_with_their_cards_threshold(tmp_path, tiny_reducer):
+    import json
+
+    registry = ModelRegistry([], tmp_path / "user")
+    entry = registry.importModel(tiny_reducer)
+    threshold = json.loads(tiny_reducer.with_suffix(".json").read_text())["threshold"]
+    assert [m.name for m in registry.models("reducer")] == [entry.name] and registry.models("classifier") == []
+    assert entry.kind == "reducer" and entry.threshold == pytest.approx(threshold)
+    assert f"score threshold {threshold:.2f}" in entry.summary()
+    card = entry.weightsPath.with_suffix(".json")
+    document = json.loads(card.read_text())
+    document["threshold"] = 1.5
+    card.write_text(json.dumps(document))
+    assert registry.models("reducer") == [] and "'threshold' must be a number in [0, 1]" in registry.problems[0]
+
+
 def test_finetune_command_line(tmp_path):
     seg = make_model(tmp_path, "seg", "segmenter")
     data = tmp_path / "data"

@@ -23,7 +23,9 @@ from IExplainSlicerLib.findings_table import COLUMNS
 from IExplainSlicerLib.heatmap import loadHeatmap
 from IExplainSlicerLib.panel_presenter import PanelPresenter, PanelView, viewMethodNames
 from IExplainSlicerLib.provenance import recordSourceCt
-from IExplainSlicerLib.segments import iterationSegmentIds, loadDetectionSegmentation, reviewStatus
+from IExplainSlicerLib.score_threshold import THRESHOLD_ATTRIBUTE, applyScoreThreshold
+from IExplainSlicerLib.segments import (ORIGINAL_OUTPUT_ATTRIBUTE, RUN_SETTINGS_ATTRIBUTE, iterationSegmentIds,
+                                        loadDetectionSegmentation, reviewStatus)
 from IExplainSlicerLib.settings import ModuleSettings
 from IExplainSlicerLib.volumes import loadVolumeFile
 
@@ -323,11 +325,12 @@ def test_legend_opacity_and_segmentation_act_on_the_value_just_chosen(panel, tmp
 
 
 # -- fault 12: a reopened scene shows its findings; overlays only on their own CT; hidden panel untouched --------------
-def test_a_saved_and_reopened_scene_shows_its_findings(panel, tmp_path, ct_file, ct_volume):
+def saveAndReopen(panel, tmp_path, ct, seg) -> None:
+    """Save the scene with its CT, heat map and segmentation files, close it, and load it again (File > Load)."""
     from IExplainSlicerLib.volumes import writeVolumeNode
 
-    ct, seg, _ = showResult(panel, tmp_path, ct_file, ct_volume)
-    for node, name in ((ct, "ct.nrrd"), (panel.node.heatmapVolume, "heat.nrrd")):
+    volumes = [(ct, "ct.nrrd")] + ([(panel.node.heatmapVolume, "heat.nrrd")] if panel.node.heatmapVolume else [])
+    for node, name in volumes:
         storage = node.CreateDefaultStorageNode()
         panel.scene.AddNode(storage)
         storage.SetFileName(str(writeVolumeNode(node, tmp_path / "saved" / name)))
@@ -343,6 +346,11 @@ def test_a_saved_and_reopened_scene_shows_its_findings(panel, tmp_path, ct_file,
     assert panel.view.rows == []
     panel.scene.SetURL(str(tmp_path / "saved" / "scene.mrml"))
     panel.scene.Connect()  # File > Load scene
+
+
+def test_a_saved_and_reopened_scene_shows_its_findings(panel, tmp_path, ct_file, ct_volume):
+    ct, seg, _ = showResult(panel, tmp_path, ct_file, ct_volume)
+    saveAndReopen(panel, tmp_path, ct, seg)
     assert len(panel.view.rows) == 3, "the reopened scene's findings are shown"
     assert panel.node.outputSegmentation.GetName() == "run PE"
 
@@ -432,3 +440,137 @@ def test_after_an_export_next_study_asks_nothing_and_skips_the_exported_study(pa
     panel.onNextStudy()
     assert panel.node.inputVolume.GetName() == "b" and "No study left" in panel.view.infos[-1], (
         "a.nrrd is exported (its case ID carries a digest; the worklist knows it by its file)")
+
+
+# -- issue 23: the candidates method (method choice, score and calibre, a live score threshold) -------------------------
+def chooseReducer(panel, reducer):
+    """Candidates method, the tiny reducer imported and chosen, CPU only."""
+    panel.onMethodChosen(2)
+    panel.view.modelFile = str(reducer)
+    panel.onImportModel()
+    panel.view.modelIndex = next(i for i, (label, _) in enumerate(panel.view.models) if "imported" in label)
+    panel.onModelSelected()
+    panel.onDeviceChosen(1)
+    return panel.logic.registry().find(panel.view.modelPath())
+
+
+def candidatesResult(scene, tmp_path, ct, volume, threshold=0.5):
+    """What a candidates run leaves: three candidates scored 0.9 (central), 0.4 (lobar), 0.1 (segmental)."""
+    labels = iteration_labelmap(volume.shape)
+    rows = {k: {"finding": k, "score": score, "calibre": calibre}
+            for k, score, calibre in ((1, 0.9, "central"), (2, 0.4, "lobar"), (3, 0.1, "segmental"))}
+    seg = loadDetectionSegmentation(scene, write_segmentation(tmp_path / "cand" / "pe.seg.nrrd",
+                                                              volume.with_array(labels)), ct, "cand PE", rows)
+    recordSourceCt(seg, ct)
+    seg.SetAttribute(RUN_SETTINGS_ATTRIBUTE, json.dumps({"method": "candidates"}))
+    applyScoreThreshold(seg, threshold)
+    return seg, labels
+
+
+def test_a_candidates_run_lists_every_candidate_with_score_and_calibre_and_the_slider_hides_them_live(
+        panel, candidate_study, tiny_reducer, monkeypatch):
+    calls = []
+    measure = findings_table.measureSegment
+    monkeypatch.setattr(findings_table, "measureSegment", lambda *a, **k: calls.append(a[1]) or measure(*a, **k))
+    ct = loadVolumeFile(panel.scene, candidate_study[1], "cta")
+    panel.node.inputVolume = ct
+    entry = chooseReducer(panel, tiny_reducer)
+    threshold = json.loads(tiny_reducer.with_suffix(".json").read_text())["threshold"]
+    assert entry.kind == "reducer" and panel.node.reducerModel == str(entry.weightsPath)
+    assert panel.view.calls[-1] == ("setModelInfo", entry.summary()) and f"score threshold {threshold:.2f}" in \
+        entry.summary()
+    panel.view.answers = [] if panel.logic.settings.licenseAccepted(entry) else [True]
+    panel.onApply()
+    finishRun(panel)
+    seg = panel.node.outputSegmentation
+    assert panel.view.errors == [] and seg is not None and panel.view.status.startswith("Done:"), panel.view.status
+    findingsFile = Path(seg.GetAttribute(ORIGINAL_OUTPUT_ATTRIBUTE)).with_name("pe.findings.json")
+    document = json.loads(findingsFile.read_text())
+    rows = {row["finding"]: row for row in document["findings"]}
+    assert document["method"] == "candidates" and document["summary"]["threshold"] == 0.0, "every candidate back"
+    assert len(rows) == document["summary"]["candidates"] == seg.GetSegmentation().GetNumberOfSegments() >= 4
+    assert panel.view.headers == ["Show", "Finding", "Volume (mm³)", "Score", "Calibre", "Slices", "Review"]
+    assert panel.view.thresholdShown and panel.view.threshold == pytest.approx(threshold), "the card's threshold"
+    assert panel.node.heatmapVolume.GetName() == "cta scores run 1"
+    display = seg.GetDisplayNode()
+
+    def expectShown(limit):
+        for k, row in enumerate(panel.view.rows, start=1):  # finding 1 (the best score) first
+            candidate = rows[k]
+            assert row.texts[0] == f"PE {k} ({candidate['calibre']}, {candidate['score']:.2f})"
+            assert row.texts[2:4] == (f"{candidate['score']:.3g}", candidate["calibre"])
+            shown = candidate["score"] >= limit
+            assert (row.visible, row.belowThreshold) == (shown, not shown)
+            assert bool(display.GetSegmentVisibility(row.segmentId)) is shown
+        return sum(row.visible for row in panel.view.rows)
+
+    assert 0 < expectShown(threshold) < len(rows), "the card's threshold hides some candidates and shows others"
+    assert len(calls) == len(rows), "measured once, by the run"
+    panel.onScoreThresholdChanged(0.0)
+    assert expectShown(0.0) == len(rows)
+    best = rows[1]["score"]
+    panel.onScoreThresholdChanged(best)
+    assert expectShown(best) == sum(row["score"] >= best for row in rows.values()) >= 1
+    assert seg.GetAttribute(THRESHOLD_ATTRIBUTE) == repr(best)
+    assert len(calls) == len(rows) and not panel.controller.busy, "the slider neither measures nor runs"
+    table = panel.node.findingsTable
+    assert [table.GetCellText(r, COLUMNS.index("Calibre")) for r in range(len(rows))] == \
+        [rows[k]["calibre"] for k in range(1, len(rows) + 1)]
+    assert [float(table.GetCellText(r, COLUMNS.index("Score"))) for r in range(len(rows))] == \
+        pytest.approx([rows[k]["score"] for k in range(1, len(rows) + 1)])
+
+
+def test_the_method_and_reducer_choices_survive_scene_close_and_a_stale_restored_path(panel, tiny_reducer):
+    entry = chooseReducer(panel, tiny_reducer)
+    chosen = str(entry.weightsPath)
+    assert panel.node.method == "candidates" and panel.node.reducerModel == chosen
+    assert panel.view.buttons["advanced"] is False, "the iExplain settings do not apply to candidates"
+    panel.scene.Clear(0)  # Close Scene: empties the parameter node
+    assert panel.node.method == "candidates" and panel.node.reducerModel == chosen
+    assert panel.view.modelPath() == chosen and [c for c in panel.view.calls if c[0] == "setChoiceIndexes"][-1][1] == 2
+    assert {panel.logic.registry().find(path).kind for _label, path in panel.view.models} == {"reducer"}
+    panel.node.reducerModel = "/another/machine/models/tiny-reducer.safetensors"  # a restored scene
+    panel.onMethodChosen(2)
+    assert panel.node.reducerModel == chosen and panel.view.modelPath() == chosen
+    panel.onMethodChosen(0)
+    panel.scene.Clear(0)
+    assert panel.node.method == "iexplain"
+    assert {panel.logic.registry().find(path).kind for _label, path in panel.view.models} <= {"classifier"}
+    panel.onMethodChosen(2)
+    assert panel.node.reducerModel == chosen and panel.view.modelPath() == chosen
+
+
+def test_the_threshold_survives_a_reopened_scene_and_below_it_nothing_is_exported_unless_accepted(
+        panel, tmp_path, ct_file, ct_volume):
+    ct = loadVolumeFile(panel.scene, ct_file, "cta")
+    seg, labels = candidatesResult(panel.scene, tmp_path, ct, ct_volume, threshold=0.5)
+    panel.onSegmentationChosen(seg)
+    assert panel.view.thresholdShown and panel.view.threshold == 0.5
+    assert [(r.visible, r.belowThreshold) for r in panel.view.rows] == [(True, False), (False, True), (False, True)]
+    assert [r.texts[2:4] for r in panel.view.rows] == [("0.9", "central"), ("0.4", "lobar"), ("0.1", "segmental")]
+    panel.onScoreThresholdChanged(0.3)
+    assert [r.visible for r in panel.view.rows] == [True, True, False]
+    saveAndReopen(panel, tmp_path, ct, seg)
+    assert panel.view.thresholdShown and panel.view.threshold == pytest.approx(0.3), "the scene keeps its threshold"
+    assert [r.visible for r in panel.view.rows] == [True, True, False]
+    assert [r.texts[2:4] for r in panel.view.rows][1] == ("0.4", "lobar"), "scores and calibres saved with segments"
+    panel.onScoreThresholdChanged(0.5)
+    panel.onFindingSelected(0)
+    panel.onReviewStatusChosen(2)  # completed
+    panel.onFindingSelected(2)
+    panel.onReviewStatusChosen(2)  # a low-scoring candidate the radiologist accepts: exported
+    assert panel.view.rows[2].texts[-1] == "Completed"
+    panel.onExport()
+    assert panel.view.errors == [] and panel.view.questions == [], "a hidden candidate is not an unreviewed finding"
+    sidecar = json.loads(next((tmp_path / "dataset" / "labels").glob("*.json")).read_text())
+    assert sidecar["below_threshold_segments"] == ["PE 2 (lobar, 0.40)"] and sidecar["score_threshold"] == 0.5
+    assert sidecar["label"]["voxels"] == int(((labels == 1) | (labels == 3)).sum())
+    panel.scene.Clear(0)
+    assert panel.view.thresholdShown is False, "no result, no slider"
+
+
+def test_the_slider_is_hidden_for_iexplain_results_and_changes_nothing_there(panel, tmp_path, ct_file, ct_volume):
+    ct, seg, _ = showResult(panel, tmp_path, ct_file, ct_volume)
+    assert panel.view.thresholdShown is False and "Calibre" not in panel.view.headers
+    panel.onScoreThresholdChanged(0.9)
+    assert all(r.visible for r in panel.view.rows) and seg.GetAttribute(THRESHOLD_ATTRIBUTE) is None
