@@ -26,6 +26,9 @@ DEMO_FILES = {
     "segmenter": "segmenter.seg.nrrd",
     "probability": "segmenter-probability.nrrd",
     "segmenter_findings": "segmenter.findings.json",
+    "candidates": "candidates.seg.nrrd",
+    "scores": "candidate-scores.nrrd",
+    "candidates_findings": "candidates.findings.json",
     "overview": "overview.png",
     "metrics": "metrics.json",
 }
@@ -45,17 +48,20 @@ def _require(name: str) -> Path:
 
 def run_demo(out: str | Path, seed: int = 9001, slices: int = 48, size: int = 256, device: str = "auto",
              overwrite: bool = False, progress: Progress = QUIET) -> str:
-    """Make a phantom, run iExplain and the segmenter, write results and metrics into ``out``; returns a summary."""
+    """Make a phantom, run iExplain, the segmenter and the candidate detector, write results and metrics into
+    ``out``; returns a summary."""
     from .detection import findings_document, write_detection
-    from .evaluation.finding_metrics import match_findings
+    from .evaluation.finding_metrics import match_findings, match_findings_strict
     from .explain.explainer import IExplainer
     from .explain.params import params_for_model
     from .io import write_labelmap, write_volume
     from .modelfile import read_card
     from .phantoms import make_study
+    from .candidates.detector import CandidateDetector
     from .segmenter.inference import segmenter_detection
 
     classifier, segmenter = _require("demo-classifier"), _require("demo-segmenter")
+    reducer = _require("demo-reducer")
     out = Path(out)
     started = time.monotonic()
     with atomic_output(out, overwrite) as staging:  # a failed demo leaves no half-written folder
@@ -81,6 +87,14 @@ def run_demo(out: str | Path, seed: int = 9001, slices: int = 48, size: int = 25
         mask = segmented.labelmap.array
         segmenter_seconds = time.monotonic() - started - iexplain_seconds
 
+        progress("candidates", 0.0, "candidate filling defects and the false-positive reducer")
+        candidate_started = time.monotonic()
+        found = CandidateDetector(reducer).explain(ct, progress)
+        write_detection(found, segmentation=staging / DEMO_FILES["candidates"], heat=staging / DEMO_FILES["scores"],
+                        findings=staging / DEMO_FILES["candidates_findings"],
+                        document=findings_document(found, staging / DEMO_FILES["ct"], reducer))
+        candidate_seconds = time.monotonic() - candidate_started
+
         metrics = {
             "study": {"seed": seed, "shape_zyx": list(ct.shape), "spacing_xyz_mm": list(ct.spacing),
                       "true_emboli": len(study.emboli), "emboli": study.emboli},
@@ -88,13 +102,18 @@ def run_demo(out: str | Path, seed: int = 9001, slices: int = 48, size: int = 25
                          "iterations": iexplain.iterations, "seconds": round(iexplain_seconds, 1),
                          "params": params.to_dict()},
             "segmenter": {**match_findings(mask, study.truth).as_dict(), "seconds": round(segmenter_seconds, 1)},
-            "models": {"classifier": str(classifier), "segmenter": str(segmenter)},
+            "candidates": {**match_findings(found.labelmap.array, study.truth).as_dict(),
+                           "strict": match_findings_strict(found.labelmap.array, study.truth).as_dict(),
+                           "candidates": found.summary["candidates"], "threshold": found.summary["threshold"],
+                           "seconds": round(candidate_seconds, 1)},
+            "models": {"classifier": str(classifier), "segmenter": str(segmenter), "reducer": str(reducer)},
         }
         (staging / DEMO_FILES["metrics"]).write_text(json.dumps(metrics, indent=2, default=_plain))
         progress("overview", 0.0, "drawing the overview picture")
         heat = iexplain.heat
         assert heat is not None  # an iExplain detection always has its heat map
-        draw_overview(staging / DEMO_FILES["overview"], study, iexplain.labelmap.array, heat.array, mask, metrics)
+        draw_overview(staging / DEMO_FILES["overview"], study, iexplain.labelmap.array, heat.array, mask, metrics,
+                      found.labelmap.array)
     progress.done(f"demo written to {out}")
     return summary_text(out, metrics, time.monotonic() - started)
 
@@ -118,6 +137,8 @@ def summary_text(out: Path, metrics: dict, seconds: float) -> str:
         f"{seconds:.0f} s in all",
         f"  iExplain  ({metrics['iexplain']['iterations']} iterations): {_score(metrics['iexplain'])}",
         f"  segmenter: {_score(metrics['segmenter'])}",
+        f"  candidates ({metrics['candidates']['candidates']} candidates, score >= "
+        f"{metrics['candidates']['threshold']:.2f}): {_score(metrics['candidates'])}",
         f"  results in {out}/: " + ", ".join(DEMO_FILES.values()),
         "  open ct.nrrd with iexplain.seg.nrrd and iexplain-heatmap.nrrd in 3D Slicer to inspect each iteration",
     ])
@@ -139,7 +160,7 @@ def _slices_to_show(truth: np.ndarray, predicted: np.ndarray, count: int = 3) ->
 
 
 def draw_overview(path: Path, study, iteration_labels: np.ndarray, heat: np.ndarray, segmenter_mask: np.ndarray,
-                  metrics: dict) -> None:
+                  metrics: dict, candidate_labels: np.ndarray | None = None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -147,10 +168,11 @@ def draw_overview(path: Path, study, iteration_labels: np.ndarray, heat: np.ndar
 
     ct = study.volume.array.astype(np.float32)
     rows = _slices_to_show(study.truth, iteration_labels)
-    figure, axes = plt.subplots(len(rows), 3, figsize=(12, 4 * len(rows)), squeeze=False)
+    columns = 3 if candidate_labels is None else 4
+    figure, axes = plt.subplots(len(rows), columns, figsize=(4 * columns, 4 * len(rows)), squeeze=False)
     heat_top = float(np.percentile(heat[heat > 0], 99.5)) if (heat > 0).any() else 1.0
     for row, z in enumerate(rows):
-        for column in range(3):
+        for column in range(columns):
             ax = axes[row, column]
             ax.imshow(ct[z], cmap="gray", vmin=-100, vmax=500)  # CTPA window: lumen bright, clot grey
             ax.contour(study.truth[z] > 0, levels=[0.5], colors="lime", linewidths=1.0)
@@ -165,8 +187,12 @@ def draw_overview(path: Path, study, iteration_labels: np.ndarray, heat: np.ndar
         axes[row, 1].set_title("iExplain: heat map, iteration segments")
         axes[row, 2].contour(segmenter_mask[z] > 0, levels=[0.5], colors="red", linewidths=1.2)
         axes[row, 2].set_title("segmenter (red)")
+        if candidate_labels is not None:
+            axes[row, 3].contour(candidate_labels[z] > 0, levels=[0.5], colors="cyan", linewidths=1.2)
+            axes[row, 3].set_title("candidates kept by the reducer (cyan)")
+    candidates = f", candidates F1 {_f1(metrics['candidates'])}" if "candidates" in metrics else ""
     figure.suptitle(f"IExplain demo, phantom seed {metrics['study']['seed']}: iExplain F1 "
-                    f"{_f1(metrics['iexplain'])}, segmenter F1 {_f1(metrics['segmenter'])}")
+                    f"{_f1(metrics['iexplain'])}, segmenter F1 {_f1(metrics['segmenter'])}{candidates}")
     figure.tight_layout()
     figure.savefig(path, dpi=80)
     plt.close(figure)

@@ -1,10 +1,13 @@
 """Multiple-instance training of a reducer from slice labels (Liang & Bi 2007's order: candidates, then MIL).
 
 A candidate spans slices ``[first, last]``. It is a *negative* instance when none of its slices is a PE slice (every
-candidate of a PE-negative study is one). Each PE slice is a *bag* of the candidates that span it: at least one of
-them is an embolus, so the bag's score, the largest of its candidates', is pushed towards 1. Candidates that span a PE
+candidate of a PE-negative study is one). Each PE slice is a *bag* of the candidates that span it and lie within PE
+slices (``min_pe_share`` of their slices; an embolus's candidate lies within its PE slices, while a vessel wall or a
+vein that only crosses a PE slice runs beyond them): at least one of them is an embolus, so the bag's score, the
+largest of its candidates', is pushed towards 1. Candidates that span a PE
 slice are never labelled negative, and no candidate is ever labelled positive by itself. ``naive`` supervision, the
-ablation's comparison, instead calls every candidate that spans a PE slice an embolus.
+ablation's comparison, instead calls every candidate that spans a PE slice an embolus; ``soft`` gives each candidate
+the share of its slices that are PE slices as its target.
 """
 
 from __future__ import annotations

@@ -34,6 +34,7 @@ class ReducerTrainConfig:
     seed: int = 0
     width: int = 16
     use_features: bool = True
+    bag_min_pe_share: float = 1.0   # MIL: bag members lie within PE slices (experiment 18)
 
     def __post_init__(self):
         if self.architecture not in REDUCERS:
@@ -42,6 +43,8 @@ class ReducerTrainConfig:
             raise InputError(f"unknown supervision {self.supervision!r}: choose {', '.join(SUPERVISIONS)}")
         if self.epochs < 1 or not 0 < self.lr < 1 or self.width < 1:
             raise InputError("--epochs and --width must be >= 1 and --lr in (0, 1)")
+        if not 0.0 <= self.bag_min_pe_share <= 1.0:
+            raise InputError("--bag-min-pe-share must be in [0, 1]")
 
     def model_options(self) -> dict:
         if self.architecture == "patch-cnn":
@@ -78,7 +81,8 @@ def train_reducer(studies: list[StudyCandidates], config: ReducerTrainConfig, ou
     check_can_write(Path(out), overwrite)
     started = time.time()
     model = build_reducer(config.architecture, **config.model_options())
-    train_reducer_model(model, studies, config.supervision, config.epochs, config.lr, config.seed, log)
+    train_reducer_model(model, studies, config.supervision, config.epochs, config.lr, config.seed, log,
+                        min_pe_share=config.bag_min_pe_share)
     tuning_figures = None
     if threshold is None and tuning:
         threshold, tuning_figures = tuning_report(model, tuning)

@@ -35,6 +35,9 @@ def register(subparsers) -> None:
     train.add_argument("--architecture", default="patch-cnn", help="patch-cnn (default) or features-mlp")
     train.add_argument("--supervision", default="mil", help="mil (default) or naive (every candidate on a PE "
                                                            "slice called an embolus; the ablation's comparison)")
+    train.add_argument("--bag-min-pe-share", type=float, default=1.0,
+                       help="MIL: a candidate joins a PE slice's bag only when this share of its slices are PE "
+                            "slices (default 1: an embolus lies within PE slices)")
     train.add_argument("--no-features", action="store_true", help="patch-cnn without the hand features")
     train.add_argument("--epochs", type=int, default=30)
     train.add_argument("--lr", type=float, default=2e-3)
@@ -117,7 +120,7 @@ def run_train_reducer(args) -> int:
     check_can_write(Path(args.out), args.overwrite)
     check_can_write(Path(args.out).with_suffix(".json"), args.overwrite)
     config = ReducerTrainConfig(args.architecture, args.supervision, args.epochs, args.lr, args.training_seed,
-                                args.width, not args.no_features)
+                                args.width, not args.no_features, args.bag_min_pe_share)
     progress = progress_from(args)
     cache = Path(args.cache) if args.cache else None
     if cache is not None:

@@ -6,7 +6,7 @@ import json
 
 from .common import add_device, add_overwrite, add_progress, progress_from
 
-BENCHMARKS = ("phantoms", "attribution", "segmenter", "detect-cpu-preset")
+BENCHMARKS = ("phantoms", "attribution", "segmenter", "detect-cpu-preset", "detect-candidates")
 
 
 def register(subparsers) -> None:
