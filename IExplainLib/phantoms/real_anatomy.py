@@ -1,13 +1,15 @@
-"""Real-anatomy phantoms: simulated arterial contrast and clots inserted into a real (non-contrast) chest CT.
+"""Real-anatomy phantoms: a real (non-contrast) chest CT turned into a CT pulmonary angiogram, with clots that are
+filling defects in its opacified arteries.
 
 Steps: body and lung masks from thresholds; lung vessels are the soft-tissue voxels inside the (hole-filled) lungs,
-without nodules or tumours (anything thicker than a lobar artery); a smooth random field splits the vessels into
-arterial territories (full enhancement, where clots go) and venous-like ones (less: a non-contrast CT cannot tell
-arteries from veins, and the lower-enhancing vessels are what a PE detector must learn to ignore). Enhancement is
-added in proportion to each voxel's partial-volume vessel fraction, so the real noise and edges are kept. A clot
-grows from a centreline voxel (a local maximum of the distance to the vessel wall) along the lumen, by geodesic
-dilation inside the artery; partial clots keep the central core (polo mint) or one half (eccentric).
-The truth is exactly the set of voxels given clot density.
+without nodules or tumours (anything thicker than a lobar artery); the central pulmonary arteries (main, right, left
+and hilar) are found in the mediastinum by anatomy (``central_arteries``). Contrast goes in from the centre
+outwards: the central arteries, their lobar branches in the lungs, then the lung arteries, at one lumen value a
+study with a mild gradient (``LUMEN_GRADIENT``); beyond the hila a non-contrast CT cannot tell arteries from veins,
+so a smooth random field splits the lung vessels into arterial territories and venous-like ones (less enhanced:
+what a PE detector must learn to ignore), and the vein share is recorded. Enhancement is added in proportion to
+each voxel's blood fraction, so the real noise and partial-volume edges are kept. Clots are placed by calibre class
+(``real_emboli``); the truth is the clot where blood fills most of the voxel.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from .study import SyntheticStudy, study_uid_for
 
 HILAR_REACH_MM = 20.0   # lung vessels this close (along the vessels) to the central arteries are their branches
 LUMEN_GRADIENT = 0.1    # the smallest arteries are this much less enhanced than the central ones (mild)
+
 
 @dataclass
 class AnatomyAnalysis:
@@ -57,7 +60,8 @@ def crop_slices(volume: Volume, start: int, stop: int) -> Volume:
 
 
 def analyse_anatomy(ct: Volume) -> AnatomyAnalysis:
-    """Lungs and lung vessels of a chest CT (the seed-independent part; reuse it for many studies)."""
+    """Lungs, lung vessels and central pulmonary arteries of a chest CT (the seed-independent part; reuse it for
+    many studies)."""
     hu = ct.array.astype(np.float32)
     if hu.shape[0] < 8:
         raise InputError(f"the anatomy CT has only {hu.shape[0]} slices; a chest CT with at least 8 is needed")

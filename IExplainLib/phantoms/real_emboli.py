@@ -18,22 +18,23 @@ import numpy as np
 from scipy import ndimage
 
 CALIBRES = ("central", "lobar", "segmental", "subsegmental")
-CALIBRE_MIX = {"central": 0.30, "lobar": 0.40, "segmental": 0.20, "subsegmental": 0.10}
+CALIBRE_MIX = {"central": 0.15, "lobar": 0.25, "segmental": 0.40, "subsegmental": 0.20}
 CALIBRE_RADIUS_MM = {"central": (6.5, np.inf), "lobar": (4.0, 6.5), "segmental": (2.8, 4.0),
                      "subsegmental": (2.0, 2.8)}
 LENGTH_MM = {"central": (20, 45), "lobar": (15, 35), "segmental": (12, 26), "subsegmental": (8, 16)}
 SHAPE_MIX = {"central": {"occlusive": 0.1, "partial": 0.45, "mural": 0.45},
              "lobar": {"occlusive": 0.15, "partial": 0.45, "mural": 0.4},
              "segmental": {"occlusive": 0.15, "partial": 0.45, "mural": 0.4},
-             "subsegmental": {"occlusive": 0.4, "partial": 0.3, "mural": 0.3}}
+             "subsegmental": {"occlusive": 0.3, "partial": 0.5, "mural": 0.2}}
 CLOT_HU = (20.0, 90.0)
-TRUTH_FRACTION = 0.7
-MIN_PARTIAL_RADIUS_MM = 2.2   # thinner lumens cannot show contrast beside a clot: their clots are occlusive
+TRUTH_FRACTION = 0.9
+MIN_PARTIAL_RADIUS_MM = 2.0   # thinner lumens cannot show contrast beside a clot: their clots are occlusive
 MIN_MURAL_RADIUS_MM = 3.5     # a crescent in a thinner lumen is all partial-volume edge: such clots are partial
 MIN_SEED_FRACTION = 0.9       # a clot starts where the unenhanced CT shows a vessel full of blood, not an edge
-LUMEN_FRACTION = 0.8          # blood fraction of a voxel that shows as opacified lumen (>= ~180 HU)
-MIN_LUMEN_SUPPORT = 0.35      # share of such lumen in the 3x5x5 voxels around a clot's seed
-MIN_CONTRAST_BESIDE = 0.25    # partial and mural clots: share of their in-plane edge that touches opacified lumen
+OPACIFIED_HU = 180.0          # lumen that shows as contrast in a CTPA window
+SUPPORT_BOX = (5, 7, 7)       # voxels (z, y, x) around a clot's seed: about the clot's 2-voxel ring
+MIN_LUMEN_SUPPORT = 0.4       # share of opacified lumen in that box
+MIN_CONTRAST_BESIDE = 0.3     # partial and mural clots: share of their surface that touches opacified lumen
 
 
 @dataclass
@@ -58,40 +59,47 @@ def draw_calibres(count: int, rng: np.random.Generator) -> list[str]:
 def insert_clots(site: ClotSite, truth: np.ndarray, calibres: list[str], rng: np.random.Generator) -> list[dict]:
     """Clots of the given calibre classes into ``site`` (its image and ``truth`` changed in place).
 
-    A class with no artery of its calibre in the slab gives way to the next smaller one.
+    A class with no artery of its calibre in the slab gives way to the next smaller one (then to larger ones).
     """
     radius = site.radius
-    # Seeds: centreline voxels (local maxima of the distance to the wall) of a lumen full of blood, with opacified
-    # lumen around them (a clot among partial-volume edges would show no defect).
-    opacified = (site.arteries & (site.fraction >= LUMEN_FRACTION)).astype(np.float32)
-    support = ndimage.uniform_filter(opacified, size=(3, 5, 5))
+    # Seeds: centreline voxels (local maxima of the distance to the wall) of a lumen full of blood, preferably with
+    # opacified lumen around them (a clot among partial-volume edges shows no defect).
+    opacified = site.arteries & (site.enhanced >= OPACIFIED_HU)
+    support = ndimage.uniform_filter(opacified.astype(np.float32), size=SUPPORT_BOX)
     centreline = (site.arteries & (radius >= ndimage.maximum_filter(radius, size=3))
-                  & (radius >= CALIBRE_RADIUS_MM["subsegmental"][0]) & (site.fraction >= MIN_SEED_FRACTION)
-                  & (support >= MIN_LUMEN_SUPPORT))
+                  & (radius >= CALIBRE_RADIUS_MM["subsegmental"][0]) & (site.fraction >= MIN_SEED_FRACTION))
     candidates = np.argwhere(centreline)
     r_at = radius[tuple(candidates.T)]
     in_central = site.central[tuple(candidates.T)]
     in_hilum = site.hilum[tuple(candidates.T)]
-    pools = {}
+    supported = support[tuple(candidates.T)] >= MIN_LUMEN_SUPPORT
+    pools, fallback_pools = {}, {}
     for calibre in CALIBRES:
         low, high = CALIBRE_RADIUS_MM[calibre]
         # Central clots sit in the main, right or left pulmonary artery, lobar ones at the hila (outside the lungs or
         # in the lung arteries that continue the central ones), segmental and smaller ones in the lungs.
         where = {"central": in_central, "lobar": in_hilum}.get(calibre, ~in_central)
-        pools[calibre] = np.flatnonzero((r_at >= low) & (r_at < high) & where)
+        fallback_pools[calibre] = np.flatnonzero((r_at >= low) & (r_at < high) & where)
+        pools[calibre] = np.flatnonzero((r_at >= low) & (r_at < high) & where & supported)
     emboli: list[dict] = []
     for wanted in calibres:
         shapes = SHAPE_MIX[wanted]
         shape = str(rng.choice(list(shapes), p=np.array(list(shapes.values()))))
-        for calibre in CALIBRES[CALIBRES.index(wanted):]:
-            embolus = _try_clot(site, truth, calibre, shape, candidates, pools[calibre], len(emboli) + 1, rng)
+        # The drawn class and shape; the drawn class occlusive (no seed with enough contrast beside a partial clot);
+        # then smaller classes, then larger ones. A slab where no seed has opacified lumen around it (a thin slab
+        # without the hila) takes the best seeds it has.
+        others = CALIBRES[CALIBRES.index(wanted) + 1:] + CALIBRES[:CALIBRES.index(wanted)][::-1]
+        tries = [(wanted, shape), (wanted, "occlusive")] + [(calibre, shape) for calibre in others]
+        for pool_set in (pools, fallback_pools):
+            embolus = next((found for calibre, form in tries if (found := _try_clot(
+                site, opacified, truth, calibre, form, candidates, pool_set[calibre], len(emboli) + 1, rng))), None)
             if embolus is not None:
                 emboli.append(embolus)
                 break
     return emboli
 
 
-def _try_clot(site: ClotSite, truth, calibre, drawn_shape, candidates, pool, label, rng,
+def _try_clot(site: ClotSite, opacified, truth, calibre, drawn_shape, candidates, pool, label, rng,
               attempts: int = 25) -> dict | None:
     sx, sy, sz = site.spacing_xyz
     for _attempt in range(attempts if len(pool) else 0):
@@ -112,8 +120,7 @@ def _try_clot(site: ClotSite, truth, calibre, drawn_shape, candidates, pool, lab
         shown = clot & (site.fraction[region] >= TRUTH_FRACTION)
         if shown.sum() < 12 or np.count_nonzero(shown.any(axis=(1, 2))) < 2:
             continue
-        if shape != "occlusive" and _contrast_beside(shown, lumen & (site.fraction[region] >= LUMEN_FRACTION)) \
-                < MIN_CONTRAST_BESIDE:
+        if shape != "occlusive" and _contrast_beside(shown, opacified[region] & lumen) < MIN_CONTRAST_BESIDE:
             continue
         clot_hu = float(rng.uniform(*CLOT_HU))
         truth[region][shown] = label
@@ -167,6 +174,6 @@ def _shaped(lumen, radius_local, r0, seed_local, shape, rng, spacing_zyx):
 
 
 def _contrast_beside(clot: np.ndarray, lumen: np.ndarray) -> float:
-    """Share of the clot's in-plane edge (the voxels just outside it, slice by slice) that is opacified lumen."""
-    edge = ndimage.binary_dilation(clot, structure=np.array([[[0, 1, 0], [1, 1, 1], [0, 1, 0]]], bool)) & ~clot
+    """Share of the clot's surface (the voxels just outside it, 6-connected) that is opacified lumen."""
+    edge = ndimage.binary_dilation(clot) & ~clot
     return float(lumen[edge].mean()) if edge.any() else 0.0

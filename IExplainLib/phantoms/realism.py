@@ -76,6 +76,16 @@ MARKDOWN_HEADER = ("| set | emboli | median clot HU | median ring-in-lumen share
                    "|---|---|---|---|---|---|---|")
 
 
+def quality_set_studies(analysis) -> list:
+    """The studies of the full real-anatomy set of ``iexplain quality``, made the way that command makes them."""
+    from ..evaluation.quality_sets import FULL_SETS
+    from .real_anatomy import make_real_anatomy_study
+
+    item = next(item for item in FULL_SETS if item.kind == "real-anatomy")
+    flags = [(seed, False) for seed in item.positive_seeds] + [(seed, True) for seed in item.negative_seeds]
+    return [make_real_anatomy_study(analysis, seed, negative=negative, slices=item.slices) for seed, negative in flags]
+
+
 def write_calibre_preview(analysis, seed: int, path, slices: int | None = None):
     """A PNG montage of one real-anatomy study with a clot of every calibre class, one column per clot."""
     from .preview import write_preview
@@ -98,6 +108,8 @@ def main(argv=None) -> int:
     parser.add_argument("--phantoms", type=int, default=0, help="plain synthetic phantoms (make_study)")
     parser.add_argument("--phantom-seed", type=int, default=77)
     parser.add_argument("--phantom-slices", type=int, default=120)
+    parser.add_argument("--quality-set", action="store_true",
+                        help="also the real-anatomy set of `iexplain quality` (its seeds and slabs, on --anatomy)")
     parser.add_argument("--markdown", action="store_true", help="print table rows instead of JSON")
     parser.add_argument("--preview", default=None, metavar="PNG",
                         help="also write a montage of one real-anatomy clot of every calibre class (study --seed)")
@@ -121,6 +133,8 @@ def main(argv=None) -> int:
         figures = set_realism(studies)
         figures["seconds_per_study"] = round(float(np.mean(seconds)), 2)
         results[f"synth --anatomy (seed {args.seed}, {args.studies} studies)"] = figures
+        if args.quality_set:
+            results["`iexplain quality` real-anatomy set"] = set_realism(quality_set_studies(analysis))
         if args.preview:
             write_calibre_preview(analysis, args.seed, args.preview, args.slices)
     if args.markdown:
