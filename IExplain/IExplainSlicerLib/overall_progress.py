@@ -15,6 +15,9 @@ from collections.abc import Callable, Mapping
 # stage -> share of the whole run (each table sums to 1)
 DETECT_IEXPLAIN_WEIGHTS = {"read": 0.03, "prepare": 0.02, "explain": 0.9, "assemble": 0.05}
 DETECT_SEGMENTER_WEIGHTS = {"read": 0.05, "prepare": 0.05, "segment": 0.85, "assemble": 0.05}
+# The candidates worker reports "read" and "candidates" (0 and 1), then writes the segments without a stage of its
+# own: the bar waits at 80 % while they are written (a "write" stage, once the library reports one, moves it on).
+DETECT_CANDIDATES_WEIGHTS = {"read": 0.05, "candidates": 0.75, "write": 0.2}
 FINETUNE_WEIGHTS = {"load": 0.1, "train": 0.85, "validate": 0.05}
 
 MIN_FRACTION_FOR_ESTIMATE = 0.03
@@ -78,4 +81,6 @@ def weightsFor(kind: str, method: str = "iexplain") -> dict[str, float]:
     """The stage weights of a run: ``kind`` is "detection" or "finetune"."""
     if kind == "finetune":
         return FINETUNE_WEIGHTS
+    if method == "candidates":
+        return DETECT_CANDIDATES_WEIGHTS
     return DETECT_SEGMENTER_WEIGHTS if method == "segmenter" else DETECT_IEXPLAIN_WEIGHTS

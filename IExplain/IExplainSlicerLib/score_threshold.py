@@ -70,9 +70,16 @@ def applyScoreThreshold(segmentationNode, threshold: float) -> list[str]:
     threshold = min(1.0, max(0.0, float(threshold)))
     segmentationNode.SetAttribute(THRESHOLD_ATTRIBUTE, repr(threshold))
     hidden = []
-    for segmentId, score in scoredSegments(segmentationNode):
-        below = isBelowThreshold(score, threshold)
-        setIterationVisible(segmentationNode, segmentId, not below)
-        if below:
-            hidden.append(segmentId)
+    if segmentationNode.GetDisplayNode() is None:
+        segmentationNode.CreateDefaultDisplayNodes()
+    displayNode = segmentationNode.GetDisplayNode()
+    wasModifying = displayNode.StartModify()  # one render for the whole slider step, not one per segment
+    try:
+        for segmentId, score in scoredSegments(segmentationNode):
+            below = isBelowThreshold(score, threshold)
+            setIterationVisible(segmentationNode, segmentId, not below)
+            if below:
+                hidden.append(segmentId)
+    finally:
+        displayNode.EndModify(wasModifying)
     return hidden

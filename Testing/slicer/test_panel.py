@@ -179,7 +179,8 @@ def test_overall_progress_and_time_left():
     assert overall.update("mystery", 0.9) == pytest.approx(0.5)
     assert overall.update("done", None) == 1.0 and overall.secondsLeft() == 0.0 and overall.text() == "100%"
     assert formatDuration(125) == "about 2 min" and formatDuration(4000) == "about 1 h 07 min"
-    for kind, method in (("detection", "iexplain"), ("detection", "segmenter"), ("finetune", "")):
+    for kind, method in (("detection", "iexplain"), ("detection", "segmenter"), ("detection", "candidates"),
+                         ("finetune", "")):
         assert sum(weightsFor(kind, method).values()) == pytest.approx(1.0)
 
 

@@ -484,6 +484,8 @@ def test_a_candidates_run_lists_every_candidate_with_score_and_calibre_and_the_s
     finishRun(panel)
     seg = panel.node.outputSegmentation
     assert panel.view.errors == [] and seg is not None and panel.view.status.startswith("Done:"), panel.view.status
+    progress = [call[1] for call in panel.view.calls if call[0] == "setProgress"]
+    assert 80 in progress and progress[-1] == 100, "the bar follows the candidates stage, then the end of the run"
     findingsFile = Path(seg.GetAttribute(ORIGINAL_OUTPUT_ATTRIBUTE)).with_name("pe.findings.json")
     document = json.loads(findingsFile.read_text())
     rows = {row["finding"]: row for row in document["findings"]}
