@@ -62,7 +62,13 @@ def register(subparsers) -> None:
                     "work with --shard I/N or torchrun (RANK/WORLD_SIZE).")
     pseudo.add_argument("dataset", help="dataset folder (dataset.json or RSPECT train.csv layout)")
     pseudo.add_argument("-o", "--output", required=True, help="output folder")
+    pseudo.add_argument("--method", choices=("iexplain", "candidates"), default="iexplain",
+                        help="iexplain (default): the classifier explained by iExplain; candidates: filling defects "
+                             "from the CT kept by the false-positive reducer (--reducer)")
     pseudo.add_argument("--classifier", help="classifier model (default: bundled demo)")
+    pseudo.add_argument("--reducer", help="reducer model for --method candidates (default: bundled demo-reducer)")
+    pseudo.add_argument("--score-threshold", type=float,
+                        help="--method candidates: keep candidates scoring at least this (default: the card's)")
     pseudo.add_argument("--shard", help="I/N: process cases I, I+N, ... (default: torchrun RANK/WORLD_SIZE or all)")
     pseudo.add_argument("--dicom-seg", action="store_true",
                         help="also write DIR/dicom-seg/<id>.dcm, a DICOM SEG on each case's source series (every case "
@@ -172,11 +178,23 @@ def run_pseudo_label(args) -> int:
         if torch.cuda.is_available():  # torchrun: one GPU per process
             device = f"cuda:{int(os.environ['LOCAL_RANK']) % torch.cuda.device_count()}"
     progress = progress_from(args)
-    classifier = model_path(args.classifier, "classifier", "demo-classifier")
-    preset, params = preset_and_params(args, classifier, device)
-    progress("preset", None, preset.message(), force=True, preset=preset.name)
-    report = pseudo_label_dataset(dataset, args.output, classifier, params, shard, device, args.overwrite, progress,
-                                  dicom_seg=args.dicom_seg, preset=preset.as_dict())
+    if args.method == "candidates":
+        if args.classifier or getattr(args, "explain_preset", None):
+            raise InputError("--classifier and --preset belong to --method iexplain; candidates use --reducer")
+        if args.score_threshold is not None and not 0 <= args.score_threshold <= 1:
+            raise InputError(f"--score-threshold must be in [0, 1], got {args.score_threshold}")
+        model = model_path(args.reducer, "reducer", "demo-reducer")
+        params, preset_record = None, None
+    else:
+        if args.reducer or args.score_threshold is not None:
+            raise InputError("--reducer and --score-threshold belong to --method candidates")
+        model = model_path(args.classifier, "classifier", "demo-classifier")
+        preset, params = preset_and_params(args, model, device)
+        progress("preset", None, preset.message(), force=True, preset=preset.name)
+        preset_record = preset.as_dict()
+    report = pseudo_label_dataset(dataset, args.output, model, params, shard, device, args.overwrite, progress,
+                                  dicom_seg=args.dicom_seg, preset=preset_record, method=args.method,
+                                  score_threshold=args.score_threshold)
     message = (f"shard {shard[0]}/{shard[1]}: {len(report.done)} labelled, {len(report.skipped)} already done, "
                f"{len(report.failed)} failed -> {args.output}")
     if report.failed:

@@ -1,10 +1,11 @@
-"""Stage 2 over a dataset: iExplain pseudo-labels for every case, resumable and split across processes.
+"""Stage 2 over a dataset: pseudo-labels for every case (iExplain's, or the candidate detector's with
+``method="candidates"``), resumable and split across processes.
 
 Layout of the output folder (read by ``train-segmenter --labels DIR``)::
 
     DIR/labels/<id>.nii.gz           binary union of all iterations after filtering (uint8, CT geometry)
     DIR/segmentations/<id>.seg.nrrd  one segment per iteration
-    DIR/heatmaps/<id>.nrrd           the assembled heat map on the CT grid
+    DIR/heatmaps/<id>.nrrd           the assembled heat map on the CT grid (candidates: each candidate's score)
     DIR/dicom-seg/<id>.dcm           with ``dicom_seg=True``: the segmentation as DICOM SEG on the source series
     DIR/findings/<id>.json           the findings table (written last: its presence marks a finished case)
     DIR/dataset.json                 format "iexplain-dataset": id, image (absolute source path), label, provenance
@@ -35,6 +36,7 @@ from .params import ExplainParams
 if TYPE_CHECKING:
     import torch
 
+    from ..candidates.detector import CandidateDetector
     from .explainer import IExplainer
 
 SUBFOLDERS = ("labels", "segmentations", "heatmaps", "findings")
@@ -88,12 +90,16 @@ def pseudo_label_dataset(dataset: str | Path, out: str | Path, classifier: str |
                          params: ExplainParams | None = None, shard: tuple[int, int] = (0, 1),
                          device: torch.device | str = "auto", overwrite: bool = False,
                          progress: Callable | None = None, dicom_seg: bool = False,
-                         preset: dict | None = None) -> PseudoLabelReport:
-    """iExplain on this shard's cases of ``dataset``; returns what was done, skipped and failed.
+                         preset: dict | None = None, method: str = "iexplain",
+                         score_threshold: float | None = None) -> PseudoLabelReport:
+    """iExplain (``method="iexplain"``, ``classifier`` its model) or the candidate detector (``"candidates"``,
+    ``classifier`` the reducer's model, ``score_threshold`` default its card's) on this shard's cases of
+    ``dataset``; returns what was done, skipped and failed.
 
     ``dicom_seg``: also a DICOM SEG per case (every case must be a DICOM series). ``preset``: the attribution
     preset's record (:meth:`PresetChoice.as_dict`), kept in each findings file.
     """
+    from ..candidates.detector import CandidateDetector
     from ..datasets import open_dataset
     from ..modelfile import model_paths
     from .explainer import IExplainer
@@ -110,10 +116,17 @@ def pseudo_label_dataset(dataset: str | Path, out: str | Path, classifier: str |
     mine = cases[rank::world]
     if dicom_seg:
         _require_dicom(mine)
-    explainer = IExplainer(classifier, params, device)
+    explainer: IExplainer | CandidateDetector
+    if method == "candidates":
+        explainer = CandidateDetector(classifier, score_threshold)
+    elif method == "iexplain":
+        explainer = IExplainer(classifier, params, device)
+    else:
+        raise InputError(f"unknown pseudo-label method {method!r} (iexplain or candidates)")
     weights, _ = model_paths(classifier)
     provenance = {"classifier": str(weights.resolve()), "classifier_sha256": explainer.card.get("sha256"),
-                  "params": params.to_dict(), "method": "iexplain", "preset": preset}
+                  "params": params.to_dict() if method == "iexplain" else None, "method": method,
+                  "preset": preset}
     for sub in SUBFOLDERS + ((DICOM_SEG_FOLDER,) if dicom_seg else ()):
         (out / sub).mkdir(parents=True, exist_ok=True)
     report = PseudoLabelReport()
@@ -137,7 +150,8 @@ def pseudo_label_dataset(dataset: str | Path, out: str | Path, classifier: str |
     return report
 
 
-def _label_case(case, out: Path, explainer: IExplainer, provenance: dict, dicom_seg: bool = False) -> None:
+def _label_case(case, out: Path, explainer: IExplainer | CandidateDetector, provenance: dict,
+                dicom_seg: bool = False) -> None:
     from ..detection import findings_document, write_detection
     from ..io import check_dicom_seg_source
     from ..io.ct_check import require_ct_hounsfield
@@ -148,7 +162,8 @@ def _label_case(case, out: Path, explainer: IExplainer, provenance: dict, dicom_
         check_dicom_seg_source(volume)
     detection = explainer.explain(volume)
     paths = case_paths(out, case.id)
-    document = findings_document(detection, Path(case.image).resolve(), provenance["classifier"], explainer.params)
+    params = getattr(explainer, "params", None)  # iExplain's settings; the candidate detector has none
+    document = findings_document(detection, Path(case.image).resolve(), provenance["classifier"], params)
     document["case"] = case.id
     if provenance.get("preset"):
         document["preset"] = provenance["preset"]
@@ -202,9 +217,10 @@ def write_index(out: Path, cases, provenance: dict) -> int:
                             "label": f"labels/{case.id}.nii.gz",
                             "segmentation": f"segmentations/{case.id}.seg.nrrd",
                             "heatmap": f"heatmaps/{case.id}.nrrd", "findings": f"findings/{case.id}.json",
-                            "provenance": {**made_by, "label_source": "iexplain pseudo-label"}})
+                            "provenance": {**made_by, "label_source": f"{made_by['method']} pseudo-label"}})
         document = {"format": "iexplain-dataset", "version": 1,
-                    "description": "iExplain pseudo-labels (Stage 2): binary union of all iterations after filtering",
+                    "description": "pseudo-labels (Stage 2): iExplain's binary union of all iterations after "
+                                   "filtering, or the candidates the reducer kept",
                     "cases": entries}
         write_text_atomic(out / "dataset.json", json.dumps(document, indent=2) + "\n", overwrite=True)
     return len(entries)
