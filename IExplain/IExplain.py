@@ -26,7 +26,8 @@ from IExplainSlicerLib import segment_editor as editorLifecycle  # noqa: E402
 from IExplainSlicerLib.commands import DEVICES, METHODS  # noqa: E402
 from IExplainSlicerLib.module_logic import ModuleLogic  # noqa: E402
 from IExplainSlicerLib.panel_presenter import UNEXPORTED_ATTRIBUTE, PanelPresenter, PanelView  # noqa: E402
-from IExplainSlicerLib.phantom_check import checkPhantomDetectionAndExport, checkResultsAndExport  # noqa: E402
+from IExplainSlicerLib.phantom_check import (checkCandidatesDetection, checkPhantomDetectionAndExport,  # noqa: E402
+                                             checkResultsAndExport)
 from IExplainSlicerLib.sample_data import SAMPLE_CATEGORY, SAMPLE_NAME, SAMPLE_NODE_NAME, writePhantomSample  # noqa
 from IExplainSlicerLib.segments import REVIEW_STATUSES  # noqa: E402
 from IExplainSlicerLib.settings import ModuleSettings  # noqa: E402
@@ -495,4 +496,8 @@ class IExplainTest(ScriptedLoadableModuleTest):
         folder = Path(tempfile.mkdtemp(prefix="IExplainTest-"))
         checkPhantomDetectionAndExport(self, slicer.mrmlScene, classifiers[0].weightsPath, detectInWorker,
                                        logic.exportForFinetuning, folder, announce=self.delayDisplay)
+        reducers = logic.registry().models("reducer")
+        if reducers:  # the candidates method with the bundled false-positive reducer
+            checkCandidatesDetection(self, slicer.mrmlScene, reducers[0].weightsPath, detectInWorker, folder,
+                                     announce=self.delayDisplay)
         self.delayDisplay("Test passed")

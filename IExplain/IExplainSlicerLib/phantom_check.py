@@ -3,7 +3,8 @@
 Two levels. :func:`checkResultsAndExport` (the default self-test, seconds, no install, no worker) imports the
 phantom's truth as if it were a detection and checks segments, findings and export on Slicer's own nodes.
 :func:`checkPhantomDetectionAndExport` (opt-in, ``IEXPLAIN_FULL_SELF_TEST=1``) runs the real ``iexplain detect``
-worker; ``FAST_DETECT`` settings keep it to about a minute on a CPU. pytest runs both on ``slicer-core``.
+worker; ``FAST_DETECT`` settings keep it to about a minute on a CPU. :func:`checkCandidatesDetection` (also opt-in)
+runs the candidates method with a reducer (the bundled one in Slicer). pytest runs them all on ``slicer-core``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 import unittest
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import slicer
@@ -47,6 +49,45 @@ def checkPhantomDetectionAndExport(test: unittest.TestCase, scene, classifierPat
     results = detect(ctNode, settings)
     _checkResults(test, results, ctNode, study.volume.array.shape)
     _checkExport(test, scene, exportCase, results, ctNode, folder)
+
+
+def checkCandidatesDetection(test: unittest.TestCase, scene, reducerPath: str | Path, detect: Detect, folder: Path,
+                             announce: Callable[[str], None] = print) -> DetectionResults:
+    """The candidates method in a worker: every candidate a segment ``PE k (calibre, score)``, best score first, each
+    with its score and calibre; those below the reducer card's threshold hidden, the others shown."""
+    from IExplainLib.io import write_volume
+    from IExplainLib.phantoms import make_study
+
+    from .score_threshold import cardThreshold, scoreThreshold
+    from .segments import segmentCalibre, segmentScore
+
+    announce("Making a small phantom study")
+    study = make_study(seed=3, slices=32, size=128, n_emboli=2)
+    ctNode = loadVolumeFile(scene, write_volume(folder / "phantom-candidates.nrrd", study.volume), "phantom")
+    announce("Running iexplain detect --method candidates in a worker process")
+    results = detect(ctNode, DetectSettings(method="candidates", reducerModel=str(reducerPath), device="cpu"))
+    segmentationNode: Any = results.segmentationNode
+    tableNode: Any = results.tableNode
+    segmentation = segmentationNode.GetSegmentation()
+    threshold = cardThreshold(reducerPath)
+    test.assertEqual(scoreThreshold(segmentationNode), threshold)
+    test.assertTrue(segmentation.GetNumberOfSegments() > 0, "the phantom's emboli give candidates")
+    test.assertEqual(tableNode.GetNumberOfRows(), segmentation.GetNumberOfSegments())
+    displayNode = segmentationNode.GetDisplayNode()
+    scores: list[float] = []
+    for rank, (iteration, segmentId) in enumerate(iterationSegmentIds(segmentationNode), start=1):
+        segment = segmentation.GetSegment(segmentId)
+        score, calibre = segmentScore(segment), segmentCalibre(segment)
+        if score is None:
+            test.fail(f"{segment.GetName()} carries no score")
+            return results
+        test.assertEqual(iteration, rank)
+        test.assertIn(calibre, ("central", "lobar", "segmental", "subsegmental"))
+        test.assertEqual(segment.GetName(), f"PE {rank} ({calibre}, {score:.2f})")
+        test.assertEqual(bool(displayNode.GetSegmentVisibility(segmentId)), score >= threshold)
+        scores.append(score)
+    test.assertEqual(scores, sorted(scores, reverse=True), "finding 1 has the highest score")
+    return results
 
 
 def checkResultsAndExport(test: unittest.TestCase, scene, exportCase: Export, folder: Path,

@@ -17,7 +17,8 @@ from IExplainSlicerLib.commands import DetectSettings
 from IExplainSlicerLib.detection import DetectionRun, startDetectionRun
 from IExplainSlicerLib.export import exportForFinetuning
 from IExplainSlicerLib.job import JobStatus
-from IExplainSlicerLib.phantom_check import checkPhantomDetectionAndExport, checkResultsAndExport
+from IExplainSlicerLib.phantom_check import (checkCandidatesDetection, checkPhantomDetectionAndExport,
+                                             checkResultsAndExport)
 from IExplainSlicerLib.process import BackgroundProcess
 from IExplainSlicerLib.segments import ORIGINAL_OUTPUT_ATTRIBUTE, RUN_SETTINGS_ATTRIBUTE, iterationSegmentIds
 from IExplainSlicerLib.volumes import loadVolumeFile, sameGeometry
@@ -131,3 +132,24 @@ def test_the_modules_full_self_test_passes_with_the_real_worker(scene, tmp_path,
     checkPhantomDetectionAndExport(unittest.TestCase(), scene, tiny_classifier, detect, exportForFinetuning, tmp_path,
                                    lambda _message: None)
     assert (tmp_path / "dataset" / "labels" / "phantom.nrrd").exists()
+
+
+def test_the_full_self_tests_candidates_step_passes_with_the_bundled_reducer(scene, tmp_path, real_launcher):
+    """The candidates part of the opt-in IExplainTest, as Slicer runs it: the bundled reducer of the registry."""
+    from IExplainSlicerLib.model_registry import ModelRegistry, bundledModelFolders
+    from IExplainSlicerLib.score_threshold import scoredSegments
+
+    reducers = ModelRegistry(bundledModelFolders(REPO / "IExplain"), tmp_path / "user").models("reducer")
+    if not reducers:
+        pytest.skip("no bundled reducer yet (Resources/Models/demo-reducer)")
+
+    def detect(ctNode, settings):
+        return DetectionRun(ctNode, settings, real_launcher, tmp_path / "results", workRoot=tmp_path).runToCompletion(
+            scene, timeout=600)
+
+    results = checkCandidatesDetection(unittest.TestCase(), scene, reducers[0].weightsPath, detect, tmp_path,
+                                       lambda _message: None)
+    scores = [score for _id, score in scoredSegments(results.segmentationNode)]
+    assert len(scores) == results.segmentationNode.GetSegmentation().GetNumberOfSegments(), "every segment scored"
+    assert json.loads(results.segmentationNode.GetAttribute(RUN_SETTINGS_ATTRIBUTE))["reducer"] == str(
+        reducers[0].weightsPath)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import json
 import types
 from pathlib import Path
 
@@ -121,8 +122,6 @@ def test_candidates_method_runs_the_reducer_with_every_candidate_and_its_score_m
 
 
 def test_the_registry_lists_reducers_by_kind_with_their_cards_threshold(tmp_path, tiny_reducer):
-    import json
-
     registry = ModelRegistry([], tmp_path / "user")
     entry = registry.importModel(tiny_reducer)
     threshold = json.loads(tiny_reducer.with_suffix(".json").read_text())["threshold"]
@@ -182,7 +181,10 @@ def test_registry_lists_bundled_and_imported_models_with_licence_and_checksum(tm
 def test_bundled_models_of_the_repository_are_listed(tmp_path):
     registry = ModelRegistry(bundledModelFolders(REPO / "IExplain"), tmp_path / "user")
     labels = {m.label for m in registry.models()}
-    assert {"demo-classifier (bundled)", "demo-segmenter (bundled)"} <= labels
+    assert {"demo-classifier (bundled)", "demo-segmenter (bundled)", "demo-reducer (bundled)"} <= labels
+    reducer = next(m for m in registry.models("reducer") if m.name == "demo-reducer")
+    card = json.loads(reducer.weightsPath.with_suffix(".json").read_text())
+    assert reducer.threshold == card["threshold"] and f"score threshold {card['threshold']:.2f}" in reducer.summary()
 
 
 def test_import_refuses_a_corrupted_model(tmp_path):
@@ -222,7 +224,8 @@ def test_bundled_models_need_no_licence_question(tmp_path):
 
     registry = ModelRegistry(bundledModelFolders(REPO / "IExplain"), tmp_path / "user")
     bundled = [m for m in registry.models() if m.source == "bundled"]
-    assert len(bundled) == 2 and all(m.license == "Apache-2.0" and m.permissive for m in bundled)
+    assert sorted(m.kind for m in bundled) == ["classifier", "reducer", "segmenter"], "one model for each method"
+    assert all(m.license == "Apache-2.0" and m.permissive for m in bundled)
     assert all(m.verifyChecksum() for m in bundled), "editing the card kept the weights' checksum valid"
     never = ModuleSettings(lambda: pytest.fail("a permissive licence reads no settings"))
     assert all(never.licenseAccepted(m) for m in bundled)
