@@ -576,3 +576,17 @@ def test_the_slider_is_hidden_for_iexplain_results_and_changes_nothing_there(pan
     assert panel.view.thresholdShown is False and "Calibre" not in panel.view.headers
     panel.onScoreThresholdChanged(0.9)
     assert all(r.visible for r in panel.view.rows) and seg.GetAttribute(THRESHOLD_ATTRIBUTE) is None
+
+
+def test_the_candidates_method_offers_the_bundled_reducer_with_its_cards_threshold(panel):
+    panel.onMethodChosen(2)
+    reducers = panel.logic.registry().models("reducer")
+    bundled = [e for e in reducers if e.source == "bundled"]
+    if not bundled:
+        pytest.skip("no bundled reducer yet (Resources/Models/demo-reducer)")
+    card = json.loads(bundled[0].weightsPath.with_suffix(".json").read_text())
+    assert panel.view.models[0] == (bundled[0].label, str(bundled[0].weightsPath)) and panel.view.modelIndex == 0
+    assert panel.node.method == "candidates" and panel.node.reducerModel == str(bundled[0].weightsPath)
+    info = [call[1] for call in panel.view.calls if call[0] == "setModelInfo"][-1]
+    assert f"score threshold {card['threshold']:.2f}" in info and info.startswith("reducer, bundled")
+    assert panel.view.buttons["apply"].enabled is False, "no CT yet"
