@@ -5,7 +5,7 @@ from .backbones import available_backbones, build_classifier
 from .config import ClassifierTrainConfig
 from .data import StudySource, sources_from_dataset, split_studies
 from .inference import LoadedClassifier, load_classifier, predict_slices
-from .metrics import best_f1_threshold, f1_at, slice_auroc, slice_metrics
+from .metrics import card_slice_metrics, validation_metrics
 from .spec import ClassifierSpec, parse_window
 from .train import train_classifier
 from .windows import prepare_study, window_indices, windows_for
@@ -13,4 +13,4 @@ from .windows import prepare_study, window_indices, windows_for
 __all__ = ["ClassifierSpec", "parse_window", "build_classifier", "available_backbones", "prepare_study",
            "windows_for", "window_indices", "predict_slices", "load_classifier", "LoadedClassifier",
            "train_classifier", "ClassifierTrainConfig", "StudySource", "sources_from_dataset", "split_studies", "Cutout", "TrainAugment",
-           "slice_auroc", "f1_at", "best_f1_threshold", "slice_metrics"]
+           "card_slice_metrics", "validation_metrics"]

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..slice_metrics import slice_metrics
 from .data import sources_from_dataset
 from .inference import load_classifier, predict_slices
-from .metrics import slice_metrics
+from .metrics import card_slice_metrics
 
 
 def evaluate_classifier(model_path: str | Path, datasets, device: str = "cpu", batch_size: int = 32) -> dict:
@@ -30,10 +31,11 @@ def evaluate_classifier(model_path: str | Path, datasets, device: str = "cpu", b
             study_labels.append(np.asarray(source.slice_labels, dtype=np.float32)[: volume.shape[0]])
             study_scores.append(predict_slices(loaded.model, volume, loaded.spec, batch_size, device))
         labels, scores = np.concatenate(study_labels), np.concatenate(study_scores)
-        report[str(root)] = slice_metrics(labels, scores, loaded.threshold)
+        report[str(root)] = card_slice_metrics(slice_metrics(scores, labels, loaded.threshold))
         all_labels.append(labels)
         all_scores.append(scores)
-    report["all"] = slice_metrics(np.concatenate(all_labels), np.concatenate(all_scores), loaded.threshold)
+    report["all"] = card_slice_metrics(slice_metrics(np.concatenate(all_scores), np.concatenate(all_labels),
+                                                      loaded.threshold))
     return report
 
 

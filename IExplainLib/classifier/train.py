@@ -33,7 +33,7 @@ from .config import ClassifierTrainConfig
 from .data import PreparedStudy, SliceDataset, StudySource, describe_data, prepare_all, sources_of, split_studies
 from .hard_negatives import mine_evidence, mine_hard_negatives
 from .inference import predict_slices
-from .metrics import best_f1_threshold, slice_metrics
+from .metrics import validation_metrics
 from .sampling import BalancedDistributedSampler
 from .spec import ClassifierSpec
 from .warm_start import initial_weights
@@ -74,9 +74,7 @@ def validate(model: torch.nn.Module, studies: Sequence[PreparedStudy], spec: Cla
         dist.all_gather_object(gathered, (labels, scores))
         labels = [array for part in gathered for array in part[0]]
         scores = [array for part in gathered for array in part[1]]
-    all_labels, all_scores = np.concatenate(labels), np.concatenate(scores)
-    threshold, _ = best_f1_threshold(all_labels, all_scores)
-    return slice_metrics(all_labels, all_scores, threshold)
+    return validation_metrics(np.concatenate(scores), np.concatenate(labels))
 
 
 def resume_settings(spec: ClassifierSpec | None, init, config: ClassifierTrainConfig) -> dict:

@@ -11,10 +11,11 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..slice_metrics import slice_metrics
 from .cases import CasePair, collect_cases, pair_cases
 from .finding_metrics import match_findings, pooled, FindingCounts
 from .masks import read_mask, require_same_grid
-from .slice_metrics import paired_slices, read_slice_labels, read_slice_scores, slice_metrics
+from .slice_files import paired_slices, read_slice_labels, read_slice_scores
 
 
 def evaluate_case(pair: CasePair, truth_as_instances: bool | None = None) -> dict:

@@ -24,49 +24,12 @@ grazes an embolus passes for a hit. Two stricter figures sit beside the paper's,
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
+from ..detection_counts import FindingCounts, ratio_or_none
 from ..findings import label_findings
-
-
-@dataclass(frozen=True)
-class FindingCounts:
-    """TP / FP / FN of one study, or summed over studies (``+``)."""
-
-    tp: int = 0
-    fp: int = 0
-    fn: int = 0
-
-    def __add__(self, other: "FindingCounts") -> "FindingCounts":
-        return FindingCounts(self.tp + other.tp, self.fp + other.fp, self.fn + other.fn)
-
-    @property
-    def true_findings(self) -> int:
-        return self.tp + self.fn
-
-    @property
-    def sensitivity(self) -> float | None:
-        """TP / (TP + FN); None when there is no true PE (undefined, not 0 or 1)."""
-        return _ratio(self.tp, self.tp + self.fn)
-
-    @property
-    def ppv(self) -> float | None:
-        """TP / (TP + FP); None when nothing was predicted."""
-        return _ratio(self.tp, self.tp + self.fp)
-
-    @property
-    def f1(self) -> float | None:
-        """2 TP / (2 TP + FP + FN); None when there is neither a true PE nor a prediction."""
-        return _ratio(2 * self.tp, 2 * self.tp + self.fp + self.fn)
-
-    def as_dict(self) -> dict:
-        return {**asdict(self), "sensitivity": self.sensitivity, "ppv": self.ppv, "f1": self.f1}
-
-
-def _ratio(numerator: int, denominator: int) -> float | None:
-    return None if denominator == 0 else numerator / denominator
 
 
 def is_instance_mask(truth: np.ndarray) -> bool:
@@ -185,7 +148,7 @@ class VoxelOverlap:
     @property
     def dice(self) -> float | None:
         """2 |P & T| / (|P| + |T|); None when both are empty."""
-        return _ratio(2 * self.intersection, self.predicted + self.truth)
+        return ratio_or_none(2 * self.intersection, self.predicted + self.truth)
 
     def as_dict(self) -> dict:
         return {"intersection_voxels": self.intersection, "predicted_voxels": self.predicted,

@@ -198,7 +198,7 @@ def _best(rows: list[dict], matching: str) -> int:
 def summarise_set(item, results: list[StudyResult], threshold: float, shipped: str = "filtered") -> dict:
     """Pooled figures of one set: slices, iExplain per cumulative iteration, segmenter, negatives, time.
     ``shipped``: which iExplain mask ``detect`` writes, ``filtered`` (default) or ``unfiltered`` (``--no-filter``)."""
-    from .slice_metrics import slice_metrics
+    from ..slice_metrics import slice_metrics
 
     depth = max(len(result.iterations) for result in results)
     curve = []

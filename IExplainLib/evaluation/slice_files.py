@@ -1,8 +1,5 @@
-"""Slice-level metrics of the classifier (paper section 3.4 / Table 1): AUROC and F1.
-
-AUROC is computed exactly as the Mann-Whitney statistic (probability that a random positive slice scores above a
-random negative one, ties counting one half) from SciPy's tie-averaged ranks: no scikit-learn needed.
-"""
+"""Per-slice scores and labels from CSV files (``iexplain evaluate --slice-scores/--slice-labels``), paired slice by
+slice for :func:`IExplainLib.slice_metrics.slice_metrics`."""
 
 from __future__ import annotations
 
@@ -12,27 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from ..slice_metrics import auroc  # the one AUROC, shared with the classifier's training logs
-from .finding_metrics import FindingCounts
 
 SCORE_COLUMNS = ("probability", "pe_probability", "score", "prediction")
 LABEL_COLUMNS = ("pe_present", "pe_present_on_image", "label")
-
-
-def slice_counts(scores, labels, threshold: float = 0.5) -> FindingCounts:
-    """TP / FP / FN of slices called positive when ``score >= threshold``."""
-    called = np.asarray(scores, dtype=float).ravel() >= threshold
-    truth = np.asarray(labels).ravel().astype(bool)
-    return FindingCounts(tp=int((called & truth).sum()), fp=int((called & ~truth).sum()),
-                         fn=int((~called & truth).sum()))
-
-
-def slice_metrics(scores, labels, threshold: float = 0.5) -> dict:
-    """``{"slices", "positives", "auroc", "threshold", "f1", "sensitivity", "ppv", ...}``."""
-    counts = slice_counts(scores, labels, threshold)
-    labels = np.asarray(labels).ravel().astype(bool)
-    return {"slices": int(labels.size), "positives": int(labels.sum()), "auroc": auroc(scores, labels),
-            "threshold": threshold, **counts.as_dict()}
 
 
 def read_slice_column(path: str | Path, candidates: tuple[str, ...], what: str) -> dict[int, float]:

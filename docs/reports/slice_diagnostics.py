@@ -16,7 +16,7 @@ import numpy as np
 
 from IExplainLib.classifier.data import sources_from_dataset
 from IExplainLib.classifier.inference import load_classifier, predict_slices
-from IExplainLib.classifier.metrics import slice_auroc
+from IExplainLib.slice_metrics import auroc
 
 AREA_BINS_MM2 = ((0, 5), (5, 20), (20, 50), (50, float("inf")))
 
@@ -44,12 +44,12 @@ def strata(rows: list[dict]) -> dict:
     scores = np.concatenate([r["scores"] for r in rows])
     area = np.concatenate([r["area_mm2"] for r in rows])
     negative = labels == 0
-    out = {"slices": int(len(labels)), "positive": int(labels.sum()), "auroc": slice_auroc(labels, scores)}
+    out = {"slices": int(len(labels)), "positive": int(labels.sum()), "auroc": auroc(scores, labels)}
     for low, high in AREA_BINS_MM2:
         positive = (labels == 1) & (area >= low) & (area < high)
         chosen = positive | negative
         out[f"area {low}-{high} mm2"] = {"positive": int(positive.sum()),
-                                         "auroc": slice_auroc(labels[chosen], scores[chosen])
+                                         "auroc": auroc(scores[chosen], labels[chosen])
                                          if positive.sum() >= 3 else None}
     return out
 
