@@ -34,9 +34,10 @@ from IExplainSlicerLib.settings import ModuleSettings  # noqa: E402
 
 # Reloaded in this order (a module after those it imports) so that edits take effect without restarting Slicer.
 LIB_MODULES = ("process", "progress_tracker", "overall_progress", "job", "commands", "worker", "settings",
-               "model_registry", "volumes", "segments", "score_threshold", "heatmap", "findings_table", "dataset_folder", "export",
-               "provenance", "detection", "finetuning", "run_controller", "panel_state", "segment_editor",
-               "dependencies", "sample_data", "study_list", "phantom_check", "module_logic", "panel_presenter")
+               "model_registry", "volumes", "segments", "score_threshold", "heatmap", "findings_table",
+               "dataset_folder", "export", "provenance", "detection", "finetuning", "run_controller", "panel_state",
+               "segment_editor", "dependencies", "sample_data", "study_list", "phantom_check", "module_logic",
+               "panel_presenter")
 
 
 class IExplain(ScriptedLoadableModule):

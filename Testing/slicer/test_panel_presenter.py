@@ -572,7 +572,7 @@ def test_the_threshold_survives_a_reopened_scene_and_below_it_nothing_is_exporte
 
 
 def test_the_slider_is_hidden_for_iexplain_results_and_changes_nothing_there(panel, tmp_path, ct_file, ct_volume):
-    ct, seg, _ = showResult(panel, tmp_path, ct_file, ct_volume)
+    _ct, seg, _ = showResult(panel, tmp_path, ct_file, ct_volume)
     assert panel.view.thresholdShown is False and "Calibre" not in panel.view.headers
     panel.onScoreThresholdChanged(0.9)
     assert all(r.visible for r in panel.view.rows) and seg.GetAttribute(THRESHOLD_ATTRIBUTE) is None
