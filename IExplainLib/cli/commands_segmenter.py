@@ -173,8 +173,8 @@ def _finetune(args) -> int:
 
 def _report(args) -> int:
     _prepare(args)
-    from ..segmenter.experiment import run_report
-    from ..segmenter.report import ReportInputs, markdown_table
+    from ..evaluation.segmenter_experiment import run_report
+    from ..evaluation.segmenter_report import ReportInputs, markdown_table
 
     for path, what in ((args.train, "training dataset"), (args.pseudo_labels, "pseudo-label folder"),
                        (args.test, "test dataset"), (args.corrected, "finetuning folder")):

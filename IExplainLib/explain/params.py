@@ -145,10 +145,27 @@ class ExplainParams:
         return ExplainParams.from_dict(data)
 
 
+# Attribution presets: how much Integrated Gradients voting a run spends. The values live here, beside the defaults
+# "paper" is made of, so that params_for_model can apply one; how a run chooses a preset and reports it is
+# :mod:`.presets`, which imports these (never the other way round).
+PRESET_FIELDS = ("n_steps", "references", "smoothgrad_samples")
+PRESETS = {
+    "paper": {name: getattr(ExplainParams(), name) for name in PRESET_FIELDS},
+    "fast": {"n_steps": 8, "references": ["zero", "blur"], "smoothgrad_samples": 2},
+}
+
+
+def preset_values(name: str) -> dict:
+    """The fields preset ``name`` sets; an unknown name is refused."""
+    if name not in PRESETS:
+        raise InputError(f"unknown preset {name!r} (use {' or '.join(PRESETS)})")
+    return PRESETS[name]
+
+
 def params_for_model(card: dict | None = None, params_file: str | Path | None = None,
                      overrides: dict | None = None, preset: str | None = None) -> ExplainParams:
     """The parameters a run uses: paper defaults, then the classifier card's ``explain`` section (h tuned for that
-    classifier by ``tune-threshold``), then an attribution preset (``paper``/``fast``, see :mod:`.presets`), then a
+    classifier by ``tune-threshold``), then an attribution preset (``paper``/``fast``, :data:`PRESETS`), then a
     parameter file, then explicit overrides (None values ignored)."""
     params = ExplainParams()
     from_card = (card or {}).get("explain")
@@ -158,11 +175,7 @@ def params_for_model(card: dict | None = None, params_file: str | Path | None = 
         known = set(params.to_dict())  # cards read from disk are checked field by field in modelfile.read_card
         params = params.replace(**{k: v for k, v in from_card.items() if k in known})
     if preset is not None:
-        from .presets import PRESETS
-
-        if preset not in PRESETS:
-            raise InputError(f"unknown preset {preset!r} (use {' or '.join(PRESETS)})")
-        params = params.replace(**PRESETS[preset])
+        params = params.replace(**preset_values(preset))
     if params_file:
         params = params.replace(**ExplainParams.from_json_file(params_file).to_dict())
     return params.replace(**(overrides or {}))

@@ -5,9 +5,11 @@
 * ``fast``: the demo's setting (8 steps, references zero and blur, 2 samples: 32 passes per window, about 9x less
   work), the one the bundled classifier's threshold h was tuned with and the ablation report measured.
 
-When the user names none, the device chooses: ``paper`` on CUDA, ``fast`` elsewhere (a CPU). The run states the
-preset and why in its progress output and records it in the findings JSON, with the fields that ``--params`` or an
-explicit flag changed afterwards (precedence: defaults -> model card -> preset -> ``--params`` -> flags).
+The values are :data:`IExplainLib.explain.params.PRESETS`, beside the defaults ``paper`` is made of; this module
+chooses one for a run and says so. When the user names none, the device chooses: ``paper`` on CUDA, ``fast``
+elsewhere (a CPU). The run states the preset and why in its progress output and records it in the findings JSON,
+with the fields that ``--params`` or an explicit flag changed afterwards (precedence: defaults -> model card ->
+preset -> ``--params`` -> flags).
 """
 
 from __future__ import annotations
@@ -15,17 +17,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..errors import InputError
-from .params import ExplainParams
+from .params import PRESET_FIELDS, PRESETS, ExplainParams, preset_values
 
 if TYPE_CHECKING:
     import torch
-
-PRESET_FIELDS = ("n_steps", "references", "smoothgrad_samples")
-PRESETS = {
-    "paper": {name: getattr(ExplainParams(), name) for name in PRESET_FIELDS},
-    "fast": {"n_steps": 8, "references": ["zero", "blur"], "smoothgrad_samples": 2},
-}
 
 
 def describe_preset(name: str) -> str:
@@ -69,6 +64,5 @@ def choose_preset(name: str | None, device: torch.device | str) -> PresetChoice:
     if name is None:
         kind = getattr(device, "type", str(device))
         return PresetChoice(preset_for_device(device), f"device {kind}")
-    if name not in PRESETS:
-        raise InputError(f"unknown preset {name!r} (use {' or '.join(PRESETS)})")
+    preset_values(name)  # refuses an unknown name
     return PresetChoice(name, "--preset")

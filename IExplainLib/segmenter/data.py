@@ -30,7 +30,7 @@ class CaseFiles:
     provenance: dict
 
 
-def _pseudo_label_entries(folder: Path) -> dict[str, tuple[Path, Path | None]]:
+def pseudo_label_entries(folder: Path) -> dict[str, tuple[Path, Path | None]]:
     """id -> (label path, source image path) of a pseudo-label folder (its dataset.json names the source CTs)."""
     from ..datasets import open_dataset
 
@@ -45,7 +45,7 @@ def list_training_files(images: str | Path | None, labels: str | Path | None = N
     image_cases = {case.id: case for case in open_dataset(images)} if images else {}
     found: list[CaseFiles] = []
     if labels:
-        for case_id, (label, image) in _pseudo_label_entries(Path(labels)).items():
+        for case_id, (label, image) in pseudo_label_entries(Path(labels)).items():
             source = image_cases[case_id].image if case_id in image_cases else image
             if source is None:
                 raise InputError(f"pseudo-label {case_id}: no CT with that id in {images} and none named in "

@@ -31,4 +31,4 @@ PY
 
 # Held-out evaluation (seeds >= 9000, never trained on): finding-level F1 at the card's threshold.
 iexplain synth "$WORK/heldout" --studies 8 --seed 9000 --layout nifti --size 256 --slices 80 --progress quiet
-python -m IExplainLib.segmenter.evaluate_model "$OUT" "$WORK/heldout"
+python -m IExplainLib.evaluation.segmenter_held_out "$OUT" "$WORK/heldout"

@@ -4,7 +4,7 @@ import pytest
 
 from IExplainLib.errors import InputError
 from IExplainLib.phantoms import make_study, write_dataset
-from IExplainLib.segmenter.report import check_held_out
+from IExplainLib.evaluation.segmenter_report import check_held_out
 
 
 def tiny_dataset(folder, seeds):

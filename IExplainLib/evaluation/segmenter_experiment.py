@@ -7,17 +7,17 @@ from pathlib import Path
 from typing import Any
 
 from ..progress import QUIET
-from .report import (ReportInputs, check_held_out, claims_of, score_pseudo_labels, score_segmenter,
-                     write_report)
-from .runs import run_training
-from .spec import SegmenterSpec
-from .train import TrainConfig
+from ..segmenter.runs import run_training
+from ..segmenter.spec import SegmenterSpec
+from ..segmenter.train import TrainConfig
+from .segmenter_report import (ReportInputs, check_held_out, claims_of, score_pseudo_labels, score_segmenter,
+                               write_report)
 
 
 def run_report(inputs: ReportInputs, spec: SegmenterSpec, wsl_config: TrainConfig, finetune_config: TrainConfig,
                device: str = "auto", progress=QUIET, overwrite: bool = False, command: str | None = None) -> dict:
     from ..modelfile import load_model_file
-    from .finetune import starting_point
+    from ..segmenter.finetune import starting_point
 
     out = Path(inputs.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,8 @@ Table 4: the pseudo-labels the segmenter learnt from (scored against the phantom
 on them, run on held-out phantoms it never saw. Table 5: the same small set of "corrected" cases (phantom truth
 standing in for a radiologist's corrections) used to finetune the WSL segmenter and to train the same network from
 random initialisation with the same schedule, both scored on the held-out phantoms. Finding-level metrics are the
-paper's cluster matching (``evaluation.finding_metrics``).
+paper's cluster matching (:mod:`.finding_metrics`). It lives in ``evaluation/`` because it scores segmenters: the
+segmenter package never imports ``evaluation/`` (the run itself is :mod:`.segmenter_experiment`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..progress import QUIET
+from .finding_metrics import match_findings, pooled
 
 
 @dataclass
@@ -38,8 +40,6 @@ def _truth_by_id(dataset: Path) -> dict:
 
 def score_masks(pairs, progress=QUIET, stage: str = "score") -> dict:
     """Pooled finding-level counts of ``(case_id, prediction, truth)`` triples."""
-    from ..evaluation.finding_metrics import match_findings, pooled
-
     per_case, counts = {}, []
     for index, (case_id, prediction, truth) in enumerate(pairs):
         result = match_findings(prediction, truth)
@@ -52,10 +52,10 @@ def score_masks(pairs, progress=QUIET, stage: str = "score") -> dict:
 def score_pseudo_labels(train: Path, pseudo_labels: Path, progress=QUIET) -> dict:
     """Pseudo-labels vs truth, on the cases the segmenter trains on."""
     from ..io import read_volume
-    from .data import _pseudo_label_entries
+    from ..segmenter.data import pseudo_label_entries
 
     truth = _truth_by_id(train)
-    entries = _pseudo_label_entries(pseudo_labels)
+    entries = pseudo_label_entries(pseudo_labels)
     common = sorted(set(truth) & set(entries))
     if not common:
         raise InputError(f"no case id of {pseudo_labels} has a truth label in {train}")
@@ -67,7 +67,7 @@ def score_pseudo_labels(train: Path, pseudo_labels: Path, progress=QUIET) -> dic
 def score_segmenter(model: Path, test: Path, device: str = "auto", progress=QUIET) -> dict:
     """A segmenter's detections (``detect_with_segmenter``, filters on) vs truth on the held-out cases."""
     from ..io import read_volume
-    from .inference import detect_with_segmenter, load_segmenter
+    from ..segmenter.inference import detect_with_segmenter, load_segmenter
 
     loaded = load_segmenter(model, device)
     triples = []

@@ -1,5 +1,5 @@
 """Score a segmenter on held-out datasets (finding-level, the paper's cluster matching) and record the result in
-its model card: ``python -m IExplainLib.segmenter.evaluate_model MODEL DATASET [DATASET ...] [--no-card]``."""
+its model card: ``python -m IExplainLib.evaluation.segmenter_held_out MODEL DATASET [DATASET ...] [--no-card]``."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 def evaluate_into_card(model: Path, datasets: list[Path], write_card: bool = True, device: str = "cpu") -> dict:
     from ..modelfile import model_paths, read_card
     from ..outputs import write_text_atomic
-    from .report import score_segmenter
+    from .segmenter_report import score_segmenter
 
     results = {}
     for dataset in datasets:
