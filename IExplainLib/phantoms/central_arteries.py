@@ -13,7 +13,8 @@ trachea down from the top of the scan):
   that drain into it lie.
 Where these rules fail (a vein that enters a hilum beside an artery, a lymph node against the pulmonary artery),
 the structure is opacified as an artery: a non-contrast scan cannot tell them apart. The rest of the mediastinal
-blood (aorta, SVC, heart) is returned separately so that it can be given the lower aortic enhancement.
+blood next to them (aorta, SVC, the roof of the heart) is returned separately so that it can be given the lower
+aortic enhancement.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ HILAR_RADIUS_MM = 3.0
 REACH_MM = 90.0
 TUBE_RADIUS_MM = 8.0
 ROUNDNESS_SLACK = 1.6
+OTHER_REACH_MM = 25.0
 TRACHEA_AREA_MM2 = (80.0, 900.0)
 
 
@@ -121,7 +123,9 @@ def find_central_arteries(hu: np.ndarray, lungs: np.ndarray, lung_air: np.ndarra
     arteries = np.zeros(hu.shape, bool)
     arteries[box] = grown & ~lungs[box]
     other = np.zeros(hu.shape, bool)
-    other[box] = blood & tubes & ~arteries[box]
+    # The blood next to the arteries and tubes (the heart's roof, the left atrium's) gets the aortic enhancement:
+    # where a rule above cuts continuous blood, the cut then shows as a step in enhancement, not a bright edge.
+    other[box] = _geodesic(tubes | grown, blood, int(round(OTHER_REACH_MM / min(sx, sy)))) & ~arteries[box] & ~lungs[box]
     cores = ndimage.distance_transform_edt(blood, sampling=spacing_zyx) >= 4.0
     blood_hu = float(np.median(local[cores])) if cores.any() else 40.0
     return CentralArteries(arteries, other, blood_hu, int(kc))

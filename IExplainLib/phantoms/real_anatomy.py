@@ -206,8 +206,11 @@ def _blood_fraction(hu, lungs, vessel_hu, blood_hu) -> tuple[np.ndarray, np.ndar
     In the lungs a vessel voxel mixes blood with parenchyma; in the mediastinum, with fat.
     """
     parenchyma = float(np.median(hu[lungs & (hu < -600)])) if (lungs & (hu < -600)).any() else -850.0
-    in_lung = np.clip((hu - parenchyma) / max(vessel_hu - parenchyma, 1.0), 0.0, 1.0)
-    in_fat = np.clip((hu - FAT_HU) / max(blood_hu - FAT_HU, 1.0), 0.0, 1.0)
+    # From slightly smoothed HU: the fraction multiplies the enhancement, and the scan's noise through it would
+    # speckle the lumen (the noise itself stays, in the HU the enhancement is added to).
+    smooth = ndimage.gaussian_filter(hu, (0.0, 0.7, 0.7))
+    in_lung = np.clip((smooth - parenchyma) / max(vessel_hu - parenchyma, 1.0), 0.0, 1.0)
+    in_fat = np.clip((smooth - FAT_HU) / max(blood_hu - FAT_HU, 1.0), 0.0, 1.0)
     fraction = np.where(lungs, in_lung, in_fat).astype(np.float32)
     unenhanced = np.where(lungs, np.float32(vessel_hu), np.float32(blood_hu)).astype(np.float32)
     return fraction, unenhanced

@@ -117,7 +117,8 @@ def _try_clot(site: ClotSite, opacified, truth, calibre, drawn_shape, candidates
         local_seed = seed_voxel - [s.start for s in region]
         clot = _shaped(lumen, site.radius[region], r0, local_seed, shape, rng, np.array([sz, sy, sx]))
         clot &= truth[region] == 0
-        shown = clot & (site.fraction[region] >= TRUTH_FRACTION)
+        # Judged on the smoothed fraction: noise alone would leave holes of enhancement inside a clot.
+        shown = clot & (ndimage.gaussian_filter(site.fraction[region], 0.7) >= TRUTH_FRACTION)
         if shown.sum() < 12 or np.count_nonzero(shown.any(axis=(1, 2))) < 2:
             continue
         if shape != "occlusive" and _contrast_beside(shown, opacified[region] & lumen) < MIN_CONTRAST_BESIDE:
@@ -145,7 +146,8 @@ def _grow_clot(arteries, seed_voxel, length_mm, spacing_xyz):
     lumen = arteries[region]
     grown = np.zeros_like(lumen)
     grown[tuple(seed_voxel - low)] = True
-    steps = max(1, int(round(half / min(sx, sy))))
+    # Enough 6-connected steps that the Euclidean half-length below, not the steps' diamond, bounds the clot.
+    steps = max(1, int(round(1.8 * half / min(sx, sy))))
     grown = ndimage.binary_dilation(grown, iterations=steps, mask=lumen)
     # Keep it within the physical half-length (dilation steps are in in-plane voxels, slices are thicker).
     zz, yy, xx = np.ogrid[region]

@@ -88,13 +88,14 @@ def quality_set_studies(analysis) -> list:
 
 def write_calibre_preview(analysis, seed: int, path, slices: int | None = None):
     """A PNG montage of one real-anatomy study with a clot of every calibre class, one column per clot."""
-    from .preview import write_preview
+    from .preview import pick_slices, write_preview
     from .real_anatomy import make_real_anatomy_study
     from .real_emboli import CALIBRES
 
     study = make_real_anatomy_study(analysis, seed, calibres=list(CALIBRES), slices=slices)
-    title = f"real anatomy (POPI chest CT) + simulated CTPA contrast, one clot per calibre class, seed {seed}"
-    return write_preview(study, path, count=len(study.emboli), lung_window=False, title=title, overwrite=True)
+    columns = [k for k in pick_slices(study.truth, len(study.emboli)) if study.truth[k].any()]
+    title = f"POPI chest CT + simulated CTPA contrast, a clot of each calibre, seed {seed}"
+    return write_preview(study, path, slices=columns, lung_window=False, title=title, overwrite=True)
 
 
 def main(argv=None) -> int:
