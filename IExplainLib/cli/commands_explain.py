@@ -159,6 +159,7 @@ def run_detect(args) -> int:
         document["dicom_seg"] = str(Path(args.dicom_seg).resolve())
     document["contrast"] = contrast.as_dict()
     document["warnings"] = [contrast.warning()] if contrast.warning() else []
+    progress("write", 0.0, f"writing {args.output}")
     write_detection(detection, segmentation=args.output, heat=extra, dicom_seg=args.dicom_seg, source=volume,
                     findings=findings, document=document, overwrite=args.overwrite)
     progress.done(f"{len(detection.findings)} finding(s) in {detection.iterations} iteration(s) -> {args.output}",
