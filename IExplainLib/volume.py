@@ -30,11 +30,12 @@ class Volume:
         self.array = np.asarray(self.array)
         if self.array.ndim != 3:
             raise ValueError(f"a Volume needs a 3D (z, y, x) array, got shape {self.array.shape}")
-        self.spacing = tuple(float(s) for s in self.spacing)
-        self.origin = tuple(float(o) for o in self.origin)
+        spacing = tuple(float(s) for s in self.spacing)
+        origin = tuple(float(o) for o in self.origin)
         self.direction = np.asarray(self.direction, dtype=float).reshape(3, 3)
-        if len(self.spacing) != 3 or len(self.origin) != 3:
+        if len(spacing) != 3 or len(origin) != 3:
             raise ValueError("spacing and origin need three values (x, y, z)")
+        self.spacing, self.origin = (spacing[0], spacing[1], spacing[2]), (origin[0], origin[1], origin[2])
         if min(self.spacing) <= 0:
             raise ValueError(f"spacing must be positive, got {self.spacing}")
 

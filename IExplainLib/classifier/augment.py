@@ -9,7 +9,7 @@ CPU transforms.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass
@@ -65,13 +65,9 @@ class TrainAugment:
     translate: float = 0.08
     contrast: tuple[float, float] = (0.8, 1.2)
     brightness: float = 0.08
-    cutout: Cutout | None = None
+    cutout: Cutout = field(default_factory=Cutout)
     slices: int = 7
     windows: int = 1
-
-    def __post_init__(self):
-        if self.cutout is None:
-            self.cutout = Cutout()
 
     def __call__(self, x):
         import torch

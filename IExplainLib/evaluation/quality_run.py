@@ -20,7 +20,7 @@ import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -345,7 +345,7 @@ def run_quality(classifier: str | Path, segmenter: str | Path, quick: bool = Fal
     return report
 
 
-def score_segmenters(segmenters: dict[str, str | Path], quick: bool = False, strict_share: float = STRICT_SHARE,
+def score_segmenters(segmenters: Mapping[str, str | Path], quick: bool = False, strict_share: float = STRICT_SHARE,
                      real_ct_root: str | Path | RealCT | None = None, device: str = "auto",
                      progress: Callable | None = None, deadline: float | None = None) -> dict:
     """Several segmenters alone on the quality command's held-out sets, scored as ``run_quality`` scores its

@@ -36,7 +36,7 @@ class ExplainParams:
     # hysteresis clustering
     high_threshold: float = 15.0
     low_ratio: float = 0.5
-    neighbourhood: tuple[int, int, int] = (15, 15, 5)  # (x, y, z) voxels
+    neighbourhood: tuple[int, ...] = (15, 15, 5)  # (x, y, z) voxels; a file may give any count, validate wants 3
     # Algorithm 1
     classifier_threshold: float | None = None  # None: the classifier card's threshold
     min_new_voxels: int = 50

@@ -37,8 +37,6 @@ class LoadedSegmenter:
 
 def load_segmenter(path: str | Path, device: str = "auto") -> LoadedSegmenter:
     """A segmenter model file (safetensors + card) ready for inference on ``device``."""
-    import torch
-
     from ..devices import resolve_device
     from ..modelfile import load_model_file, load_state_into
 

@@ -8,7 +8,7 @@ several voxels wide at 1.4 mm. Slices are never resampled (the z spacing is the 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 from ..errors import ModelFileError
 
@@ -19,8 +19,8 @@ ARCHITECTURE = "monai.DynUNet"
 class SegmenterSpec:
     filters: tuple[int, ...] = (32, 64, 128, 256, 320, 320)
     patch_size: tuple[int, int, int] = (64, 128, 128)   # (z, y, x)
-    kernels: tuple[tuple[int, int, int], ...] = ()      # derived from patch size and spacing when empty
-    strides: tuple[tuple[int, int, int], ...] = ()
+    kernels: tuple[tuple[int, ...], ...] = ()           # derived from patch size and spacing when empty
+    strides: tuple[tuple[int, ...], ...] = ()
     hu_center: float = 100.0
     hu_width: float = 400.0
     inplane_spacing_mm: float | None = None             # None: run at the CT's own in-plane grid
@@ -33,11 +33,12 @@ class SegmenterSpec:
 
     def __post_init__(self):
         self.filters = tuple(int(f) for f in self.filters)
-        self.patch_size = tuple(int(p) for p in self.patch_size)
+        patch_size = tuple(int(p) for p in self.patch_size)
         self.kernels = tuple(tuple(int(k) for k in kernel) for kernel in self.kernels)
         self.strides = tuple(tuple(int(s) for s in stride) for stride in self.strides)
-        if len(self.patch_size) != 3 or min(self.patch_size) < 4:
-            raise ValueError(f"patch size needs three sizes >= 4 (z, y, x), got {self.patch_size}")
+        if len(patch_size) != 3 or min(patch_size) < 4:
+            raise ValueError(f"patch size needs three sizes >= 4 (z, y, x), got {patch_size}")
+        self.patch_size = (patch_size[0], patch_size[1], patch_size[2])
         if len(self.filters) < 2:
             raise ValueError(f"a DynUNet needs at least 2 resolution levels (filters), got {list(self.filters)}")
         if not self.kernels:

@@ -1,7 +1,6 @@
 """Threshold sweep on cached synthetic heat maps, and the model-card update with its backup."""
 
 import json
-from functools import partial
 
 import numpy as np
 import pytest

@@ -15,7 +15,7 @@ import SimpleITK as sitk
 
 from IExplainLib.cli.main import main
 from IExplainLib.errors import InputError
-from IExplainLib.io import read_volume, write_volume
+from IExplainLib.io import read_volume
 from IExplainLib.phantoms.dicom_writer import write_series
 from IExplainLib.volume import Volume
 

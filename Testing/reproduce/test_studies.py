@@ -1,7 +1,6 @@
 """The data a reproduce run learns from: phantoms by role and seed range, or a dataset folder (dataset.json or the
 RSPECT layout) split into training, finetuning and tuning studies."""
 
-import json
 
 import numpy as np
 import pytest

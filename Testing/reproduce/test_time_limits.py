@@ -4,7 +4,6 @@ import time
 
 import numpy as np
 import pytest
-import torch
 
 from IExplainLib.classifier import ClassifierSpec, StudySource, train_classifier
 from IExplainLib.modelfile import load_model_file, read_card

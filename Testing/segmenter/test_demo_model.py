@@ -1,9 +1,7 @@
 """The bundled demo segmenter: a small, honest model file that runs on a phantom it never saw."""
 
-import json
 from pathlib import Path
 
-import numpy as np
 
 from IExplainLib.modelfile import load_model_file
 from IExplainLib.segmenter.inference import detect_with_segmenter

@@ -8,7 +8,6 @@ import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import pytest
 from cmake_lists import cmake_list, library_files, render_library_cmake
 
 REPO = Path(__file__).resolve().parents[2]
