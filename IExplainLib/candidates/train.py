@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import torch
 
 from .. import __version__
 from ..errors import InputError
@@ -80,6 +81,7 @@ def train_reducer(studies: list[StudyCandidates], config: ReducerTrainConfig, ou
 
     check_can_write(Path(out), overwrite)
     started = time.time()
+    torch.manual_seed(config.seed)  # the initial weights too: the same command makes the same model
     model = build_reducer(config.architecture, **config.model_options())
     train_reducer_model(model, studies, config.supervision, config.epochs, config.lr, config.seed, log,
                         min_pe_share=config.bag_min_pe_share)

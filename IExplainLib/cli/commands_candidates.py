@@ -7,7 +7,10 @@ tuning phantoms (``--tune-phantoms``, seeds 8000-8999), the one place where voxe
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+
+import numpy as np
 
 from ..errors import InputError
 from .common import add_overwrite, add_progress, command_line, existing_path, progress_from
@@ -86,10 +89,27 @@ def _training_studies(args, cache: Path | None, progress):
         yield study_candidates_cached(cache, f"case-{case.id}", make_case)
 
 
-def _tuning_studies(args, cache: Path | None, progress):
+def _tuning_study(seed: int, size: int, slices: int):
+    """A tuning phantom's candidates and, for choosing the threshold only, which of them touch which embolus."""
     from ..candidates.proposals import find_candidates
     from ..candidates.train import TuningStudy
     from ..candidates.training_data import study_candidates
+    from ..evaluation.froc import ScoredStudy
+
+    study = _phantom_study(seed, size, slices)
+    candidates = find_candidates(study.volume)
+    data = study_candidates(f"phantom-{seed}", study.volume, candidates, study.slice_labels)
+    truth = ScoredStudy.from_labels(candidates.labels, np.zeros(len(candidates)), study.truth, len(study.emboli),
+                                    [e["level"] for e in study.emboli])
+    return TuningStudy(data, truth)
+
+
+def _tuning_studies(args, cache: Path | None, progress):
+    """The tuning phantoms (seeds 8000-8999), kept in ``cache`` as ``tune-phantom-<seed>-<size>-<slices>.npz`` with
+    the truth record beside it (``.truth.json``: per candidate its embolus share, per embolus the candidates touching
+    it and its calibre)."""
+    from ..candidates.train import TuningStudy
+    from ..candidates.training_data import StudyCandidates
     from ..evaluation.froc import ScoredStudy
 
     seeds = range(args.tune_seed, args.tune_seed + args.tune_phantoms)
@@ -97,12 +117,20 @@ def _tuning_studies(args, cache: Path | None, progress):
         raise InputError("tuning phantom seeds must be within 8000-8999")
     for n, seed in enumerate(seeds):
         progress("tune-prepare", n / len(seeds), f"candidates of tuning phantom {seed}")
-        study = _phantom_study(seed, args.size, args.slices)
-        candidates = find_candidates(study.volume)
-        data = study_candidates(f"phantom-{seed}", study.volume, candidates, study.slice_labels)
-        truth = ScoredStudy.from_labels(candidates.labels, candidates.features()[:, 0] * 0, study.truth,
-                                        len(study.emboli), [e["level"] for e in study.emboli])
-        yield TuningStudy(data, truth)
+        stem = f"tune-phantom-{seed}-{args.size}-{args.slices}"
+        if cache is not None and (cache / f"{stem}.npz").exists() and (cache / f"{stem}.truth.json").exists():
+            record = json.loads((cache / f"{stem}.truth.json").read_text())
+            data = StudyCandidates.load(cache / f"{stem}.npz")
+            yield TuningStudy(data, ScoredStudy(np.zeros(len(data)), np.asarray(record["truth_share"]),
+                                                record["emboli"], record["calibres"]))
+            continue
+        tuning = _tuning_study(seed, args.size, args.slices)
+        if cache is not None:
+            tuning.candidates.save(cache / f"{stem}.npz")
+            (cache / f"{stem}.truth.json").write_text(json.dumps(
+                {"truth_share": tuning.truth.truth_share.tolist(), "emboli": tuning.truth.emboli,
+                 "calibres": tuning.truth.calibres}))
+        yield tuning
 
 
 def run_train_reducer(args) -> int:

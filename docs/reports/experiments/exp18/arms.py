@@ -28,6 +28,7 @@ ARMS = {
     "mlp-mil-share100": ("features-mlp", "mil", {}, 1.0),
     "cnn-mil-share100": ("patch-cnn", "mil", {"use_features": True}, 1.0),
     "cnn-soft": ("patch-cnn", "soft", {"use_features": True}),
+    "cnn-mil-share100-nofeatures": ("patch-cnn", "mil", {"use_features": False}, 1.0),
 }
 
 

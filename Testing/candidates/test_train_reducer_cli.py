@@ -1,0 +1,43 @@
+"""``iexplain train-reducer``: the model file and its card, the threshold chosen on tuning phantoms (cached with
+their truth record), and one-line refusals."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from IExplainLib.cli.main import main
+
+SMALL = ["--size", "128", "--slices", "32", "--architecture", "features-mlp", "--epochs", "2", "--progress", "quiet"]
+
+
+def test_the_card_records_supervision_threshold_and_tuning(tmp_path):
+    out, cache = tmp_path / "r.safetensors", tmp_path / "cache"
+    args = ["train-reducer", "--phantoms", "2", "--seed", "3000", "--tune-phantoms", "1", "--tune-seed", "8003",
+            "-o", str(out), "--cache", str(cache), *SMALL]
+    assert main(args) == 0
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert card["kind"] == "reducer" and card["reducer"]["architecture"] == "features-mlp"
+    assert card["training"]["supervision"] == "slice labels only (mil)"
+    assert card["metrics"]["tuning"]["studies"] == 1 and card["threshold"] == card["metrics"]["tuning"]["threshold"]
+    assert card["training"]["command"].startswith("iexplain train-reducer")
+    cached = sorted(p.name for p in cache.iterdir())
+    assert "tune-phantom-8003-128-32.truth.json" in cached and "phantom-3000-128-32.npz" in cached
+    # the same command again reads every study from the cache and writes the same card figures
+    assert main(args + ["--overwrite"]) == 0
+    assert json.loads(out.with_suffix(".json").read_text())["metrics"] == card["metrics"]
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--phantoms", "2", "--seed", "8000"], "below 8000"),
+    (["--phantoms", "1", "--tune-phantoms", "1", "--tune-seed", "9000"], "within 8000-8999"),
+    ([], "give either a DATASET or --phantoms N"),
+    (["--phantoms", "1", "--threshold", "2"], "--threshold must be in [0, 1]"),
+    (["--phantoms", "1", "--architecture", "transformer"], "unknown reducer architecture"),
+])
+def test_bad_settings_are_refused_in_one_line(flags, message, tmp_path, capsys):
+    out = tmp_path / "r.safetensors"
+    assert main(["train-reducer", "-o", str(out), *SMALL, *flags]) == 2  # the last of a repeated flag wins
+    assert message in capsys.readouterr().err
+    assert not out.exists()
