@@ -36,7 +36,7 @@ class ExplainParams:
     # hysteresis clustering
     high_threshold: float = 15.0
     low_ratio: float = 0.5
-    neighbourhood: tuple[int, ...] = (15, 15, 5)  # (x, y, z) voxels; a file may give any count, validate wants 3
+    neighbourhood: tuple[int, int, int] = (15, 15, 5)  # (x, y, z) voxels
     # Algorithm 1
     classifier_threshold: float | None = None  # None: the classifier card's threshold
     min_new_voxels: int = 50
@@ -62,7 +62,9 @@ class ExplainParams:
 
     def __post_init__(self):
         self.references = [str(r) for r in self.references]
-        self.neighbourhood = tuple(int(n) for n in self.neighbourhood)
+        sizes = tuple(int(n) for n in self.neighbourhood)
+        if len(sizes) == 3:  # any other count stays as given, for validate to refuse naming the field
+            self.neighbourhood = (sizes[0], sizes[1], sizes[2])
         self.validate()
 
     def validate(self) -> None:

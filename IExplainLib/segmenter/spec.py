@@ -19,8 +19,8 @@ ARCHITECTURE = "monai.DynUNet"
 class SegmenterSpec:
     filters: tuple[int, ...] = (32, 64, 128, 256, 320, 320)
     patch_size: tuple[int, int, int] = (64, 128, 128)   # (z, y, x)
-    kernels: tuple[tuple[int, ...], ...] = ()           # derived from patch size and spacing when empty
-    strides: tuple[tuple[int, ...], ...] = ()
+    kernels: tuple[tuple[int, int, int], ...] = ()      # derived from patch size and spacing when empty
+    strides: tuple[tuple[int, int, int], ...] = ()
     hu_center: float = 100.0
     hu_width: float = 400.0
     inplane_spacing_mm: float | None = None             # None: run at the CT's own in-plane grid
@@ -34,8 +34,8 @@ class SegmenterSpec:
     def __post_init__(self):
         self.filters = tuple(int(f) for f in self.filters)
         patch_size = tuple(int(p) for p in self.patch_size)
-        self.kernels = tuple(tuple(int(k) for k in kernel) for kernel in self.kernels)
-        self.strides = tuple(tuple(int(s) for s in stride) for stride in self.strides)
+        self.kernels = tuple(_zyx_ints(kernel, "kernel") for kernel in self.kernels)
+        self.strides = tuple(_zyx_ints(stride, "stride") for stride in self.strides)
         if len(patch_size) != 3 or min(patch_size) < 4:
             raise ValueError(f"patch size needs three sizes >= 4 (z, y, x), got {patch_size}")
         self.patch_size = (patch_size[0], patch_size[1], patch_size[2])
@@ -73,6 +73,14 @@ class SegmenterSpec:
     def describe(self) -> str:
         return (f"DynUNet filters {list(self.filters)}, patch (z,y,x) {list(self.patch_size)}, "
                 f"in-plane {self.inplane_spacing_mm or 'native'} mm")
+
+
+def _zyx_ints(values, what: str) -> tuple[int, int, int]:
+    """A (z, y, x) triple of integers; any other count is refused (a card's are checked before, in modelfile)."""
+    sizes = tuple(int(v) for v in values)
+    if len(sizes) != 3:
+        raise ValueError(f"a {what} needs three sizes (z, y, x), got {list(sizes)}")
+    return sizes[0], sizes[1], sizes[2]
 
 
 def nnunet_kernels_strides(patch_size, spacing=(1.0, 1.0, 1.0), max_levels: int = 6, min_size: int = 8):

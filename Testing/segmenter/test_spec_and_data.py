@@ -101,3 +101,12 @@ def test_training_config_refuses_bad_settings_when_made(bad, message):
 
     with pytest.raises(InputError, match=message):
         TrainConfig(**bad)
+
+
+def test_sizes_become_integer_triples_and_a_kernel_without_three_sizes_is_refused():
+    spec = SegmenterSpec(patch_size=[16.0, 32, 32], filters=(4, 8), kernels=[[3, 3, 3], [3.0, 3, 3]],
+                         strides=[[1, 1, 1], [2, 2, 2]])
+    assert spec.patch_size == (16, 32, 32) and spec.kernels == ((3, 3, 3), (3, 3, 3))
+    assert all(type(size) is int for size in spec.patch_size + spec.strides[1])
+    with pytest.raises(ValueError, match="kernel needs three sizes"):
+        SegmenterSpec(filters=(4, 8), kernels=((3, 3), (3, 3, 3)), strides=((1, 1, 1), (2, 2, 2)))
