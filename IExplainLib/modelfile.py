@@ -101,8 +101,9 @@ def _refuse_non_safetensors(path: Path) -> None:
         raise ModelFileError(f"{path} is not a safetensors file (or it is truncated)")
 
 
-def read_card(path: str | Path) -> dict[str, Any]:
-    """The JSON model card of a model, validated."""
+def read_card(path: str | Path, expected_kind: str | None = None) -> dict[str, Any]:
+    """The JSON model card of a model, validated; ``expected_kind`` refuses another kind of model first (its card
+    is then not checked against a schema it was never meant for)."""
     _, card_path = model_paths(path)
     if not card_path.exists():
         raise ModelFileError(f"model card {card_path} not found (a model is a .safetensors file plus its .json card)")
@@ -111,6 +112,9 @@ def read_card(path: str | Path) -> dict[str, Any]:
         raise ModelFileError(f"{card_path} is not an IExplain model card (format != {CARD_FORMAT!r})")
     if card.get("kind") not in MODEL_KINDS:
         raise ModelFileError(f"{card_path}: unknown model kind {card.get('kind')!r}")
+    if expected_kind and card["kind"] != expected_kind:
+        weights_path, _ = model_paths(path)
+        raise ModelFileError(f"{weights_path} is a {card['kind']} model, but a {expected_kind} is needed here")
     validate_card(card, card_path)
     return card
 
@@ -271,9 +275,7 @@ def load_model_file(path: str | Path, expected_kind: str | None = None,
     if not weights_path.exists():
         raise ModelFileError(f"model file {weights_path} not found")
     _refuse_non_safetensors(weights_path)
-    card = read_card(path)
-    if expected_kind and card["kind"] != expected_kind:
-        raise ModelFileError(f"{weights_path} is a {card['kind']} model, but a {expected_kind} is needed here")
+    card = read_card(path, expected_kind)
     if verify_checksum and card.get("sha256") and sha256_of(weights_path) != card["sha256"]:
         raise ModelFileError(f"{weights_path} does not match the checksum in its card (corrupt or replaced file)")
     try:
