@@ -22,12 +22,15 @@ CURVE_POINTS = 40
 
 
 def _thin_curve(curve: list[tuple[float, float, float]]) -> list[list[float | None]]:
-    """At most ``CURVE_POINTS`` points of a FROC curve, its ends kept, for the report and the plot."""
-    if len(curve) <= CURVE_POINTS:
-        chosen = curve
-    else:
-        chosen = [curve[int(i)] for i in np.linspace(0, len(curve) - 1, CURVE_POINTS)]
-    return [[round(t, 4) if np.isfinite(t) else None, round(fp, 3), round(sens, 3)] for t, fp, sens in chosen]
+    """The corners of a FROC curve (the last point before and the first after every rise in sensitivity, and its
+    ends) plus at most ``CURVE_POINTS`` others, for the report and the plot."""
+    keep = {0, len(curve) - 1} if curve else set()
+    for i in range(1, len(curve)):
+        if curve[i][2] != curve[i - 1][2]:
+            keep.update((i - 1, i))
+    keep.update(int(i) for i in np.linspace(0, len(curve) - 1, min(CURVE_POINTS, len(curve))))
+    return [[round(t, 4) if np.isfinite(t) else None, round(fp, 3), round(sens, 3)]
+            for t, fp, sens in (curve[i] for i in sorted(keep))]
 
 
 def summarise_candidates(studies: list[ScoredStudy], rows: list[dict], threshold: float,
