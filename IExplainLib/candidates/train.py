@@ -13,7 +13,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import torch
 
 from .. import __version__
@@ -131,6 +130,5 @@ def check_training_studies(studies: list[StudyCandidates]) -> None:
         raise InputError("no training study has any candidate filling defect (are these CT angiograms?)")
     if not any(s.slice_labels.any() for s in studies):
         raise InputError("no training study has a PE slice: the reducer needs PE-positive studies to learn from")
-    if not any(np.asarray(s.slice_labels).size and s.negative for s in studies) and not any(
-            (~s.slice_labels).any() for s in studies):
+    if not any((~s.slice_labels).any() for s in studies):
         raise InputError("no PE-negative slice in the training studies: the reducer needs negatives")
