@@ -6,12 +6,9 @@ as a user runs it (reading and writing included) in a fresh subprocess, so its p
 
 from __future__ import annotations
 
-import json
-import tempfile
-import time
 from pathlib import Path
 
-from .detect_cpu_preset import detect_in_child
+from .detect_cpu_preset import detect_on_phantom
 
 TARGET_SECONDS = 30.0
 TARGET_PEAK_GB = 2.0
@@ -19,20 +16,9 @@ TARGET_PEAK_GB = 2.0
 
 def run(quick: bool = False, threads: int = 2, reducer: str | Path | None = None) -> dict:
     """Time ``detect --method candidates`` on a 512x512x300 phantom (quick: 96x96x16, a smoke run)."""
-    from ..io import write_volume
-    from ..phantoms import make_study
-
     size, slices = (96, 16) if quick else (512, 300)
-    with tempfile.TemporaryDirectory(prefix="iexplain-bench-candidates-") as temporary:
-        folder = Path(temporary)
-        start = time.perf_counter()
-        study = make_study(9102, slices=slices, size=size, slice_thickness=1.0, n_emboli=4)
-        synth_seconds = time.perf_counter() - start
-        ct = write_volume(folder / "ct.nrrd", study.volume)
-        del study
-        flags = ["--method", "candidates"] + (["--reducer", str(reducer)] if reducer else [])
-        figures = detect_in_child(ct, folder / "out.seg.nrrd", threads, flags)
-        findings = json.loads((folder / "out.findings.json").read_text())
+    flags = ["--method", "candidates"] + (["--reducer", str(reducer)] if reducer else [])
+    figures, findings, synth_seconds = detect_on_phantom(9102, size, slices, threads, flags)
     result = {
         "study_shape_zyx": [slices, size, size], "threads": threads, "reducer": Path(findings["model"]).name,
         "phantom_seconds_not_counted": round(synth_seconds, 1),
