@@ -13,20 +13,19 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence, cast
 
 import numpy as np
 
 from .. import __version__
-from ..errors import InputError, OutputExistsError
-from ..modelfile import load_state_into, model_paths, save_model
+from ..errors import InputError
+from ..modelfile import load_state_into
 from ..outputs import claim_folder
 from ..progress import QUIET, Progress
-from ..training import (DistributedContext, StepBudget, clean_interrupted_run, init_distributed, save_checkpoint,
-                        warmup_linear_decay)
-from ..training.resume import SETTINGS_KEY, checkpoint_to_resume
+from ..training import DistributedContext
+from ..training.run import TrainingRun
 from .augment import TrainAugment
 from .backbones import build_classifier
 from .config import ClassifierTrainConfig
@@ -42,21 +41,10 @@ if TYPE_CHECKING:
     import torch
 
 
-def default_paths(out: str | Path) -> tuple[Path, Path, Path]:
-    """(model weights, checkpoint, cache folder) for a model path."""
-    weights, _ = model_paths(out)
+def default_cache_path(weights: Path) -> Path:
+    """The folder beside the model where its training studies are prepared."""
     stem = weights.with_suffix("")
-    return weights, stem.with_name(stem.name + ".checkpoint.pt"), stem.with_name(stem.name + ".cache")
-
-
-def _amp_context(device: torch.device, enabled: bool):
-    import torch
-
-    if not enabled or device.type != "cuda":
-        return contextlib.nullcontext, None
-    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
-    return (lambda: torch.autocast("cuda", dtype=dtype)), scaler
+    return stem.with_name(stem.name + ".cache")
 
 
 def validate(model: torch.nn.Module, studies: Sequence[PreparedStudy], spec: ClassifierSpec, ctx: DistributedContext,
@@ -98,229 +86,186 @@ def _claimed_cache(cache_dir: Path, ctx: DistributedContext, report):
         yield
 
 
-@dataclass
-class _Plan:
-    """What a run trains: from its checkpoint (``state``), or from scratch or an ``--init`` model."""
+class ClassifierTraining(TrainingRun[ClassifierTrainConfig]):
+    """Stage 1's hooks of the training skeleton (:class:`~IExplainLib.training.run.TrainingRun`): studies split and
+    prepared, balanced slices with augmentation, mining at each epoch's start, validation at each epoch's end."""
 
-    spec: ClassifierSpec
-    train_ids: list[str]
-    val_ids: list[str]
-    seed: int
-    draw_phase: int
-    state: dict | None = None
-    init_weights: dict | None = None
-    init: str | None = None
-    commands: list[str] = field(default_factory=list)   # of the checkpoint's run or of the --init model
-    settings: dict = field(default_factory=dict)        # what resuming must ask for again (resume_settings)
+    def __init__(self, data_root, out: str | Path, spec: ClassifierSpec | None, config: ClassifierTrainConfig, *,
+                 init: str | Path | None = None, augment: TrainAugment | bool | None = None,
+                 cache_dir: str | Path | None = None, command: str | None = None, **run: Any):
+        super().__init__(config, out, **run)
+        if spec is not None:
+            build_classifier(spec)  # an unknown or unfit backbone is refused before any study is prepared
+        self.data_root, self.asked_spec, self.init, self.augment_asked = data_root, spec, init, augment
+        self.cache_dir = Path(cache_dir) if cache_dir else default_cache_path(self.weights)
+        self.command = command or " ".join(sys.argv)
+        self.history: list[dict] = []
+        self.metrics: dict = {}          # the last validation's
+        self.epoch_losses: list[float] = []
 
+    def resume_settings(self) -> dict:
+        return resume_settings(self.asked_spec, self.init, self.config)
 
-def _plan_run(by_id: dict, data_root, spec: ClassifierSpec | None, config: ClassifierTrainConfig, init,
-              checkpoint: Path, restart: bool, report) -> _Plan:
-    """Resume (a checkpoint of these settings, unless ``restart``): the checkpoint's spec, study split, seed and
-    draw phase. Start: ``init``'s weights and spec (or ``spec``), a new split."""
-    # the RNG is restored just before the loop, so that building the model does not consume it
-    settings = resume_settings(spec, init, config)
-    state = checkpoint_to_resume(checkpoint, settings, restart, restore_rng=False)
-    if state:
-        recorded = state["config"]
-        missing = set(recorded["train_ids"] + recorded["val_ids"]) - set(by_id)
-        if missing:
-            raise InputError(f"cannot resume: {len(missing)} studies of the checkpoint's run are missing "
-                             f"from {data_root} (e.g. {sorted(missing)[0]})")
-        report("resume", 0.0, f"resuming from {checkpoint} at step {int(state['step'])}")
-        return _Plan(ClassifierSpec.from_dict(recorded["spec"]), recorded["train_ids"], recorded["val_ids"],
-                     recorded["seed"], int(recorded.get("draw_phase", 0)), state, init=recorded.get("init"),
-                     commands=list(recorded.get("commands", [])), settings=settings)
-    initial = initial_weights(init, spec) if init else None
-    train_ids, val_ids = split_studies(list(by_id), config.val_fraction, config.seed)
-    # a run continued from a model (--init) draws new slices and augmentations: with the same --seed (the same
-    # validation studies) it would otherwise replay its parent's stream, sample for sample
-    if initial:
-        return _Plan(initial[1], train_ids, val_ids, config.seed, len(initial[2]), init_weights=initial[0],
-                     init=str(init), commands=list(initial[2]), settings=settings)
-    return _Plan(spec or ClassifierSpec(), train_ids, val_ids, config.seed, 0, settings=settings)
+    def _plan(self, state: dict | None, by_id: dict) -> None:
+        """Resume: the checkpoint's spec, study split, seed and draw phase. Start: ``init``'s weights and spec (or
+        the spec asked for), a new split."""
+        self.init_weights: dict | None = None
+        if state:
+            recorded = state["config"]
+            missing = set(recorded["train_ids"] + recorded["val_ids"]) - set(by_id)
+            if missing:
+                raise InputError(f"cannot resume: {len(missing)} studies of the checkpoint's run are missing "
+                                 f"from {self.data_root} (e.g. {sorted(missing)[0]})")
+            self.report("resume", 0.0, f"resuming from {self.checkpoint} at step {int(state['step'])}")
+            self.spec = ClassifierSpec.from_dict(recorded["spec"])
+            self.train_ids, self.val_ids = recorded["train_ids"], recorded["val_ids"]
+            self.seed, self.draw_phase = recorded["seed"], int(recorded.get("draw_phase", 0))
+            self.init_source, self.commands = recorded.get("init"), list(recorded.get("commands", []))
+            return
+        self.train_ids, self.val_ids = split_studies(list(by_id), self.config.val_fraction, self.config.seed)
+        self.seed, self.draw_phase, self.init_source, self.commands = self.config.seed, 0, None, []
+        self.spec = self.asked_spec or ClassifierSpec()
+        if self.init:
+            self.init_weights, self.spec, commands = initial_weights(self.init, self.asked_spec)
+            # a run continued from a model draws new slices and augmentations: with the same seed (the same
+            # validation studies) it would otherwise replay its parent's stream, sample for sample
+            self.draw_phase, self.init_source, self.commands = len(commands), str(self.init), list(commands)
 
+    def prepare(self, state: dict | None) -> int:
+        import torch
 
-@dataclass
-class _Trainer:
-    """The built run: network, optimiser, schedule, data, and where it stands."""
+        config, context = self.config, self.context
+        by_id = {source.id: source for source in sources_of(self.data_root)}
+        self._plan(state, by_id)
+        self.report("prepare", 0.0, f"{len(self.train_ids)} training and {len(self.val_ids)} validation studies")
+        with _claimed_cache(self.cache_dir, context, self.report):
+            prepared = prepare_all(
+                [by_id[i] for i in self.train_ids + self.val_ids], self.spec, self.cache_dir, context.rank,
+                context.world_size, context.barrier,
+                lambda done, total, name: self.report("prepare", done / total, f"study {name}"))
+        self.train_studies, self.val_studies = prepared[:len(self.train_ids)], prepared[len(self.train_ids):]
+        self.dataset = SliceDataset(self.train_studies, self.spec, config.crop,
+                                    image_centred=config.positive_centres == "image")
+        if len(self.dataset) == 0:
+            raise InputError("no training slices (every study went to validation?)")
+        samples = int(config.samples_per_epoch or len(self.dataset))
+        self.sampler = BalancedDistributedSampler(self.dataset.labels, samples, context.rank, context.world_size,
+                                                  self.seed, stream=self.draw_phase)
+        self.epoch_steps = (samples // context.world_size) // config.batch_size
+        if self.epoch_steps < 1:
+            raise InputError(f"{samples} samples per epoch make no full batch of {config.batch_size} per process")
+        self.steps_per_epoch = self.epoch_steps
+        augmenter = (TrainAugment(slices=self.spec.slices, windows=len(self.spec.hu_windows))
+                     if self.augment_asked in (None, True) else self.augment_asked or None)
+        assert augmenter is not True  # True asks for the default recipe, built just above
+        self.augmenter: TrainAugment | None = augmenter
+        # DataLoader is annotated to take torch's Dataset; SliceDataset is a map-style dataset (__len__,
+        # __getitem__) without that base class, so that importing the classifier package does not import torch
+        self.loader: torch.utils.data.DataLoader[tuple[torch.Tensor, float]] = torch.utils.data.DataLoader(
+            self.dataset,  # type: ignore[arg-type]
+            batch_size=config.batch_size, sampler=self.sampler, drop_last=True, num_workers=config.workers,
+            pin_memory=context.device.type == "cuda", persistent_workers=False)
+        self.loss_function = torch.nn.BCEWithLogitsLoss()
+        self.record = {
+            "spec": self.spec.to_dict(), "train_ids": self.train_ids, "val_ids": self.val_ids, "seed": self.seed,
+            "draw_phase": self.draw_phase, "epochs": config.epochs, "batch_size": config.batch_size, "lr": config.lr,
+            "warmup": config.warmup, "weight_decay": config.weight_decay, "samples_per_epoch": samples,
+            "world_size": context.world_size, "crop": config.crop, "hard_negatives": bool(config.hard_negatives),
+            "positive_centres": config.positive_centres, "init": self.init_source,
+            # every command that contributed to these weights: resumed phases and, with --init, the commands
+            # that made the initial model
+            "commands": self.commands + [self.command]}
+        return self.epoch_steps * config.epochs
 
-    ctx: DistributedContext
-    spec: ClassifierSpec
-    config: ClassifierTrainConfig
-    record: dict              # the run's settings as the checkpoint and the card keep them
-    model: Any
-    network: Any              # model, wrapped for DDP under torchrun
-    optimizer: Any
-    scheduler: Any
-    scaler: Any
-    autocast: Callable
-    dataset: SliceDataset
-    sampler: BalancedDistributedSampler
-    loader: Any
-    augmenter: TrainAugment | None
-    budget: StepBudget
-    steps_per_epoch: int
-    train_studies: list[PreparedStudy]
-    val_studies: list[PreparedStudy]
-    checkpoint: Path
-    settings: dict            # what resuming must ask for again (resume_settings)
-    step: int = 0
-    history: list = field(default_factory=list)
+    def build_model(self) -> torch.nn.Module:
+        import torch
 
-    def save(self, epoch_done_steps: int) -> None:
-        if self.ctx.is_main:
-            payload = {"config": self.record, SETTINGS_KEY: self.settings, "model": self.model.state_dict(),
-                       "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-                       "step": self.step, "history": self.history, "epoch_step": epoch_done_steps}
-            if self.scaler is not None:
-                payload["scaler"] = self.scaler.state_dict()
-            save_checkpoint(self.checkpoint, payload)
+        torch.manual_seed(self.seed)  # same initial weights in every process (DDP also broadcasts rank 0's)
+        model = build_classifier(self.spec).to(self.context.device)
+        if self.config.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        if self.init_weights is not None:
+            load_state_into(model, self.init_weights, self.init_source or "the initial model")
+        return model
 
+    def restore(self, state: dict) -> None:
+        self.history = list(state.get("history", []))
+        self.metrics = self.history[-1]["validation"] if self.history else {}
 
-def _build(plan: _Plan, prepared: list[PreparedStudy], config: ClassifierTrainConfig, ctx: DistributedContext,
-           augment, checkpoint: Path, command: str | None, deadline: float | None, clock) -> _Trainer:
-    import torch
+    def seed_draws(self) -> None:
+        import torch
 
-    spec, state = plan.spec, plan.state
-    train_studies, val_studies = prepared[:len(plan.train_ids)], prepared[len(plan.train_ids):]
-    dataset = SliceDataset(train_studies, spec, config.crop, image_centred=config.positive_centres == "image")
-    if len(dataset) == 0:
-        raise InputError("no training slices (every study went to validation?)")
-    samples = int(config.samples_per_epoch or len(dataset))
-    sampler = BalancedDistributedSampler(dataset.labels, samples, ctx.rank, ctx.world_size, plan.seed,
-                                         stream=plan.draw_phase)
-    steps_per_epoch = (samples // ctx.world_size) // config.batch_size
-    if steps_per_epoch < 1:
-        raise InputError(f"{samples} samples per epoch make no full batch of {config.batch_size} per process")
-    budget = StepBudget(steps_per_epoch * config.epochs, deadline, clock)
+        # a fresh run, or a rank other than the main one: its own augmentation draws
+        torch.manual_seed(self.seed * 7919 + 1000 * self.context.rank + self.step + 1 + 104729 * self.draw_phase)
 
-    torch.manual_seed(plan.seed)  # same initial weights in every process (DDP also broadcasts rank 0's)
-    model = build_classifier(spec).to(ctx.device)
-    if config.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = warmup_linear_decay(optimizer, config.warmup, budget, config.final_lr)
-    autocast, scaler = _amp_context(ctx.device, config.amp)
-    step, history = 0, []
-    if not state and plan.init_weights is not None:
-        load_state_into(model, plan.init_weights, plan.init or "the initial model")
-    if state:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        if scaler is not None and "scaler" in state:
-            scaler.load_state_dict(state["scaler"])
-        step, history = int(state["step"]), list(state.get("history", []))
-    if state and "torch_rng" in state and ctx.is_main:
-        torch.set_rng_state(state["torch_rng"])  # rank 0 continues exactly; augmentation draws as before
-    else:  # other ranks: their own draws
-        torch.manual_seed(plan.seed * 7919 + 1000 * ctx.rank + step + 1 + 104729 * plan.draw_phase)
-    augmenter = (TrainAugment(slices=spec.slices, windows=len(spec.hu_windows)) if augment in (None, True)
-                 else augment or None)
-    assert augmenter is not True  # True asks for the default recipe, built just above
-    # DataLoader is annotated to take torch's Dataset; SliceDataset is a map-style dataset (__len__,
-    # __getitem__) without that base class, so that importing the classifier package does not import torch
-    loader: torch.utils.data.DataLoader[tuple[torch.Tensor, float]] = torch.utils.data.DataLoader(
-        dataset,  # type: ignore[arg-type]
-        batch_size=config.batch_size, sampler=sampler, drop_last=True, num_workers=config.workers,
-        pin_memory=ctx.device.type == "cuda", persistent_workers=False)
-    record = {"spec": spec.to_dict(), "train_ids": plan.train_ids, "val_ids": plan.val_ids, "seed": plan.seed,
-              "draw_phase": plan.draw_phase, "epochs": config.epochs, "batch_size": config.batch_size,
-              "lr": config.lr, "warmup": config.warmup, "weight_decay": config.weight_decay,
-              "samples_per_epoch": samples, "world_size": ctx.world_size, "crop": config.crop,
-              "hard_negatives": bool(config.hard_negatives), "positive_centres": config.positive_centres,
-              "init": plan.init,
-              # every command that contributed to these weights: resumed phases and, with --init, the commands
-              # that made the initial model
-              "commands": plan.commands + [command or " ".join(sys.argv)]}
-    return _Trainer(ctx, spec, config, record, model, ctx.wrap(model), optimizer, scheduler, scaler, autocast,
-                    dataset, sampler, loader, augmenter, budget, steps_per_epoch, train_studies, val_studies,
-                    checkpoint, plan.settings, step, history)
+    def checkpoint_extras(self) -> dict:
+        return {"config": self.record, "history": self.history}
 
-
-def _train_epochs(run: _Trainer, report, stop_after_steps: int | None) -> tuple[dict, bool]:
-    """The loop: epochs of batches, mining at each epoch start, validation and a checkpoint at each end.
-    Returns (the last validation metrics, whether ``stop_after_steps`` cut it)."""
-    import torch
-
-    config, ctx, spec = run.config, run.ctx, run.spec
-    loss_fn = torch.nn.BCEWithLogitsLoss()
-    metrics: dict = run.history[-1]["validation"] if run.history else {}
-    while run.step < run.budget.total:
-        epoch, in_epoch = divmod(run.step, run.steps_per_epoch)
-        run.sampler.set_epoch(epoch, skip=in_epoch * config.batch_size)
+    def batches(self, epoch: int, done_in_epoch: int) -> Iterable:
+        config, context = self.config, self.context
+        self.sampler.set_epoch(epoch, skip=done_in_epoch * config.batch_size)
         if config.hard_negatives:
-            report("mine", 0.0, f"epoch {epoch + 1}/{config.epochs}: hard negatives")
-            run.dataset.set_hard_negatives(mine_hard_negatives(run.model, run.train_studies, spec, ctx.device,
-                                                               config.batch_size * 2))
+            self.report("mine", 0.0, f"epoch {epoch + 1}/{config.epochs}: hard negatives")
+            self.dataset.set_hard_negatives(mine_hard_negatives(self.model, self.train_studies, self.spec,
+                                                                context.device, config.batch_size * 2))
         if config.positive_centres == "evidence":
-            report("mine", 0.0, f"epoch {epoch + 1}/{config.epochs}: where the PE slices' evidence lies")
-            run.dataset.set_evidence_positives(mine_evidence(run.model, run.train_studies, spec, ctx.device,
-                                                             config.batch_size * 2, positive=True))
-        run.network.train()
-        losses: list[float] = []
-        for inputs, labels in run.loader:
-            inputs = inputs.to(ctx.device, non_blocking=True)
-            labels = labels.to(ctx.device, dtype=torch.float32).view(-1, 1)
-            if run.augmenter is not None:
-                inputs = run.augmenter(inputs)
-            if config.channels_last:
-                inputs = inputs.contiguous(memory_format=torch.channels_last)
-            with run.autocast():
-                loss = loss_fn(run.network(inputs).float(), labels)
-            run.optimizer.zero_grad(set_to_none=True)
-            if run.scaler is not None:
-                run.scaler.scale(loss).backward()
-                run.scaler.step(run.optimizer)
-                run.scaler.update()
-            else:
-                loss.backward()
-                run.optimizer.step()
-            run.scheduler.step()
-            run.step += 1
-            losses.append(float(loss.detach()))
-            report("train", (run.step % run.steps_per_epoch or run.steps_per_epoch) / run.steps_per_epoch,
-                   f"epoch {epoch + 1}/{config.epochs}", step=run.step, loss=float(np.mean(losses[-20:])),
-                   lr=run.scheduler.get_last_lr()[0])
-            if stop_after_steps is not None and run.step >= stop_after_steps:
-                return metrics, True
-            if config.checkpoint_every and run.step % config.checkpoint_every == 0 \
-                    and run.step % run.steps_per_epoch:
-                run.save(run.step % run.steps_per_epoch)
-            if run.budget.after_step(run.step):
-                break
-        metrics = validate(run.model, run.val_studies, spec, ctx, config.batch_size * 2)
-        run.history.append({"epoch": epoch + 1, "step": run.step, "train_loss": ctx.mean(float(np.mean(losses))),
-                            "validation": metrics})
-        report("validate", 1.0, f"epoch {epoch + 1}/{config.epochs}", loss=run.history[-1]["train_loss"],
-               **{k: metrics[k] for k in ("auroc", "f1", "threshold") if k in metrics})
-        run.save(0)
-        ctx.barrier()
-    return metrics, False
+            self.report("mine", 0.0, f"epoch {epoch + 1}/{config.epochs}: where the PE slices' evidence lies")
+            self.dataset.set_evidence_positives(mine_evidence(self.model, self.train_studies, self.spec,
+                                                              context.device, config.batch_size * 2, positive=True))
+        self.network.train()
+        self.epoch_losses = []
+        return self.loader
 
+    def loss_of(self, batch) -> torch.Tensor:
+        import torch
 
-def _model_card(run: _Trainer, data_root, metrics: dict, deadline: float | None) -> dict:
-    """The model card: architecture, input, HU windows, threshold, every phase's command, data, metrics."""
-    spec, config, record, ctx = run.spec, run.config, run.record, run.ctx
-    final_spec = replace(spec, threshold=float(metrics.get("threshold", spec.threshold)))
-    val_ids = record["val_ids"]
-    return {"kind": "classifier", "architecture": spec.backbone, "spec": final_spec.to_dict(),
-            "input_size": spec.input_size, "hu_windows": [list(w) for w in spec.hu_windows],
-            "threshold": final_spec.threshold, "iexplain_version": __version__,
-            "channel_order": "window-major: channel = window * slices + (slice offset + slices // 2)",
-            "training": {"data": describe_data(data_root),
-                         "command": record["commands"][-1], "commands": record["commands"],
-                         "train_studies": len(record["train_ids"]), "validation_studies": len(val_ids),
-                         **({"initial_weights": str(record["init"])} if record.get("init") else {}),
-                         "steps": run.step, "world_size": ctx.world_size, "device": str(ctx.device),
-                         **({"time_limit": run.budget.as_dict()} if deadline is not None else {}),
-                         "mixed_precision": bool(config.amp and ctx.device.type == "cuda"),
-                         "channels_last": bool(config.channels_last), **{k: record[k] for k in (
-                             "epochs", "batch_size", "lr", "warmup", "weight_decay", "samples_per_epoch",
-                             "seed", "draw_phase", "crop", "hard_negatives", "positive_centres")},
-                         "validation_ids": val_ids if len(val_ids) <= 500 else val_ids[:500]},
-            "metrics": {"validation": metrics, "train_loss": [h["train_loss"] for h in run.history]}}
+        inputs, labels = batch
+        inputs = inputs.to(self.context.device, non_blocking=True)
+        labels = labels.to(self.context.device, dtype=torch.float32).view(-1, 1)
+        if self.augmenter is not None:
+            inputs = self.augmenter(inputs)
+        if self.config.channels_last:
+            inputs = inputs.contiguous(memory_format=torch.channels_last)
+        with self.precision.autocast():
+            return self.loss_function(self.network(inputs).float(), labels)
+
+    def log_step(self, epoch: int, loss: torch.Tensor) -> None:
+        self.epoch_losses.append(float(loss.detach()))
+        self.report("train", (self.step % self.epoch_steps or self.epoch_steps) / self.epoch_steps,
+                    f"epoch {epoch + 1}/{self.config.epochs}", step=self.step,
+                    loss=float(np.mean(self.epoch_losses[-20:])), lr=self.scheduler.get_last_lr()[0])
+
+    def end_epoch(self, epoch: int) -> None:
+        self.metrics = validate(self.model, self.val_studies, self.spec, self.context, self.config.batch_size * 2)
+        self.history.append({"epoch": epoch + 1, "step": self.step,
+                             "train_loss": self.context.mean(float(np.mean(self.epoch_losses))),
+                             "validation": self.metrics})
+        self.report("validate", 1.0, f"epoch {epoch + 1}/{self.config.epochs}", loss=self.history[-1]["train_loss"],
+                    **{k: self.metrics[k] for k in ("auroc", "f1", "threshold") if k in self.metrics})
+
+    def card(self) -> dict:
+        """Architecture, input, HU windows, threshold, every phase's command, data, metrics."""
+        spec, config, record, metrics = self.spec, self.config, self.record, self.metrics
+        final_spec = replace(spec, threshold=float(metrics.get("threshold", spec.threshold)))
+        val_ids = record["val_ids"]
+        return {"kind": "classifier", "architecture": spec.backbone, "spec": final_spec.to_dict(),
+                "input_size": spec.input_size, "hu_windows": [list(w) for w in spec.hu_windows],
+                "threshold": final_spec.threshold, "iexplain_version": __version__,
+                "channel_order": "window-major: channel = window * slices + (slice offset + slices // 2)",
+                "training": {"data": describe_data(self.data_root),
+                             "command": record["commands"][-1], "commands": record["commands"],
+                             "train_studies": len(record["train_ids"]), "validation_studies": len(val_ids),
+                             **({"initial_weights": str(record["init"])} if record.get("init") else {}),
+                             "steps": self.step, "world_size": self.context.world_size, **self.run_facts(),
+                             "channels_last": bool(config.channels_last), **{k: record[k] for k in (
+                                 "epochs", "batch_size", "lr", "warmup", "weight_decay", "samples_per_epoch",
+                                 "seed", "draw_phase", "crop", "hard_negatives", "positive_centres")},
+                             "validation_ids": val_ids if len(val_ids) <= 500 else val_ids[:500]},
+                "metrics": {"validation": metrics, "train_loss": [h["train_loss"] for h in self.history]}}
+
+    def written(self, path: Path) -> None:
+        cast(Progress, self.report).done(f"model written to {path}",
+                         **{k: self.metrics[k] for k in ("auroc", "f1") if k in self.metrics})
 
 
 def _config_from(config: ClassifierTrainConfig | None, settings: dict) -> ClassifierTrainConfig:
@@ -355,47 +300,15 @@ def train_classifier(data_root: str | Path | Sequence[str | Path] | Sequence[Stu
     ``deadline`` (a value of ``clock``, by default ``time.monotonic``; ``time.process_time`` makes it a CPU-time
     budget, as equal-budget experiments need; one process only): the schedule shrinks to the steps that fit
     (:class:`~IExplainLib.training.StepBudget`), the run validates and writes its model on time, and the card says so.
-    The run in four steps: :func:`_plan_run` (resume or start), :func:`_build`, :func:`_train_epochs`,
-    :func:`_model_card`.
+    The run is :class:`ClassifierTraining`, the training skeleton's classifier hooks.
     """
-    config = _config_from(config, settings)
-    progress = progress or QUIET
-    weights, default_checkpoint, default_cache = default_paths(out)
-    checkpoint = Path(checkpoint) if checkpoint else default_checkpoint
-    cache_dir = Path(cache_dir) if cache_dir else default_cache
-    if weights.exists() and not overwrite:
-        raise OutputExistsError(f"{weights} exists (use --overwrite to replace it)")
-    if spec is not None:
-        build_classifier(spec)  # an unknown or unfit backbone is refused before any study is prepared
-    ctx = init_distributed(device)
-    if deadline is not None and ctx.distributed:
-        ctx.close()
-        raise InputError("a time limit needs a single process (under torchrun the ranks could stop apart)")
-    report = progress if ctx.is_main else QUIET
-    try:
-        if ctx.is_main:
-            clean_interrupted_run([checkpoint, *model_paths(weights)], report)
-        sources = sources_of(data_root)
-        by_id = {s.id: s for s in sources}
-        plan = _plan_run(by_id, data_root, spec, config, init, checkpoint, restart, report)
-        report("prepare", 0.0, f"{len(plan.train_ids)} training and {len(plan.val_ids)} validation studies")
-        with _claimed_cache(cache_dir, ctx, report):
-            prepared = prepare_all(
-                [by_id[i] for i in plan.train_ids + plan.val_ids], plan.spec, cache_dir, ctx.rank, ctx.world_size,
-                ctx.barrier, lambda done, total, name: report("prepare", done / total, f"study {name}"))
-        run = _build(plan, prepared, config, ctx, augment, checkpoint, command, deadline, clock)
-        metrics, stopped = _train_epochs(run, report, stop_after_steps)
-        if stopped:
-            return {"model": None, "metrics": metrics, "history": run.history, "step": run.step, "stopped": True}
-        result = {"model": weights if ctx.is_main else None, "metrics": metrics, "history": run.history,
-                  "step": run.step, "stopped": False,
-                  "time_limit": run.budget.as_dict() if deadline is not None else None}
-        if ctx.is_main:
-            save_model(weights, run.model.state_dict(), _model_card(run, data_root, metrics, deadline),
-                       overwrite=True)
-            checkpoint.unlink(missing_ok=True)  # the model is written: the run is over, nothing left to resume
-            report.done(f"model written to {weights}", **{k: metrics[k] for k in ("auroc", "f1") if k in metrics})
-        ctx.barrier()
-        return result
-    finally:
-        ctx.close()
+    run = ClassifierTraining(data_root, out, spec, _config_from(config, settings), init=init, augment=augment,
+                             cache_dir=cache_dir, command=command, checkpoint=checkpoint, device=device,
+                             overwrite=overwrite, restart=restart, deadline=deadline, clock=clock,
+                             progress=progress or QUIET, stop_after_steps=stop_after_steps)
+    model = run.run()
+    result = {"model": model, "metrics": run.metrics, "history": run.history, "step": run.step,
+              "stopped": run.stopped}
+    if not run.stopped:
+        result["time_limit"] = run.budget.as_dict() if deadline is not None else None
+    return result

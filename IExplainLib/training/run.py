@@ -1,0 +1,241 @@
+"""One training run, in the order every trainer follows; the trainers supply its hooks (as nnU-Net's trainer does).
+
+The skeleton owns what the classifier and the segmenter share, so it cannot drift between them: refusing an existing
+model and a time limit under torchrun, removing what a killed run left, the resume rule
+(:mod:`~IExplainLib.training.resume`), the step budget of a deadline (:mod:`~IExplainLib.training.time_limit`),
+AdamW with the paper's warmup and linear decay, the precision (:mod:`~IExplainLib.training.precision`), the
+optimiser step, checkpoints, and writing the model and removing the checkpoint once it is written.
+
+A trainer subclasses :class:`TrainingRun` and supplies:
+
+- :meth:`~TrainingRun.resume_settings`: what a checkpoint must have been made with to be resumed;
+- :meth:`~TrainingRun.prepare`: data and sampling, from the checkpoint being resumed or afresh; returns the steps
+  planned (and sets ``steps_per_epoch`` when the run has epochs);
+- :meth:`~TrainingRun.build_model`: the seeded network on the run's device, with any initial weights;
+- :meth:`~TrainingRun.batches` and :meth:`~TrainingRun.loss_of`: one epoch's batches, and one batch's loss;
+- :meth:`~TrainingRun.log_step`, :meth:`~TrainingRun.end_epoch`: bookkeeping, progress, validation;
+- :meth:`~TrainingRun.checkpoint_extras`, :meth:`~TrainingRun.restore`, :meth:`~TrainingRun.seed_draws`: its own
+  resumable state (samplers, random generators, history);
+- :meth:`~TrainingRun.card`: the model card (:meth:`~TrainingRun.run_facts` gives the parts every card states).
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Generic, Iterable, Protocol, TypeVar
+
+from ..errors import InputError
+from ..modelfile import model_paths, save_model
+from ..outputs import check_can_write
+from ..progress import QUIET
+from .checkpoint import clean_interrupted_run, save_checkpoint
+from .distributed import DistributedContext, init_distributed
+from .precision import Precision
+from .resume import SETTINGS_KEY, checkpoint_to_resume
+from .schedule import warmup_linear_decay
+from .time_limit import StepBudget
+
+if TYPE_CHECKING:
+    import torch
+
+
+class RunSettings(Protocol):
+    """The settings of a trainer's config that the skeleton reads (both trainers' configs have them)."""
+
+    @property
+    def lr(self) -> float: ...
+    @property
+    def weight_decay(self) -> float: ...
+    @property
+    def warmup(self) -> int: ...
+    @property
+    def final_lr(self) -> float: ...
+    @property
+    def amp(self) -> bool: ...
+    @property
+    def checkpoint_every(self) -> int | None: ...
+
+
+ConfigT = TypeVar("ConfigT", bound=RunSettings)
+
+
+def default_checkpoint_path(out: str | Path) -> Path:
+    """``<model>.checkpoint.pt`` beside the model's weights."""
+    stem = model_paths(out)[0].with_suffix("")
+    return stem.with_name(stem.name + ".checkpoint.pt")
+
+
+class TrainingRun(ABC, Generic[ConfigT]):
+    """A run that writes the model ``out`` (safetensors + card). Call :meth:`run` once."""
+
+    steps_per_epoch: int | None = None  # set by prepare() when the run has epochs; None: one epoch the budget ends
+
+    def __init__(self, config: ConfigT, out: str | Path, *, checkpoint: str | Path | None = None,
+                 device: str = "auto", overwrite: bool = False, restart: bool = False,
+                 deadline: float | None = None, clock: Callable[[], float] = time.monotonic,
+                 progress: Callable[..., Any] = QUIET, stop_after_steps: int | None = None):
+        self.weights, self.card_path = model_paths(out)
+        for path in (self.weights, self.card_path):  # refused before any data is read
+            check_can_write(path, overwrite)
+        if stop_after_steps is not None and stop_after_steps < 1:
+            raise InputError(f"stop_after_steps must be at least 1, not {stop_after_steps}")
+        self.config = config
+        self.checkpoint = Path(checkpoint) if checkpoint else default_checkpoint_path(out)
+        self.device_name = device
+        self.overwrite, self.restart = overwrite, restart
+        self.deadline, self.clock = deadline, clock
+        self.progress = self.report = progress   # report: progress on the main process, quiet on the others
+        self.stop_after_steps = stop_after_steps
+        self.stopped = False                     # True when stop_after_steps ended the run (no model written)
+        self.step = 0
+        self.resumed_from: int | None = None     # the checkpoint's step when the run continued one
+        self.settings: dict = {}
+        self.started = 0.0                       # time.monotonic() when the loop began
+
+    # -- hooks -------------------------------------------------------------------------------------------------
+
+    @abstractmethod
+    def resume_settings(self) -> dict:
+        """What a checkpoint must have been made with to be resumed."""
+
+    @abstractmethod
+    def prepare(self, state: dict | None) -> int:
+        """Data and sampling for the run: from the checkpoint ``state`` being resumed, or afresh (None). Returns the
+        number of steps planned."""
+
+    @abstractmethod
+    def build_model(self) -> torch.nn.Module:
+        """The network, seeded, with any initial weights, on ``self.context.device``."""
+
+    @abstractmethod
+    def batches(self, epoch: int, done_in_epoch: int) -> Iterable:
+        """The batches of ``epoch`` still to train (``done_in_epoch`` were trained before a resume)."""
+
+    @abstractmethod
+    def loss_of(self, batch) -> torch.Tensor:
+        """The forward pass (in ``self.precision.autocast()`` where it belongs) and the loss of one batch."""
+
+    def log_step(self, epoch: int, loss: torch.Tensor) -> None:
+        """After each optimiser step (``self.step`` is counted): bookkeeping and progress."""
+
+    def end_epoch(self, epoch: int) -> None:
+        """After each epoch, before its checkpoint: validation."""
+
+    def checkpoint_extras(self) -> dict:
+        """The trainer's own resumable state; called on every process (it may gather their states)."""
+        return {}
+
+    def restore(self, state: dict) -> None:
+        """Take back what :meth:`checkpoint_extras` saved (model, optimiser and step are restored already)."""
+
+    def seed_draws(self) -> None:
+        """Seed the random draws of a process that does not continue the checkpoint's (a fresh run's, or a torchrun
+        rank other than the main one)."""
+
+    @abstractmethod
+    def card(self) -> dict:
+        """The model card (``kind``, ``architecture``, ``training``, ``metrics``...)."""
+
+    def weights_to_save(self) -> dict:
+        return self.model.state_dict()
+
+    def written(self, path: Path) -> None:
+        """After the model is written (main process only)."""
+
+    # -- the run -----------------------------------------------------------------------------------------------
+
+    def run_facts(self) -> dict:
+        """What every card says of how the run ran: device, precision and, under a deadline, the steps it allowed."""
+        return {"device": str(self.context.device), "mixed_precision": self.precision.mixed,
+                **({"time_limit": self.budget.as_dict()} if self.deadline is not None else {})}
+
+    def run(self) -> Path | None:
+        """Train and write the model; its path on the main process (None on the other torchrun ranks, and when
+        ``stop_after_steps`` ended the run: as after a kill, the same run again continues from the checkpoint)."""
+        self.context: DistributedContext = init_distributed(self.device_name)
+        if self.deadline is not None and self.context.distributed:
+            self.context.close()
+            raise InputError("a time limit needs a single process (under torchrun the ranks could stop apart)")
+        self.report = self.progress if self.context.is_main else QUIET
+        try:
+            if self.context.is_main:  # only the main process writes these, so no other rank can be writing them now
+                clean_interrupted_run([self.checkpoint, self.weights, self.card_path], self.report)
+            self._build()
+            self.started = time.monotonic()
+            self.stopped = self._train()
+            return None if self.stopped else self._write_model()
+        finally:
+            self.context.close()
+
+    def _build(self) -> None:
+        import torch
+
+        self.settings = self.resume_settings()
+        # the random state is restored after the model is built, so that building it does not consume the draws
+        state = checkpoint_to_resume(self.checkpoint, self.settings, self.restart, restore_rng=False)
+        self.budget = StepBudget(self.prepare(state), self.deadline, self.clock)
+        self.model = self.build_model()
+        config = self.config
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        self.scheduler = warmup_linear_decay(self.optimizer, config.warmup, self.budget, config.final_lr)
+        self.precision = Precision(self.context.device, config.amp)
+        if state is not None:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            # segmenter checkpoints written before this skeleton call the scheduler "schedule"
+            self.scheduler.load_state_dict(state["scheduler"] if "scheduler" in state else state["schedule"])
+            self.precision.load_state_dict(state.get("scaler", {}))
+            self.step = self.resumed_from = int(state["step"])
+            self.restore(state)
+        if state is not None and "torch_rng" in state and self.context.is_main:
+            torch.set_rng_state(state["torch_rng"])  # the main process continues its draws exactly
+        else:
+            self.seed_draws()
+        self.network = self.context.wrap(self.model)
+
+    def _train(self) -> bool:
+        """The loop: epochs of optimiser steps, checkpoints between. True when ``stop_after_steps`` ended it."""
+        every = self.config.checkpoint_every
+        while self.step < self.budget.total:
+            epoch, done_in_epoch = divmod(self.step, self.steps_per_epoch) if self.steps_per_epoch else (0, 0)
+            for batch in self.batches(epoch, done_in_epoch):
+                loss = self.loss_of(batch)
+                self.optimizer.zero_grad(set_to_none=True)
+                self.precision.backward_and_step(loss, self.optimizer)
+                self.scheduler.step()
+                self.step += 1
+                self.log_step(epoch, loss)
+                if self.stop_after_steps is not None and self.step >= self.stop_after_steps:
+                    return True
+                if self.budget.after_step(self.step):
+                    break
+                # an epoch's last step is checkpointed after the epoch's validation
+                if every and self.step % every == 0 and not self._ends_epoch():
+                    self.save_checkpoint()
+            self.end_epoch(epoch)
+            if self.steps_per_epoch:
+                self.save_checkpoint()
+        return False
+
+    def _ends_epoch(self) -> bool:
+        return self.steps_per_epoch is not None and self.step % self.steps_per_epoch == 0
+
+    def save_checkpoint(self) -> None:
+        extras = self.checkpoint_extras()
+        if self.context.is_main:
+            save_checkpoint(self.checkpoint, {
+                **extras, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(), "scaler": self.precision.state_dict(), "step": self.step,
+                SETTINGS_KEY: self.settings})
+        self.context.barrier()
+
+    def _write_model(self) -> Path | None:
+        path = None
+        if self.context.is_main:
+            path = save_model(self.weights, self.weights_to_save(), self.card(), overwrite=self.overwrite)
+            self.checkpoint.unlink(missing_ok=True)  # the model is written: the run is over, nothing left to resume
+            self.written(path)
+        self.context.barrier()
+        return path
