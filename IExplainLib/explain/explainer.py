@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
 
@@ -20,7 +20,8 @@ from ..errors import InputError
 from ..progress import QUIET
 from ..volume import Volume
 from .params import ExplainParams, params_for_model
-from .study import StudyExplanation, StudySegmentation, explain_stack, to_ct_grid
+from .study import (ExplainedWindow, StudyExplanation, StudySegmentation, assemble_windows, explain_windows,
+                    to_ct_grid)
 
 if TYPE_CHECKING:
     import torch
@@ -74,17 +75,29 @@ class IExplainer:
         other.params = params
         return other
 
+    def prepare(self, volume: Volume, progress: Callable | None = None) -> torch.Tensor:
+        """The classifier's stack of ``volume`` (Z, W, S, S) on the explainer's device."""
+        from ..classifier.windows import prepare_study
+
+        if volume.shape[0] < 1:
+            raise InputError("the CT has no slices")
+        (progress or QUIET)("prepare", 0.0, f"windowing and resampling {volume.describe()}")
+        return prepare_study(volume, self.spec).to(self.device)
+
+    def windows(self, stack: torch.Tensor, progress: Callable | None = None) -> Iterator[ExplainedWindow]:
+        """Algorithm 1 in the window centred on every slice of ``stack`` (:meth:`prepare`), yielded in slice order:
+        the one window loop that detection and the evaluation runs share."""
+        return explain_windows(self.model, stack, self.spec, self.params, self.device, self.threshold, progress)
+
     def run(self, volume: Volume, progress: Callable | None = None) -> tuple[StudyExplanation, StudySegmentation]:
         """Algorithm 1 over every window of ``volume``, assembled on the CT grid: the per-window explanation and the
         segmentation before and after the cluster filters."""
-        from ..classifier.windows import field_of_view, prepare_study
+        from ..classifier.windows import field_of_view
 
         progress = progress or QUIET
-        if volume.shape[0] < 1:
-            raise InputError("the CT has no slices")
-        progress("prepare", 0.0, f"windowing and resampling {volume.describe()}")
-        stack = prepare_study(volume, self.spec).to(self.device)
-        explanation = explain_stack(self.model, stack, self.spec, self.params, self.device, self.threshold, progress)
+        stack = self.prepare(volume, progress)
+        depth, size = stack.shape[0], stack.shape[-1]
+        explanation = assemble_windows(self.windows(stack, progress), depth, size, self.params, self.threshold)
         del stack
         progress("assemble", 0.0, "per-iteration segments on the CT grid")
         view = field_of_view(volume.shape, volume.spacing, self.spec)

@@ -13,13 +13,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 import numpy as np
 
 from ..finding_filters import keep_findings
 from ..transforms import FieldOfView
+from .clustering import hysteresis
 from .iterative import WindowResult, run_algorithm1
 from .params import ExplainParams
 
@@ -79,18 +80,52 @@ class StudyExplanation:
         return max(self.votes) if self.votes else 0
 
 
-def explain_stack(model: torch.nn.Module, stack, spec, params: ExplainParams, device: torch.device | str | None = None,
-                  threshold: float | None = None, progress: Callable | None = None) -> StudyExplanation:
-    """Algorithm 1 in a window centred on every slice of ``stack`` (Z, W, S, S), assembled into the study."""
+@dataclass
+class ExplainedWindow:
+    """Algorithm 1's answer for the window centred on study slice ``centre``."""
+
+    centre: int
+    slice_index: np.ndarray  # the study slice of each window slice (replicated edge slices repeat)
+    result: WindowResult
+
+    @property
+    def explained(self) -> bool:
+        """The classifier called the window positive, so Algorithm 1 ran at least once."""
+        return self.result.iterations > 0
+
+    def compact(self) -> ExplainedWindow:
+        """This window without its maps when it was not explained (they are zeros): what a cache of many studies'
+        windows keeps."""
+        if self.explained:
+            return self
+        empty = np.zeros((0,) + self.result.heat.shape[1:], np.float32)
+        return replace(self, result=replace(self.result, heat=empty, labels=empty.astype(np.uint8)))
+
+    def at_high_threshold(self, high_threshold: float, params: ExplainParams) -> ExplainedWindow:
+        """A one-iteration window clustered again at another ``h``: hysteresis of its first heat map, as
+        Algorithm 1's first iteration would have found at ``high_threshold`` (the heat map does not depend on h)."""
+        if not self.explained:
+            return self
+        if self.result.iterations > 1:
+            raise ValueError("only a window explained by one iteration can be clustered again at another h")
+        heat = self.result.heat.astype(np.float32)
+        labels = hysteresis(heat, high_threshold, high_threshold * params.low_ratio,
+                            params.neighbourhood_zyx(heat.shape[-1])).astype(np.uint8)
+        found = replace(self.result, heat=heat, labels=labels, new_voxels=[int(labels.sum())])
+        return replace(self, result=found)
+
+
+def explain_windows(model: torch.nn.Module, stack, spec, params: ExplainParams, device: torch.device | str | None = None,
+                    threshold: float | None = None, progress: Callable | None = None) -> Iterator[ExplainedWindow]:
+    """Algorithm 1 in a window centred on every slice of ``stack`` (Z, W, S, S), yielded in slice order.
+
+    Windows are classified and explained in groups (``window_batch``, at least ``batch_size``, at a time; all
+    iterations batched across the group), so a group's windows come out together."""
     from ..classifier.windows import window_indices, windows_for
 
     device = device or next(model.parameters()).device
     threshold = spec.threshold if threshold is None else threshold
-    depth, size = stack.shape[0], stack.shape[-1]
-    assembler = WindowAssembler(depth, size, size, params.window_sigma)
-    probabilities = np.zeros(depth, dtype=np.float32)
-    iterations = np.zeros(depth, dtype=np.int32)
-    stop_reasons = [""] * depth
+    depth = stack.shape[0]
     group = max(params.window_batch, params.batch_size)  # windows classified together; positives explained together
     for start in range(0, depth, group):
         centres = np.arange(start, min(start + group, depth))
@@ -106,19 +141,39 @@ def explain_stack(model: torch.nn.Module, stack, spec, params: ExplainParams, de
         results: list[WindowResult] = run_algorithm1(model, inputs, spec.slices, params, threshold,
                                                      keys=[int(c) for c in centres], slice_index=index,
                                                      on_iteration=report)
-        for centre, slices, result in zip(centres, index, results):
-            probabilities[centre] = result.probabilities[0]
-            iterations[centre] = result.iterations
-            stop_reasons[centre] = result.stop_reason
-            explained = result.iterations > 0
-            assembler.add(int(centre), slices, result.heat if explained else None,
-                          result.labels if explained else None)
         del inputs
+        for centre, slices, result in zip(centres, index, results):
+            yield ExplainedWindow(int(centre), slices, result)
         if progress is not None:
             progress("explain", min(1.0, (start + len(centres)) / depth), "", slice=int(centres[-1]),
-                     iteration=int(iterations[centres].max(initial=0)))
+                     iteration=max(result.iterations for result in results))
+
+
+def assemble_windows(windows: Iterable[ExplainedWindow], depth: int, size: int, params: ExplainParams,
+                     threshold: float) -> StudyExplanation:
+    """The windows of a study (``depth`` slices of ``size`` x ``size``) voted into its slices (``WindowAssembler``);
+    a window the classifier called negative votes 0."""
+    assembler = WindowAssembler(depth, size, size, params.window_sigma)
+    probabilities = np.zeros(depth, dtype=np.float32)
+    iterations = np.zeros(depth, dtype=np.int32)
+    stop_reasons = [""] * depth
+    for window in windows:
+        result = window.result
+        probabilities[window.centre] = result.probabilities[0]
+        iterations[window.centre] = result.iterations
+        stop_reasons[window.centre] = result.stop_reason
+        assembler.add(window.centre, window.slice_index, result.heat if window.explained else None,
+                      result.labels if window.explained else None)
     heat, votes = assembler.result()
     return StudyExplanation(heat, votes, probabilities, iterations, stop_reasons, threshold)
+
+
+def explain_stack(model: torch.nn.Module, stack, spec, params: ExplainParams, device: torch.device | str | None = None,
+                  threshold: float | None = None, progress: Callable | None = None) -> StudyExplanation:
+    """Algorithm 1 in a window centred on every slice of ``stack`` (Z, W, S, S), assembled into the study."""
+    threshold = spec.threshold if threshold is None else threshold
+    windows = explain_windows(model, stack, spec, params, device, threshold, progress)
+    return assemble_windows(windows, stack.shape[0], stack.shape[-1], params, threshold)
 
 
 @dataclass

@@ -98,3 +98,45 @@ def test_what_the_filters_keep_stays_whole_and_takes_the_earliest_iteration_it_t
     assert (result[1:3, 11:12, 11:15] == 1).all()
     assert not result[0].any()
     assert np.count_nonzero(result) == np.count_nonzero(kept[1:3])
+
+
+def test_the_window_loop_yields_every_slice_window_once_in_order_and_its_windows_assemble_the_study(detector):
+    from IExplainLib.explain.study import assemble_windows, explain_windows
+
+    volume, _, _ = spot_study()
+    spec = ClassifierSpec(input_size=32)
+    stack = prepare_study(volume, spec)
+    params = ExplainParams(n_steps=4, references=["zero"], smoothgrad_samples=1, high_threshold=20.0,
+                           reference_size=512, min_new_voxels=0, window_batch=5, batch_size=5)
+    windows = list(explain_windows(detector, stack, spec, params, threshold=0.5))
+    assert [window.centre for window in windows] == list(range(12))  # groups of 5: 0-4, 5-9, 10-11
+    assert [window.explained for window in windows] == [4 <= c <= 7 for c in range(12)]
+    assembled = assemble_windows(windows, 12, 32, params, 0.5)
+    direct = explain_stack(detector, stack, spec, params, threshold=0.5)
+    assert np.array_equal(assembled.heat, direct.heat) and assembled.votes.keys() == direct.votes.keys()
+    assert all(np.array_equal(assembled.votes[k], direct.votes[k]) for k in direct.votes)
+    assert np.array_equal(assembled.iterations, direct.iterations)
+
+
+def test_a_first_iteration_window_clustered_again_at_h_is_what_algorithm1_finds_at_h(detector):
+    from IExplainLib.explain.study import explain_windows
+
+    volume, _, _ = spot_study()
+    spec = ClassifierSpec(input_size=32)
+    stack = prepare_study(volume, spec)
+    params = ExplainParams(n_steps=4, references=["zero"], smoothgrad_samples=1, high_threshold=20.0,
+                           reference_size=512, min_new_voxels=0, max_iterations=1)
+    at_20 = list(explain_windows(detector, stack, spec, params, threshold=0.5))
+    at_60 = list(explain_windows(detector, stack, spec, params.replace(high_threshold=60.0), threshold=0.5))
+    for window, direct in zip(at_20, at_60):
+        again = window.compact().at_high_threshold(60.0, params)
+        assert again.explained == direct.explained
+        if direct.explained:
+            assert np.array_equal(again.result.labels, direct.result.labels)
+            assert np.array_equal(again.result.heat, direct.result.heat)
+        else:  # a negative window keeps no maps in a cache
+            assert again.result.heat.size == 0
+    assert sum(int(w.result.labels.sum()) for w in at_60) < sum(int(w.result.labels.sum()) for w in at_20)
+    two = list(explain_windows(detector, stack, spec, params.replace(max_iterations=2), threshold=0.5))
+    with pytest.raises(ValueError):
+        next(w for w in two if w.result.iterations == 2).at_high_threshold(60.0, params)
