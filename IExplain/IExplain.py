@@ -2,7 +2,7 @@ import os
 import shutil
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import qt
 import slicer
@@ -93,6 +93,9 @@ class IExplainParameterNode:
     heatmapOpacity: Annotated[float, WithinRange(0.0, 1.0)] = 0.4
     showLegend: bool = True
 
+    if TYPE_CHECKING:  # the constructor parameterNodeWrapper adds (type checkers do not apply class decorators)
+        def __init__(self, parameterNode=None) -> None: ...
+
 
 class IExplainWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, PanelView):
     """The panel's widgets: Qt signals go to the PanelPresenter (IExplainSlicerLib), which tests run on real MRML;
@@ -104,8 +107,9 @@ class IExplainWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, PanelVie
     def __init__(self, parent=None) -> None:
         ScriptedLoadableModuleWidget.__init__(self, parent)
         VTKObservationMixin.__init__(self)
-        self.logic = None
-        self.presenter = None
+        # made in setup(), which Slicer calls right after this
+        self.logic: IExplainLogic
+        self.presenter: PanelPresenter
         self._parameterNode = None
         self._parameterNodeGuiTag = None
         self._updatingTable = False

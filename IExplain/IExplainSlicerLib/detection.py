@@ -23,6 +23,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from IExplainLib.errors import IExplainError
 
@@ -36,6 +37,9 @@ from .segments import ORIGINAL_OUTPUT_ATTRIBUTE, RUN_SETTINGS_ATTRIBUTE, WARNING
 from .volumes import sequenceBrowserOf, writeVolumeNode
 from .worker import WorkerLauncher
 
+if TYPE_CHECKING:  # MRML classes, named in annotations only (Any to mypy: slicer has no type information)
+    from slicer import vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode, vtkMRMLTableNode
+
 RUN_OF_ATTRIBUTE = "IExplain.RunOf"  # "<CT node ID> <N>": which CT's N-th run a segmentation is
 HEATMAP_REFERENCE = "IExplainHeatmap"
 TABLE_REFERENCE = "IExplainFindingsTable"
@@ -43,9 +47,9 @@ TABLE_REFERENCE = "IExplainFindingsTable"
 
 @dataclass
 class DetectionResults:
-    segmentationNode: object
-    heatmapNode: object | None
-    tableNode: object
+    segmentationNode: vtkMRMLSegmentationNode
+    heatmapNode: vtkMRMLScalarVolumeNode | None
+    tableNode: vtkMRMLTableNode
     findings: list[Finding]
     warnings: list[str] = field(default_factory=list)
 
@@ -141,9 +145,8 @@ class DetectionRun:
     def runToCompletion(self, scene, timeout: float = 600.0) -> DetectionResults:
         """Blocking run for scripts and the self-test (the GUI polls instead)."""
         try:
-            if self.job is None:
-                self.start()
-            result = self.job.runToCompletion(timeout)
+            job = self.job if self.job is not None else self.start()
+            result = job.runToCompletion(timeout)
             if not result.succeeded:
                 raise IExplainError(result.errorMessage)
             return self.importResults(scene)
@@ -159,8 +162,10 @@ def startDetectionRun(ctNode, settings: DetectSettings, launcher: WorkerLauncher
                       resultsRoot: str | Path) -> DetectionRun:
     """A started run for the widget to poll (``run.job``) and then :meth:`DetectionRun.finish`."""
     run = DetectionRun(ctNode, settings, launcher, resultsRoot)
-    run.start()
-    logging.info("IExplain: started %s", " ".join(run.job.process.args))
+    job = run.start()
+    # the command line where the runner keeps one (BackgroundProcess.args): ProcessProtocol does not ask for it, and
+    # a runner without it must not fail here, after its worker has started
+    logging.info("IExplain: started %s", " ".join(getattr(job.process, "args", None) or [job.title]))
     return run
 
 

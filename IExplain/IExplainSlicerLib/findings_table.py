@@ -54,7 +54,7 @@ class Finding:
     @property
     def sliceRange(self) -> str:
         """1-based, as Slicer numbers slices: ``"6-9"``; ``"-"`` for an empty segment."""
-        if self.firstSlice is None:
+        if self.firstSlice is None or self.lastSlice is None:  # both or neither (measureSegment)
             return "-"
         first, last = self.firstSlice + 1, self.lastSlice + 1
         return str(first) if first == last else f"{first}-{last}"
@@ -63,7 +63,8 @@ class Finding:
 def orderedSegmentIds(segmentationNode) -> list[tuple[int | None, str]]:
     """``[(iteration, segmentId)]``: iteration segments by iteration, then hand-added ones in the editor's order."""
     segmentation = segmentationNode.GetSegmentation()
-    found, added = [], []
+    found: list[tuple[int | None, str]] = []
+    added: list[tuple[int | None, str]] = []
     for index in range(segmentation.GetNumberOfSegments()):
         segmentId = segmentation.GetNthSegmentID(index)
         iteration = segmentIteration(segmentation.GetSegment(segmentId))
@@ -120,7 +121,8 @@ def measureSegment(segmentationNode, segmentId: str, ctNode, heat=None, iteratio
         ks, js, is_ = np.nonzero(mask)
         ks, js, is_ = ks + origin[0], js + origin[1], is_ + origin[2]
         centerIjk = np.array([is_.mean(), js.mean(), ks.mean(), 1.0])
-        center = tuple(float(v) for v in (ijkToRas(ctNode) @ centerIjk)[:3])
+        right, anterior, superior = (float(v) for v in (ijkToRas(ctNode) @ centerIjk)[:3])
+        center = (right, anterior, superior)
         first, last = int(ks.min()), int(ks.max())
         if heat is not None:
             k0, j0, i0 = origin
@@ -157,11 +159,12 @@ def fillTableNode(tableNode, findings: list[Finding], warnings: list[str] | None
     table.SetNumberOfRows(len(findings))
     for row, finding in enumerate(findings):
         center = finding.centerRas or (float("nan"),) * 3
-        values = (0 if finding.iteration is None else finding.iteration, finding.name, round(finding.volumeMm3, 2),
-                  float("nan") if finding.score is None else finding.score,
-                  0 if finding.firstSlice is None else finding.firstSlice + 1,  # 1-based; 0: empty segment
-                  0 if finding.lastSlice is None else finding.lastSlice + 1, finding.review, *center, warning,
-                  finding.calibre or "")
+        values: tuple[int | float | str, ...] = (
+            0 if finding.iteration is None else finding.iteration, finding.name, round(finding.volumeMm3, 2),
+            float("nan") if finding.score is None else finding.score,
+            0 if finding.firstSlice is None else finding.firstSlice + 1,  # 1-based; 0: empty segment
+            0 if finding.lastSlice is None else finding.lastSlice + 1, finding.review, *center, warning,
+            finding.calibre or "")
         for column, value in enumerate(values):
             table.SetValue(row, column, vtk.vtkVariant(value))
     tableNode.SetAndObserveTable(table)
@@ -223,7 +226,7 @@ class FindingsModel:
             voxelTime = self._voxelTime(segmentId)
             stale = (finding is None or changedIds is None
                      or (segmentId in changedIds and voxelTime != self._voxelTimes.get(segmentId)))
-            if stale:
+            if stale or finding is None:  # (stale whenever finding is None)
                 if heat is None and self.heatmapNode is not None:
                     heat = slicer.util.arrayFromVolume(self.heatmapNode)
                 finding = measureSegment(self.segmentationNode, segmentId, self.ctNode, heat, iteration)

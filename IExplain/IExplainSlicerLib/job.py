@@ -170,8 +170,9 @@ class Job:
         """The worker's own one-line message when it gave one; else, for a worker killed by a signal (the kernel's
         out-of-memory killer sends 9), that signal, with the last stderr line as context only (it is often a
         harmless warning printed long before); else the last stderr line, else the exit code."""
-        if self.progress.failed and self.progress.finalEvent.get("message"):
-            return str(self.progress.finalEvent["message"])
+        final = self.progress.finalEvent
+        if self.progress.failed and final is not None and final.get("message"):
+            return str(final["message"])
         signalNumber = -code if code is not None and code < 0 else (code - 128 if code in (137, 143) else None)
         if signalNumber is not None:
             hint = " (out of memory? SIGKILL is what the system sends then)" if signalNumber == 9 else ""

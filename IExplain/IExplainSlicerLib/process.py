@@ -78,7 +78,7 @@ class BackgroundProcess:
         if self._popen is not None:
             raise RuntimeError("process already started")
         kwargs: dict = {}
-        if os.name == "nt":
+        if sys.platform == "win32":  # os.name == "nt", written as type checkers read it
             kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP | getattr(subprocess, "CREATE_NO_WINDOW", 0)
         else:
             kwargs["start_new_session"] = True
@@ -140,7 +140,7 @@ class BackgroundProcess:
         if self._popen is None or self._popen.poll() is not None:
             return False
         self.cancelled = True
-        if os.name == "nt":
+        if sys.platform == "win32":
             subprocess.run(["taskkill", "/F", "/T", "/PID", str(self._popen.pid)], capture_output=True, check=False)
             return True
         self._signalGroup(signal.SIGTERM)
@@ -149,7 +149,7 @@ class BackgroundProcess:
 
     def escalate(self) -> None:
         """After :meth:`cancel`: SIGKILL the group when the leader has gone or the grace period is over."""
-        if self._killDeadline is None or os.name == "nt":
+        if self._killDeadline is None or self._popen is None or sys.platform == "win32":
             return
         if self._popen.poll() is not None or time.monotonic() >= self._killDeadline:
             self._signalGroup(signal.SIGKILL)
@@ -160,7 +160,7 @@ class BackgroundProcess:
         if self._popen is None:
             return
         self.cancelled = self.cancelled or self._popen.poll() is None
-        if os.name == "nt":
+        if sys.platform == "win32":
             if self._popen.poll() is None:
                 subprocess.run(["taskkill", "/F", "/T", "/PID", str(self._popen.pid)], capture_output=True,
                                check=False)
@@ -169,6 +169,8 @@ class BackgroundProcess:
         self._signalGroup(signal.SIGKILL)
 
     def _signalGroup(self, signum: int) -> None:
+        if self._popen is None:
+            return
         try:
             os.killpg(self._popen.pid, signum)
         except (ProcessLookupError, PermissionError):

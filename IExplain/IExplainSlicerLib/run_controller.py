@@ -25,8 +25,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
+from typing import Protocol
 
-from .job import JobResult, JobStatus
+from .job import Job, JobResult, JobStatus
 from .overall_progress import OverallProgress, weightsFor
 from .progress_tracker import ProgressState
 
@@ -46,6 +47,13 @@ class RunKind(Enum):
 
 
 BUSY_STATES = (RunState.RUNNING, RunState.CANCELLING)
+
+
+class StartedRun(Protocol):
+    """What ``startRun`` returns (a DetectionRun or a FinetuneRun): a run whose worker ``job`` has been started.
+    It may also have a ``cleanup()``, called however the run ends."""
+
+    job: Job | None
 
 
 @dataclass
@@ -71,10 +79,10 @@ class RunController:
         self.clock = clock
         self.state = RunState.IDLE
         self.kind: RunKind | None = None
-        self.run = None
+        self.run: StartedRun | None = None
         self.outcome: RunOutcome | None = None
         self.overall: OverallProgress | None = None
-        self._finish: Callable[[object], object] | None = None
+        self._finish: Callable[[StartedRun], object] | None = None
         self._discardReason = ""
 
     # -- questions the panel asks ------------------------------------------------------------------------------------
@@ -87,7 +95,7 @@ class RunController:
         return self.run.job.title if self.run is not None and self.run.job is not None else ""
 
     # -- transitions -------------------------------------------------------------------------------------------------
-    def start(self, kind: RunKind, startRun: Callable[[], object], finish: Callable[[object], object],
+    def start(self, kind: RunKind, startRun: Callable[[], StartedRun], finish: Callable[[StartedRun], object],
               method: str = "iexplain"):
         """Start a run: ``startRun()`` returns a started run (``.job``, optional ``.cleanup()``); ``finish(run)``
         imports what it produced once the worker succeeded. A failure to start leaves the state FAILED and raises."""
@@ -102,9 +110,10 @@ class RunController:
             raise
         self.run, self._finish = run, finish
         self.overall = OverallProgress(weightsFor(kind.value, method), self.clock)
-        run.job.onProgress = self._progress
-        run.job.onLog = self.onLog
-        self._setState(RunState.CANCELLING if run.job.status is JobStatus.CANCELLING else RunState.RUNNING)
+        _, _, job = self._current()
+        job.onProgress = self._progress
+        job.onLog = self.onLog
+        self._setState(RunState.CANCELLING if job.status is JobStatus.CANCELLING else RunState.RUNNING)
         return run
 
     def cancel(self) -> bool:
@@ -112,7 +121,8 @@ class RunController:
         cancelling, or the worker had already ended (then the next :meth:`poll` reports how it ended)."""
         if self.state is not RunState.RUNNING:
             return False
-        if not self.run.job.cancel():
+        _, _, job = self._current()
+        if not job.cancel():
             return False
         self._setState(RunState.CANCELLING)
         return True
@@ -121,8 +131,9 @@ class RunController:
         """Read the worker's new output; returns the outcome once, when the run has just ended."""
         if not self.busy:
             return None
-        self.run.job.poll()
-        result = self.run.job.result
+        _, _, job = self._current()
+        job.poll()
+        result = job.result
         if result is None:
             return None
         return self._complete(result)
@@ -144,31 +155,43 @@ class RunController:
         if not self.busy:
             return None
         self._discardReason = "Slicer was closed during the run"
-        job = self.run.job
+        kind, _, job = self._current()
         job.kill()
-        if not job.drain(timeout):
-            return self._end(RunOutcome(self.kind, RunState.CANCELLED, self._discardReason, log=job.log))
+        if not job.drain(timeout) or job.result is None:
+            return self._end(RunOutcome(kind, RunState.CANCELLED, self._discardReason, log=job.log))
         return self._complete(job.result)
 
     # -- internals ---------------------------------------------------------------------------------------------------
+    def _current(self) -> tuple[RunKind, StartedRun, Job]:
+        """The run in progress, its kind and its job: :meth:`start` sets them and they stay until :meth:`_end`
+        (so whenever the state is busy)."""
+        if self.kind is None or self.run is None or self.run.job is None:
+            raise RuntimeError("no run has been started")
+        return self.kind, self.run, self.run.job
+
     def _progress(self, state: ProgressState) -> None:
-        if self.overall is not None:
-            self.overall.update(state.stage, state.fraction)
+        overall = self.overall  # set by start, before the job can report
+        if overall is None:
+            return
+        overall.update(state.stage, state.fraction)
         if self.onProgress:
-            self.onProgress(state, self.overall)
+            self.onProgress(state, overall)
 
     def _complete(self, result: JobResult) -> RunOutcome:
+        kind, run, _ = self._current()
         if self._discardReason:
-            outcome = RunOutcome(self.kind, RunState.CANCELLED, f"Cancelled: {self._discardReason}", log=result.log)
+            outcome = RunOutcome(kind, RunState.CANCELLED, f"Cancelled: {self._discardReason}", log=result.log)
         elif result.status is JobStatus.CANCELLED:
-            outcome = RunOutcome(self.kind, RunState.CANCELLED, "Cancelled.", log=result.log)
+            outcome = RunOutcome(kind, RunState.CANCELLED, "Cancelled.", log=result.log)
         elif not result.succeeded:
-            outcome = RunOutcome(self.kind, RunState.FAILED, result.errorMessage, log=result.log)
+            outcome = RunOutcome(kind, RunState.FAILED, result.errorMessage, log=result.log)
         else:
             try:
-                outcome = RunOutcome(self.kind, RunState.FINISHED, "", self._finish(self.run), result.log)
+                if self._finish is None:  # (start sets it with the run)
+                    raise RuntimeError("the run has no import step")
+                outcome = RunOutcome(kind, RunState.FINISHED, "", self._finish(run), result.log)
             except Exception as error:  # an import failure is this run's failure, not a crash of the panel
-                outcome = RunOutcome(self.kind, RunState.FAILED, f"could not load the results: {error}",
+                outcome = RunOutcome(kind, RunState.FAILED, f"could not load the results: {error}",
                                      log=result.log)
         return self._end(outcome)
 
