@@ -1,0 +1,1 @@
+from vtkmodules.util.numpy_support import *
