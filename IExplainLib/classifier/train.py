@@ -1,4 +1,6 @@
-"""Stage 1 training: AdamW with warmup + linear decay, balanced slices, heavy augmentation, per-epoch validation.
+"""Stage 1 training: balanced slices, heavy augmentation, per-epoch validation; the hooks
+(:class:`ClassifierTraining`) of the training skeleton both trainers share,
+:class:`~IExplainLib.training.run.TrainingRun` (AdamW with warmup + linear decay, precision, time limit, checkpoints).
 
 Runs as one process or under ``torchrun`` (DistributedDataParallel, one GPU per process, gloo on CPU). Only rank 0
 validates, writes checkpoints and the model. A checkpoint is written every epoch (and every ``checkpoint_every``

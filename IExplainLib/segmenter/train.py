@@ -1,5 +1,7 @@
-"""The segmenter training loop: balanced patches, augmentation + Mixup, soft-label Generalized Dice, AdamW with
-warmup and linear decay, resumable checkpoints, torchrun DDP, mixed precision on GPU.
+"""Stage 3 training: balanced patches, augmentation + Mixup, the soft-label Generalized Dice loss. The run around
+them (AdamW with warmup and linear decay, mixed precision on GPU, torchrun DDP, time limit, checkpoints) is the
+training skeleton both trainers share, :class:`~IExplainLib.training.run.TrainingRun`; this module supplies its
+hooks (:class:`SegmenterTraining`).
 
 Resuming: a checkpoint (``<out>.checkpoint.pt`` unless named) holds model, optimizer, schedule, step and every
 random state (patch sampler, augmentation generator, torch), so a killed run started again with the same command
