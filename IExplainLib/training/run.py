@@ -139,6 +139,7 @@ class TrainingRun(ABC, Generic[ConfigT]):
         """The model card (``kind``, ``architecture``, ``training``, ``metrics``...)."""
 
     def weights_to_save(self) -> dict:
+        """The tensors the model file keeps (the segmenter keeps shared tensors once: safetensors refuses aliases)."""
         return self.model.state_dict()
 
     def written(self, path: Path) -> None:
