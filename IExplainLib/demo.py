@@ -50,15 +50,12 @@ def run_demo(out: str | Path, seed: int = 9001, slices: int = 48, size: int = 25
              overwrite: bool = False, progress: Progress = QUIET) -> str:
     """Make a phantom, run iExplain, the segmenter and the candidate detector, write results and metrics into
     ``out``; returns a summary."""
-    from .detection import findings_document, write_detection
     from .evaluation.finding_metrics import match_findings, match_findings_strict
-    from .explain.explainer import IExplainer
     from .explain.params import params_for_model
     from .io import write_labelmap, write_volume
     from .modelfile import read_card
     from .phantoms import make_study
-    from .candidates.detector import CandidateDetector
-    from .segmenter.inference import segmenter_detection
+    from .study_step import StudyFiles, StudyStep
 
     classifier, segmenter = _require("demo-classifier"), _require("demo-segmenter")
     reducer = _require("demo-reducer")
@@ -72,27 +69,25 @@ def run_demo(out: str | Path, seed: int = 9001, slices: int = 48, size: int = 25
         write_volume(staging / DEMO_FILES["ct"], ct)
         write_labelmap(staging / DEMO_FILES["truth"], ct.with_array(study.truth.astype(np.uint8)))
 
+        def detect(method: str, model: Path, segmentation: str, heat: str, findings: str, params=None):
+            """``iexplain detect`` on the phantom: the study step, with the CT already in memory."""
+            step = StudyStep.for_method(method, model, params, device=device, progress=progress)
+            files = StudyFiles(staging / DEMO_FILES[findings], staging / DEMO_FILES[segmentation],
+                               staging / DEMO_FILES[heat])
+            return step(out / DEMO_FILES["ct"], files, volume=ct).detection
+
         params = params_for_model(read_card(classifier), preset=DEMO_PRESET)
-        iexplain = IExplainer(classifier, params, device).explain(ct, progress)
-        write_detection(iexplain, segmentation=staging / DEMO_FILES["iexplain"], heat=staging / DEMO_FILES["heatmap"],
-                        findings=staging / DEMO_FILES["iexplain_findings"],
-                        document=findings_document(iexplain, staging / DEMO_FILES["ct"], classifier, params))
+        iexplain = detect("iexplain", classifier, "iexplain", "heatmap", "iexplain_findings", params)
         iexplain_seconds = time.monotonic() - started
 
         progress("segmenter", 0.0, "DynUNet sliding-window inference")
-        segmented = segmenter_detection(ct, segmenter, device=device, progress=progress)
-        write_detection(segmented, segmentation=staging / DEMO_FILES["segmenter"],
-                        heat=staging / DEMO_FILES["probability"], findings=staging / DEMO_FILES["segmenter_findings"],
-                        document=findings_document(segmented, staging / DEMO_FILES["ct"], segmenter))
+        segmented = detect("segmenter", segmenter, "segmenter", "probability", "segmenter_findings")
         mask = segmented.labelmap.array
         segmenter_seconds = time.monotonic() - started - iexplain_seconds
 
         progress("candidates", 0.0, "candidate filling defects and the false-positive reducer")
         candidate_started = time.monotonic()
-        found = CandidateDetector(reducer).explain(ct, progress)
-        write_detection(found, segmentation=staging / DEMO_FILES["candidates"], heat=staging / DEMO_FILES["scores"],
-                        findings=staging / DEMO_FILES["candidates_findings"],
-                        document=findings_document(found, staging / DEMO_FILES["ct"], reducer))
+        found = detect("candidates", reducer, "candidates", "scores", "candidates_findings")
         candidate_seconds = time.monotonic() - candidate_started
 
         metrics = {

@@ -1,17 +1,20 @@
 """A study's detection result, whichever method made it, and the one writer of every output file it has.
 
-:class:`Detection` is what :meth:`IExplainLib.explain.IExplainer.explain` and
-:func:`IExplainLib.segmenter.inference.segmenter_detection` return: the labelmap on the CT grid (value k = iteration
-k for iExplain; 1 for the segmenter; finding k for the candidates, best score first), the map behind it (iExplain's heat map, the segmenter's probability), the rows
-of the findings table (``OUT.findings.json``, what the Slicer module lists) and a summary. :func:`write_detection`
-writes any subset of its files: ``detect``, ``pseudo-label`` and the demo all call it.
+A :class:`Detector` is any method's object: its model loaded once, ``explain(volume)`` doing one study
+(:class:`~IExplainLib.explain.IExplainer`, :class:`~IExplainLib.segmenter.inference.Segmenter`,
+:class:`~IExplainLib.candidates.detector.CandidateDetector`). :class:`Detection` is what they return: the labelmap on
+the CT grid (value k = iteration k for iExplain; 1 for the segmenter; finding k for the candidates, best score
+first), the map behind it (iExplain's heat map, the segmenter's probability, the candidates' scores), the rows of the
+findings table (``OUT.findings.json``, what the Slicer module lists) and a summary. :func:`write_detection` writes
+any subset of its files; ``study_step.StudyStep`` is the one caller that ``detect``, ``pseudo-label`` and the demo
+share.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Protocol
 
 import numpy as np
 
@@ -44,6 +47,13 @@ class Detection:
             return [SegmentInfo(f"PE {row['finding']} ({row['calibre']}, {row['score']:.2f})", row["finding"],
                                 distinct_color(row["finding"] - 1)) for row in self.findings]
         return iteration_segments(self.iterations)
+
+
+class Detector(Protocol):
+    """A detection method: the model loaded in ``__init__``, one study per call."""
+
+    def explain(self, volume: Volume, progress: Callable | None = None) -> Detection:
+        ...
 
 
 def describe_study_findings(labelmap: np.ndarray, volume: Volume, heat: np.ndarray | None = None,

@@ -1,11 +1,10 @@
-"""``iexplain detect`` (one study -> PE segmentation) and ``iexplain pseudo-label`` (Stage 2 over a dataset): thin
-entry points over :class:`~IExplainLib.explain.IExplainer`, ``segmenter_detection`` and ``write_detection``. The
+"""``iexplain detect`` (one study -> PE segmentation) and ``iexplain pseudo-label`` (Stage 2 over a dataset): they
+parse the flags and call the library's study step (``study_step.StudyStep``) and ``pseudo_label_dataset``. The
 iExplain flags and their precedence are in ``cli/common.py``.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -90,113 +89,70 @@ def findings_path_for(output: str | Path) -> Path:
 
 
 def run_detect(args) -> int:
-    from ..contrast_check import check_contrast
-    from ..detection import findings_document, write_detection
-    from ..io import check_dicom_seg_source, read_volume
-    from ..io.ct_check import require_ct_hounsfield
-    from ..outputs import check_can_write
+    from ..study_step import StudyFiles, StudyStep
 
     ct = existing_path(args.ct, "CT")
     if not str(args.output).lower().endswith(".seg.nrrd"):
         raise InputError(f"output {args.output} must end with .seg.nrrd (a Slicer segmentation)")
     if args.dicom_seg and not str(args.dicom_seg).lower().endswith(".dcm"):
         raise InputError(f"--dicom-seg {args.dicom_seg} must end with .dcm (a DICOM SEG file)")
-    findings = Path(args.findings) if args.findings else findings_path_for(args.output)
     for method, flag in MAP_FLAGS.items():
         if method != args.method and getattr(args, flag):
             raise InputError(f"--{flag} belongs to --method {method}; use --{MAP_FLAGS[args.method]} with "
                              f"{args.method}")
-    extra = getattr(args, MAP_FLAGS[args.method])
     if args.method != "candidates" and (args.reducer or args.score_threshold is not None):
         raise InputError("--reducer and --score-threshold belong to --method candidates")
-    if args.score_threshold is not None and not 0 <= args.score_threshold <= 1:
-        raise InputError(f"--score-threshold must be in [0, 1], got {args.score_threshold}")
-    for path in filter(None, (args.output, extra, findings, args.dicom_seg)):
-        check_can_write(path, args.overwrite)
+    files = StudyFiles(Path(args.findings) if args.findings else findings_path_for(args.output),
+                       segmentation=Path(args.output), heat=_optional_path(getattr(args, MAP_FLAGS[args.method])),
+                       dicom_seg=_optional_path(args.dicom_seg))
+    files.check_can_write(args.overwrite)
+    model, params, preset = _method_model(args)
     progress = progress_from(args)
-    if args.method == "iexplain":
-        model = model_path(args.classifier, "classifier", "demo-classifier")
-        preset, params = preset_and_params(args, model, args.device)
-    elif args.method == "candidates":
-        if getattr(args, "explain_preset", None):
-            raise InputError("--preset sets the iExplain attribution; it has no effect with --method candidates")
-        model = model_path(args.reducer, "reducer", "demo-reducer")
-        preset, params = None, None
-    else:
-        if getattr(args, "explain_preset", None):
-            raise InputError("--preset sets the iExplain attribution; it has no effect with --method segmenter")
-        model = model_path(args.segmenter, "segmenter", "demo-segmenter")
-        preset, params = None, explain_params_from(args, model)  # the card's filter settings, then the flags
-
-    progress("read", 0.0, f"reading {ct}")
-    volume = read_volume(ct)
-    require_ct_hounsfield(volume, str(ct))
-    if args.dicom_seg:
-        check_dicom_seg_source(volume)  # refuse before the long work, not after it
-    contrast = check_contrast(volume)
-    warning = contrast.warning()
-    if warning:
-        progress("warning", None, warning, force=True)
-        if progress.mode == "quiet":
+    step = StudyStep.for_method(args.method, model, params, preset, args.device, args.score_threshold,
+                                args.overwrite, progress)
+    result = step(ct, files)
+    if progress.mode == "quiet":
+        for warning in result.document["warnings"]:
             print(f"warning: {warning}", file=sys.stderr)
-    if args.method == "iexplain":
-        from ..explain.explainer import IExplainer
-
-        progress("preset", None, preset.message(), force=True, preset=preset.name)
-        detection = IExplainer(model, params, args.device).explain(volume, progress)
-    elif args.method == "candidates":
-        from ..candidates.detector import CandidateDetector
-
-        detection = CandidateDetector(model, args.score_threshold).explain(volume, progress)
-    else:
-        from ..segmenter.inference import segmenter_detection
-
-        detection = segmenter_detection(volume, model, params, args.device, progress)
-    document = findings_document(detection, ct.resolve(), model, params if args.method == "iexplain" else None)
-    if preset is not None:
-        document["preset"] = preset.as_dict()
-    if args.dicom_seg:
-        document["dicom_seg"] = str(Path(args.dicom_seg).resolve())
-    document["contrast"] = contrast.as_dict()
-    document["warnings"] = [contrast.warning()] if contrast.warning() else []
-    progress("write", 0.0, f"writing {args.output}")
-    write_detection(detection, segmentation=args.output, heat=extra, dicom_seg=args.dicom_seg, source=volume,
-                    findings=findings, document=document, overwrite=args.overwrite)
+    detection = result.detection
     progress.done(f"{len(detection.findings)} finding(s) in {detection.iterations} iteration(s) -> {args.output}",
                   findings=len(detection.findings), iterations=detection.iterations)
     return 0
+
+
+def _optional_path(text: str | None) -> Path | None:
+    return Path(text) if text else None
+
+
+def _method_model(args):
+    """(model file, parameters, attribution preset) of ``args.method`` from the flags; the preset is iExplain's."""
+    if args.method != "iexplain" and getattr(args, "explain_preset", None):
+        raise InputError(f"--preset sets the iExplain attribution; it has no effect with --method {args.method}")
+    if args.method == "iexplain":
+        model = model_path(args.classifier, "classifier", "demo-classifier")
+        preset, params = preset_and_params(args, model, args.device)
+        return model, params, preset
+    if args.method == "candidates":
+        return model_path(args.reducer, "reducer", "demo-reducer"), None, None
+    model = model_path(args.segmenter, "segmenter", "demo-segmenter")
+    return model, explain_params_from(args, model), None  # the card's filter settings, then the flags
 
 
 def run_pseudo_label(args) -> int:
     from ..explain.pseudo_label import parse_shard, pseudo_label_dataset
 
     dataset = existing_path(args.dataset, "dataset")
-    shard = parse_shard(args.shard)
-    device = args.device
-    if args.shard is None and "LOCAL_RANK" in os.environ and device == "auto":
-        import torch
-
-        if torch.cuda.is_available():  # torchrun: one GPU per process
-            device = f"cuda:{int(os.environ['LOCAL_RANK']) % torch.cuda.device_count()}"
+    if args.method == "candidates" and (args.classifier or getattr(args, "explain_preset", None)):
+        raise InputError("--classifier and --preset belong to --method iexplain; candidates use --reducer")
+    if args.method != "candidates" and (args.reducer or args.score_threshold is not None):
+        raise InputError("--reducer and --score-threshold belong to --method candidates")
+    model, params, preset = _method_model(args)
     progress = progress_from(args)
-    if args.method == "candidates":
-        if args.classifier or getattr(args, "explain_preset", None):
-            raise InputError("--classifier and --preset belong to --method iexplain; candidates use --reducer")
-        if args.score_threshold is not None and not 0 <= args.score_threshold <= 1:
-            raise InputError(f"--score-threshold must be in [0, 1], got {args.score_threshold}")
-        model = model_path(args.reducer, "reducer", "demo-reducer")
-        params, preset_record = None, None
-    else:
-        if args.reducer or args.score_threshold is not None:
-            raise InputError("--reducer and --score-threshold belong to --method candidates")
-        model = model_path(args.classifier, "classifier", "demo-classifier")
-        preset, params = preset_and_params(args, model, device)
-        progress("preset", None, preset.message(), force=True, preset=preset.name)
-        preset_record = preset.as_dict()
-    report = pseudo_label_dataset(dataset, args.output, model, params, shard, device, args.overwrite, progress,
-                                  dicom_seg=args.dicom_seg, preset=preset_record, method=args.method,
-                                  score_threshold=args.score_threshold)
-    message = (f"shard {shard[0]}/{shard[1]}: {len(report.done)} labelled, {len(report.skipped)} already done, "
+    report = pseudo_label_dataset(dataset, args.output, model, params, parse_shard(args.shard) if args.shard else None,
+                                  args.device, args.overwrite, progress, dicom_seg=args.dicom_seg, preset=preset,
+                                  method=args.method, score_threshold=args.score_threshold)
+    rank, world = report.shard
+    message = (f"shard {rank}/{world}: {len(report.done)} labelled, {len(report.skipped)} already done, "
                f"{len(report.failed)} failed -> {args.output}")
     if report.failed:
         first_id, first_error = next(iter(report.failed.items()))

@@ -1,7 +1,8 @@
 """``iexplain quality``: the shipped (or given) models scored on the fixed held-out sets of ``quality_sets``.
 
 For every study of every set it runs what ``iexplain detect`` runs (iExplain through ``explain_for_ablation``, the
-ablation's path, which keeps each iteration's segment; the segmenter through ``detect_with_segmenter``) and scores:
+ablation's path, which keeps each iteration's segment; the segmenter through ``segmenter.inference.Segmenter``) and
+scores:
 
 * the classifier's slice AUROC and F1 (at the classifier's threshold, from the first-pass probability of every
   window that the explainer computes anyway);
@@ -132,9 +133,9 @@ def load_models(classifier: str | Path, segmenter: str | Path, params=None, devi
 
 def segmenter_masks(volume, loaded: LoadedSegmenter, filters: ExplainParams) -> tuple[np.ndarray, np.ndarray]:
     """(thresholded output, what ``detect --method segmenter`` ships: the same after ``filters``) of one study."""
-    from ..segmenter.inference import detect_with_segmenter
+    from ..segmenter.inference import Segmenter
 
-    raw, _ = detect_with_segmenter(volume, loaded.path, loaded=loaded, filter=False)
+    raw, _ = Segmenter(loaded, filters.replace(filter=False)).segment(volume)
     return raw, (keep_findings(raw, filters, volume) if filters.filter else raw > 0)
 
 

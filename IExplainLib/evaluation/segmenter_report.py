@@ -65,15 +65,16 @@ def score_pseudo_labels(train: Path, pseudo_labels: Path, progress=QUIET) -> dic
 
 
 def score_segmenter(model: Path, test: Path, device: str = "auto", progress=QUIET) -> dict:
-    """A segmenter's detections (``detect_with_segmenter``, filters on) vs truth on the held-out cases."""
+    """A segmenter's detections (:class:`~IExplainLib.segmenter.inference.Segmenter`, its card's filters) vs truth
+    on the held-out cases."""
     from ..io import read_volume
-    from ..segmenter.inference import detect_with_segmenter, load_segmenter
+    from ..segmenter.inference import Segmenter
 
-    loaded = load_segmenter(model, device)
+    segmenter = Segmenter(model, device=device)
     triples = []
     for case_id, case in _truth_by_id(test).items():
         volume = read_volume(case.image)
-        mask, _ = detect_with_segmenter(volume, model, loaded=loaded)
+        mask, _ = segmenter.segment(volume)
         triples.append((case_id, mask, read_volume(case.label).array))
     return score_masks(triples, progress, f"score {Path(model).stem}")
 

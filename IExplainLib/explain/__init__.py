@@ -3,7 +3,7 @@ Algorithm 1 (explain, cluster, mask, repeat), sliding-window study assembly and 
 
 Main entry points (imported lazily, so ``import IExplainLib.explain`` does not load torch):
 ``ExplainParams``, ``IExplainer``, ``pseudo_label_dataset``, ``integrated_gradients``, ``hysteresis``,
-``run_algorithm1``, ``explain_stack``, ``to_ct_grid``.
+``run_algorithm1``, ``explain_windows``, ``explain_stack``, ``to_ct_grid``.
 """
 
 _EXPORTS = {
@@ -14,6 +14,7 @@ _EXPORTS = {
     "make_references": "attribution",
     "hysteresis": "clustering",
     "run_algorithm1": "iterative",
+    "explain_windows": "study",
     "explain_stack": "study",
     "to_ct_grid": "study",
     "prepare_for_attribution": "model_prep",

@@ -36,8 +36,7 @@ from .params import ExplainParams
 if TYPE_CHECKING:
     import torch
 
-    from ..candidates.detector import CandidateDetector
-    from .explainer import IExplainer
+    from .presets import PresetChoice
 
 SUBFOLDERS = ("labels", "segmentations", "heatmaps", "findings")
 DICOM_SEG_FOLDER = "dicom-seg"
@@ -80,30 +79,46 @@ def _require_dicom(cases) -> None:
 
 @dataclass
 class PseudoLabelReport:
+    shard: tuple[int, int] = (0, 1)
     done: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     indexed: int = 0
 
 
+def rank_device(device: torch.device | str) -> torch.device | str:
+    """``"auto"`` under torchrun: this process's own GPU (``LOCAL_RANK``); any other choice as it is."""
+    if device != "auto" or "LOCAL_RANK" not in os.environ:
+        return device
+    import torch
+
+    if not torch.cuda.is_available():
+        return device
+    return f"cuda:{int(os.environ['LOCAL_RANK']) % torch.cuda.device_count()}"
+
+
 def pseudo_label_dataset(dataset: str | Path, out: str | Path, classifier: str | Path,
-                         params: ExplainParams | None = None, shard: tuple[int, int] = (0, 1),
+                         params: ExplainParams | None = None, shard: tuple[int, int] | None = (0, 1),
                          device: torch.device | str = "auto", overwrite: bool = False,
                          progress: Callable | None = None, dicom_seg: bool = False,
-                         preset: dict | None = None, method: str = "iexplain",
+                         preset: PresetChoice | None = None, method: str = "iexplain",
                          score_threshold: float | None = None) -> PseudoLabelReport:
     """iExplain (``method="iexplain"``, ``classifier`` its model) or the candidate detector (``"candidates"``,
     ``classifier`` the reducer's model, ``score_threshold`` default its card's) on this shard's cases of
-    ``dataset``; returns what was done, skipped and failed.
+    ``dataset``, each through the study step (``study_step.StudyStep``); returns what was done, skipped and failed.
 
-    ``dicom_seg``: also a DICOM SEG per case (every case must be a DICOM series). ``preset``: the attribution
-    preset's record (:meth:`PresetChoice.as_dict`), kept in each findings file.
+    ``shard``: (i, n); None: torchrun's rank, on its own GPU when ``device`` is ``"auto"``. ``dicom_seg``: also a
+    DICOM SEG per case (every case must be a DICOM series). ``preset``: the attribution preset, announced and kept in
+    each findings file.
     """
-    from ..candidates.detector import CandidateDetector
     from ..datasets import open_dataset
-    from ..modelfile import model_paths
-    from .explainer import IExplainer
+    from ..modelfile import model_paths, read_card
+    from ..study_step import StudyFiles, StudyStep
 
+    if method not in ("iexplain", "candidates"):
+        raise InputError(f"unknown pseudo-label method {method!r} (iexplain or candidates)")
+    if shard is None:
+        shard, device = parse_shard(None), rank_device(device)
     params = params or ExplainParams()
     progress = progress or QUIET
     out = Path(out)
@@ -116,20 +131,15 @@ def pseudo_label_dataset(dataset: str | Path, out: str | Path, classifier: str |
     mine = cases[rank::world]
     if dicom_seg:
         _require_dicom(mine)
-    explainer: IExplainer | CandidateDetector
-    if method == "candidates":
-        explainer = CandidateDetector(classifier, score_threshold)
-    elif method == "iexplain":
-        explainer = IExplainer(classifier, params, device)
-    else:
-        raise InputError(f"unknown pseudo-label method {method!r} (iexplain or candidates)")
     weights, _ = model_paths(classifier)
-    provenance = {"classifier": str(weights.resolve()), "classifier_sha256": explainer.card.get("sha256"),
+    step = StudyStep.for_method(method, weights.resolve(), params if method == "iexplain" else None, preset, device,
+                                score_threshold, overwrite=True, progress=progress)
+    provenance = {"classifier": str(weights.resolve()), "classifier_sha256": read_card(weights).get("sha256"),
                   "params": params.to_dict() if method == "iexplain" else None, "method": method,
-                  "preset": preset}
+                  "preset": None if preset is None else preset.as_dict()}
     for sub in SUBFOLDERS + ((DICOM_SEG_FOLDER,) if dicom_seg else ()):
         (out / sub).mkdir(parents=True, exist_ok=True)
-    report = PseudoLabelReport()
+    report = PseudoLabelReport(shard)
     with claim_folder(out, progress):
         for position, case in enumerate(mine):
             progress("pseudo-label", position / max(1, len(mine)), f"case {case.id}", case=case.id)
@@ -139,7 +149,9 @@ def pseudo_label_dataset(dataset: str | Path, out: str | Path, classifier: str |
                         _add_dicom_seg(case, out)
                     report.skipped.append(case.id)
                     continue
-                _label_case(case, out, explainer, provenance, dicom_seg)
+                paths = case_paths(out, case.id)
+                step(case.image, StudyFiles(paths["findings"], paths["segmentation"], paths["heatmap"],
+                                            paths["label"], paths["dicom_seg"] if dicom_seg else None), case.id)
                 report.done.append(case.id)
             except IExplainError as error:  # one unreadable study must not stop a dataset-sized run
                 report.failed[case.id] = str(error)
@@ -148,28 +160,6 @@ def pseudo_label_dataset(dataset: str | Path, out: str | Path, classifier: str |
     progress("pseudo-label", 1.0, f"{len(report.done)} labelled, {len(report.skipped)} already done, "
              f"{len(report.failed)} failed; dataset.json lists {report.indexed} case(s)")
     return report
-
-
-def _label_case(case, out: Path, explainer: IExplainer | CandidateDetector, provenance: dict,
-                dicom_seg: bool = False) -> None:
-    from ..detection import findings_document, write_detection
-    from ..io import check_dicom_seg_source
-    from ..io.ct_check import require_ct_hounsfield
-
-    volume = case.load_image()
-    require_ct_hounsfield(volume, f"case {case.id}")
-    if dicom_seg:
-        check_dicom_seg_source(volume)
-    detection = explainer.explain(volume)
-    paths = case_paths(out, case.id)
-    params = getattr(explainer, "params", None)  # iExplain's settings; the candidate detector has none
-    document = findings_document(detection, Path(case.image).resolve(), provenance["classifier"], params)
-    document["case"] = case.id
-    if provenance.get("preset"):
-        document["preset"] = provenance["preset"]
-    write_detection(detection, heat=paths["heatmap"], segmentation=paths["segmentation"], label=paths["label"],
-                    dicom_seg=paths["dicom_seg"] if dicom_seg else None, source=volume,
-                    findings=paths["findings"], document=document, overwrite=True)
 
 
 def _add_dicom_seg(case, out: Path) -> None:

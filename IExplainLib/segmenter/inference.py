@@ -1,5 +1,5 @@
-"""Running a segmenter on a study: MONAI sliding-window inference, streamed in z-slabs, then threshold, connected
-components and the Stage-2 cluster filters.
+"""Running a segmenter on a study (:class:`Segmenter`, a detector like ``IExplainer``): MONAI sliding-window
+inference, streamed in z-slabs, then threshold, connected components and the Stage-2 cluster filters.
 
 Memory stays bounded for long studies: the CT is windowed, resampled and run through the network one slab of
 slices at a time (each slab carries half a window of context above and below, which is dropped after inference),
@@ -98,48 +98,59 @@ def segment_probability(volume, loaded: LoadedSegmenter, progress: Callable = QU
     return probability
 
 
+class Segmenter:
+    """The segmenter as a detector, as :class:`~IExplainLib.explain.IExplainer` is: the model loaded once in
+    ``__init__``, one study per :meth:`explain`.
+
+    ``model``: a model file or a :class:`LoadedSegmenter`. ``params``: the one place the cluster filters come from,
+    an ``ExplainParams`` whose filter settings apply (``finding_filters.keep_findings``: sizes, location, defect
+    check; ``filter=False``: none); default the model card's ``explain`` section (``params_for_model``).
+    ``threshold``: the probability a voxel needs (default the card's)."""
+
+    def __init__(self, model: str | Path | LoadedSegmenter, params=None, device: str = "auto",
+                 threshold: float | None = None):
+        from ..explain.params import params_for_model
+
+        self.loaded = model if isinstance(model, LoadedSegmenter) else load_segmenter(model, device)
+        self.params = params if params is not None else params_for_model(self.loaded.card)
+        self.threshold = self.loaded.spec.threshold if threshold is None else float(threshold)
+        if not 0.0 < self.threshold < 1.0:
+            raise InputError(f"threshold must lie between 0 and 1, got {self.threshold}")
+
+    @property
+    def card(self) -> dict:
+        return self.loaded.card
+
+    def segment(self, volume, progress: Callable | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(mask uint8 (z, y, x), probability float32 (z, y, x))`` of one study: the probability at or above the
+        threshold, then the filters."""
+        from ..finding_filters import keep_findings
+
+        probability = segment_probability(volume, self.loaded, progress or QUIET)
+        mask = probability >= self.threshold
+        if self.params.filter:
+            mask = keep_findings(mask, self.params, volume)
+        return mask.astype(np.uint8), probability
+
+    def explain(self, volume, progress: Callable | None = None):
+        """The segmenter on one study as a :class:`~IExplainLib.detection.Detection`, like iExplain's: the
+        filtered mask, the probability map as its heat, findings rows with ``peak_probability``."""
+        from ..detection import Detection, describe_study_findings
+
+        mask, probability = self.segment(volume, progress)
+        labelmap = (mask > 0).astype(np.uint8)
+        rows = describe_study_findings(labelmap, volume, probability, peak_name="peak_probability")
+        return Detection(volume.with_array(labelmap), volume.with_array(probability), int(labelmap.max(initial=0)),
+                         rows, {"voxels": int(labelmap.sum())}, method="segmenter")
+
+
 def detect_with_segmenter(volume, model_path, device: str = "auto", progress: Callable | None = None,
-                          threshold: float | None = None, min_voxels: int = 100, max_center_distance_px: float = 160,
-                          filter: bool = True,
-                          loaded: LoadedSegmenter | None = None, filters=None) -> tuple[np.ndarray, np.ndarray]:
-    """``(mask uint8 (z, y, x), probability float32 (z, y, x))`` of one study.
-
-    The mask is the thresholded probability (threshold from the model card unless given) with the paper's cluster
-    filters (``findings.filter_findings``: clusters under ``min_voxels`` or farther than ``max_center_distance_px``
-    from the image centre, both defined on 512x512 slices and scaled to the study's matrix). ``filters``: an
-    ``ExplainParams`` whose filter settings (``finding_filters.keep_findings``: location, defect check, sizes) replace
-    these arguments; without it the model card's ``explain`` section gives the location filter and defect check.
-    """
+                          threshold: float | None = None, filter: bool = True,
+                          loaded: LoadedSegmenter | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(mask, probability)`` of one study by the segmenter (:meth:`Segmenter.segment`) with its card's filters,
+    or none with ``filter=False``."""
     from ..explain.params import params_for_model
-    from ..finding_filters import keep_findings
 
-    progress = progress or QUIET
     loaded = loaded or load_segmenter(model_path, device)
-    probability = segment_probability(volume, loaded, progress)
-    cut = loaded.spec.threshold if threshold is None else float(threshold)
-    if not 0.0 < cut < 1.0:
-        raise InputError(f"threshold must lie between 0 and 1, got {cut}")
-    mask = probability >= cut
-    if filters is None:  # the card's filter settings (location, defect check), sizes as given
-        filters = params_for_model(loaded.card).replace(filter=filter, min_cluster_voxels=min_voxels,
-                                                        max_center_distance_px=max_center_distance_px)
-    if filters.filter:
-        mask = keep_findings(mask, filters, volume)
-    return mask.astype(np.uint8), probability
-
-
-def segmenter_detection(volume, model: str | Path, params=None, device: str = "auto", progress: Callable | None = None,
-                        loaded: LoadedSegmenter | None = None):
-    """The segmenter on one study as a :class:`~IExplainLib.detection.Detection`, like iExplain's: the filtered
-    mask (``params``: an ``ExplainParams`` whose filter settings apply; default the card's), the probability map
-    as its heat, findings rows with ``peak_probability``."""
-    from ..detection import Detection, describe_study_findings
-    from ..explain.params import params_for_model
-
-    loaded = loaded or load_segmenter(model, device)
-    params = params if params is not None else params_for_model(loaded.card)
-    mask, probability = detect_with_segmenter(volume, model, progress=progress, loaded=loaded, filters=params)
-    labelmap = (np.asarray(mask) > 0).astype(np.uint8)
-    rows = describe_study_findings(labelmap, volume, probability, peak_name="peak_probability")
-    return Detection(volume.with_array(labelmap), volume.with_array(np.asarray(probability, dtype=np.float32)),
-                     int(labelmap.max(initial=0)), rows, {"voxels": int(labelmap.sum())}, method="segmenter")
+    filters = params_for_model(loaded.card).replace(filter=filter)
+    return Segmenter(loaded, filters, threshold=threshold).segment(volume, progress)

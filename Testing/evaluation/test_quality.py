@@ -126,7 +126,7 @@ def test_quick_numbers_are_what_detect_writes_scored_on_the_masks(quick_run, mod
     from IExplainLib.explain.params import params_for_model
     from IExplainLib.modelfile import read_card
     from IExplainLib.phantoms import make_study
-    from IExplainLib.segmenter.inference import segmenter_detection
+    from IExplainLib.segmenter.inference import Segmenter
 
     report, _ = quick_run
     classifier, segmenter = models
@@ -138,7 +138,7 @@ def test_quick_numbers_are_what_detect_writes_scored_on_the_masks(quick_run, mod
         row = rows[f"phantom-{seed}"]
         assert row["true_pes"] == len(study.emboli) and (row["true_pes"] == 0) == negative
         iexplain = IExplainer(classifier, params, "cpu").explain(study.volume).labelmap.array
-        mask = segmenter_detection(study.volume, segmenter, device="cpu").labelmap.array
+        mask = Segmenter(segmenter, device="cpu").explain(study.volume).labelmap.array
         for block, prediction in ((row["iexplain"]["filtered"], iexplain), (row["segmenter"], mask)):
             assert block["findings"] == label_findings(prediction)[1]
             paper = match_findings(prediction, study.truth)

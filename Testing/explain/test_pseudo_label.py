@@ -56,6 +56,11 @@ def test_shards_split_cases_and_rerun_skips_finished(dataset, classifier_file, f
     assert sorted(report.skipped) == ["case-000", "case-001", "case-002"] and not report.done
     assert {p: p.stat().st_mtime_ns for p in before} == before  # nothing rewritten
 
+    findings = json.loads((out / "findings" / "case-001.json").read_text())  # the study step's document, as detect's
+    assert findings["case"] == "case-001" and findings["method"] == "iexplain"
+    assert findings["contrast"]["is_angiogram"] is not False and findings["warnings"] == []
+    assert findings["preset"]["chosen_by"] == "device cpu" and findings["params"]["n_steps"] == 2
+
 
 def test_an_unfinished_case_is_redone(dataset, classifier_file, tmp_path):
     out = tmp_path / "pseudo"
@@ -65,6 +70,21 @@ def test_an_unfinished_case_is_redone(dataset, classifier_file, tmp_path):
     again = pseudo_label_dataset(dataset, out, classifier_file, FAST, (0, 3), "cpu")
     assert again.done == ["case-000"] and not again.skipped
     assert json.loads((out / "dataset.json").read_text())["cases"][0]["id"] == "case-000"
+
+
+def test_torchrun_without_a_shard_labels_this_rank_s_cases(dataset, classifier_file, tmp_path, monkeypatch):
+    from IExplainLib.explain.pseudo_label import rank_device
+
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "3")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    report = pseudo_label_dataset(dataset, tmp_path / "pseudo", classifier_file, FAST, None, "cpu")
+    assert report.shard == (1, 3) and report.done == ["case-001"]
+    assert rank_device("cpu") == "cpu"  # a device chosen by the user is kept
+    import torch
+
+    expected = f"cuda:{1 % max(1, torch.cuda.device_count())}" if torch.cuda.is_available() else "auto"
+    assert rank_device("auto") == expected
 
 
 def test_shard_comes_from_flag_or_torchrun(monkeypatch):

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from IExplainLib.errors import InputError, ModelFileError
-from IExplainLib.segmenter.inference import detect_with_segmenter, load_segmenter, segment_probability
+from IExplainLib.explain.params import ExplainParams
+from IExplainLib.segmenter.inference import Segmenter, detect_with_segmenter, load_segmenter, segment_probability
 from IExplainLib.volume import Volume
 
 from .conftest import tiny_study
@@ -43,18 +44,32 @@ def test_detect_returns_mask_and_probability_on_the_ct_grid(tiny_model):
 def test_cluster_filters_only_remove_findings(tiny_model):
     study = tiny_study(9003)
     loaded = load_segmenter(tiny_model, "cpu")
-    raw, probability = detect_with_segmenter(study.volume, None, threshold=0.2, filter=False, loaded=loaded)
-    kept, _ = detect_with_segmenter(study.volume, None, threshold=0.2, loaded=loaded, min_voxels=100,
-                                    max_center_distance_px=160)
+    cut = float(np.quantile(segment_probability(study.volume, loaded), 0.99))  # the untrained net: some voxels pass
+    raw, probability = detect_with_segmenter(study.volume, None, threshold=cut, filter=False, loaded=loaded)
+    filters = ExplainParams(min_cluster_voxels=100, max_center_distance_px=160)
+    kept, _ = Segmenter(loaded, filters, threshold=cut).segment(study.volume)
     assert np.all(kept <= raw)
-    strict, _ = detect_with_segmenter(study.volume, None, threshold=0.2, loaded=loaded, min_voxels=10 ** 9)
-    assert strict.sum() == 0
+    strict, _ = Segmenter(loaded, filters.replace(min_cluster_voxels=10 ** 9), threshold=cut).segment(study.volume)
+    assert raw.sum() > 0 and strict.sum() == 0
+    unfiltered, _ = Segmenter(loaded, filters.replace(filter=False), threshold=cut).segment(study.volume)
+    assert np.array_equal(unfiltered, raw)
+
+
+def test_the_segmenter_is_a_detector_with_the_card_filters_by_default(tiny_model):
+    study = tiny_study(9005)
+    segmenter = Segmenter(tiny_model, device="cpu")
+    detection = segmenter.explain(study.volume)
+    mask, probability = detect_with_segmenter(study.volume, tiny_model, device="cpu")
+    assert detection.method == "segmenter" and np.array_equal(detection.labelmap.array, mask)
+    assert detection.heat is not None and np.array_equal(detection.heat.array, probability)
+    assert detection.labelmap.same_grid(study.volume)
+    assert sum(row["voxels"] for row in detection.findings) == int(mask.sum()) == detection.summary["voxels"]
+    assert all(row["peak_probability"] >= segmenter.threshold for row in detection.findings)
 
 
 def test_bad_inputs_are_refused_in_one_line(tiny_model, tmp_path):
-    study = tiny_study(9004)
     with pytest.raises(InputError, match="threshold"):
-        detect_with_segmenter(study.volume, tiny_model, device="cpu", threshold=1.5)
+        Segmenter(tiny_model, device="cpu", threshold=1.5)
     with pytest.raises(ModelFileError, match="not found"):
         load_segmenter(tmp_path / "missing.safetensors", "cpu")
     card = tiny_model.with_suffix(".json").read_text().replace('"kind": "segmenter"', '"kind": "classifier"')
