@@ -31,15 +31,17 @@ def _shell_structure(radius: int) -> np.ndarray:
     return ball
 
 
-def core_features(mask: np.ndarray, hu: np.ndarray, spacing_xyz):
+def core_features(mask: np.ndarray, hu: np.ndarray, spacing_xyz, keep_unopened: np.ndarray | None = None):
     """``(cores, rows)``: labelled clot-density cores of the clusters of ``mask`` (thin partial-volume rims at vessel
-    edges opened away) and per core ``{"label", "mm3", "lumen_share", "bone_share"}`` of its surrounding shell."""
+    edges opened away) and per core ``{"label", "mm3", "lumen_share", "bone_share"}`` of its surrounding shell.
+    Clot-density voxels of ``mask`` inside ``keep_unopened`` are kept even where the opening would remove them."""
     sx, sy, sz = (float(s) for s in spacing_xyz)
     radius = max(1, int(round(SHELL_MM / min(sx, sy))))
     clot = mask & (hu >= CLOT_HU[0]) & (hu <= CLOT_HU[1])
     in_plane = np.zeros((1, 3, 3), bool)
     in_plane[0, 1, :] = in_plane[0, :, 1] = True
-    clot = ndimage.binary_opening(clot, structure=in_plane)
+    opened = ndimage.binary_opening(clot, structure=in_plane)
+    clot = opened | (clot & keep_unopened) if keep_unopened is not None else opened
     cores, count = ndimage.label(clot, structure=np.ones((3, 3, 3), bool))
     ball = _shell_structure(radius)
     rows = []

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from IExplainLib.candidates.patches import PATCH_CHANNELS, PATCH_PX, candidate_patches
-from IExplainLib.candidates.proposals import CALIBRES, FEATURE_NAMES, calibre_of, find_candidates
+from IExplainLib.candidates.proposals import (CALIBRES, FEATURE_NAMES, MAX_CANDIDATE_MM3, _cut_oversized, calibre_of,
+                                              find_candidates)
+from IExplainLib.filling_defects import LUMEN_HU
 from IExplainLib.volume import Volume
 
 
@@ -31,6 +34,36 @@ def test_central_and_lobar_emboli_are_candidates_with_their_description(positive
     assert {"calibre", "volume_mm3", "contrast_hu", "centroid_lps_mm", "slice_range"} <= set(row)
     # each candidate's label is its own: labels 1..N, one per candidate
     assert set(np.unique(found.labels)) == set(range(len(found) + 1))
+
+
+def test_a_clot_thinner_than_the_rim_opening_is_a_candidate_when_lumen_encloses_it(positive_study):
+    # a 2x2-pixel clot in one slice: the in-plane opening that removes partial-volume rims removes it too, but it
+    # lies inside the lumen's closing, so it stays (segmental clots of real anatomy look like this)
+    hu = np.asarray(positive_study.volume.array).copy()
+    lumen = (hu >= LUMEN_HU[0]) & (hu <= LUMEN_HU[1]) & (positive_study.truth == 0)
+    inside = np.argwhere(ndimage.binary_erosion(lumen, structure=np.ones((3, 5, 5), bool)))
+    z, y, x = inside[len(inside) // 2]
+    hu[z, y:y + 2, x:x + 2] = 60
+    found = find_candidates(positive_study.volume.with_array(hu))
+    touching = np.unique(found.labels[z, y:y + 2, x:x + 2])
+    assert touching.size == 1 and touching[0] > 0
+    assert found.candidates[touching[0] - 1].voxels <= 8  # the clot itself, not the lumen around it
+
+
+def test_an_oversized_part_loses_its_thin_bridges_and_keeps_the_clot_it_joined():
+    spacing = np.array([1.0, 1.0, 1.0])
+    mask = np.zeros((30, 60, 90), bool)
+    mask[2:28, 2:58, 2:50] = True            # 26x56x48 mm: tissue far larger than any candidate
+    mask[10:20, 25:35, 70:80] = True         # a 1,000 mm3 clot...
+    mask[15, 30, 50:70] = True               # ...joined to it by a one-voxel bridge
+    small = np.zeros_like(mask)
+    small[20:22, 5:7, 85:87] = True          # thin, but part of nothing oversized: kept as it is
+    assert mask.sum() > MAX_CANDIDATE_MM3
+    cut = _cut_oversized(mask | small, spacing)
+    labels, _ = ndimage.label(cut, structure=np.ones((3, 3, 3), bool))
+    assert labels[15, 30, 75] and labels[15, 30, 25] and labels[15, 30, 75] != labels[15, 30, 25]
+    assert not cut[15, 30, 60]
+    assert cut[small].all()
 
 
 def test_calibre_classes_follow_the_vessel_radius():
@@ -59,7 +92,12 @@ def test_patches_show_the_candidate_at_their_centre(positive_study):
     assert patches.min() >= 0 and patches.max() <= 1
     mask_axial = PATCH_CHANNELS.index("mask_axial")
     centre = PATCH_PX // 2
-    for patch in patches:  # the candidate's own voxels are in view, around the centre (a curved one's centroid
-        # may lie beside it)
+    sx, sy, sz = positive_study.volume.spacing
+    for patch, candidate in zip(patches, found.candidates[:5]):
+        # the candidate's own voxels are in view where they lie around its centroid (a curved one's centroid may
+        # lie beside it): the mask's middle in the patch is the middle of its voxels on that slice, in millimetres
         assert patch[mask_axial].any()
-        assert np.abs(np.argwhere(patch[mask_axial]).mean(axis=0) - centre).max() < 8
+        cz, cy, cx = candidate.centroid_zyx
+        on_slice = np.argwhere(found.labels[int(round(cz))] == candidate.label).mean(axis=0)
+        expected = centre - 0.5 + (on_slice - (cy, cx)) * (sy, sx)
+        assert np.abs(np.argwhere(patch[mask_axial]).mean(axis=0) - expected).max() < 2.5
