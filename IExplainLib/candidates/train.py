@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
 
 from .. import __version__
@@ -58,6 +59,26 @@ class TuningStudy:
 
     candidates: StudyCandidates
     truth: ScoredStudy
+
+
+def tuning_study(case_id: str, volume, slice_labels, truth, true_count: int | None = None,
+                 calibres: list[str] | None = None) -> TuningStudy:
+    """A tuning study's candidates and, for choosing the threshold only, which of them touch which embolus.
+
+    ``truth``: the study's embolus mask; instances ``1..true_count`` when ``true_count`` is given (a phantom's truth
+    with its emboli list), else read by ``truth_instances``. ``calibres``: each embolus's calibre class (default:
+    measured on the CT by the candidates' own rule). The candidates themselves are found from the CT alone."""
+    from ..evaluation.finding_metrics import truth_instances
+    from .training_data import study_candidates
+
+    candidates = proposals.find_candidates(volume)
+    data = study_candidates(case_id, volume, candidates, slice_labels)
+    if true_count is None:
+        truth, true_count = truth_instances(truth)
+    if calibres is None:
+        calibres = proposals.embolus_calibres(np.asarray(volume.array), truth, true_count, volume.spacing)
+    return TuningStudy(data, ScoredStudy.from_labels(candidates.labels, np.zeros(len(candidates)), truth, true_count,
+                                                     calibres))
 
 
 def tuning_report(model, tuning: list[TuningStudy]) -> tuple[float, dict]:

@@ -91,17 +91,11 @@ def _training_studies(args, cache: Path | None, progress):
 
 def _tuning_study(seed: int, size: int, slices: int):
     """A tuning phantom's candidates and, for choosing the threshold only, which of them touch which embolus."""
-    from ..candidates.proposals import find_candidates
-    from ..candidates.train import TuningStudy
-    from ..candidates.training_data import study_candidates
-    from ..evaluation.froc import ScoredStudy
+    from ..candidates.train import tuning_study
 
     study = _phantom_study(seed, size, slices)
-    candidates = find_candidates(study.volume)
-    data = study_candidates(f"phantom-{seed}", study.volume, candidates, study.slice_labels)
-    truth = ScoredStudy.from_labels(candidates.labels, np.zeros(len(candidates)), study.truth, len(study.emboli),
-                                    [e["level"] for e in study.emboli])
-    return TuningStudy(data, truth)
+    return tuning_study(f"phantom-{seed}", study.volume, study.slice_labels, study.truth, len(study.emboli),
+                        [e["level"] for e in study.emboli])
 
 
 def _tuning_studies(args, cache: Path | None, progress):

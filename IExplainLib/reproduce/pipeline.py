@@ -7,12 +7,16 @@ Phases, in order (shares of ``--minutes`` in :mod:`.scale`, scheduling in :mod:`
    settings on CUDA, with TFLOP/s against the bf16 peak) and segmenter inference on a 512x512x300 study;
 3. ``classifier``: Stage 1 (``train_classifier``: timm EfficientNetV2, bf16 autocast and channels_last on CUDA);
 4. ``tune``: h chosen on the tuning studies (``tune_threshold``), written into the classifier's card;
-5. ``pseudo-label``: iExplain (``IExplainer.explain``) on every training study; scored against truth where known;
-6. ``segmenter``: Stage 3 on the pseudo-labels (``train_segmenter``);
-7. ``finetune``: the WSL segmenter finetuned on the truth-labelled studies, and the same network from random init
+5. ``reducer``: the candidate detector's false-positive reducer (``train_reducer``, :mod:`.reducer`): candidates of
+   every training study with its slice labels only (multiple-instance learning), the score threshold chosen on the
+   tuning studies' truth;
+6. ``pseudo-label``: iExplain (``IExplainer.explain``) on every training study; scored against truth where known;
+7. ``segmenter``: Stage 3 on the pseudo-labels (``train_segmenter``);
+8. ``finetune``: the WSL segmenter finetuned on the truth-labelled studies, and the same network from random init
    with the same schedule and time (the paper's Table 5);
-8. ``quality``: ``iexplain quality``'s held-out sets (seeds >= 9000, never trained on): classifier, iExplain and WSL
-   segmenter (``run_quality``), then the finetuned and random-init segmenters on the same sets.
+9. ``quality``: ``iexplain quality``'s held-out sets (seeds >= 9000, never trained on): classifier, iExplain and WSL
+   segmenter (``run_quality``), then the finetuned and random-init segmenters on the same sets, then the candidate
+   detector with this run's reducer (``score_candidate_detector``: FROC, per calibre, FP per negative study).
 
 Training phases end at their deadline with what they have (the schedule shrinks to fit; the model is written); the
 others start no study after it. Outputs: ``models/`` (safetensors + JSON card each), ``quality.json``/``.md``,
@@ -29,7 +33,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..errors import IExplainError, OutputExistsError
+from ..errors import IExplainError, InputError, OutputExistsError
 from ..progress import QUIET, Progress
 from .budget import Phase, PhaseBudget, PhaseSkipped
 from .scale import PHASES, Scale, explain_batch_size
@@ -40,7 +44,8 @@ if TYPE_CHECKING:
 
 OUTPUT_NAMES = ("models", "work", "reproduce.json", "reproduce.md", "quality.json", "quality.md", "bench.json")
 MODEL_NAMES = {"classifier": "classifier", "wsl": "wsl-segmenter", "finetuned": "finetuned-from-wsl",
-               "scratch": "random-init"}
+               "scratch": "random-init", "reducer": "reducer"}
+NO_REDUCER = "no reducer: the reducer phase did not run or made none"
 
 
 @dataclass
@@ -55,6 +60,11 @@ class ReproduceOptions:
     workers: int | None = None
     command: str = ""
     phases: tuple[str, ...] = PHASES
+
+    def __post_init__(self):
+        unknown = [name for name in self.phases if name not in PHASES]
+        if unknown or not self.phases:
+            raise InputError(f"phases are among {', '.join(PHASES)}; got {', '.join(unknown) or 'none'}")
 
 
 def check_output_folder(out: Path, overwrite: bool) -> None:
@@ -140,7 +150,7 @@ class Reproduction:
 
             torch.backends.cuda.matmul.allow_tf32 = True  # convolutions use TF32 by default already
         functions = {"data": self.phase_data, "bench": self.phase_bench, "classifier": self.phase_classifier,
-                     "tune": self.phase_tune, "pseudo-label": self.phase_pseudo_label,
+                     "tune": self.phase_tune, "reducer": self.phase_reducer, "pseudo-label": self.phase_pseudo_label,
                      "segmenter": self.phase_segmenter, "finetune": self.phase_finetune,
                      "quality": self.phase_quality}
         phases = [Phase(name, self.scale.shares[name], functions[name]) for name in PHASES
@@ -269,6 +279,15 @@ class Reproduction:
                 "true_pes": result["true_pes"], "preset": self.scale.preset,
                 "partial": result["studies"] < len(studies)}
 
+    def phase_reducer(self, deadline: float) -> dict:
+        from .reducer import train_reducer_phase
+
+        training = [study for study in of_role(self.studies, "train") if study.slice_labels is not None]
+        tuning = [study for study in of_role(self.studies, "tune") if study.has_truth]
+        result = train_reducer_phase(training, tuning, self.scale, self.paths["reducer"], deadline,
+                                     self.options.workers, self.options.command, self.progress)
+        return {**result, "without_slice_labels": len(of_role(self.studies, "train")) - len(training)}
+
     def phase_pseudo_label(self, deadline: float) -> dict:
         from ..evaluation.finding_metrics import FindingScore, score_mask, truth_instances
         from ..explain.explainer import IExplainer
@@ -373,32 +392,102 @@ class Reproduction:
                 "partial": bool(finetuned["stopped_by_deadline"] or scratch["stopped_by_deadline"])}
 
     def phase_quality(self, deadline: float) -> dict:
-        from ..evaluation.quality_report import write_quality_report
+        from ..evaluation.candidate_quality import candidates_markdown
+        from ..evaluation.quality_report import format_markdown, write_quality_report
         from ..evaluation.quality_run import TIME_SPENT, run_quality, score_segmenters
-        from ..evaluation.quality_sets import RealCT
+        from ..evaluation.quality_sets import RealCT, quality_sets
+        from ..outputs import write_text_atomic
 
-        self._need("classifier", "wsl")
+        pipeline = all(self.paths[key].exists() for key in ("classifier", "wsl"))
+        reducer = self.paths["reducer"].exists()
+        if not pipeline and not reducer:
+            raise PhaseSkipped("needs the classifier and WSL segmenter models or the reducer, which earlier phases "
+                               "did not make")
         quick = self.scale.quality_quick
-        real_ct = RealCT(self.options.real_ct)  # read once for both runs
-        split = time.monotonic() + 0.7 * (deadline - time.monotonic())
-        report = run_quality(self.paths["classifier"], self.paths["wsl"], quick=quick, params=self._params(),
-                             real_ct_root=real_ct, device=str(self.device), progress=self.progress,
-                             deadline=split)
-        write_quality_report(report, self.out / "quality.json", self.out / "quality.md", overwrite=True)
-        others = {name: self.paths[key] for name, key in (("finetuned", "finetuned"), ("random_init", "scratch"))
-                  if self.paths[key].exists()}
-        table5 = score_segmenters(others, quick=quick, real_ct_root=real_ct, device=str(self.device),
-                                  progress=self.progress, deadline=deadline) if others else {}
-        sets = {}
-        for item in report["sets"]:
-            if item["skipped"]:
-                sets[item["name"]] = {"skipped": item["skipped"]}
-                continue
-            sets[item["name"]] = {"studies": item["studies"], "partial": item.get("partial", False),
-                                  "slice": {k: item["slice"].get(k) for k in ("auroc", "f1")},
-                                  "iexplain": item["iexplain"]["shipped"], "wsl_segmenter": item["segmenter"],
-                                  **{name: table5[name].get(item["name"]) for name in table5}}
-        blocks = [block for item in sets.values() for block in (item, *(item.get(n) or {} for n in table5))]
-        cut = any(block.get("skipped") == TIME_SPENT or block.get("partial") for block in blocks)
-        return {"quick_sets": quick, "report": "quality.json", "runtime_s": report["runtime_s"], "sets": sets,
+        real_ct = RealCT(self.options.real_ct)  # read once for every method
+        now = time.monotonic()
+        # iExplain and the WSL segmenter, then the Table 5 segmenters, then the candidate detector
+        splits = (0.55, 0.75) if pipeline and reducer else (0.7, 1.0)
+        first, second = (now + share * (deadline - now) for share in splits)
+        report: dict = {"format": "iexplain-quality", "version": 1, "quick": quick, "sets": []}
+        table5: dict = {}
+        if pipeline:
+            report = run_quality(self.paths["classifier"], self.paths["wsl"], quick=quick, params=self._params(),
+                                 real_ct_root=real_ct, device=str(self.device), progress=self.progress,
+                                 deadline=first)
+            others = {name: self.paths[key] for name, key in (("finetuned", "finetuned"), ("random_init", "scratch"))
+                      if self.paths[key].exists()}
+            write_quality_report(report, self.out / "quality.json", self.out / "quality.md", overwrite=True)
+            table5 = score_segmenters(others, quick=quick, real_ct_root=real_ct, device=str(self.device),
+                                      progress=self.progress, deadline=second) if others else {}
+        failed = None
+        if reducer:
+            try:
+                report["candidates"] = self._score_candidates(quick, real_ct, deadline)
+            except Exception as error:  # the other methods' figures must not be lost to it
+                failed = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+                report["candidates"] = {"skipped": f"the candidate detector failed: {failed}"}
+        else:
+            report["candidates"] = {"skipped": NO_REDUCER}
+        markdown = (format_markdown(report).splitlines() if pipeline else
+                    ["# IExplain quality report (held-out sets, seeds >= 9000)", ""])
+        markdown += [""] + (candidates_markdown(report["candidates"]) if "sets" in report["candidates"] else
+                            ["## Candidates + false-positive reducer", "",
+                             f"Skipped: {report['candidates']['skipped']}.", ""])
+        write_quality_report(report, self.out / "quality.json", None, overwrite=True)
+        write_text_atomic(self.out / "quality.md", "\n".join(markdown) + "\n", overwrite=True)
+        expected = {item.name: item.studies for item in quality_sets(quick)}
+        sets = self._quality_sets(report, table5, expected, None if pipeline else
+                                  "needs the classifier and WSL segmenter models, which earlier phases did not make")
+        blocks = [block for item in sets.values()
+                  for block in (item, *(item.get(n) or {} for n in (*table5, "candidates")))]
+        cut = any(block.get("skipped") == TIME_SPENT or block.get("partial") for block in blocks) or bool(failed)
+        candidates = report["candidates"]
+        return {"quick_sets": quick, "report": "quality.json", "runtime_s": report.get("runtime_s"), "sets": sets,
+                "candidates": ({"skipped": candidates["skipped"]} if "skipped" in candidates else
+                               {"model": candidates["model"], "seconds": candidates["seconds"]}),
                 "partial": cut}
+
+    def _score_candidates(self, quick: bool, real_ct, deadline: float) -> dict:
+        """The candidate detector with this run's reducer on the quality sets, as ``iexplain quality`` scores it."""
+        from ..candidates.detector import CandidateDetector
+        from ..evaluation.candidate_quality import score_candidate_detector
+        from ..evaluation.quality_run import _model_entry
+
+        detector = CandidateDetector(self.paths["reducer"])
+        started = time.monotonic()
+        figures = score_candidate_detector(detector, quick, real_ct, self.progress, deadline=deadline)
+        return {"model": _model_entry(self.paths["reducer"], detector.card, detector.threshold), "sets": figures,
+                "seconds": round(time.monotonic() - started, 1)}
+
+    @staticmethod
+    def _quality_sets(report: dict, table5: dict, expected: dict[str, int], no_pipeline: str | None) -> dict:
+        """Each set's row of the reproduce report: slice AUROC / F1, iExplain, the WSL segmenter, the Table 5
+        segmenters and the candidate detector (or why each was skipped)."""
+        candidates = report["candidates"]
+        scored = candidates.get("sets") or {}
+        pipeline_sets = {item["name"]: item for item in report["sets"]}
+        sets = {}
+        for name in pipeline_sets or scored:
+            item = pipeline_sets.get(name)
+            block = scored.get(name) or {"skipped": candidates.get("skipped", "not scored")}
+            if "skipped" not in block:
+                block = {key: block[key] for key in ("threshold", "studies", "negative_studies", "true_pes", "strict",
+                                                     "intersection", "froc", "by_calibre", "fp_per_negative_study",
+                                                     "candidates_per_study", "seconds_per_study")}
+                block["partial"] = block["studies"] < expected.get(name, 0)
+            reason = no_pipeline if item is None else item["skipped"]
+            if not reason:
+                assert item is not None
+                sets[name] = {"studies": item["studies"], "partial": item.get("partial", False),
+                              "slice": {k: item["slice"].get(k) for k in ("auroc", "f1")},
+                              "iexplain": item["iexplain"]["shipped"], "wsl_segmenter": item["segmenter"],
+                              **{n: table5[n].get(name) for n in table5}, "candidates": block}
+            elif "skipped" in block:
+                sets[name] = {"skipped": reason}
+            else:  # iExplain was not scored on this set, the candidate detector was
+                sets[name] = {"studies": block["studies"], "partial": block["partial"],
+                              "slice": {"auroc": None, "f1": None},
+                              "iexplain": {"skipped": reason}, "wsl_segmenter": {"skipped": reason},
+                              "candidates": block}
+        return sets

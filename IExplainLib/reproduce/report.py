@@ -72,6 +72,27 @@ def _bench_lines(bench: dict) -> list[str]:
     return ["| figure | value |", "|---|---|"] + lines if lines else []
 
 
+def _candidate_lines(quality: dict) -> list[str]:
+    """The candidate detector (this run's reducer) on the held-out sets, as CAD-PE results are reported."""
+    candidates = quality.get("candidates") or {}
+    if "skipped" in candidates:
+        return ["", f"Candidate detector: skipped ({candidates['skipped']})."]
+    rows = [(name, block["candidates"]) for name, block in quality["sets"].items()
+            if "candidates" in block and "skipped" not in block["candidates"]]
+    if not rows:
+        return []
+    lines = ["", "### Candidate detector with this run's reducer (strict matching)", "",
+             "| set | studies | threshold | strict TP/FP/FN | sensitivity @0.5/1/2/4/8 FP per study | "
+             "FP per negative study | s per study |", "|---|---|---|---|---|---|---|"]
+    for name, block in rows:
+        strict = block["strict"]
+        froc = " / ".join("-" if v is None else f"{v:.2f}" for v in block["froc"].values())
+        lines.append(f"| {name} | {block['studies']}{' (partial)' if block.get('partial') else ''} | "
+                     f"{block['threshold']:.3g} | {strict['tp']}/{strict['fp']}/{strict['fn']} | {froc} | "
+                     f"{_num(block['fp_per_negative_study'])} | {_num(block['seconds_per_study'])} |")
+    return lines
+
+
 def format_markdown(report: dict) -> str:
     budget = report["budget"]
     lines = ["# iexplain reproduce", "",
@@ -96,6 +117,14 @@ def format_markdown(report: dict) -> str:
     if tune:
         lines.append(f"- h = {tune['high_threshold']:g} on {tune['studies']} studies ({tune['preset']} preset; target "
                      f"sensitivity {'met' if tune['target_met'] else 'not met'})")
+    reducer = result("reducer")
+    if reducer:
+        tuning = reducer.get("tuning") or {}
+        lines.append(f"- reducer {reducer['architecture']} ({reducer['supervision']}, slice labels only): "
+                     f"{reducer['training_studies']} of {reducer['of']} training studies, {reducer['candidates']} "
+                     f"candidates, {reducer['epochs']} epochs; threshold {reducer['threshold']:g} "
+                     f"({reducer['threshold_source']}" +
+                     (f": {tuning['studies']} studies, strict F1 {_num(tuning.get('f1'))})" if tuning else ")"))
     if pseudo:
         score = pseudo.get("score")
         lines.append(f"- pseudo-labels: {pseudo['studies']} of {pseudo['of']} training studies, "
@@ -111,15 +140,17 @@ def format_markdown(report: dict) -> str:
     quality = result("quality")
     if quality:
         lines += ["", "## Held-out quality sets (F1 paper / strict)", "",
-                  "| set | studies | slice AUROC | iExplain | WSL segmenter | finetuned | random init |",
-                  "|---|---|---|---|---|---|---|"]
+                  "| set | studies | slice AUROC | iExplain | WSL segmenter | finetuned | random init | candidates |",
+                  "|---|---|---|---|---|---|---|---|"]
         for name, block in quality["sets"].items():
             if "skipped" in block:
-                lines.append(f"| {name} | skipped: {block['skipped']} ||||||")
+                lines.append(f"| {name} | skipped: {block['skipped']} |||||||")
                 continue
             lines.append(f"| {name} | {block['studies']}{' (partial)' if block.get('partial') else ''} | "
                          f"{_num(block['slice']['auroc'])} | {_f1(block['iexplain'])} | {_f1(block['wsl_segmenter'])} "
-                         f"| {_f1(block.get('finetuned'))} | {_f1(block.get('random_init'))} |")
+                         f"| {_f1(block.get('finetuned'))} | {_f1(block.get('random_init'))} | "
+                         f"{_f1(block.get('candidates'))} |")
+        lines += _candidate_lines(quality)
         lines += ["", "Full per-set tables: `quality.md` / `quality.json` (the `iexplain quality` report)."]
     bench = result("bench")
     if bench:

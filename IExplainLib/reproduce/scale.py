@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 from ..errors import InputError
 
-PHASES = ("data", "bench", "classifier", "tune", "pseudo-label", "segmenter", "finetune", "quality")
+PHASES = ("data", "bench", "classifier", "tune", "reducer", "pseudo-label", "segmenter", "finetune", "quality")
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,12 @@ class Scale:
     finetune_iterations: int
     finetune_lr: float
     finetune_warmup: int
+    # the candidate detector's false-positive reducer (``train_reducer``: slice labels of the training studies only;
+    # the score threshold chosen on the tuning studies)
+    reducer_architecture: str
+    reducer_supervision: str
+    reducer_bag_min_pe_share: float
+    reducer_epochs: int
     # scoring and speed figures
     quality_quick: bool
     bench: str                                   # "paper" (CUDA: the paper's settings) or "quick"
@@ -52,8 +58,8 @@ class Scale:
         return {key: list(value) if isinstance(value, tuple) else value for key, value in asdict(self).items()}
 
 
-PAPER_SHARES = {"data": 0.07, "bench": 0.13, "classifier": 0.23, "tune": 0.05, "pseudo-label": 0.12,
-                "segmenter": 0.2, "finetune": 0.1, "quality": 0.1}
+PAPER_SHARES = {"data": 0.07, "bench": 0.12, "classifier": 0.21, "tune": 0.05, "reducer": 0.04,
+                "pseudo-label": 0.12, "segmenter": 0.19, "finetune": 0.09, "quality": 0.11}
 
 PAPER = Scale(
     name="paper", train_studies=64, finetune_studies=8, tune_studies=8, slices=96, size=512,
@@ -62,6 +68,7 @@ PAPER = Scale(
     filters=(32, 64, 128, 256, 320, 320), patch_size=(64, 128, 128), inplane_spacing_mm=None, segmenter_batch=8,
     segmenter_iterations=50000, segmenter_lr=1e-4, segmenter_warmup=200,
     finetune_iterations=10000, finetune_lr=1e-5, finetune_warmup=200,
+    reducer_architecture="features-mlp", reducer_supervision="mil", reducer_bag_min_pe_share=1.0, reducer_epochs=30,
     quality_quick=False, bench="paper", bench_slices=300, bench_size=512, shares=PAPER_SHARES)
 
 TOY = Scale(
@@ -71,9 +78,10 @@ TOY = Scale(
     filters=(4, 8, 16), patch_size=(8, 32, 32), inplane_spacing_mm=None, segmenter_batch=2,
     segmenter_iterations=3, segmenter_lr=1e-3, segmenter_warmup=1,
     finetune_iterations=2, finetune_lr=1e-4, finetune_warmup=1,
+    reducer_architecture="features-mlp", reducer_supervision="mil", reducer_bag_min_pe_share=1.0, reducer_epochs=2,
     quality_quick=True, bench="quick", bench_slices=16, bench_size=64,
-    shares={"data": 0.1, "bench": 0.2, "classifier": 0.15, "tune": 0.05, "pseudo-label": 0.1, "segmenter": 0.1,
-            "finetune": 0.1, "quality": 0.2})
+    shares={"data": 0.1, "bench": 0.15, "classifier": 0.15, "tune": 0.05, "reducer": 0.05, "pseudo-label": 0.1,
+            "segmenter": 0.1, "finetune": 0.1, "quality": 0.2})
 
 SCALES = {"paper": PAPER, "toy": TOY}
 
@@ -91,7 +99,7 @@ def scale_for(name: str, **changes) -> Scale:
         raise InputError(f"unknown scale {name!r} (use {' or '.join(SCALES)})")
     scale = replace(SCALES[name], **{key: value for key, value in changes.items() if value is not None})
     for key in ("train_studies", "slices", "size", "input_size", "batch_size", "epochs", "segmenter_batch",
-                "segmenter_iterations", "finetune_iterations"):
+                "segmenter_iterations", "finetune_iterations", "reducer_epochs"):
         if getattr(scale, key) < 1:
             raise InputError(f"{key.replace('_', ' ')} must be at least 1, got {getattr(scale, key)}")
     if scale.train_studies < 2:

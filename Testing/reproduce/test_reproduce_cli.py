@@ -3,16 +3,20 @@ between lent GPUs), its refusals, and a phase that fails or runs short of time w
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from IExplainLib.cli.main import main
 from IExplainLib.modelfile import load_model_file
-from IExplainLib.reproduce import ReproduceOptions, Reproduction, scale_for
+from IExplainLib.reproduce import Phase, ReproduceOptions, Reproduction, scale_for
+from IExplainLib.reproduce.pipeline import NO_REDUCER
+from IExplainLib.reproduce.report import build_report, format_markdown
 
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -51,7 +55,8 @@ def test_dry_run_runs_every_phase_inside_its_budget(dry_run):
     report = json.loads((out / "reproduce.json").read_text())
     assert report["format"] == "iexplain-reproduce"
     phases = {p["name"]: p for p in report["budget"]["phases"]}
-    assert list(phases) == ["data", "bench", "classifier", "tune", "pseudo-label", "segmenter", "finetune", "quality"]
+    assert list(phases) == ["data", "bench", "classifier", "tune", "reducer", "pseudo-label", "segmenter", "finetune",
+                            "quality"]
     assert all(p["status"] == "done" for p in phases.values()), phases
     assert report["budget"]["ended_inside_budget"] and seconds < 10 * 60
     # A phase that ran past its deadline (a loaded machine) gives the excess back from the later ones: the report's
@@ -65,7 +70,7 @@ def test_dry_run_runs_every_phase_inside_its_budget(dry_run):
 def test_dry_run_writes_every_model_as_safetensors_with_a_card(dry_run):
     out, _, _ = dry_run
     expected = {"classifier": "classifier", "wsl-segmenter": "segmenter", "finetuned-from-wsl": "segmenter",
-                "random-init": "segmenter"}
+                "random-init": "segmenter", "reducer": "reducer"}
     for name, kind in expected.items():
         state, card = load_model_file(out / "models" / f"{name}.safetensors", expected_kind=kind)
         assert state and card["kind"] == kind
@@ -75,6 +80,11 @@ def test_dry_run_writes_every_model_as_safetensors_with_a_card(dry_run):
     scratch = json.loads((out / "models" / "random-init.json").read_text())["training"]
     assert finetuned["init"] == "pretrained" and scratch["init"] == "random"
     assert finetuned["data"]["case_ids"] == scratch["data"]["case_ids"] == ["phantom-7000"]
+    reducer = json.loads((out / "models" / "reducer.json").read_text())    # the reducer phase: slice labels only
+    assert reducer["training"]["supervision"] == "slice labels only (mil)"
+    assert reducer["reducer"]["architecture"] == "features-mlp" and reducer["training"]["config"]["epochs"] == 2
+    assert reducer["training"]["data"]["case_ids"] == ["phantom-0", "phantom-1"]
+    assert reducer["threshold"] == reducer["metrics"]["tuning"]["threshold"]  # chosen on the tuning study
 
 
 def test_dry_run_scores_on_the_quality_sets_and_times_the_bench(dry_run):
@@ -84,7 +94,15 @@ def test_dry_run_scores_on_the_quality_sets_and_times_the_bench(dry_run):
     report = json.loads((out / "reproduce.json").read_text())
     sets = report["phases"]["quality"]["result"]["sets"]
     scored = [block for block in sets.values() if "skipped" not in block]
-    assert scored and all({"iexplain", "wsl_segmenter", "finetuned", "random_init"} <= set(b) for b in scored)
+    assert scored and all({"iexplain", "wsl_segmenter", "finetuned", "random_init", "candidates"} <= set(b)
+                          for b in scored)
+    reducer = json.loads((out / "models" / "reducer.json").read_text())
+    for block in scored:  # the candidate detector with this run's reducer, at the threshold of its card
+        candidates = block["candidates"]
+        assert candidates["threshold"] == reducer["threshold"] and candidates["studies"] == block["studies"]
+        assert {"strict", "intersection", "froc", "by_calibre", "fp_per_negative_study"} <= set(candidates)
+    assert quality["candidates"]["model"]["sha256"] == reducer["sha256"]
+    assert set(quality["candidates"]["sets"]) == set(sets)
     assert all(min(seed for seed in item["definition"]["positive_seeds"] + item["definition"]["negative_seeds"]
                    or [9000]) >= 9000 for item in quality["sets"])  # held out: never trained on
     pseudo = report["phases"]["pseudo-label"]["result"]
@@ -94,6 +112,31 @@ def test_dry_run_scores_on_the_quality_sets_and_times_the_bench(dry_run):
     assert bench["segmenter"]["study_shape_zyx"] == [16, 64, 64]
     markdown = (out / "reproduce.md").read_text()
     assert "## Held-out quality sets" in markdown and "| quality | done |" in markdown
+    assert "| reducer | done |" in markdown and "| random init | candidates |" in markdown
+    assert "### Candidate detector with this run's reducer" in markdown
+    assert "## Candidates + false-positive reducer" in (out / "quality.md").read_text()
+
+
+def test_without_a_reducer_the_quality_phase_says_the_candidates_were_skipped(dry_run, tmp_path):
+    # a run whose phases left out "reducer": its quality phase, given the dry run's classifier and WSL segmenter
+    out, _, _ = dry_run
+    run = Reproduction(ReproduceOptions(tmp_path / "run", scale_for("toy"), 2.0, device="cpu",
+                                        phases=("data", "classifier", "pseudo-label", "segmenter", "quality")))
+    run.device = torch.device("cpu")
+    run.models.mkdir(parents=True)
+    for name in ("classifier", "wsl-segmenter"):
+        for suffix in (".safetensors", ".json"):
+            shutil.copy(out / "models" / f"{name}{suffix}", run.models)
+    run.budget.run([Phase("quality", 1.0, run.phase_quality)])
+    report = build_report(run)
+    quality = report["phases"]["quality"]
+    assert quality["status"] == "done", quality["message"]
+    assert quality["result"]["candidates"] == {"skipped": NO_REDUCER} and "reducer" not in report["models"]
+    scored = [block for block in quality["result"]["sets"].values() if "skipped" not in block]
+    assert scored and all(block["candidates"] == {"skipped": NO_REDUCER} for block in scored)
+    assert json.loads((run.out / "quality.json").read_text())["candidates"] == {"skipped": NO_REDUCER}
+    assert f"Skipped: {NO_REDUCER}." in (run.out / "quality.md").read_text()
+    assert f"Candidate detector: skipped ({NO_REDUCER})." in format_markdown(report)
 
 
 def test_an_existing_output_is_refused_without_overwrite(dry_run, capsys):
