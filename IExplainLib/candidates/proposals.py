@@ -12,7 +12,7 @@ clot-density range because partial-volume clots in small lung vessels reach that
 clot (``SPLIT_MM3``) keeps only its parts denser than fat, each whole up to that size; larger dense parts (heart wall,
 muscle) keep what lies in the closed lumen of an artery. Candidates larger than ``MAX_CANDIDATE_MM3`` (a whole
 unopacified vessel tree of a mixing artefact, a heart chamber's wall) are dropped, after losing their bridges
-thinner than ``BRIDGE_MM`` (in a real mediastinum a central clot stays joined to artery walls by such bridges).
+thinner than ``BRIDGE_MM`` in turn (in a real mediastinum a central clot stays joined to artery walls by such bridges).
 Clot-density voxels enclosed by lumen (``ENCLOSED_MM``) are kept even where the rim opening would remove them.
 
 Calibre is the local radius of the opacified vessel the core sits in: the largest distance (mm) to the vessel wall
@@ -49,7 +49,7 @@ CONTEXT_MM = 9.0
 # Clot-density voxels enclosed by lumen (inside its closing by this ball) are kept even where the in-plane opening
 # against partial-volume rims would remove them: a segmental clot is often thinner than the opening.
 ENCLOSED_MM = 3.0
-BRIDGE_MM = 1.5
+BRIDGE_MM = (1.5, 2.5, 3.5)
 FEATURE_NAMES = ("log_mm3", "lumen_share", "bone_share", "air_share", "mean_hu", "sd_hu", "contrast_hu",
                  "radius_mm", "extent_z_mm", "extent_xy_mm", "fill_share", "depth_x", "depth_y", "depth_z")
 
@@ -167,9 +167,11 @@ def _dense_parts(core: np.ndarray, hu: np.ndarray, lumen: np.ndarray, spacing_zy
     return small | in_artery
 
 
-def _split_large_cores(cores: np.ndarray, rows: list[dict], hu: np.ndarray, spacing_zyx: np.ndarray) -> np.ndarray:
+def _split_large_cores(cores: np.ndarray, rows: list[dict], hu: np.ndarray, spacing_zyx: np.ndarray,
+                       enclosed: np.ndarray) -> np.ndarray:
     """Cores larger than ``SPLIT_MM3`` (a clot joined to mediastinal fat, heart wall or muscle) are cut by
-    :func:`_dense_parts`; the others are kept whole. Returns a boolean clot mask."""
+    :func:`_dense_parts` and keep their voxels ``enclosed`` by lumen (a small clot near the hilum is too small for
+    the cut's coarse grid, or as light as fat); the others are kept whole. Returns a boolean clot mask."""
     keep = np.zeros(int(cores.max(initial=0)) + 1, bool)
     large = []
     for row in rows:
@@ -192,24 +194,29 @@ def _split_large_cores(cores: np.ndarray, rows: list[dict], hu: np.ndarray, spac
         lumen = (coarse_hu >= LUMEN_HU[0]) & (coarse_hu <= LUMEN_HU[1])
         kept = _dense_parts(coarse_core, coarse_hu, lumen, coarse_spacing)
         full = np.repeat(np.repeat(kept, step, axis=1), step, axis=2)[:, :core.shape[1], :core.shape[2]]
-        mask[grown] |= core & full
+        mask[grown] |= core & (full | enclosed[grown])
     return mask
 
 
 def _cut_oversized(clot: np.ndarray, spacing_zyx: np.ndarray) -> np.ndarray:
-    """Parts larger than ``MAX_CANDIDATE_MM3`` lose what is thinner than a ball of ``BRIDGE_MM``: in a real
-    mediastinum a central clot stays joined to artery walls and the tissue between the great vessels by thin
-    bridges, and the whole would be dropped as too large."""
-    labels, count = ndimage.label(clot, structure=np.ones((3, 3, 3), bool))
-    if not count:
-        return clot
-    sizes = ndimage.sum(clot, labels, np.arange(1, count + 1)) * float(np.prod(spacing_zyx))
-    boxes = ndimage.find_objects(labels)
-    for label in np.flatnonzero(sizes > MAX_CANDIDATE_MM3) + 1:
-        box = boxes[label - 1]
-        part = labels[box] == label
-        view = clot[box]
-        view[part] = _thick(part, spacing_zyx, BRIDGE_MM)[part]
+    """Parts larger than ``MAX_CANDIDATE_MM3`` lose what is thinner than a ball of ``BRIDGE_MM[0]``, and what is
+    still too large after that the next radius, and so on: in a real mediastinum a central clot stays joined to
+    artery walls and the tissue between the great vessels by thin bridges, and the whole would be dropped as too
+    large. A part is cut only as far as it must be."""
+    for bridge_mm in BRIDGE_MM:
+        labels, count = ndimage.label(clot, structure=np.ones((3, 3, 3), bool))
+        if not count:
+            return clot
+        sizes = ndimage.sum(clot, labels, np.arange(1, count + 1)) * float(np.prod(spacing_zyx))
+        oversized = np.flatnonzero(sizes > MAX_CANDIDATE_MM3) + 1
+        boxes = ndimage.find_objects(labels)
+        for label in oversized:
+            box = boxes[label - 1]
+            part = labels[box] == label
+            view = clot[box]
+            view[part] = _thick(part, spacing_zyx, bridge_mm)[part]
+        if not oversized.size:
+            break
     return clot
 
 
@@ -245,9 +252,10 @@ def find_candidates(volume: Volume, region: np.ndarray | None = None) -> Candida
     if region is None:
         region = chest_region(hu, volume.spacing)
     lumen = (hu >= LUMEN_HU[0]) & (hu <= LUMEN_HU[1])
-    cores, rows = core_features(region, hu, volume.spacing,
-                                keep_unopened=_closed_by_ball(lumen, spacing_zyx, ENCLOSED_MM, within=region))
-    clot = _split_large_cores(cores, [r for r in rows if r["lumen_share"] >= MIN_LUMEN_SHARE], hu, spacing_zyx)
+    enclosed = _closed_by_ball(lumen, spacing_zyx, ENCLOSED_MM, within=region)
+    cores, rows = core_features(region, hu, volume.spacing, keep_unopened=enclosed)
+    clot = _split_large_cores(cores, [r for r in rows if r["lumen_share"] >= MIN_LUMEN_SHARE], hu, spacing_zyx,
+                              enclosed)
     clot = _cut_oversized(clot, spacing_zyx)
     labels, count = ndimage.label(clot, structure=np.ones((3, 3, 3), bool))
     region_boxes = ndimage.find_objects(region.astype(np.int8))
