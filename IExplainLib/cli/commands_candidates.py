@@ -8,12 +8,17 @@ tuning phantoms (``--tune-phantoms``, seeds 8000-8999), the one place where voxe
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from ..errors import InputError
 from .common import add_overwrite, add_progress, command_line, existing_path, progress_from
+
+if TYPE_CHECKING:
+    from ..phantoms.study import SyntheticStudy
 
 TUNING_SEEDS = range(8000, 9000)
 
@@ -33,6 +38,18 @@ def register(subparsers) -> None:
     train.add_argument("--tune-phantoms", type=int, default=0,
                        help="choose the score threshold on N tuning phantoms (seeds from --tune-seed)")
     train.add_argument("--tune-seed", type=int, default=8000, help="first tuning seed (8000-8999)")
+    train.add_argument("--real-anatomy", type=int, default=0,
+                       help="also train on N real-anatomy CT angiograms (contrast and clots inserted into the real "
+                            "chest CT of --real-ct; their slice labels only)")
+    train.add_argument("--real-anatomy-seed", type=int, default=5000, help="first real-anatomy seed (default 5000)")
+    train.add_argument("--real-anatomy-slices", type=int, default=48, help="real-anatomy slab slices (default 48)")
+    train.add_argument("--tune-real-anatomy", type=int, default=0,
+                       help="also choose the threshold on N real-anatomy tuning studies (seeds from "
+                            "--tune-real-anatomy-seed)")
+    train.add_argument("--tune-real-anatomy-seed", type=int, default=8100,
+                       help="first real-anatomy tuning seed (8000-8999, default 8100)")
+    train.add_argument("--real-ct", help="folder holding the real chest CT (default: $IEXPLAIN_REAL_CT or "
+                                         "../shared/data/real-ct)")
     train.add_argument("--threshold", type=float, help="score threshold to record instead of tuning one")
     train.add_argument("--cache", help="folder that keeps each study's candidates (reused by later runs)")
     train.add_argument("--architecture", default="patch-cnn", help="patch-cnn (default) or features-mlp")
@@ -57,22 +74,57 @@ def _phantom_study(seed: int, size: int, slices: int):
     return make_study(seed, slices=slices, size=size)
 
 
-def _training_studies(args, cache: Path | None, progress):
+class _RealAnatomy:
+    """The real chest CT's anatomy, analysed once, for real-anatomy CT angiograms made from their seeds."""
+
+    def __init__(self, root: str | None):
+        from ..evaluation.quality_sets import RealCT
+
+        self.real_ct = RealCT(root)
+        self._anatomy = None
+
+    def study(self, seed: int, slices: int):
+        from ..phantoms.real_anatomy import make_real_anatomy_study
+
+        anatomy = self._anatomy
+        if anatomy is None:
+            if not self.real_ct.available:
+                raise InputError(f"real-anatomy studies need the real chest CT; not found at {self.real_ct.path} "
+                                 "(give --real-ct or set IEXPLAIN_REAL_CT)")
+            anatomy = self._anatomy = self.real_ct.anatomy(None)
+        return make_real_anatomy_study(anatomy, seed, slices=slices)
+
+
+def _training_sources(args, real: _RealAnatomy) -> list[tuple[str, str, Callable[[], SyntheticStudy]]]:
+    """(case id, cache stem, maker of the study) of every training phantom and real-anatomy study, in order."""
+    sources: list[tuple[str, str, Callable[[], SyntheticStudy]]] = []
+    for seed in range(args.seed, args.seed + args.phantoms):
+        sources.append((f"phantom-{seed}", f"phantom-{seed}-{args.size}-{args.slices}",
+                        partial(_phantom_study, seed, args.size, args.slices)))
+    for seed in range(args.real_anatomy_seed, args.real_anatomy_seed + args.real_anatomy):
+        sources.append((f"real-anatomy-{seed}", f"real-anatomy-{seed}-{args.real_anatomy_slices}",
+                        partial(real.study, seed, args.real_anatomy_slices)))
+    return sources
+
+
+def _training_studies(args, cache: Path | None, progress, real: _RealAnatomy):
     from ..candidates.train import study_candidates_cached
     from ..candidates.training_data import prepare_study
 
-    if args.phantoms:
-        seeds = range(args.seed, args.seed + args.phantoms)
+    if args.phantoms or args.real_anatomy:
+        seeds = [*range(args.seed, args.seed + args.phantoms),
+                 *range(args.real_anatomy_seed, args.real_anatomy_seed + args.real_anatomy)]
         if any(seed in TUNING_SEEDS or seed >= 9000 for seed in seeds):
-            raise InputError("training phantom seeds must be below 8000 (8000-8999 tune, 9000 and above are held out)")
-        for n, seed in enumerate(seeds):
-            progress("prepare", n / len(seeds), f"candidates of phantom {seed}")
+            raise InputError("training seeds must be below 8000 (8000-8999 tune, 9000 and above are held out)")
+        sources = _training_sources(args, real)
+        for n, (case_id, stem, build) in enumerate(sources):
+            progress("prepare", n / len(sources), f"candidates of {case_id}")
 
-            def make(seed=seed):
-                study = _phantom_study(seed, args.size, args.slices)
-                return prepare_study(f"phantom-{seed}", study.volume, study.slice_labels)  # slice labels only
+            def make(case_id=case_id, build=build):
+                study = build()
+                return prepare_study(case_id, study.volume, study.slice_labels)  # slice labels only
 
-            yield study_candidates_cached(cache, f"phantom-{seed}-{args.size}-{args.slices}", make)
+            yield study_candidates_cached(cache, stem, make)
         return
     from ..datasets import open_dataset
 
@@ -89,36 +141,50 @@ def _training_studies(args, cache: Path | None, progress):
         yield study_candidates_cached(cache, f"case-{case.id}", make_case)
 
 
-def _tuning_study(seed: int, size: int, slices: int):
-    """A tuning phantom's candidates and, for choosing the threshold only, which of them touch which embolus."""
+def _tuning_study(case_id: str, study):
+    """A tuning study's candidates and, for choosing the threshold only, which of them touch which embolus."""
     from ..candidates.train import tuning_study
 
-    study = _phantom_study(seed, size, slices)
-    return tuning_study(f"phantom-{seed}", study.volume, study.slice_labels, study.truth, len(study.emboli),
+    return tuning_study(case_id, study.volume, study.slice_labels, study.truth, len(study.emboli),
                         [e["level"] for e in study.emboli])
 
 
-def _tuning_studies(args, cache: Path | None, progress):
-    """The tuning phantoms (seeds 8000-8999), kept in ``cache`` as ``tune-phantom-<seed>-<size>-<slices>.npz`` with
-    the truth record beside it (``.truth.json``: per candidate its embolus share, per embolus the candidates touching
-    it and its calibre)."""
+def _tuning_sources(args, real: _RealAnatomy) -> list[tuple[str, str, Callable[[], SyntheticStudy]]]:
+    """(case id, cache stem, maker) of every tuning phantom and real-anatomy tuning study."""
+    sources: list[tuple[str, str, Callable[[], SyntheticStudy]]] = []
+    for kind, first, count in (("phantom", args.tune_seed, args.tune_phantoms),
+                               ("real-anatomy", args.tune_real_anatomy_seed, args.tune_real_anatomy)):
+        seeds = range(first, first + count)
+        if seeds and (seeds[0] not in TUNING_SEEDS or seeds[-1] not in TUNING_SEEDS):
+            raise InputError(f"tuning {kind} seeds must be within 8000-8999")
+        for seed in seeds:
+            if kind == "phantom":
+                sources.append((f"phantom-{seed}", f"tune-phantom-{seed}-{args.size}-{args.slices}",
+                                partial(_phantom_study, seed, args.size, args.slices)))
+            else:
+                sources.append((f"real-anatomy-{seed}", f"tune-real-anatomy-{seed}-{args.real_anatomy_slices}",
+                                partial(real.study, seed, args.real_anatomy_slices)))
+    return sources
+
+
+def _tuning_studies(args, cache: Path | None, progress, real: _RealAnatomy):
+    """The tuning studies (seeds 8000-8999), kept in ``cache`` as ``tune-<case id>-<size>-<slices>.npz`` (phantoms)
+    or ``tune-real-anatomy-<seed>-<slices>.npz`` with the truth record beside it (``.truth.json``: per candidate its
+    embolus share, per embolus the candidates touching it and its calibre)."""
     from ..candidates.train import TuningStudy
     from ..candidates.training_data import StudyCandidates
     from ..evaluation.froc import ScoredStudy
 
-    seeds = range(args.tune_seed, args.tune_seed + args.tune_phantoms)
-    if seeds and (seeds[0] not in TUNING_SEEDS or seeds[-1] not in TUNING_SEEDS):
-        raise InputError("tuning phantom seeds must be within 8000-8999")
-    for n, seed in enumerate(seeds):
-        progress("tune-prepare", n / len(seeds), f"candidates of tuning phantom {seed}")
-        stem = f"tune-phantom-{seed}-{args.size}-{args.slices}"
+    sources = _tuning_sources(args, real)
+    for n, (case_id, stem, build) in enumerate(sources):
+        progress("tune-prepare", n / len(sources), f"candidates of tuning study {case_id}")
         if cache is not None and (cache / f"{stem}.npz").exists() and (cache / f"{stem}.truth.json").exists():
             record = json.loads((cache / f"{stem}.truth.json").read_text())
             data = StudyCandidates.load(cache / f"{stem}.npz")
             yield TuningStudy(data, ScoredStudy(np.zeros(len(data)), np.asarray(record["truth_share"]),
                                                 record["emboli"], record["calibres"]))
             continue
-        tuning = _tuning_study(seed, args.size, args.slices)
+        tuning = _tuning_study(case_id, build())
         if cache is not None:
             tuning.candidates.save(cache / f"{stem}.npz")
             (cache / f"{stem}.truth.json").write_text(json.dumps(
@@ -133,10 +199,10 @@ def run_train_reducer(args) -> int:
 
     if not str(args.out).endswith(".safetensors"):
         raise InputError(f"output {args.out} must end with .safetensors")
-    if bool(args.phantoms) == bool(args.dataset):
-        raise InputError("give either a DATASET or --phantoms N")
-    if args.phantoms < 0 or args.tune_phantoms < 0:
-        raise InputError("--phantoms and --tune-phantoms must be >= 0")
+    if bool(args.phantoms or args.real_anatomy) == bool(args.dataset):
+        raise InputError("give either a DATASET or --phantoms N / --real-anatomy N")
+    if min(args.phantoms, args.tune_phantoms, args.real_anatomy, args.tune_real_anatomy) < 0:
+        raise InputError("--phantoms, --tune-phantoms, --real-anatomy and --tune-real-anatomy must be >= 0")
     if args.threshold is not None and not 0 <= args.threshold <= 1:
         raise InputError("--threshold must be in [0, 1]")
     check_can_write(Path(args.out), args.overwrite)
@@ -147,13 +213,25 @@ def run_train_reducer(args) -> int:
     cache = Path(args.cache) if args.cache else None
     if cache is not None:
         cache.mkdir(parents=True, exist_ok=True)
-    studies = list(_training_studies(args, cache, progress))
+    real = _RealAnatomy(args.real_ct)
+    studies = list(_training_studies(args, cache, progress, real))
     check_training_studies(studies)
-    tuning = list(_tuning_studies(args, cache, progress)) if args.tune_phantoms and args.threshold is None else None
-    data: dict = ({"phantoms": {"seeds": [args.seed, args.seed + args.phantoms - 1], "size": args.size,
-                          "slices": args.slices}} if args.phantoms else {"dataset": str(Path(args.dataset).resolve())})
-    if tuning:
+    tunes = args.tune_phantoms or args.tune_real_anatomy
+    tuning = list(_tuning_studies(args, cache, progress, real)) if tunes and args.threshold is None else None
+    data: dict = {}
+    if args.dataset:
+        data["dataset"] = str(Path(args.dataset).resolve())
+    if args.phantoms:
+        data["phantoms"] = {"seeds": [args.seed, args.seed + args.phantoms - 1], "size": args.size,
+                            "slices": args.slices}
+    if args.real_anatomy:
+        data["real_anatomy"] = {"seeds": [args.real_anatomy_seed, args.real_anatomy_seed + args.real_anatomy - 1],
+                                "slices": args.real_anatomy_slices, "anatomy": str(real.real_ct.path)}
+    if tuning and args.tune_phantoms:
         data["tuning_phantoms"] = {"seeds": [args.tune_seed, args.tune_seed + args.tune_phantoms - 1]}
+    if tuning and args.tune_real_anatomy:
+        data["tuning_real_anatomy"] = {"seeds": [args.tune_real_anatomy_seed,
+                                                 args.tune_real_anatomy_seed + args.tune_real_anatomy - 1]}
     weights = train_reducer(studies, config, args.out, tuning=tuning, threshold=args.threshold, data=data,
                             command=command_line(args, ("dataset",) if args.dataset else ()),
                             overwrite=args.overwrite, log=lambda line: progress("train", None, line))

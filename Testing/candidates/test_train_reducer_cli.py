@@ -41,3 +41,25 @@ def test_bad_settings_are_refused_in_one_line(flags, message, tmp_path, capsys):
     assert main(["train-reducer", "-o", str(out), *SMALL, *flags]) == 2  # the last of a repeated flag wins
     assert message in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_real_anatomy_ct_angiograms_train_and_tune_beside_phantoms(real_ct, tmp_path):
+    out, cache = tmp_path / "r.safetensors", tmp_path / "cache"
+    args = ["train-reducer", "--phantoms", "1", "--seed", "3000", "--real-anatomy", "1", "--real-anatomy-slices", "16",
+            "--tune-real-anatomy", "1", "--real-ct", str(real_ct), "-o", str(out), "--cache", str(cache), *SMALL]
+    assert main(args) == 0
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert card["training"]["data"]["real_anatomy"]["seeds"] == [5000, 5000]
+    assert card["training"]["data"]["tuning_real_anatomy"]["seeds"] == [8100, 8100]
+    assert card["metrics"]["tuning"]["studies"] == 1  # the real-anatomy tuning study chose the threshold
+    cached = sorted(p.name for p in cache.iterdir())
+    assert {"phantom-3000-128-32.npz", "real-anatomy-5000-16.npz", "tune-real-anatomy-8100-16.npz",
+            "tune-real-anatomy-8100-16.truth.json"} <= set(cached)
+
+
+def test_real_anatomy_without_the_real_ct_is_refused_in_one_line(tmp_path, capsys):
+    out = tmp_path / "r.safetensors"
+    assert main(["train-reducer", "--real-anatomy", "1", "--real-ct", str(tmp_path / "absent"), "-o", str(out),
+                 *SMALL]) == 2
+    assert "real-anatomy studies need the real chest CT" in capsys.readouterr().err
+    assert not out.exists()
