@@ -167,11 +167,9 @@ def _dense_parts(core: np.ndarray, hu: np.ndarray, lumen: np.ndarray, spacing_zy
     return small | in_artery
 
 
-def _split_large_cores(cores: np.ndarray, rows: list[dict], hu: np.ndarray, spacing_zyx: np.ndarray,
-                       enclosed: np.ndarray) -> np.ndarray:
+def _split_large_cores(cores: np.ndarray, rows: list[dict], hu: np.ndarray, spacing_zyx: np.ndarray) -> np.ndarray:
     """Cores larger than ``SPLIT_MM3`` (a clot joined to mediastinal fat, heart wall or muscle) are cut by
-    :func:`_dense_parts` and keep their voxels ``enclosed`` by lumen (a small clot near the hilum is too small for
-    the cut's coarse grid, or as light as fat); the others are kept whole. Returns a boolean clot mask."""
+    :func:`_dense_parts`; the others are kept whole. Returns a boolean clot mask."""
     keep = np.zeros(int(cores.max(initial=0)) + 1, bool)
     large = []
     for row in rows:
@@ -194,7 +192,7 @@ def _split_large_cores(cores: np.ndarray, rows: list[dict], hu: np.ndarray, spac
         lumen = (coarse_hu >= LUMEN_HU[0]) & (coarse_hu <= LUMEN_HU[1])
         kept = _dense_parts(coarse_core, coarse_hu, lumen, coarse_spacing)
         full = np.repeat(np.repeat(kept, step, axis=1), step, axis=2)[:, :core.shape[1], :core.shape[2]]
-        mask[grown] |= core & (full | enclosed[grown])
+        mask[grown] |= core & full
     return mask
 
 
@@ -254,8 +252,7 @@ def find_candidates(volume: Volume, region: np.ndarray | None = None) -> Candida
     lumen = (hu >= LUMEN_HU[0]) & (hu <= LUMEN_HU[1])
     enclosed = _closed_by_ball(lumen, spacing_zyx, ENCLOSED_MM, within=region)
     cores, rows = core_features(region, hu, volume.spacing, keep_unopened=enclosed)
-    clot = _split_large_cores(cores, [r for r in rows if r["lumen_share"] >= MIN_LUMEN_SHARE], hu, spacing_zyx,
-                              enclosed)
+    clot = _split_large_cores(cores, [r for r in rows if r["lumen_share"] >= MIN_LUMEN_SHARE], hu, spacing_zyx)
     clot = _cut_oversized(clot, spacing_zyx)
     labels, count = ndimage.label(clot, structure=np.ones((3, 3, 3), bool))
     region_boxes = ndimage.find_objects(region.astype(np.int8))
