@@ -1,0 +1,21 @@
+"""Score a reducer model file on experiment caches at its card's threshold (and the FROC from its scores).
+
+python docs/reports/experiments/exp20/score_model.py REDUCER.safetensors NAME=CACHE ...
+"""
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "exp18"))
+
+from arms import figures, load, scored  # noqa: E402
+
+from IExplainLib.candidates.detector import load_reducer  # noqa: E402
+
+model, card = load_reducer(sys.argv[1])
+for item in sys.argv[2:]:
+    name, path = item.split("=", 1)
+    block = figures(scored(model, load(Path(path), True)), float(card["threshold"]))
+    print(name, json.dumps({k: block[k] for k in ("threshold", "tp", "fp", "fn", "f1", "froc",
+                                                  "fp_per_negative_study")}), flush=True)
