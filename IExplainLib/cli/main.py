@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "commands_quality",     # quality
     "commands_reproduce",   # reproduce
     "commands_candidates",  # train-reducer
+    "commands_parts",       # join-parts
 )
 
 
