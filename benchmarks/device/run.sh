@@ -8,10 +8,17 @@
 #
 # Budget: MINUTES (default 6.5) for the reproduce run itself, inside 8 minutes of run time with the wheel install,
 # imports and copying; a hard `timeout` stops it 45 s past its budget whatever happens. Everything goes to a log
-# under $OUT. At most 8 files of at most 16 MiB come back from $OUT, so the run writes into /tmp and copies back
-# 7: run.log, reproduce.json, reproduce.md, quality.json, quality.md, bench.json and models.tar.gz (the cards of
-# the trained models, with the weights when the archive fits in 16 MiB: a tiny backbone's do, paper-size ones,
-# 80-120 MB each, stay on the machine).
+# under $OUT. At most 8 files of at most 16 MiB each, 64 MiB in all, come back from $OUT, so the run writes into
+# /tmp and copies back 8 at most:
+#   run.log            this log
+#   reproduce.md       the report (phases, figures, the held-out table)
+#   reports.tar.gz     reproduce.json, quality.json, quality.md, bench.json
+#   models.parts.json  the manifest of the model parts (every part's and file's sha256)
+#   models.part01..04  every model card, and the weights of as many models as fit the bytes left (64 MiB less the
+#                      files above and 512 KiB for the log still growing), in the order classifier, reducer,
+#                      wsl-segmenter, finetuned-from-wsl, random-init; bf16 copies (IExplainLib/model_parts.py)
+#                      where the float32 file does not fit. Here: iexplain join-parts models.parts.json -o DIR
+#                      (docs/reproduce.md, "Shipping the models").
 # Extra arguments go to `iexplain reproduce` (e.g. --backbone tf_efficientnetv2_l --input-size 512). Off the GPU,
 # DEVICE=cpu MINUTES=1.5 bash benchmarks/device/run.sh --scale toy checks the script itself.
 set -uo pipefail
@@ -22,6 +29,9 @@ OUT="${OUT:-$root/device-out}"
 MINUTES="${MINUTES:-6.5}"
 RUN="${RUN_DIR:-/tmp/iexplain-reproduce}"
 mkdir -p "$OUT"
+# this script's own result files of an earlier run in the same $OUT (off the device) would count against the 8
+rm -f "$OUT"/{reproduce,quality}.{json,md} "$OUT"/bench.json "$OUT"/{models,reports}.tar.gz "$OUT"/models.parts.json \
+  "$OUT"/models.part[0-9][0-9]
 log="$OUT/run.log"
 python="${PYTHON:-python3}"
 
@@ -49,21 +59,33 @@ PY
     --minutes "$MINUTES" --overwrite "$@"
   local rc=$?
   echo "== reproduce exit code $rc at $(date -u +%FT%TZ)"
-  for name in reproduce.json reproduce.md quality.json quality.md bench.json; do
-    [ -f "$RUN/$name" ] && cp "$RUN/$name" "$OUT/$name"
+  [ -f "$RUN/reproduce.md" ] && cp "$RUN/reproduce.md" "$OUT/reproduce.md"
+  local reports=() name
+  for name in reproduce.json quality.json quality.md bench.json; do
+    [ -f "$RUN/$name" ] && reports+=("$name")
   done
+  [ ${#reports[@]} -gt 0 ] && tar -C "$RUN" -czf "$OUT/reports.tar.gz" "${reports[@]}"
   if ls "$RUN"/models/*.json >/dev/null 2>&1; then
-    # the cards always; the weights too where the whole archive stays under the 16 MiB a result file may have
-    # (a tiny backbone's few MB can then be shipped; paper-size weights stay on the machine)
-    local small
-    small=$(cd "$RUN" && find models -name '*.safetensors' -size -15M | sort)
-    tar -C "$RUN" -czf "$OUT/models.tar.gz" $(cd "$RUN" && ls models/*.json) $small
-    if [ "$(stat -c %s "$OUT/models.tar.gz")" -gt 16000000 ]; then
-      tar -C "$RUN" -czf "$OUT/models.tar.gz" $(cd "$RUN" && ls models/*.json)
-      echo "weights too large to bring back: cards only"
-    fi
+    # 4 of the 8 result files are run.log, reproduce.md, reports.tar.gz and the manifest: 4 parts at most
+    "$python" - "$RUN/models" "$OUT" <<'PY' || echo "packing the models failed: no weights come back"
+import sys
+from pathlib import Path
+from IExplainLib.model_parts import MIB, pack_models
+models, out = Path(sys.argv[1]), Path(sys.argv[2])
+used = sum(path.stat().st_size for path in out.iterdir() if path.is_file())
+budget = 64 * MIB - used - 512 * 1024 - 64 * 1024  # the log still growing, the manifest
+summary = pack_models(models, out, max_bytes=budget, max_parts=4, part_mib=16, work_dir="/tmp/iexplain-bf16")
+for stem, form in summary["shipped"].items():
+    print(f"weights back: {stem} ({form})")
+for stem in summary["left"]:
+    print(f"weights left on the machine (no room in 64 MiB): {stem} (its card comes back)")
+PY
   fi
   ls -l "$RUN/models" "$OUT" 2>/dev/null
+  local count bytes
+  count=$(find "$OUT" -maxdepth 1 -type f | wc -l)
+  bytes=$(du -cb "$OUT"/* | tail -1 | cut -f1)
+  echo "== $count result files, $bytes bytes (limits: 8 files, 16 MiB each, 67108864 bytes)"
   return $rc
 }
 
