@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from .parts import PartCut
+
 DEMO_MODEL = Path(__file__).resolve().parents[2] / "Resources" / "Models" / "demo-segmenter.safetensors"
 TARGET_SECONDS = 120.0
 TARGET_PEAK_GB = 6.0
@@ -83,49 +85,78 @@ def _model_path(folder: Path) -> tuple[Path, str]:
     return path, "untrained network with the demo spec (demo model absent)"
 
 
-def _measure(array_path: Path, meta_path: Path, model: Path, threads: int, mode: str, device: str = "cpu") -> dict:
-    result = subprocess.run([sys.executable, "-c", _CHILD, str(array_path), str(meta_path), str(model),
-                             str(threads), mode, device], capture_output=True, text=True, timeout=1800)
+class ChildTimeUp(PartCut):
+    """The measuring child was stopped at the bench's deadline."""
+
+
+def _measure(array_path: Path, meta_path: Path, model: Path, threads: int, mode: str, device: str = "cpu",
+             deadline: float | None = None) -> dict:
+    """One measurement in a fresh child process, stopped at ``deadline`` (a ``time.monotonic()`` value:
+    :class:`ChildTimeUp`); a child that ran out of GPU memory raises ``torch.cuda.OutOfMemoryError`` here."""
+    timeout = 1800.0 if deadline is None else max(1.0, min(1800.0, deadline - time.monotonic()))
+    try:
+        result = subprocess.run([sys.executable, "-c", _CHILD, str(array_path), str(meta_path), str(model),
+                                 str(threads), mode, device], capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as error:
+        raise ChildTimeUp(f"stopped at the time limit after {timeout:.0f} s") from error
     if result.returncode != 0:
-        raise RuntimeError(f"segmenter benchmark child failed: {result.stderr.strip().splitlines()[-1:]}")
+        last = (result.stderr.strip().splitlines() or ["no message"])[-1]
+        if "OutOfMemoryError" in last or "MemoryError" in last:
+            import torch
+
+            raise torch.cuda.OutOfMemoryError(f"segmenter benchmark child: {last}")
+        raise RuntimeError(f"segmenter benchmark child failed: {last}")
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def run(quick: bool = False, threads: int = 2, reference: bool = True, device: str = "cpu",
-        model: str | Path | None = None, slices: int | None = None, size: int = 512) -> dict:
+        model: str | Path | None = None, slices: int | None = None, size: int = 512,
+        deadline: float | None = None) -> dict:
     """Time the streamed detection (and the whole-volume reference) on a 512x512x300 phantom (quick: 512x512x64;
-    ``slices``/``size`` change it)."""
+    ``slices``/``size`` change it). ``deadline`` (a ``time.monotonic()`` value): no part starts after it and a
+    measuring child still running then is stopped; a part out of memory is named under ``errors``; the figures of
+    the parts done are kept (:mod:`.parts`)."""
     import numpy as np
 
     from ..devices import resolve_device
     from ..phantoms import make_study
+    from .parts import BenchParts
 
     device = str(resolve_device(device))
+    parts = BenchParts(deadline, resolve_device(device))
     slices = slices or (64 if quick else 300)
     with tempfile.TemporaryDirectory(prefix="iexplain-bench-seg-") as temporary:
         folder = Path(temporary)
-        start = time.perf_counter()
-        study = make_study(9100, slices=slices, size=size, slice_thickness=1.0, n_emboli=4)
-        synth_seconds = time.perf_counter() - start
-        np.save(folder / "ct.npy", study.volume.array.astype(np.int16))
-        (folder / "meta.json").write_text(json.dumps({"spacing": study.volume.spacing,
-                                                      "origin": study.volume.origin}))
-        shape = list(study.volume.shape)
-        del study
-        model, model_note = (Path(model), f"given model {Path(model).name}") if model else _model_path(folder)
-        streamed = _measure(folder / "ct.npy", folder / "meta.json", model, threads, "slabs", device)
-        whole = (_measure(folder / "ct.npy", folder / "meta.json", model, threads, "whole", device) if reference
-                 else None)
 
-    figures = {
-        "study_shape_zyx": shape, "threads": threads, "device": device, "model": model_note,
+        def phantom() -> tuple[list[int], float]:
+            start = time.perf_counter()
+            study = make_study(9100, slices=slices, size=size, slice_thickness=1.0, n_emboli=4)
+            seconds = time.perf_counter() - start
+            np.save(folder / "ct.npy", study.volume.array.astype(np.int16))
+            (folder / "meta.json").write_text(json.dumps({"spacing": study.volume.spacing,
+                                                          "origin": study.volume.origin}))
+            return list(study.volume.shape), seconds
+
+        made = parts.run("phantom", phantom)
+        model, model_note = (Path(model), f"given model {Path(model).name}") if model else _model_path(folder)
+
+        def measure(mode: str) -> dict:
+            return _measure(folder / "ct.npy", folder / "meta.json", model, threads, mode, device, deadline)
+
+        streamed = parts.run("streamed", lambda: measure("slabs"), needs=("phantom",))
+        whole = parts.run("whole", lambda: measure("whole"), needs=("streamed",)) if reference else None
+    shape, synth_seconds = made or ([slices, size, size], 0.0)
+    figures: dict = {"study_shape_zyx": shape, "threads": threads, "device": device, "model": model_note,
+                     "phantom_seconds_not_counted": round(synth_seconds, 1),
+                     "target_seconds": TARGET_SECONDS, "target_peak_gb": TARGET_PEAK_GB}
+    if streamed is None:
+        return {**figures, **parts.summary()}
+    figures.update({
         "network": streamed["network_spec"],
-        "phantom_seconds_not_counted": round(synth_seconds, 1),
         "seconds": round(streamed["seconds"], 1),
         "peak_rss_gb": round(streamed["peak_rss_kb"] / 2 ** 20, 3),
         "rss_before_model_gb": round(streamed["rss_before_model_kb"] / 2 ** 20, 3),
-        "target_seconds": TARGET_SECONDS, "target_peak_gb": TARGET_PEAK_GB,
-    }
+    })
     if streamed.get("gpu_peak_allocated_gb") is not None:
         figures["gpu_peak_allocated_gb"] = round(streamed["gpu_peak_allocated_gb"], 3)
     if not quick and device == "cpu":
@@ -137,4 +168,4 @@ def run(quick: bool = False, threads: int = 2, reference: bool = True, device: s
             "speed_ratio_reference_over_streamed": round(whole["seconds"] / max(streamed["seconds"], 1e-6), 2),
             "peak_memory_ratio_reference_over_streamed": round(whole["peak_rss_kb"] / streamed["peak_rss_kb"], 2),
         })
-    return figures
+    return {**figures, **parts.summary()}
