@@ -141,3 +141,27 @@ def test_detect_refuses_a_malformed_explain_section_instead_of_running_with_defa
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "model card field 'explain' must be a JSON object" in error
     assert not output.exists()
+
+
+def test_detect_with_a_real_classifier_refuses_its_malformed_explain_section(tmp_path, capsys):
+    """Issue 26, as reported: with ``"explain": [1, 2]`` in a real classifier's card, ``detect`` exited 0 after running
+    with the paper defaults instead of the card's tuned settings. With a model that runs, the old code succeeds here,
+    so this fails on it for the reported reason (not only for a different message)."""
+    from IExplainLib.cli.main import main
+    from IExplainLib.io import write_volume
+    from IExplainLib.phantoms import make_study
+    from Testing.evaluation.tiny_model import save_tiny_classifier
+
+    classifier = save_tiny_classifier(tmp_path)
+    card_path = classifier.with_suffix(".json")
+    card = json.loads(card_path.read_text())
+    card["explain"] = [1, 2]
+    card_path.write_text(json.dumps(card))
+    ct = write_volume(tmp_path / "ct.nrrd", make_study(8003, slices=8, size=64).volume)  # a CT angiogram phantom
+    output = tmp_path / "pe.seg.nrrd"
+    code = main(["detect", str(ct), "-o", str(output), "--classifier", str(classifier), "--device", "cpu",
+                 "--ig-steps", "2", "--references", "zero", "--smoothgrad-samples", "1", "--max-iterations", "1",
+                 "--no-filter"])
+    error = capsys.readouterr().err
+    assert code == 2 and not output.exists(), "it ran with the paper defaults"
+    assert error.count("\n") == 1 and "model card field 'explain' must be a JSON object, found [1, 2]" in error

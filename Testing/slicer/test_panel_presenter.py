@@ -102,6 +102,17 @@ def test_the_presenter_asks_only_for_view_methods_and_the_fake_view_has_no_other
         type("Incomplete", (PanelView,), {})()  # a view missing a method cannot even be built
 
 
+def test_the_strict_view_refuses_a_name_the_panel_view_lacks():
+    """Fault 13: ``RecordingEditor.__getattr__`` accepted any name, so a misspelt call passed. The presenter's fake
+    view has no catch-all: an unknown or misspelt view method is an AttributeError, as on the real widget."""
+    assert not {"__getattr__", "__getattribute__"} & set(vars(StrictView)), "a catch-all accepts any name"
+    view = StrictView()
+    with pytest.raises(AttributeError):
+        view.setStatusText("Done")  # setStatus
+    with pytest.raises(AttributeError):
+        view.showFinding([], [])  # showFindings
+
+
 def test_every_panel_handler_is_driven_by_these_tests():
     handlers = {name for name in vars(PanelPresenter) if name.startswith("on")}
     text = Path(__file__).read_text(encoding="utf-8")
@@ -173,6 +184,23 @@ def test_the_model_choice_survives_scene_close_and_a_stale_restored_path(panel, 
     panel.node.classifierModel = "/another/machine/models/tiny-classifier.safetensors"  # a restored scene
     panel.onMethodChosen(0)
     assert panel.node.classifierModel == chosen and panel.view.modelPath() == chosen
+
+
+def test_a_restored_scene_with_another_machines_model_path_gets_the_chosen_model(panel, tmp_path, tiny_classifier):
+    """Fault 2, second half: a scene saved on another computer restores its parameter node with a model path that
+    does not exist here; loading it (File > Load: the real scene's EndImportEvent) puts the chosen model back."""
+    chooseTinyModel(panel, tiny_classifier)
+    chosen = panel.view.modelPath()
+    panel.node.classifierModel = "/another/machine/models/tiny-classifier.safetensors"
+    panel.scene.SetURL(str(tmp_path / "saved" / "scene.mrml"))
+    (tmp_path / "saved").mkdir()
+    assert panel.scene.Commit()
+    assert "/another/machine/models" in (tmp_path / "saved" / "scene.mrml").read_text(), "the stale path is saved"
+    panel.scene.Clear(0)
+    panel.scene.SetURL(str(tmp_path / "saved" / "scene.mrml"))
+    panel.scene.Connect()  # the parameter node comes back from the file with the other machine's path
+    assert panel.node.classifierModel == chosen, "Apply would have run a model that is not here"
+    assert panel.view.modelPath() == chosen
 
 
 # -- fault 3: export refuses a segmentation made on another CT ---------------------------------------------------------
@@ -291,7 +319,9 @@ def test_the_heat_map_can_be_dropped(panel, tmp_path, ct_file, ct_volume):
     assert len(panel.view.rows) == 3 and panel.view.rows[0].texts[2] == "-"
 
 
-def test_a_sequence_frame_is_refused(panel, ct_file, fast_settings):
+def test_a_sequence_frame_is_refused(panel, ct_file, fast_settings, tiny_classifier):
+    """Fault 8, last sentence: only the current frame of a Sequence was analysed and the user was not told. Apply
+    now refuses such a CT with a message that says why and what to do; no worker starts, no node is added."""
     for node in (slicer.vtkMRMLSequenceBrowserNode(), slicer.vtkMRMLSequenceNode()):
         panel.scene.RegisterNodeClass(node)  # what Slicer's Sequences module does at startup
     ct = loadVolumeFile(panel.scene, ct_file)
@@ -301,6 +331,15 @@ def test_a_sequence_frame_is_refused(panel, ct_file, fast_settings):
     browser.AddProxyNode(ct, sequence, False)
     with pytest.raises(Exception, match="frame of the sequence 4D CT"):
         panel.logic.startDetection(ct, fast_settings)
+    panel.node.inputVolume = ct
+    chooseTinyModel(panel, tiny_classifier)
+    panel.view.answers = [True] * 2
+    nodes = panel.scene.GetNumberOfNodes()
+    panel.onApply()
+    assert panel.view.errors == [
+        "Failed to start detection. ct is a frame of the sequence 4D CT: only the frame shown now would be "
+        "analysed. Export that frame as its own volume (Sequences module) and run detection on it"]
+    assert not panel.controller.busy and not panel.view.polling and panel.scene.GetNumberOfNodes() == nodes
 
 
 # -- fault 11: handlers use the new value, not the parameter node's old one --------------------------------------------
