@@ -1,12 +1,13 @@
-"""One study through any detection method into its files: the step that ``detect``, ``pseudo-label`` and the demo
-share, so that every one of them writes the same findings file.
+"""One study through any detection method into its files: the step that ``detect``, ``pseudo-label``, the demo and
+``quality`` share, so that every one of them writes (or, for ``quality``, scores) the same findings.
 
 :class:`StudyStep` is built once per run, Captum-like: it holds the method's detector (``detection.Detector``: an
 ``IExplainer``, a ``Segmenter`` or a ``CandidateDetector``, built by :meth:`StudyStep.for_method`) and what the
 findings file records about it (model, iExplain parameters, attribution preset). Calling it on a CT reads it,
 refuses what is not CT in HU (and, when a DICOM SEG is asked for, what is no plain DICOM series), runs the contrast
 check, detects (each method filters its own clusters), assembles the findings document and writes every file named
-in :class:`StudyFiles`.
+in :class:`StudyFiles`; given no files (``quality``, which scores the study in memory), it writes nothing and returns
+the same document and detection.
 """
 
 from __future__ import annotations
@@ -101,38 +102,46 @@ class StudyStep:
         recorded = getattr(detector, "params", None) if method == "iexplain" else None
         return cls(detector, model, recorded, preset, overwrite, progress)
 
-    def __call__(self, image: str | Path, files: StudyFiles, case: str | None = None,
+    def __call__(self, image: str | Path | None, files: StudyFiles | None = None, case: str | None = None,
                  volume: Volume | None = None) -> StudyResult:
-        """Detect in the CT at ``image`` (read here unless ``volume`` is that CT already in memory) and write
-        ``files``; ``case``: the dataset's id of the study, recorded in the findings file."""
+        """Detect in the CT at ``image`` (read here unless ``volume`` is that CT already in memory; ``image`` None:
+        a CT made in memory, such as ``quality``'s studies) and write ``files`` (None: write nothing, return the
+        document); ``case``: the dataset's id of the study, recorded in the findings file."""
         from .contrast_check import check_contrast
         from .io import check_dicom_seg_source, read_volume
         from .io.ct_check import require_ct_hounsfield
 
         progress = self.progress
         if volume is None:
+            if image is None:
+                raise ValueError("the study step needs the CT's path or the CT")
             progress("read", 0.0, f"reading {image}")
             volume = read_volume(image)
         require_ct_hounsfield(volume, f"case {case}" if case is not None else str(image))
-        if files.dicom_seg is not None:
+        if files is not None and files.dicom_seg is not None:
             check_dicom_seg_source(volume)  # refuse before the long work, not after it
         contrast = check_contrast(volume)
         warning = contrast.warning()
         if warning:
             progress("warning", None, warning, force=True)
         detection = self.detector.explain(volume, progress)
-        document = self.document(detection, image, contrast, case, files.dicom_seg)
-        progress("write", 0.0, f"writing {files.segmentation or files.findings}")
-        write_detection(detection, segmentation=files.segmentation, heat=files.heat, label=files.label,
-                        dicom_seg=files.dicom_seg, source=volume, findings=files.findings, document=document,
-                        overwrite=self.overwrite)
+        document = self.document(detection, image, contrast, case, files.dicom_seg if files else None)
+        if files is not None:
+            progress("write", 0.0, f"writing {files.segmentation or files.findings}")
+            write_detection(detection, segmentation=files.segmentation, heat=files.heat, label=files.label,
+                            dicom_seg=files.dicom_seg, source=volume, findings=files.findings, document=document,
+                            overwrite=self.overwrite)
         return StudyResult(detection, document, volume)
 
-    def document(self, detection: Detection, image: str | Path, contrast: ContrastCheck, case: str | None = None,
-                 dicom_seg: Path | None = None) -> dict:
+    def document(self, detection: Detection, image: str | Path | None, contrast: ContrastCheck,
+                 case: str | None = None, dicom_seg: Path | None = None) -> dict:
         """The findings file: ``findings_document`` and what the step knows besides: the dataset's case, the
-        preset, the DICOM SEG written, the contrast check and its warnings."""
-        document = findings_document(detection, Path(image).resolve(), self.model, self.params)
+        preset, the DICOM SEG written, the contrast check and its warnings. ``image`` None (a CT made in memory):
+        the document names no image."""
+        document = findings_document(detection, Path(image).resolve() if image is not None else "", self.model,
+                                     self.params)
+        if image is None:
+            document["image"] = None
         if case is not None:
             document["case"] = case
         if self.preset is not None:

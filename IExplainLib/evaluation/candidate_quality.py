@@ -2,8 +2,10 @@
 (sensitivity at 0.5-8 false findings per study), sensitivity per calibre class, false findings per PE-negative
 study, seconds per study, and strict and paper matching at the reducer's shipped threshold.
 
-Each study is scored once: every candidate with its score (:class:`~IExplainLib.evaluation.froc.ScoredStudy`), so
-that any threshold's figures follow without running the detector again. Calibre classes of the true emboli are
+Each study goes through the study step once, as ``detect --method candidates`` runs it, and is scored from that run:
+every candidate with its score, as the detector found them on its way to the findings
+(:class:`~IExplainLib.evaluation.froc.ScoredStudy`), so that any threshold's figures follow without running the
+detector again. Calibre classes of the true emboli are
 measured on the CT by the candidates' own rule (``proposals.embolus_calibres``).
 """
 
@@ -54,8 +56,11 @@ def score_candidate_detector(detector, quick: bool = False, real_ct_root: str | 
                              progress=None, deadline: float | None = None, only_sets=None) -> dict:
     """``{set name: figures or {"skipped": reason}}`` of a :class:`CandidateDetector` on the quality sets."""
     from ..candidates.proposals import embolus_calibres
-    from .quality_run import study_warnings
+    from ..study_step import StudyStep
+    from .quality_run import observed
 
+    watched, scored_candidates = observed(detector, "score")  # every candidate and its score, kept or not
+    step = StudyStep(watched, detector.model_path)
     real_ct = real_ct_root if isinstance(real_ct_root, RealCT) else RealCT(real_ct_root)
     figures: dict = {}
     for item in quality_sets(quick):
@@ -72,16 +77,17 @@ def score_candidate_detector(detector, quick: bool = False, real_ct_root: str | 
             if progress:
                 progress("quality", None, f"candidates on {item.name}: {study.case_id}", case=study.case_id)
             started = time.monotonic()
-            candidates, scores = detector.score(study.volume)
+            result = step(None, case=study.case_id, volume=study.volume)
             seconds = time.monotonic() - started
+            candidates, scores = scored_candidates.value
             true_labels, true_count = truth_instances(study.truth)
             calibres = embolus_calibres(np.asarray(study.volume.array), true_labels, true_count, study.volume.spacing)
             scored = ScoredStudy.from_labels(candidates.labels, scores, true_labels, true_count, calibres)
             studies.append(scored)
             counts = scored.counts(detector.threshold)
             rows.append({"case": study.case_id, "true_pes": true_count, "candidates": len(candidates),
-                         "kept": int((scores >= detector.threshold).sum()), "strict": counts.as_dict(),
-                         "calibres": calibres, "seconds": round(seconds, 2), "warnings": study_warnings(study.volume)})
+                         "kept": result.detection.summary["kept"], "strict": counts.as_dict(),
+                         "calibres": calibres, "seconds": round(seconds, 2), "warnings": result.document["warnings"]})
         figures[item.name] = (summarise_candidates(studies, rows, detector.threshold) if studies
                               else {"skipped": "the time limit was reached before this set"})
     return figures

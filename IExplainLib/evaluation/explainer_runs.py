@@ -19,7 +19,7 @@ from ..volume import Volume
 
 if TYPE_CHECKING:
     from ..explain.explainer import IExplainer
-    from ..explain.study import ExplainedWindow
+    from ..explain.study import ExplainedWindow, StudyExplanation, StudySegmentation
 
 
 @dataclass
@@ -28,13 +28,16 @@ class AblationResult:
     iterations: int          # the most iterations any window of the study needed (0: no window positive)
     probabilities: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
+    @classmethod
+    def of(cls, explanation: StudyExplanation, segmentation: StudySegmentation) -> AblationResult:
+        """What :meth:`~IExplainLib.explain.IExplainer.run` answered, as the ablation and quality figures read it."""
+        return cls(segmentation.unfiltered, int(explanation.iterations.max(initial=0)), explanation.probabilities)
+
 
 def explain_for_ablation(explainer: IExplainer, volume: Volume, progress: Callable | None = None) -> AblationResult:
     """The full iExplain algorithm on one study (an :class:`~IExplainLib.explain.IExplainer`); per-iteration
     segments on the CT grid, before filtering."""
-    explanation, segmentation = explainer.run(volume, progress)
-    return AblationResult(segmentation.unfiltered, int(explanation.iterations.max(initial=0)),
-                          explanation.probabilities)
+    return AblationResult.of(*explainer.run(volume, progress))
 
 
 @dataclass

@@ -1,8 +1,10 @@
 """``iexplain quality``: the shipped (or given) models scored on the fixed held-out sets of ``quality_sets``.
 
-For every study of every set it runs what ``iexplain detect`` runs (iExplain through ``explain_for_ablation``, the
-ablation's path, which keeps each iteration's segment; the segmenter through ``segmenter.inference.Segmenter``) and
-scores:
+For every study of every set it runs what ``iexplain detect`` runs, the study step (``study_step.StudyStep``: CT
+check, contrast check, the method's detector, the findings document) with each method's detector, writing no file,
+and scores the detections it returns. What a figure needs beyond the shipped mask it reads from the same run
+(:func:`observed`): iExplain's segments before the filters and its window probabilities; the segmenter's probability
+(the detection's map) at its threshold. It scores:
 
 * the classifier's slice AUROC and F1 (at the classifier's threshold, from the first-pass probability of every
   window that the explainer computes anyway);
@@ -16,17 +18,19 @@ scores:
 
 from __future__ import annotations
 
+import copy
 import os
 import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence, TypeVar
 
 import numpy as np
 
 from ..errors import InputError
 from ..finding_filters import keep_findings
+from ..study_step import StudyResult as StepResult, StudyStep
 from .finding_metrics import STRICT_SHARE, FindingScore, score_mask, truth_instances
 from .quality_sets import RealCT, quality_sets, set_studies
 
@@ -34,7 +38,7 @@ if TYPE_CHECKING:
     from ..explain.explainer import IExplainer
     from ..explain.params import ExplainParams
     from ..progress import Progress
-    from ..segmenter.inference import LoadedSegmenter
+    from ..segmenter.inference import Segmenter
 
 REPORT_FORMAT = "iexplain-quality"
 
@@ -53,12 +57,31 @@ FILTER_ABLATION: dict[str, dict[str, Any]] = {
 }
 
 
-def study_warnings(volume) -> list[str]:
-    """The warnings ``iexplain detect`` issues for ``volume`` ("not a CT angiogram")."""
-    from ..contrast_check import check_contrast
+D = TypeVar("D")
 
-    warning = check_contrast(volume).warning()
-    return [warning] if warning else []
+
+@dataclass
+class Observation:
+    """What an inner call of a detector answered on the study just run (:func:`observed`)."""
+
+    value: Any = None
+
+
+def observed(detector: D, method: str) -> tuple[D, Observation]:
+    """``detector`` with the answer of ``method``, an inner call its ``explain`` makes, kept in the
+    :class:`Observation` returned: a shallow copy (the same loaded model, nothing reloaded) whose ``method`` also
+    records. The quality figures read what ``detect``'s own run computed on its way to the findings (iExplain's
+    segments before the filters, every candidate with its score) instead of computing it by a path of their own."""
+    watched = copy.copy(detector)
+    inner = getattr(watched, method)
+    seen = Observation()
+
+    def record(*args, **kwargs):
+        seen.value = inner(*args, **kwargs)
+        return seen.value
+
+    setattr(watched, method, record)
+    return watched, seen
 
 
 def _filter_ablation(mask: np.ndarray, params, volume, true_labels, true_count, strict_share) -> dict:
@@ -92,14 +115,27 @@ class StudyResult:
 
 @dataclass
 class QualityModels:
+    """Both detectors and their study steps, as ``detect`` builds them (the segmenter with its card's filters)."""
+
     explainer: IExplainer
-    segmenter: LoadedSegmenter
+    segmenter: Segmenter
     classifier_path: Path
     segmenter_path: Path
-    params: ExplainParams
     preset: str = field(default="")
-    # the segmenter card's filter settings (as detect --method segmenter uses them)
-    segmenter_params: ExplainParams | None = None
+
+    def __post_init__(self):
+        watched, self.explained = observed(self.explainer, "run")  # the segments before the filters, probabilities
+        self.iexplain_step = StudyStep(watched, self.classifier_path, self.explainer.params)
+        self.segmenter_step = StudyStep(self.segmenter, self.segmenter_path)
+
+    @property
+    def params(self) -> ExplainParams:
+        return self.explainer.params
+
+    @property
+    def segmenter_params(self) -> ExplainParams:
+        """The segmenter card's filter settings, as ``detect --method segmenter`` uses them."""
+        return self.segmenter.params
 
 
 def ig_preset_name(params) -> str:
@@ -115,51 +151,50 @@ def ig_preset_name(params) -> str:
 def load_models(classifier: str | Path, segmenter: str | Path, params=None, device: str = "auto") -> QualityModels:
     """Both models, refused in one line when missing or of the wrong kind, before any study is made.
     ``params`` None: the classifier card's settings with the demo's fast IG preset on top."""
+    from ..explain.explainer import IExplainer
     from ..explain.params import params_for_model
     from ..explain.presets import PRESETS
     from ..modelfile import read_card
-    from ..segmenter.inference import load_segmenter
-    from ..explain.explainer import IExplainer
+    from ..segmenter.inference import Segmenter
 
     classifier, segmenter = Path(classifier), Path(segmenter)
-    loaded_segmenter = load_segmenter(segmenter, device)
+    loaded_segmenter = Segmenter(segmenter, device=device)  # its card's filters
     if params is None:
         params = params_for_model(read_card(classifier), overrides=PRESETS["fast"])
     explainer = IExplainer(classifier, params, device)
-    segmenter_params = params_for_model(loaded_segmenter.card)
-    return QualityModels(explainer, loaded_segmenter, classifier, segmenter, explainer.params,
-                         ig_preset_name(explainer.params), segmenter_params)
+    return QualityModels(explainer, loaded_segmenter, classifier, segmenter, ig_preset_name(explainer.params))
 
 
-def segmenter_masks(volume, loaded: LoadedSegmenter, filters: ExplainParams) -> tuple[np.ndarray, np.ndarray]:
-    """(thresholded output, what ``detect --method segmenter`` ships: the same after ``filters``) of one study."""
-    from ..segmenter.inference import Segmenter
-
-    raw, _ = Segmenter(loaded, filters.replace(filter=False)).segment(volume)
-    return raw, (keep_findings(raw, filters, volume) if filters.filter else raw > 0)
+def _timed(step: StudyStep, study) -> tuple[StepResult, float]:
+    """The study step on a quality study (a CT made in memory; no file written), and its seconds."""
+    started = time.monotonic()
+    return step(None, case=study.case_id, volume=study.volume), time.monotonic() - started
 
 
 def score_study(models: QualityModels, study, set_name: str, strict_share: float = STRICT_SHARE) -> StudyResult:
-    """Both methods on one study, timed, scored for every cumulative iteration, filtered and not."""
+    """Both methods on one study through the study step (what ``detect`` runs), timed, scored for every cumulative
+    iteration, filtered and not; the last filtered row is the detection ``detect`` writes."""
     from .ablation import IterationStudy
-    from .explainer_runs import explain_for_ablation
+    from .explainer_runs import AblationResult
 
     params = models.params
     volume = study.volume
     true_labels, true_count = truth_instances(study.truth)
-    started = time.monotonic()
-    result = explain_for_ablation(models.explainer, volume)
-    iexplain_seconds = time.monotonic() - started
-    started = time.monotonic()
-    segmenter_raw, segmenter_mask = segmenter_masks(volume, models.segmenter, models.segmenter_params or params)
-    segmenter_seconds = time.monotonic() - started
+    iexplain, iexplain_seconds = _timed(models.iexplain_step, study)
+    result = AblationResult.of(*models.explained.value)
+    segmenter, segmenter_seconds = _timed(models.segmenter_step, study)
+    assert segmenter.detection.heat is not None  # the segmenter's detection carries its probability
+    segmenter_raw = segmenter.detection.heat.array >= models.segmenter.threshold
+    segmenter_mask = segmenter.detection.labelmap.array > 0
 
     iterations = IterationStudy(study.case_id, result.unfiltered, result.iterations, true_labels, true_count,
                                 study.source)
     scores = []
-    for k in range(1, max(1, int(result.unfiltered.max(initial=0))) + 1):
-        mask = iterations.cumulative(k)
-        kept = keep_findings(mask, params, volume) if params.filter else mask
+    last = max(1, int(result.unfiltered.max(initial=0)))
+    for k in range(1, last + 1):
+        mask = iterations.cumulative(k)  # k = last: all iterations, and the filtered mask is what detect ships
+        kept = iexplain.detection.labelmap.array > 0 if k == last else \
+            keep_findings(mask, params, volume) if params.filter else mask
         scores.append((score_mask(mask, true_labels, true_count, strict_share),
                        score_mask(kept, true_labels, true_count, strict_share)))
     segmenter_score = score_mask(segmenter_mask, true_labels, true_count, strict_share)
@@ -175,7 +210,7 @@ def score_study(models: QualityModels, study, set_name: str, strict_share: float
            "iexplain": {"seconds": round(iexplain_seconds, 2), "window_iterations": result.iterations,
                         "segments": len(scores), "unfiltered": unfiltered.as_dict(), "filtered": filtered.as_dict()},
            "segmenter": {"seconds": round(segmenter_seconds, 2), **segmenter_score.as_dict()},
-           "warnings": study_warnings(volume)}
+           "warnings": iexplain.document["warnings"]}
     return StudyResult(row, scores, segmenter_score, np.asarray(result.probabilities), slice_labels, filters)
 
 
@@ -319,7 +354,7 @@ def run_quality(classifier: str | Path, segmenter: str | Path, quick: bool = Fal
         "format": REPORT_FORMAT, "version": 1, "quick": quick,
         "models": {"classifier": _model_entry(models.classifier_path, explainer.card, explainer.threshold),
                    "segmenter": _model_entry(models.segmenter_path, models.segmenter.card,
-                                             models.segmenter.spec.threshold)},
+                                             models.segmenter.threshold)},
         "ig_preset": models.preset, "preset": preset, "explain_params": models.params.to_dict(), "iexplain_shipped": shipped,
         "segmenter_filters": {key: getattr(models.segmenter_params, key) for key in
                               ("filter", "location_filter", "defect_check", "defect_search_mm",
@@ -353,11 +388,9 @@ def score_segmenters(segmenters: Mapping[str, str | Path], quick: bool = False, 
     segmenter (each with its card's filter settings): ``{name: {set name: pooled figures or skipped reason}}``.
     For comparisons such as finetuned against random init (Table 5), where running iExplain again would add
     nothing. ``deadline`` as in :func:`run_quality`."""
-    from ..explain.params import params_for_model
-    from ..segmenter.inference import load_segmenter
+    from ..segmenter.inference import Segmenter
 
-    loaded = {name: load_segmenter(path, device) for name, path in segmenters.items()}
-    filters = {name: params_for_model(model.card) for name, model in loaded.items()}
+    loaded = {name: StudyStep(Segmenter(path, device=device), path) for name, path in segmenters.items()}
     real_ct = real_ct_root if isinstance(real_ct_root, RealCT) else RealCT(real_ct_root)
     figures: dict = {name: {} for name in loaded}
     for item in quality_sets(quick):
@@ -373,8 +406,8 @@ def score_segmenters(segmenters: Mapping[str, str | Path], quick: bool = False, 
             if progress:
                 progress("quality", None, f"segmenters on {item.name}: {study.case_id}", case=study.case_id)
             true_labels, true_count = truth_instances(study.truth)
-            for name, model in loaded.items():
-                _, mask = segmenter_masks(study.volume, model, filters[name])
+            for name, step in loaded.items():
+                mask = step(None, case=study.case_id, volume=study.volume).detection.labelmap.array > 0
                 score = score_mask(mask, true_labels, true_count, strict_share)
                 scores[name].append(score)
                 if true_count == 0:

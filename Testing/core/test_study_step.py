@@ -127,3 +127,22 @@ def test_only_iexplain_records_its_parameters_and_the_preset_is_announced_once(c
     assert capsys.readouterr().err.count("attribution preset fast") == 1
     segmenter = StudyStep.for_method("segmenter", bundled_model("demo-segmenter"), ExplainParams(), device="cpu")
     assert segmenter.params is None
+
+
+def test_given_no_files_the_step_writes_nothing_and_returns_the_document_it_would_write(phantom_file, tmp_path,
+                                                                                        monkeypatch):
+    """What ``quality`` runs: the same step on a CT in memory, scored without a file."""
+    monkeypatch.chdir(tmp_path)
+    step = StudyStep.for_method("candidates", REDUCER)
+    in_memory = step(None, case="case-7", volume=read_volume(phantom_file))
+    assert list(tmp_path.iterdir()) == []
+    written = step(phantom_file, files_in(tmp_path / "out"), case="case-7")
+    assert np.array_equal(in_memory.detection.labelmap.array, written.detection.labelmap.array)
+    assert in_memory.document["image"] is None and written.document["image"] == str(phantom_file.resolve())
+
+    def timeless(document):
+        return {**document, "image": None, "summary": {k: v for k, v in document["summary"].items() if k != "seconds"}}
+
+    assert timeless(in_memory.document) == timeless(written.document) and in_memory.detection.findings
+    with pytest.raises(ValueError, match="needs the CT"):
+        step(None)

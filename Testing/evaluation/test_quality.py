@@ -202,3 +202,29 @@ def test_sets_option_scores_only_the_sets_asked_for(models, quick_run, tmp_path,
     err = _one_line_error(capsys, ["quality", "--quick", "--classifier", str(classifier), "--segmenter",
                                    str(segmenter), "--sets", "synthetic,lungs", *FAST_IG])
     assert "--sets" in err and "lungs" in err
+
+
+def test_quality_reads_the_inner_answers_of_detects_own_run(models):
+    """``observed``: the detector the study step runs, with what its ``explain`` computed on the way kept (here
+    iExplain's segments before the filters), the same model and the same findings as the plain detector."""
+    from IExplainLib.evaluation.quality_run import observed
+    from IExplainLib.explain import IExplainer
+    from IExplainLib.explain.params import params_for_model
+    from IExplainLib.modelfile import read_card
+    from IExplainLib.phantoms import make_study
+    from IExplainLib.study_step import StudyStep
+
+    classifier, _ = models
+    params = params_for_model(read_card(classifier), overrides={"n_steps": 2, "references": ["zero"],
+                                                                "smoothgrad_samples": 1})
+    explainer = IExplainer(classifier, params, "cpu")
+    watched, seen = observed(explainer, "run")
+    assert watched.model is explainer.model and "run" not in vars(explainer)  # nothing reloaded, original untouched
+    study = make_study(9300, slices=8, size=64)
+    result = StudyStep(watched, classifier, params)(None, volume=study.volume)
+    explanation, segmentation = seen.value
+    assert np.array_equal(segmentation.labelmap, result.detection.labelmap.array)
+    # the segments before the filters are those the findings document counts
+    assert result.document["summary"]["voxels_before_filter"] == int((segmentation.unfiltered > 0).sum()) > 0
+    assert explanation.probabilities.shape == (study.volume.shape[0],)
+    assert np.array_equal(explainer.explain(study.volume).labelmap.array, result.detection.labelmap.array)
