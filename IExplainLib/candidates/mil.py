@@ -8,16 +8,24 @@ largest of its candidates', is pushed towards 1. Candidates that span a PE
 slice are never labelled negative, and no candidate is ever labelled positive by itself. ``naive`` supervision, the
 ablation's comparison, instead calls every candidate that spans a PE slice an embolus; ``soft`` gives each candidate
 the share of its slices that are PE slices as its target.
+
+The loop is :class:`MILTraining`, the reducer's hooks of the training skeleton (``training.run.TrainingRun``): the
+skeleton's refusals, time limit, clean-up of a killed run and model writing, with the reducer's own one-cycle
+schedule. :func:`train_reducer_model` runs it in memory.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..errors import InputError
+from ..training.run import TrainingRun
 from .reducer import needs_patches
 from .training_data import StudyCandidates
 
@@ -66,34 +74,103 @@ def study_loss(model, study: StudyCandidates, bags: Bags, supervision: str, devi
     return torch.stack(terms).mean()
 
 
+@dataclass(frozen=True)
+class MILSettings:
+    """What the reducer's training loop reads: :func:`train_reducer_model`'s arguments."""
+
+    supervision: str = "mil"
+    epochs: int = 30
+    lr: float = 2e-3
+    seed: int = 0
+    min_pe_share: float = 0.0
+
+    def __post_init__(self):
+        if self.supervision not in SUPERVISIONS:
+            raise InputError(f"unknown supervision {self.supervision!r}: choose one of {', '.join(SUPERVISIONS)}")
+        if self.epochs < 1 or not 0 < self.lr < 1:
+            raise InputError("the reducer needs epochs >= 1 and a learning rate in (0, 1)")
+
+    @property
+    def weight_decay(self) -> float:
+        return 1e-3
+
+    @property
+    def amp(self) -> bool:
+        return False  # fp32: the reducer trains on the CPU
+
+    @property
+    def checkpoint_every(self) -> int | None:
+        return None
+
+
+class MILTraining(TrainingRun[MILSettings]):
+    """The reducer's hooks of the training skeleton: each study's candidates are one batch (the study's loss), the
+    studies are shuffled every epoch, AdamW follows a one-cycle schedule, in fp32 on the CPU. ``model`` is trained in
+    place; ``out`` None: in memory (:func:`train_reducer_model`), else the model file
+    (``candidates.train.ReducerTraining`` adds its card). Runs take seconds to minutes, so none keeps a checkpoint:
+    a killed run starts over."""
+
+    resumable = False
+
+    def __init__(self, model: torch.nn.Module, studies: list[StudyCandidates], settings: MILSettings,
+                 out: str | Path | None = None, log: Callable[[str], None] | None = None, **run: Any):
+        super().__init__(settings, out, device="cpu", **run)
+        self.given, self.log = model, log
+        self.studies = [s for s in studies if len(s)]
+        if not self.studies:
+            raise InputError("no study has any candidate to learn from")
+        self.epoch_loss = 0.0
+
+    def resume_settings(self) -> dict:
+        return {}  # never resumed
+
+    def prepare(self, state: dict | None) -> int:
+        self.rng = np.random.default_rng(self.config.seed)
+        self.bags = [study_bags(s, self.config.min_pe_share) for s in self.studies]
+        self.steps_per_epoch = len(self.studies)
+        return self.config.epochs * len(self.studies)
+
+    def build_model(self) -> torch.nn.Module:
+        standardise: Any = self.given.standardise  # the hand features' mean and spread, from the training set
+        standardise.fit(torch.from_numpy(np.concatenate([s.features for s in self.studies])))
+        return self.given
+
+    def build_optimizer(self) -> tuple[torch.optim.Optimizer, Any]:
+        optimiser = torch.optim.AdamW(self.model.parameters(), lr=self.config.lr,
+                                      weight_decay=self.config.weight_decay)
+        return optimiser, torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=self.config.lr,
+                                                              total_steps=self.budget.planned)
+
+    def seed_draws(self) -> None:
+        torch.manual_seed(self.config.seed)
+
+    def batches(self, epoch: int, done_in_epoch: int) -> np.ndarray:
+        self.model.train()
+        self.epoch_loss = 0.0
+        return self.rng.permutation(len(self.studies))[done_in_epoch:]
+
+    def loss_of(self, batch) -> torch.Tensor:
+        return study_loss(self.model, self.studies[batch], self.bags[batch], self.config.supervision)
+
+    def log_step(self, epoch: int, loss: torch.Tensor) -> None:
+        self.epoch_loss += float(loss.detach())
+
+    def end_epoch(self, epoch: int) -> None:
+        if self.log is not None:
+            self.log(f"epoch {epoch + 1}/{self.config.epochs}: loss {self.epoch_loss / len(self.studies):.4f}")
+
+    def card(self) -> dict:
+        """What the loop knows of the model; ``ReducerTraining`` writes the whole card."""
+        return {"training": {"supervision": self.config.supervision, "studies": len(self.studies),
+                             **self.run_facts()}}
+
+
 def train_reducer_model(model, studies: list[StudyCandidates], supervision: str = "mil", epochs: int = 30,
                         lr: float = 2e-3, seed: int = 0, log=None, min_pe_share: float = 0.0):
-    """Train ``model`` in place on ``studies`` (each study one step's loss, studies shuffled every epoch)."""
-    if supervision not in SUPERVISIONS:
-        raise ValueError(f"unknown supervision {supervision!r}: choose one of {', '.join(SUPERVISIONS)}")
-    studies = [s for s in studies if len(s)]
-    if not studies:
-        raise ValueError("no study has any candidate to learn from")
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    model.standardise.fit(torch.from_numpy(np.concatenate([s.features for s in studies])))
-    bags = [study_bags(s, min_pe_share) for s in studies]
-    optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-3)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=lr, total_steps=epochs * len(studies))
-    for epoch in range(epochs):
-        model.train()
-        total = 0.0
-        for index in rng.permutation(len(studies)):
-            loss = study_loss(model, studies[index], bags[index], supervision)
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-            schedule.step()
-            total += float(loss.detach())
-        if log is not None:
-            log(f"epoch {epoch + 1}/{epochs}: loss {total / len(studies):.4f}")
-    model.eval()
-    return model
+    """Train ``model`` in place on ``studies`` (each study one step's loss, studies shuffled every epoch), in memory;
+    returns it in eval mode."""
+    MILTraining(model, studies, MILSettings(supervision, epochs, lr, seed, min_pe_share), log=log).run()
+    return model.eval()
 
 
 @torch.no_grad()

@@ -4,6 +4,10 @@ training, a score threshold chosen on tuning studies, and the model file with it
 The training studies reach :func:`train_reducer` as :class:`StudyCandidates`, which hold no voxel truth. The
 threshold is the one place truth is used, and only that of the *tuning* studies (phantom seeds 8000-8999, as every
 other threshold of the project): it picks the score of the best strict finding F1 there.
+
+:class:`ReducerTraining` is the loop of ``mil.MILTraining`` (the reducer's hooks of the training skeleton) with the
+threshold and the card: the skeleton refuses an existing model, removes what a killed run left, keeps a time limit
+(``deadline``) and writes the model file, as it does for the classifier and the segmenter.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -21,7 +25,7 @@ from ..errors import InputError
 from ..evaluation.froc import FROC_RATES, ScoredStudy, best_f1_threshold, froc_points, sensitivity_by_calibre
 from . import proposals
 from .detector import MODEL_KIND
-from .mil import SUPERVISIONS, score_study, train_reducer_model
+from .mil import SUPERVISIONS, MILSettings, MILTraining, score_study
 from .reducer import REDUCERS, build_reducer
 from .training_data import StudyCandidates
 
@@ -51,6 +55,10 @@ class ReducerTrainConfig:
         if self.architecture == "patch-cnn":
             return {"width": self.width, "use_features": self.use_features}
         return {}
+
+    def mil(self) -> MILSettings:
+        """The training loop's settings."""
+        return MILSettings(self.supervision, self.epochs, self.lr, self.seed, self.bag_min_pe_share)
 
 
 @dataclass
@@ -91,45 +99,58 @@ def tuning_report(model, tuning: list[TuningStudy]) -> tuple[float, dict]:
                        "by_calibre": sensitivity_by_calibre(scored, threshold)}
 
 
+class ReducerTraining(MILTraining):
+    """A reducer model file: the seeded network trained by ``MILTraining``'s loop, then the threshold (``threshold``,
+    else the tuning studies' best strict F1, else 0.5) and the card."""
+
+    def __init__(self, studies: list[StudyCandidates], config: ReducerTrainConfig, out: str | Path, *,
+                 tuning: list[TuningStudy] | None = None, threshold: float | None = None, data: dict | None = None,
+                 command: str = "", log: Callable[[str], None] | None = None, **run: Any):
+        self.begun = time.time()
+        torch.manual_seed(config.seed)  # the initial weights too: the same command makes the same model
+        model = build_reducer(config.architecture, **config.model_options())
+        super().__init__(model, studies, config.mil(), out, log, **run)
+        self.reducer_config, self.all_studies = config, studies
+        self.tuning, self.threshold, self.data, self.command = tuning, threshold, data, command
+
+    def card(self) -> dict:
+        config, studies = self.reducer_config, self.all_studies
+        threshold, tuning_figures = self.threshold, None
+        if threshold is None and self.tuning:
+            threshold, tuning_figures = tuning_report(self.model, self.tuning)
+        threshold = 0.5 if threshold is None else float(threshold)
+        positives = sum(1 for s in studies if not s.negative)
+        return {
+            "kind": MODEL_KIND,
+            "architecture": f"iexplain.reducer.{config.architecture}",
+            "iexplain_version": __version__,
+            "description": "false-positive reducer of candidate filling defects (iexplain detect --method candidates)",
+            "license": "Apache-2.0",
+            "threshold": round(threshold, 4),
+            "reducer": {"architecture": config.architecture, "options": config.model_options(),
+                        "features": list(proposals.FEATURE_NAMES)},
+            "candidates": {"min_mm3": proposals.MIN_CANDIDATE_MM3, "max_mm3": proposals.MAX_CANDIDATE_MM3,
+                           "min_lumen_share": proposals.MIN_LUMEN_SHARE, "calibre_min_radius_mm":
+                           proposals.CALIBRE_MIN_RADIUS_MM},
+            "parameters": int(sum(p.numel() for p in self.model.parameters())),
+            "training": {"supervision": f"slice labels only ({config.supervision})", "config": asdict(config),
+                         "data": {**(self.data or {}), "studies": len(studies), "positive_studies": positives,
+                                  "candidates": int(sum(len(s) for s in studies))},
+                         "command": self.command, **self.run_facts(), "seconds": round(time.time() - self.begun, 1)},
+            "metrics": {"tuning": tuning_figures} if tuning_figures else {},
+        }
+
+
 def train_reducer(studies: list[StudyCandidates], config: ReducerTrainConfig, out: str | Path, *,
                   tuning: list[TuningStudy] | None = None, threshold: float | None = None,
                   data: dict | None = None, command: str = "", overwrite: bool = False,
-                  log: Callable[[str], None] | None = None) -> Path:
-    """Train, choose the threshold (``threshold``, else the tuning studies' best F1, else 0.5), write the model."""
-    from ..modelfile import save_model
-    from ..outputs import check_can_write
-
-    check_can_write(Path(out), overwrite)
-    started = time.time()
-    torch.manual_seed(config.seed)  # the initial weights too: the same command makes the same model
-    model = build_reducer(config.architecture, **config.model_options())
-    train_reducer_model(model, studies, config.supervision, config.epochs, config.lr, config.seed, log,
-                        min_pe_share=config.bag_min_pe_share)
-    tuning_figures = None
-    if threshold is None and tuning:
-        threshold, tuning_figures = tuning_report(model, tuning)
-    threshold = 0.5 if threshold is None else float(threshold)
-    positives = sum(1 for s in studies if not s.negative)
-    card = {
-        "kind": MODEL_KIND,
-        "architecture": f"iexplain.reducer.{config.architecture}",
-        "iexplain_version": __version__,
-        "description": "false-positive reducer of candidate filling defects (iexplain detect --method candidates)",
-        "license": "Apache-2.0",
-        "threshold": round(threshold, 4),
-        "reducer": {"architecture": config.architecture, "options": config.model_options(),
-                    "features": list(proposals.FEATURE_NAMES)},
-        "candidates": {"min_mm3": proposals.MIN_CANDIDATE_MM3, "max_mm3": proposals.MAX_CANDIDATE_MM3,
-                       "min_lumen_share": proposals.MIN_LUMEN_SHARE, "calibre_min_radius_mm":
-                       proposals.CALIBRE_MIN_RADIUS_MM},
-        "parameters": int(sum(p.numel() for p in model.parameters())),
-        "training": {"supervision": f"slice labels only ({config.supervision})", "config": asdict(config),
-                     "data": {**(data or {}), "studies": len(studies), "positive_studies": positives,
-                              "candidates": int(sum(len(s) for s in studies))},
-                     "command": command, "seconds": round(time.time() - started, 1)},
-        "metrics": {"tuning": tuning_figures} if tuning_figures else {},
-    }
-    return save_model(out, model.state_dict(), card, overwrite)
+                  log: Callable[[str], None] | None = None, deadline: float | None = None) -> Path:
+    """Train, choose the threshold (``threshold``, else the tuning studies' best F1, else 0.5), write the model.
+    ``deadline`` (a ``time.monotonic()`` value): the epochs are cut to what fits before it, and the card says so."""
+    run = ReducerTraining(studies, config, out, tuning=tuning, threshold=threshold, data=data, command=command,
+                          log=log, overwrite=overwrite, deadline=deadline)
+    run.run()
+    return run.weights
 
 
 def study_candidates_cached(cache: Path | None, case_id: str, make: Callable[[], StudyCandidates]) -> StudyCandidates:

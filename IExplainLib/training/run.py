@@ -16,7 +16,12 @@ A trainer subclasses :class:`TrainingRun` and supplies:
 - :meth:`~TrainingRun.log_step`, :meth:`~TrainingRun.end_epoch`: bookkeeping, progress, validation;
 - :meth:`~TrainingRun.checkpoint_extras`, :meth:`~TrainingRun.restore`, :meth:`~TrainingRun.seed_draws`: its own
   resumable state (samplers, random generators, history);
-- :meth:`~TrainingRun.card`: the model card (:meth:`~TrainingRun.run_facts` gives the parts every card states).
+- :meth:`~TrainingRun.card`: the model card (:meth:`~TrainingRun.run_facts` gives the parts every card states);
+- :meth:`~TrainingRun.build_optimizer`, only where AdamW with warmup and linear decay is not the trainer's schedule
+  (the candidate reducer's one-cycle schedule).
+
+A run given no ``out`` trains in memory (the caller keeps ``model``: the reducer's experiments), and a trainer whose
+runs take seconds sets ``resumable = False``: neither keeps a checkpoint, so they always start afresh.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Generic, Iterable, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Generic, Iterable, Protocol, TypeVar, cast
 
 from ..errors import InputError
 from ..modelfile import model_paths, save_model
@@ -42,7 +47,17 @@ if TYPE_CHECKING:
 
 
 class RunSettings(Protocol):
-    """The settings of a trainer's config that the skeleton reads (both trainers' configs have them)."""
+    """The settings of a trainer's config that the skeleton reads (every trainer's config has them)."""
+
+    @property
+    def amp(self) -> bool: ...
+    @property
+    def checkpoint_every(self) -> int | None: ...
+
+
+class ScheduleSettings(RunSettings, Protocol):
+    """The settings the default optimiser and schedule read (:meth:`TrainingRun.build_optimizer`): the classifier's
+    and the segmenter's configs have them."""
 
     @property
     def lr(self) -> float: ...
@@ -52,10 +67,6 @@ class RunSettings(Protocol):
     def warmup(self) -> int: ...
     @property
     def final_lr(self) -> float: ...
-    @property
-    def amp(self) -> bool: ...
-    @property
-    def checkpoint_every(self) -> int | None: ...
 
 
 ConfigT = TypeVar("ConfigT", bound=RunSettings)
@@ -68,21 +79,28 @@ def default_checkpoint_path(out: str | Path) -> Path:
 
 
 class TrainingRun(ABC, Generic[ConfigT]):
-    """A run that writes the model ``out`` (safetensors + card). Call :meth:`run` once."""
+    """A run that writes the model ``out`` (safetensors + card); ``out`` None: a run in memory, which writes nothing
+    (the caller keeps :attr:`model`). Call :meth:`run` once."""
 
     steps_per_epoch: int | None = None  # set by prepare() when the run has epochs; None: one epoch the budget ends
+    resumable = True                    # False: no checkpoint is kept or resumed (runs of seconds)
 
-    def __init__(self, config: ConfigT, out: str | Path, *, checkpoint: str | Path | None = None,
+    def __init__(self, config: ConfigT, out: str | Path | None, *, checkpoint: str | Path | None = None,
                  device: str = "auto", overwrite: bool = False, restart: bool = False,
                  deadline: float | None = None, clock: Callable[[], float] = time.monotonic,
                  progress: Callable[..., Any] = QUIET, stop_after_steps: int | None = None):
-        self.weights, self.card_path = model_paths(out)
-        for path in (self.weights, self.card_path):  # refused before any data is read
-            check_can_write(path, overwrite)
+        self._weights: Path | None = None
+        self._card_path: Path | None = None
+        if out is not None:
+            self._weights, self._card_path = model_paths(out)
+        for path in (self._weights, self._card_path):  # refused before any data is read
+            if path is not None:
+                check_can_write(path, overwrite)
         if stop_after_steps is not None and stop_after_steps < 1:
             raise InputError(f"stop_after_steps must be at least 1, not {stop_after_steps}")
         self.config = config
-        self.checkpoint = Path(checkpoint) if checkpoint else default_checkpoint_path(out)
+        self._checkpoint = None if out is None or not self.resumable else \
+            Path(checkpoint) if checkpoint else default_checkpoint_path(out)
         self.device_name = device
         self.overwrite, self.restart = overwrite, restart
         self.deadline, self.clock = deadline, clock
@@ -93,6 +111,25 @@ class TrainingRun(ABC, Generic[ConfigT]):
         self.resumed_from: int | None = None     # the checkpoint's step when the run continued one
         self.settings: dict = {}
         self.started = 0.0                       # time.monotonic() when the loop began
+
+    @property
+    def in_memory(self) -> bool:
+        """A run given no ``out``: it writes no model."""
+        return self._weights is None
+
+    @property
+    def weights(self) -> Path:
+        """The model file's weights (``.safetensors``)."""
+        return _named(self._weights, "model file")
+
+    @property
+    def card_path(self) -> Path:
+        return _named(self._card_path, "model card")
+
+    @property
+    def checkpoint(self) -> Path:
+        """The checkpoint of a resumable run that writes its model."""
+        return _named(self._checkpoint, "checkpoint")
 
     # -- hooks -------------------------------------------------------------------------------------------------
 
@@ -145,6 +182,15 @@ class TrainingRun(ABC, Generic[ConfigT]):
     def written(self, path: Path) -> None:
         """After the model is written (main process only)."""
 
+    def build_optimizer(self) -> tuple[torch.optim.Optimizer, Any]:
+        """The optimiser and its learning-rate schedule (stepped after every optimiser step): AdamW with the paper's
+        warmup and linear decay to the step budget's end."""
+        import torch
+
+        config = cast(ScheduleSettings, self.config)
+        optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        return optimizer, warmup_linear_decay(optimizer, config.warmup, self.budget, config.final_lr)
+
     # -- the run -----------------------------------------------------------------------------------------------
 
     def run_facts(self) -> dict:
@@ -161,12 +207,13 @@ class TrainingRun(ABC, Generic[ConfigT]):
             raise InputError("a time limit needs a single process (under torchrun the ranks could stop apart)")
         self.report = self.progress if self.context.is_main else QUIET
         try:
-            if self.context.is_main:  # only the main process writes these, so no other rank can be writing them now
-                clean_interrupted_run([self.checkpoint, self.weights, self.card_path], self.report)
+            files = [path for path in (self._checkpoint, self._weights, self._card_path) if path is not None]
+            if self.context.is_main and files:  # only the main process writes these: no other rank writes them now
+                clean_interrupted_run(files, self.report)
             self._build()
             self.started = time.monotonic()
             self.stopped = self._train()
-            return None if self.stopped else self._write_model()
+            return None if self.stopped or self.in_memory else self._write_model()
         finally:
             self.context.close()
 
@@ -175,13 +222,12 @@ class TrainingRun(ABC, Generic[ConfigT]):
 
         self.settings = self.resume_settings()
         # the random state is restored after the model is built, so that building it does not consume the draws
-        state = checkpoint_to_resume(self.checkpoint, self.settings, self.restart, restore_rng=False)
+        state = None if self._checkpoint is None else \
+            checkpoint_to_resume(self._checkpoint, self.settings, self.restart, restore_rng=False)
         self.budget = StepBudget(self.prepare(state), self.deadline, self.clock)
         self.model = self.build_model()
-        config = self.config
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-        self.scheduler = warmup_linear_decay(self.optimizer, config.warmup, self.budget, config.final_lr)
-        self.precision = Precision(self.context.device, config.amp)
+        self.optimizer, self.scheduler = self.build_optimizer()
+        self.precision = Precision(self.context.device, self.config.amp)
         if state is not None:
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
@@ -224,6 +270,8 @@ class TrainingRun(ABC, Generic[ConfigT]):
         return self.steps_per_epoch is not None and self.step % self.steps_per_epoch == 0
 
     def save_checkpoint(self) -> None:
+        if self._checkpoint is None:  # a run in memory, or one that is not resumable
+            return
         extras = self.checkpoint_extras()
         if self.context.is_main:
             save_checkpoint(self.checkpoint, {
@@ -236,7 +284,14 @@ class TrainingRun(ABC, Generic[ConfigT]):
         path = None
         if self.context.is_main:
             path = save_model(self.weights, self.weights_to_save(), self.card(), overwrite=self.overwrite)
-            self.checkpoint.unlink(missing_ok=True)  # the model is written: the run is over, nothing left to resume
+            if self._checkpoint is not None:  # the model is written: the run is over, nothing left to resume
+                self._checkpoint.unlink(missing_ok=True)
             self.written(path)
         self.context.barrier()
         return path
+
+
+def _named(path: Path | None, what: str) -> Path:
+    if path is None:
+        raise ValueError(f"this training run has no {what} (a run in memory, or one that keeps no checkpoint)")
+    return path

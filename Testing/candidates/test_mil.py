@@ -6,10 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from IExplainLib.candidates.mil import score_study, study_bags, train_reducer_model
+from IExplainLib.candidates.mil import (MILSettings, MILTraining, score_study, study_bags, study_loss,
+                                        train_reducer_model)
 from IExplainLib.candidates.reducer import build_reducer
 from IExplainLib.candidates.training_data import StudyCandidates, prepare_study
 from IExplainLib.cli.main import main
+from IExplainLib.errors import InputError
 
 
 def _study(ranges, labels, features=None):
@@ -50,9 +52,61 @@ def test_mil_learns_the_one_embolus_of_each_bag():
     assert scores[3] > 0.8 and np.delete(scores, 3).max() < 0.3
 
 
-def test_unknown_supervision_is_refused():
-    with pytest.raises(ValueError, match="supervision"):
+def test_unknown_supervision_and_studies_without_candidates_are_refused_as_input_errors():
+    with pytest.raises(InputError, match="supervision"):
         train_reducer_model(build_reducer("features-mlp"), [_study([(0, 0)], [1])], "boxes")
+    with pytest.raises(InputError, match="no study has any candidate"):
+        train_reducer_model(build_reducer("features-mlp"), [_study(np.zeros((0, 2)), [1])], "mil")
+
+
+def _reference_loop(model, studies, supervision, epochs, lr, seed, min_pe_share):
+    """The reducer's loop as it was written before it ran on the training skeleton (session 19), kept here as the
+    reference its weights must match to the bit."""
+    studies = [s for s in studies if len(s)]
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    model.standardise.fit(torch.from_numpy(np.concatenate([s.features for s in studies])))
+    bags = [study_bags(s, min_pe_share) for s in studies]
+    optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-3)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=lr, total_steps=epochs * len(studies))
+    for _ in range(epochs):
+        model.train()
+        for index in rng.permutation(len(studies)):
+            loss = study_loss(model, studies[index], bags[index], supervision)
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+    return model.eval()
+
+
+@pytest.mark.parametrize("architecture, supervision, share", [("features-mlp", "mil", 0.0), ("patch-cnn", "mil", 1.0),
+                                                              ("features-mlp", "soft", 0.0)])
+def test_the_loop_on_the_training_skeleton_trains_the_same_weights_as_the_plain_loop(architecture, supervision,
+                                                                                    share):
+    rng = np.random.default_rng(3)
+    studies = [_study([(2 * i, 2 * i + 1) for i in range(5)], rng.random(10) < 0.3) for _ in range(4)]
+    studies.append(_study(np.zeros((0, 2)), np.zeros(4, bool)))  # no candidate: left out by both
+    options = {"width": 4} if architecture == "patch-cnn" else {}
+    trained = []
+    for train in (train_reducer_model, _reference_loop):
+        torch.manual_seed(5)
+        model = build_reducer(architecture, **options)
+        trained.append(train(model, studies, supervision, 3, 2e-3, 11, min_pe_share=share))
+    ours, reference = (model.state_dict() for model in trained)
+    assert not trained[0].training and ours.keys() == reference.keys()
+    assert all(torch.equal(ours[key], reference[key]) for key in reference)
+    assert not torch.equal(ours["standardise.mean"], torch.zeros_like(ours["standardise.mean"]))  # it was fitted
+
+
+def test_the_loop_logs_each_epoch_and_trains_in_memory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    lines = []
+    studies = [_study([(0, 1), (1, 2)], [0, 1, 0]), _study([(0, 0)], [0])]
+    run = MILTraining(build_reducer("features-mlp"), studies, MILSettings(epochs=2), log=lines.append)
+    assert run.in_memory and run.run() is None and run.step == 4
+    assert [line.split(":")[0] for line in lines] == ["epoch 1/2", "epoch 2/2"]
+    assert list(tmp_path.iterdir()) == []
 
 
 class _NoTruth:

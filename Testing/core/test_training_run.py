@@ -199,3 +199,35 @@ def test_a_rerun_removes_the_temporaries_a_killed_run_left(tmp_path):
     LineFit(tmp_path / "line.safetensors", progress=lambda *args, **kwargs: messages.append(args)).run()
     assert not any(path.exists() for path in leftovers) and theirs.exists()
     assert any("removed" in str(message) for message in messages)
+
+
+def test_a_run_in_memory_trains_and_writes_nothing(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    run = LineFit(None)
+    assert run.in_memory and run.run() is None and run.step == 8
+    assert ("written", "line.safetensors") not in run.calls and not any(c[0] == "checkpoint" for c in run.calls)
+    assert list(tmp_path.iterdir()) == []
+    torch.manual_seed(0)
+    assert float(run.model.weight.detach()) > float(torch.nn.Linear(1, 1).weight.detach()) + 0.2  # it learnt anyway
+    with pytest.raises(ValueError, match="no model file"):
+        run.weights
+
+
+class QuickFit(LineFit):
+    """A trainer whose runs take seconds (as the candidate reducer's): no checkpoint, and its own schedule."""
+
+    resumable = False
+
+    def build_optimizer(self):
+        optimizer = torch.optim.SGD(self.model.parameters(), lr=0.05)
+        return optimizer, torch.optim.lr_scheduler.StepLR(optimizer, step_size=4, gamma=0.5)
+
+
+def test_a_run_that_is_not_resumable_keeps_no_checkpoint_and_may_bring_its_own_schedule(tmp_path):
+    leftover = tmp_path / ".partial-0123abcd-quick.safetensors"
+    leftover.write_bytes(b"half")
+    run = QuickFit(tmp_path / "quick.safetensors")
+    assert run.run() == tmp_path / "quick.safetensors" and not leftover.exists()
+    assert run.resumed_from is None and not any(call[0] in ("checkpoint", "restore") for call in run.calls)
+    assert not (tmp_path / "quick.checkpoint.pt").exists()
+    assert isinstance(run.optimizer, torch.optim.SGD) and run.scheduler.get_last_lr()[0] == pytest.approx(0.05 / 4)
