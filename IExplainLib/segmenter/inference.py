@@ -143,14 +143,3 @@ class Segmenter:
         return Detection(volume.with_array(labelmap), volume.with_array(probability), int(labelmap.max(initial=0)),
                          rows, {"voxels": int(labelmap.sum())}, method="segmenter")
 
-
-def detect_with_segmenter(volume, model_path, device: str = "auto", progress: Callable | None = None,
-                          threshold: float | None = None, filter: bool = True,
-                          loaded: LoadedSegmenter | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """``(mask, probability)`` of one study by the segmenter (:meth:`Segmenter.segment`) with its card's filters,
-    or none with ``filter=False``."""
-    from ..explain.params import params_for_model
-
-    loaded = loaded or load_segmenter(model_path, device)
-    filters = params_for_model(loaded.card).replace(filter=filter)
-    return Segmenter(loaded, filters, threshold=threshold).segment(volume, progress)

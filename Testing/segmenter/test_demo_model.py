@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
-
+from IExplainLib.explain.params import ExplainParams
 from IExplainLib.modelfile import load_model_file
-from IExplainLib.segmenter.inference import detect_with_segmenter
+from IExplainLib.segmenter.inference import Segmenter
 
 MODEL = Path(__file__).resolve().parents[2] / "Resources" / "Models" / "demo-segmenter.safetensors"
 
@@ -23,9 +23,10 @@ def test_demo_segmenter_is_small_and_says_what_it_was_trained_on():
 def test_demo_segmenter_finds_emboli_in_held_out_phantoms():
     from IExplainLib.phantoms import make_study
 
+    segmenter = Segmenter(MODEL, ExplainParams(filter=False), "cpu")
     for seed in (9500, 9501):  # never trained on; the size it was trained at
         study = make_study(seed, slices=40, size=256, n_emboli=4)
-        mask, probability = detect_with_segmenter(study.volume, MODEL, device="cpu", filter=False)
+        mask, probability = segmenter.segment(study.volume)
         assert mask.shape == probability.shape == study.volume.shape
         truth = study.truth > 0
         # learnt from noisy pseudo-labels only: the probability is still over twice as high on the emboli as elsewhere

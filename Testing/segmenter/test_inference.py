@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from IExplainLib.errors import InputError, ModelFileError
-from IExplainLib.explain.params import ExplainParams
-from IExplainLib.segmenter.inference import Segmenter, detect_with_segmenter, load_segmenter, segment_probability
+from IExplainLib.explain.params import ExplainParams, params_for_model
+from IExplainLib.modelfile import read_card
+from IExplainLib.segmenter.inference import Segmenter, load_segmenter, segment_probability
 from IExplainLib.volume import Volume
 
 from .conftest import tiny_study
@@ -34,7 +35,7 @@ def test_detect_returns_mask_and_probability_on_the_ct_grid(tiny_model):
     # an anisotropic grid with an odd matrix: the network grid differs, the outputs must not
     volume = Volume(study.volume.array[:, :, :61], (study.volume.spacing[0] * 1.3, study.volume.spacing[1], 2.0),
                     study.volume.origin)
-    mask, probability = detect_with_segmenter(volume, tiny_model, device="cpu", threshold=0.3, filter=False)
+    mask, probability = Segmenter(tiny_model, ExplainParams(filter=False), "cpu", threshold=0.3).segment(volume)
     assert mask.shape == probability.shape == volume.shape
     assert mask.dtype == np.uint8 and probability.dtype == np.float32
     assert 0.0 <= probability.min() and probability.max() <= 1.0
@@ -45,21 +46,22 @@ def test_cluster_filters_only_remove_findings(tiny_model):
     study = tiny_study(9003)
     loaded = load_segmenter(tiny_model, "cpu")
     cut = float(np.quantile(segment_probability(study.volume, loaded), 0.99))  # the untrained net: some voxels pass
-    raw, probability = detect_with_segmenter(study.volume, None, threshold=cut, filter=False, loaded=loaded)
     filters = ExplainParams(min_cluster_voxels=100, max_center_distance_px=160)
+    raw, probability = Segmenter(loaded, filters.replace(filter=False), threshold=cut).segment(study.volume)
+    assert np.array_equal(raw, (probability >= cut).astype(np.uint8))
     kept, _ = Segmenter(loaded, filters, threshold=cut).segment(study.volume)
     assert np.all(kept <= raw)
     strict, _ = Segmenter(loaded, filters.replace(min_cluster_voxels=10 ** 9), threshold=cut).segment(study.volume)
     assert raw.sum() > 0 and strict.sum() == 0
-    unfiltered, _ = Segmenter(loaded, filters.replace(filter=False), threshold=cut).segment(study.volume)
-    assert np.array_equal(unfiltered, raw)
 
 
 def test_the_segmenter_is_a_detector_with_the_card_filters_by_default(tiny_model):
     study = tiny_study(9005)
     segmenter = Segmenter(tiny_model, device="cpu")
     detection = segmenter.explain(study.volume)
-    mask, probability = detect_with_segmenter(study.volume, tiny_model, device="cpu")
+    card_filters = params_for_model(read_card(tiny_model))
+    assert segmenter.params == card_filters
+    mask, probability = Segmenter(load_segmenter(tiny_model, "cpu"), card_filters).segment(study.volume)
     assert detection.method == "segmenter" and np.array_equal(detection.labelmap.array, mask)
     assert detection.heat is not None and np.array_equal(detection.heat.array, probability)
     assert detection.labelmap.same_grid(study.volume)

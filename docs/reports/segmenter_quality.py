@@ -1,32 +1,24 @@
 """The segmenter rows of `iexplain quality` alone (same held-out sets, same scoring, the card's filters), for
-comparing segmenters without re-running iExplain. usage: python segmenter_quality.py SEGMENTER [SEGMENTER ...]"""
+comparing segmenters without re-running iExplain: `score_segmenters`, which runs each segmenter through the study
+step as `iexplain detect --method segmenter` does. usage: python segmenter_quality.py SEGMENTER [SEGMENTER ...]"""
 import sys
 
-import numpy as np
-
-from IExplainLib.evaluation.finding_metrics import FindingScore, score_mask, truth_instances
-from IExplainLib.evaluation.quality_sets import RealCT, quality_sets, set_studies
+from IExplainLib.evaluation.quality_run import score_segmenters
 from IExplainLib.explain.params import params_for_model
-from IExplainLib.finding_filters import keep_findings
-from IExplainLib.segmenter.inference import detect_with_segmenter, load_segmenter
+from IExplainLib.modelfile import read_card
+
+
+def _cell(block: dict) -> str:
+    return f"{block['f1'] or 0:.3f} ({block['tp']}/{block['fp']}/{block['fn']})"
+
 
 for path in sys.argv[1:]:
-    loaded = load_segmenter(path, "cpu")
-    params = params_for_model(loaded.card)
+    params = params_for_model(read_card(path))
     print(f"## {path} (filters: location {params.location_filter}, defect check {params.defect_check})")
-    real_ct = RealCT(None)
-    for item in quality_sets(False):
-        total, negatives = FindingScore(), []
-        for study in set_studies(item, real_ct):
-            raw, _ = detect_with_segmenter(study.volume, path, loaded=loaded, filter=False)
-            kept = keep_findings(raw, params, study.volume)
-            labels, count = truth_instances(study.truth)
-            score = score_mask(kept, labels, count)
-            total = total + score
-            if count == 0:
-                negatives.append(score.as_dict()["findings"])
-        d = total.as_dict()
-        print(f"| {item.name} | {d['intersection']['f1'] or 0:.3f} ({d['intersection']['tp']}/{d['intersection']['fp']}/"
-              f"{d['intersection']['fn']}) | {d['strict']['f1'] or 0:.3f} ({d['strict']['tp']}/{d['strict']['fp']}/"
-              f"{d['strict']['fn']}) | {d['dice'] or 0:.3f} | "
-              f"{np.mean(negatives) if negatives else float('nan'):.1f} |", flush=True)
+    for name, item in score_segmenters({path: path}, device="cpu")[path].items():
+        if "skipped" in item:
+            print(f"| {name} | skipped: {item['skipped']} |")
+            continue
+        negatives = item["fp_per_negative_study"]
+        print(f"| {name} | {_cell(item['intersection'])} | {_cell(item['strict'])} | {item['dice'] or 0:.3f} | "
+              f"{float('nan') if negatives is None else negatives:.1f} |", flush=True)
