@@ -288,22 +288,13 @@ def pack_models(models_dir: str | Path, out_dir: str | Path, max_bytes: int, max
     stems.sort(key=lambda stem: (priority.index(stem) if stem in priority else len(priority), stem))
     cards = sorted(models.glob("*.json"))
     capacity = min(max_bytes, max_parts * int(part_mib * MIB))
-
-    def fits(chosen: dict[str, Path]) -> bool:
-        return _tar_size([p.stat().st_size for p in [*cards, *chosen.values()]]) <= capacity
-
-    chosen: dict[str, Path] = {}
-    for stem in stems:
-        original = models / f"{stem}.safetensors"
-        smallest = original
-        if original.stat().st_size > MIB:
-            smallest = to_bf16(original, work / f"{stem}.safetensors", overwrite=True)
-        if fits({**chosen, stem: smallest}):
-            chosen[stem] = smallest
-    for stem in list(chosen):
-        original = models / f"{stem}.safetensors"
-        if chosen[stem] != original and fits({**chosen, stem: original}):
-            chosen[stem] = original
+    originals = {stem: models / f"{stem}.safetensors" for stem in stems}
+    smallest = {stem: to_bf16(path, work / f"{stem}.safetensors", overwrite=True) if path.stat().st_size > MIB
+                else path for stem, path in originals.items()}
+    forms = admit_models(stems, {stem: path.stat().st_size for stem, path in originals.items()},
+                         {stem: path.stat().st_size for stem, path in smallest.items()},
+                         [card.stat().st_size for card in cards], capacity)
+    chosen = {stem: originals[stem] if form == "original" else smallest[stem] for stem, form in forms.items()}
     files: list[Path] = [card for card in cards if card.stem not in chosen]
     for stem, weights in chosen.items():
         files += [weights, weights.with_suffix(".json")]
@@ -312,3 +303,25 @@ def pack_models(models_dir: str | Path, out_dir: str | Path, max_bytes: int, max
     return {"manifest": str(manifest),
             "shipped": {stem: "original" if weights.parent == models else "bfloat16" for stem, weights in chosen.items()},
             "left": [stem for stem in stems if stem not in chosen]}
+
+
+def admit_models(stems: Sequence[str], original_bytes: dict[str, int], smallest_bytes: dict[str, int],
+                 card_bytes: Sequence[int], capacity: int) -> dict[str, str]:
+    """Which models' weights fit ``capacity`` bytes of parts beside every card, in ``stems`` order: each first in its
+    smallest form while the tar still fits, then back to the original where that still fits.
+    Returns ``{stem: "original"|"bfloat16"}`` of the admitted ones (the smallest form of a model at most 1 MiB is
+    its original)."""
+
+    def fits(chosen: dict[str, int]) -> bool:
+        return _tar_size([*card_bytes, *chosen.values()]) <= capacity
+
+    chosen: dict[str, int] = {}
+    forms: dict[str, str] = {}
+    for stem in stems:
+        if fits({**chosen, stem: smallest_bytes[stem]}):
+            chosen[stem] = smallest_bytes[stem]
+            forms[stem] = "original" if smallest_bytes[stem] == original_bytes[stem] else "bfloat16"
+    for stem in list(chosen):
+        if forms[stem] != "original" and fits({**chosen, stem: original_bytes[stem]}):
+            chosen[stem], forms[stem] = original_bytes[stem], "original"
+    return forms

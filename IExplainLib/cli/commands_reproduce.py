@@ -44,6 +44,11 @@ def register(subparsers) -> None:
     parser.add_argument("--workers", type=int, help="phantom processes (default: every CPU core)")
     parser.add_argument("--real-ct", metavar="DIR", help="folder holding popi_4dct_phase00_chest_ct for the quality "
                         "sets that need it (default: $IEXPLAIN_REAL_CT or ../shared/data/real-ct; skipped if absent)")
+    parser.add_argument("--dry-plan", action="store_true", help="print the plan (sizes, whose weights come back from "
+                        "a lent GPU machine, seconds per phase) and exit: nothing runs, OUT is not touched")
+    parser.add_argument("--no-bundled", dest="compare_bundled", action="store_false",
+                        help="do not score the bundled models on the quality sets (the closing decision then keeps "
+                             "them: not compared)")
     add_device(parser)
     add_overwrite(parser)
     add_progress(parser)
@@ -73,8 +78,14 @@ def run_reproduce(args) -> int:
                       train_studies=args.studies, finetune_studies=args.finetune_studies,
                       tune_studies=args.tune_studies, slices=args.slices, size=args.size,
                       segmenter_batch=args.segmenter_batch, preset=args.preset)
+    if args.dry_plan:
+        from ..reproduce.plan import dry_plan, format_plan
+
+        print(format_plan(dry_plan(scale, args.minutes, args.device)))
+        return 0
     options = ReproduceOptions(Path(args.out), scale, args.minutes, device=args.device, data=data,
                                overwrite=args.overwrite, real_ct=args.real_ct, workers=args.workers,
+                               compare_bundled=args.compare_bundled,
                                command="iexplain " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
     report = Reproduction(options, progress_from(args)).run()
     if args.progress != "json":

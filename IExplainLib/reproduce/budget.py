@@ -6,13 +6,18 @@ over takes its excess from them, so the last phase ends at the run's end. A phas
 ``time.monotonic()`` value) that stops on time with what it has; its result is recorded as soon as it returns, and
 ``on_record`` (the report writer) runs after every phase, so a finished phase is never lost to a later one's failure.
 A phase whose inputs are missing (an earlier phase failed or made nothing) is skipped with the reason.
+
+Inside a phase, :func:`cut_at` stops work that would run past the phase's share at the next network call (a window
+batch of attribution, a patch batch of a segmenter): the study in flight is given up with :class:`PhaseTimeUp`,
+and the phase keeps what it finished before.
 """
 
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterator
 
 from ..errors import IExplainError
 
@@ -21,6 +26,29 @@ STATUSES = ("done", "partial", "skipped", "failed")
 
 class PhaseSkipped(Exception):
     """Raised by a phase that cannot run (its inputs are missing): the run records the reason and goes on."""
+
+
+class PhaseTimeUp(Exception):
+    """Raised inside :func:`cut_at` by the first network call after the deadline: the study in flight is given up."""
+
+
+@contextmanager
+def cut_at(deadline: float, clock: Callable[[], float] = time.monotonic) -> Iterator[None]:
+    """Within the block, any torch module called once ``clock()`` has reached ``deadline`` raises
+    :class:`PhaseTimeUp` (a global forward pre-hook, removed on leaving): library code that checks the clock only
+    between studies (tuning h, the quality sets) is stopped at a window or batch boundary instead of running a long
+    study to its end."""
+    import torch
+
+    def stop(module, args) -> None:
+        if clock() >= deadline:
+            raise PhaseTimeUp(f"the phase's share ended inside a study (at {type(module).__name__})")
+
+    handle = torch.nn.modules.module.register_module_forward_pre_hook(stop)
+    try:
+        yield
+    finally:
+        handle.remove()
 
 
 @dataclass

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -46,6 +46,7 @@ OUTPUT_NAMES = ("models", "work", "reproduce.json", "reproduce.md", "quality.jso
 MODEL_NAMES = {"classifier": "classifier", "wsl": "wsl-segmenter", "finetuned": "finetuned-from-wsl",
                "scratch": "random-init", "reducer": "reducer"}
 NO_REDUCER = "no reducer: the reducer phase did not run or made none"
+NOT_ASKED = "the bundled models were not scored (--no-bundled)"
 
 
 @dataclass
@@ -60,6 +61,7 @@ class ReproduceOptions:
     workers: int | None = None
     command: str = ""
     phases: tuple[str, ...] = PHASES
+    compare_bundled: bool = True    # score the bundled models too, for the decision bundled vs new
 
     def __post_init__(self):
         unknown = [name for name in self.phases if name not in PHASES]
@@ -192,6 +194,9 @@ class Reproduction:
         return summary
 
     def phase_bench(self, deadline: float) -> dict:
+        """The attribution figures in the first 60 % of the share, the segmenter's in the rest (and whatever the
+        attribution left). Both stop at their deadline with the parts they measured; a part out of memory is named
+        under ``errors`` and the others kept (:mod:`IExplainLib.benchmarks.parts`)."""
         import json
 
         import torch
@@ -200,9 +205,14 @@ class Reproduction:
         from ..outputs import write_text_atomic
 
         assert self.device is not None  # run() sets it before any phase
-        settings = attribution.settings_for(self.device, quick=self.scale.bench == "quick")
+        s = self.scale
+        settings = attribution.settings_for(self.device, quick=s.bench == "quick")
+        if s.bench == "quick":  # this run's own classifier architecture: a quick bench of a small run stays small
+            settings = replace(settings, backbone=s.backbone, input_size=s.input_size)
+        now = time.monotonic()
+        split = now + 0.6 * max(0.0, deadline - now)
         figures = {"attribution": _one_line_errors(lambda: attribution.run(device=str(self.device),
-                                                                           settings=settings))}
+                                                                           settings=settings, deadline=split))}
         if self.device.type == "cuda":
             torch.cuda.empty_cache()  # the segmenter figures run in a child process: leave it the GPU's memory
         if time.monotonic() >= deadline:
@@ -210,13 +220,15 @@ class Reproduction:
         else:
             model = self._untrained_segmenter(self.work / "bench-segmenter.safetensors")
             figures["segmenter"] = _one_line_errors(lambda: segmenter.run(
-                device=str(self.device), model=model, slices=self.scale.bench_slices, size=self.scale.bench_size,
-                reference=False, threads=torch.get_num_threads()))
+                device=str(self.device), model=model, slices=s.bench_slices, size=s.bench_size, reference=False,
+                threads=torch.get_num_threads(), deadline=deadline))
             figures["segmenter"]["model"] = "untrained network of this run's segmenter spec (time does not " \
                                             "depend on the weights)"
-        partial = any("skipped" in block or "error" in block for block in figures.values())
+        partial = any("skipped" in block or "error" in block or "errors" in block or
+                      (block.get("parts") or {}).get("skipped") or (block.get("parts") or {}).get("cut")
+                      for block in figures.values())
         write_text_atomic(self.out / "bench.json", json.dumps(figures, indent=2) + "\n", overwrite=True)
-        return {**figures, "partial": partial}
+        return {**figures, "partial": bool(partial)}
 
     def phase_classifier(self, deadline: float) -> dict:
         import os
@@ -265,14 +277,23 @@ class Reproduction:
 
     def phase_tune(self, deadline: float) -> dict:
         from ..evaluation.tuning_run import tune_threshold
+        from .budget import PhaseTimeUp, cut_at
+        from .quality_phase import StudyTimes
 
         self._need("classifier")
         studies = self._evaluation_studies("tune")
         if not studies:
             raise PhaseSkipped("no tuning studies with voxel truth")
-        result = tune_threshold(None, None, self.paths["classifier"], overrides=self._explain_overrides(),
-                                target_sensitivity=0.9, device=str(self.device), write_card=True,
-                                progress=self.progress, deadline=deadline, given_studies=studies)
+        times = StudyTimes(self.progress)
+        try:  # a study in flight at the deadline is given up at its next window batch: h stays the card's
+            with cut_at(deadline), self._attribution_precision():
+                result = tune_threshold(None, None, self.paths["classifier"], overrides=self._explain_overrides(),
+                                        target_sensitivity=0.9, device=str(self.device), write_card=True,
+                                        progress=times, deadline=deadline, given_studies=studies)
+        except PhaseTimeUp:
+            return {"high_threshold": None, "cut_inside_study": True, "studies": len(times.seconds),
+                    "message": "h was not tuned: the share ended inside a study (the card's h is kept)",
+                    "partial": True}
         chosen = result["chosen"]
         return {"high_threshold": chosen["high_threshold"], "target_met": chosen["target_met"],
                 "unfiltered": chosen["unfiltered"], "filtered": chosen["filtered"], "studies": result["studies"],
@@ -289,24 +310,37 @@ class Reproduction:
         return {**result, "without_slice_labels": len(of_role(self.studies, "train")) - len(training)}
 
     def phase_pseudo_label(self, deadline: float) -> dict:
+        """iExplain on the training studies. No study starts unless the longest so far would still fit; one in
+        flight at the deadline is given up at its next window batch (:func:`~.budget.cut_at`), except the first,
+        which may run to twice the share (the segmenter needs a label to learn from)."""
         from ..evaluation.finding_metrics import FindingScore, score_mask, truth_instances
         from ..explain.explainer import IExplainer
+        from .budget import PhaseTimeUp, cut_at
 
+        started = time.monotonic()
         self._need("classifier")
         assert self.device is not None  # run() sets it before any phase
         explainer = IExplainer(self.paths["classifier"], self._params(), self.device)
         training = of_role(self.studies, "train")
-        score, scored, seconds = FindingScore(), 0, []
+        score, scored = FindingScore(), 0
+        seconds: list[float] = []
+        cut = None
         for index, study in enumerate(training):
-            if time.monotonic() >= deadline:
+            if self.pseudo and time.monotonic() + max(seconds, default=0.0) >= deadline:
                 break
             self.progress("pseudo-label", index / len(training), f"study {study.id}")
-            started = time.monotonic()
+            begun = time.monotonic()
             volume = study.load()
-            detection, explainer = _explain_fitting_memory(volume, explainer)
+            try:
+                with cut_at(deadline if self.pseudo else deadline + max(0.0, deadline - started)), \
+                        self._attribution_precision():
+                    detection, explainer = _explain_fitting_memory(volume, explainer)
+            except PhaseTimeUp:
+                cut = study.id
+                break
             label = (detection.labelmap.array > 0).astype(np.uint8)
             self.pseudo[study.id] = label
-            seconds.append(time.monotonic() - started)
+            seconds.append(time.monotonic() - begun)
             truth = study.load_truth() if study.has_truth else None
             if truth is not None:
                 score = score + score_mask(label, *truth_instances(truth))
@@ -316,10 +350,26 @@ class Reproduction:
         return {"studies": len(self.pseudo), "of": len(training), "preset": self.scale.preset,
                 "high_threshold": explainer.params.high_threshold,
                 "rows_per_attribution_pass": explainer.params.batch_size,
+                "attribution_precision": self._precision_name(),
                 "seconds_per_study": round(float(np.mean(seconds)), 2),
                 "positive_labels": sum(1 for label in self.pseudo.values() if label.any()),
                 "scored_against_truth": scored, "score": score.as_dict() if scored else None,
+                **({"cut_inside_study": cut} if cut else {}),
                 "partial": len(self.pseudo) < len(training)}
+
+    def _attribution_precision(self):
+        """bf16 autocast for attribution on CUDA (its agreement with fp32 is measured by the bench's ``bf16``
+        part); float32 elsewhere (a CPU without bf16 units runs it several times slower)."""
+        import contextlib
+
+        import torch
+
+        if self.device is not None and self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def _precision_name(self) -> str:
+        return "bf16 autocast" if self.device is not None and self.device.type == "cuda" else "float32"
 
     def _segmenter_spec(self):
         from ..segmenter.spec import SegmenterSpec
@@ -392,11 +442,13 @@ class Reproduction:
                 "partial": bool(finetuned["stopped_by_deadline"] or scratch["stopped_by_deadline"])}
 
     def phase_quality(self, deadline: float) -> dict:
+        """The run's models on the held-out sets, then the bundled ones on the sets the run's were scored on, each
+        set under the share's deadline (:mod:`.quality_phase`); ends with the decision bundled vs new."""
         from ..evaluation.candidate_quality import candidates_markdown
         from ..evaluation.quality_report import format_markdown, write_quality_report
-        from ..evaluation.quality_run import TIME_SPENT, run_quality, score_segmenters
         from ..evaluation.quality_sets import RealCT, quality_sets
         from ..outputs import write_text_atomic
+        from .quality_phase import CUT, TIME_SPENT, StudyTimes, decide, figure_of
 
         pipeline = all(self.paths[key].exists() for key in ("classifier", "wsl"))
         reducer = self.paths["reducer"].exists()
@@ -405,25 +457,50 @@ class Reproduction:
                                "did not make")
         quick = self.scale.quality_quick
         real_ct = RealCT(self.options.real_ct)  # read once for every method
-        now = time.monotonic()
-        # iExplain and the WSL segmenter, then the Table 5 segmenters, then the candidate detector
-        splits = (0.55, 0.75) if pipeline and reducer else (0.7, 1.0)
-        first, second = (now + share * (deadline - now) for share in splits)
+        names = [item.name for item in quality_sets(quick)]
+        times = StudyTimes(self.progress)
+        # iExplain and the WSL segmenter, the bundled pair, the Table 5 segmenters, the candidate detector and the
+        # bundled one: each step's share of what is left when it starts (time a step leaves passes on)
+        compare = self.options.compare_bundled
+        shares = {**({"pipeline": 0.35, "bundled": 0.2 if compare else 0.0, "table5": 0.1} if pipeline else {}),
+                  **({"candidates": 0.2, "bundled_candidates": 0.15 if compare else 0.0} if reducer else {})}
+
+        def step_deadline(step: str) -> float:
+            now, left = time.monotonic(), list(shares)[list(shares).index(step):]
+            return now + max(0.0, deadline - now) * shares[step] / sum(shares[name] for name in left)
+
         report: dict = {"format": "iexplain-quality", "version": 1, "quick": quick, "sets": []}
         table5: dict = {}
+        new: dict = {}
+        bundled: dict = {}
+        reasons: dict = {}
         if pipeline:
-            report = run_quality(self.paths["classifier"], self.paths["wsl"], quick=quick, params=self._params(),
-                                 real_ct_root=real_ct, device=str(self.device), progress=self.progress,
-                                 deadline=first)
-            others = {name: self.paths[key] for name, key in (("finetuned", "finetuned"), ("random_init", "scratch"))
-                      if self.paths[key].exists()}
-            write_quality_report(report, self.out / "quality.json", self.out / "quality.md", overwrite=True)
-            table5 = score_segmenters(others, quick=quick, real_ct_root=real_ct, device=str(self.device),
-                                      progress=self.progress, deadline=second) if others else {}
+            merged = self._pipeline_quality(self.paths["classifier"], self.paths["wsl"], self._params(), names,
+                                            real_ct, step_deadline("pipeline"), times)
+            pipeline = merged is not None
+            report = merged or report
+            scored = [item["name"] for item in report["sets"] if not item["skipped"]]
+            for model in ("classifier", "wsl-segmenter"):
+                new[model] = {item["name"]: figure_of(model, item) for item in report["sets"] if not item["skipped"]}
+            if pipeline:
+                write_quality_report(report, self.out / "quality.json", self.out / "quality.md", overwrite=True)
+            figures, reasons["classifier"] = (self._bundled_pipeline_quality(scored, real_ct, step_deadline("bundled"),
+                                                                              times) if compare else ({}, NOT_ASKED))
+            reasons["wsl-segmenter"] = reasons["classifier"]
+            for model in ("classifier", "wsl-segmenter"):
+                bundled[model] = {name: figure_of(model, block) for name, block in figures.items()}
+            table5 = self._table5_quality(quick, real_ct, names, step_deadline("table5"), times)
         failed = None
         if reducer:
             try:
-                report["candidates"] = self._score_candidates(quick, real_ct, deadline)
+                report["candidates"] = self._score_candidates(quick, real_ct, names, step_deadline("candidates"),
+                                                              times)
+                new["reducer"] = {name: figure_of("reducer", block)
+                                  for name, block in report["candidates"]["sets"].items() if "skipped" not in block}
+                figures, reasons["reducer"] = self._bundled_candidates(
+                    [name for name, block in report["candidates"]["sets"].items() if "skipped" not in block],
+                    quick, real_ct, step_deadline("bundled_candidates"), times) if compare else ({}, NOT_ASKED)
+                bundled["reducer"] = {name: figure_of("reducer", block) for name, block in figures.items()}
             except Exception as error:  # the other methods' figures must not be lost to it
                 failed = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
                 report["candidates"] = {"skipped": f"the candidate detector failed: {failed}"}
@@ -441,24 +518,95 @@ class Reproduction:
                                   "needs the classifier and WSL segmenter models, which earlier phases did not make")
         blocks = [block for item in sets.values()
                   for block in (item, *(item.get(n) or {} for n in (*table5, "candidates")))]
-        cut = any(block.get("skipped") == TIME_SPENT or block.get("partial") for block in blocks) or bool(failed)
+        cut = any(block.get("skipped") in (TIME_SPENT, CUT) or block.get("partial") for block in blocks) \
+            or bool(failed)
         candidates = report["candidates"]
         return {"quick_sets": quick, "report": "quality.json", "runtime_s": report.get("runtime_s"), "sets": sets,
                 "candidates": ({"skipped": candidates["skipped"]} if "skipped" in candidates else
                                {"model": candidates["model"], "seconds": candidates["seconds"]}),
-                "partial": cut}
+                "study_seconds_longest": round(times.longest(), 2),
+                "decision": decide(new, bundled, {k: v for k, v in reasons.items() if v}), "partial": cut}
 
-    def _score_candidates(self, quick: bool, real_ct, deadline: float) -> dict:
+    def _pipeline_quality(self, classifier: Path, segmenter: Path, params, names, real_ct, deadline: float,
+                          times) -> dict | None:
+        """``run_quality`` of a classifier and segmenter, set by set inside ``deadline`` (merged; None: no set
+        scored)."""
+        from ..evaluation.quality_run import run_quality
+        from .quality_phase import merge_quality_reports, per_set
+
+        def score(name: str, soft: float) -> dict:
+            with self._attribution_precision():
+                return run_quality(classifier, segmenter, quick=self.scale.quality_quick, params=params,
+                                   real_ct_root=real_ct, device=str(self.device), progress=times, deadline=soft,
+                                   only_sets=[name])
+
+        reports, missing = per_set(score, names, deadline, times)
+        return merge_quality_reports(reports, missing)
+
+    def _bundled_pipeline_quality(self, names, real_ct, deadline: float, times) -> tuple[dict, str]:
+        """The bundled classifier (its own h, this run's attribution preset) and segmenter on ``names``:
+        ({set: summary}, why some were not scored)."""
+        from ..explain.params import params_for_model
+        from ..modelfile import bundled_model, read_card
+        from .quality_phase import BUNDLED
+
+        classifier, segmenter = bundled_model(BUNDLED["classifier"]), bundled_model(BUNDLED["wsl-segmenter"])
+        if not (classifier.exists() and segmenter.exists()):
+            return {}, f"no bundled {classifier.stem} or {segmenter.stem} in {classifier.parent}"
+        params = params_for_model(read_card(classifier), overrides=self._explain_overrides())
+        merged = self._pipeline_quality(classifier, segmenter, params, names, real_ct, deadline, times)
+        sets = {item["name"]: item for item in (merged or {}).get("sets", []) if not item["skipped"]}
+        return sets, "" if len(sets) == len(names) else "the bundled models' share of the phase ran out"
+
+    def _table5_quality(self, quick: bool, real_ct, names, deadline: float, times) -> dict:
+        """The finetuned and random-init segmenters on the quality sets (Table 5), cut at ``deadline``."""
+        from ..evaluation.quality_run import score_segmenters
+        from .budget import PhaseTimeUp, cut_at
+        from .quality_phase import CUT
+
+        others = {name: self.paths[key] for name, key in (("finetuned", "finetuned"), ("random_init", "scratch"))
+                  if self.paths[key].exists()}
+        if not others:
+            return {}
+        try:
+            with cut_at(deadline):
+                return score_segmenters(others, quick=quick, real_ct_root=real_ct, device=str(self.device),
+                                        progress=times, deadline=deadline - times.longest())
+        except PhaseTimeUp:
+            return {name: {item: {"skipped": CUT} for item in names} for name in others}
+        finally:
+            times.close()
+
+    def _score_candidates(self, quick: bool, real_ct, names, deadline: float, times) -> dict:
         """The candidate detector with this run's reducer on the quality sets, as ``iexplain quality`` scores it."""
         from ..candidates.detector import CandidateDetector
-        from ..evaluation.candidate_quality import score_candidate_detector
         from ..evaluation.quality_run import _model_entry
 
         detector = CandidateDetector(self.paths["reducer"])
         started = time.monotonic()
-        figures = score_candidate_detector(detector, quick, real_ct, self.progress, deadline=deadline)
+        figures = self._candidates_per_set(detector, quick, real_ct, names, deadline, times)
         return {"model": _model_entry(self.paths["reducer"], detector.card, detector.threshold), "sets": figures,
                 "seconds": round(time.monotonic() - started, 1)}
+
+    def _bundled_candidates(self, names, quick: bool, real_ct, deadline: float, times) -> tuple[dict, str]:
+        from ..candidates.detector import CandidateDetector
+        from ..modelfile import bundled_model
+        from .quality_phase import BUNDLED
+
+        path = bundled_model(BUNDLED["reducer"])
+        if not path.exists():
+            return {}, f"no bundled {path.stem} in {path.parent}"
+        figures = self._candidates_per_set(CandidateDetector(path), quick, real_ct, names, deadline, times)
+        sets = {name: block for name, block in figures.items() if "skipped" not in block}
+        return sets, "" if len(sets) == len(names) else "the bundled reducer's share of the phase ran out"
+
+    def _candidates_per_set(self, detector, quick: bool, real_ct, names, deadline: float, times) -> dict:
+        from ..evaluation.candidate_quality import score_candidate_detector
+        from .quality_phase import per_set
+
+        figures, missing = per_set(lambda name, soft: score_candidate_detector(
+            detector, quick, real_ct, times, deadline=soft, only_sets=[name])[name], names, deadline, times)
+        return {name: figures.get(name) or {"skipped": missing[name]} for name in names}
 
     @staticmethod
     def _quality_sets(report: dict, table5: dict, expected: dict[str, int], no_pipeline: str | None) -> dict:

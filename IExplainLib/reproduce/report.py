@@ -9,6 +9,8 @@ import platform
 import sys
 from pathlib import Path
 
+from .quality_phase import BUNDLED, METHOD, MODELS, decision_markdown
+
 REPORT_FORMAT = "iexplain-reproduce"
 
 
@@ -65,10 +67,17 @@ def _bench_lines(bench: dict) -> list[str]:
             "max_relative_difference", "max_relative_difference_bf16",
             "study_windows", "study_speedup_vs_captum_loop_estimated")
     lines += [f"| attribution {key} | {_num(figures[key])} |" for key in keys if key in figures]
+    agreement = figures.get("bf16_vs_fp32") or {}
+    lines += [f"| attribution bf16 vs fp32 {key} | {_num(value, 4)} |" for key, value in agreement.items()]
     segmenter = bench.get("segmenter") or {}
     segmenter_keys = ("study_shape_zyx", "device", "network", "seconds", "gpu_peak_allocated_gb", "peak_rss_gb",
                       "skipped")
     lines += [f"| segmenter {key} | {_num(segmenter[key])} |" for key in segmenter_keys if key in segmenter]
+    for name, block in (("attribution", figures), ("segmenter", segmenter)):
+        parts = block.get("parts") or {}
+        for kind in ("skipped", "cut"):
+            lines += [f"| {name} part {part} {kind} | {why} |" for part, why in (parts.get(kind) or {}).items()]
+        lines += [f"| {name} part {part} error | {why} |" for part, why in (block.get("errors") or {}).items()]
     return ["| figure | value |", "|---|---|"] + lines if lines else []
 
 
@@ -114,7 +123,9 @@ def format_markdown(report: dict) -> str:
         validation = classifier.get("validation") or {}
         lines.append(f"- classifier {classifier['backbone']} at {classifier['input_size']} px: {classifier['steps']} "
                      f"steps, validation AUROC {_num(validation.get('auroc'))}, F1 {_num(validation.get('f1'))}")
-    if tune:
+    if tune and tune.get("high_threshold") is None:
+        lines.append(f"- {tune.get('message', 'h was not tuned')}")
+    elif tune:
         lines.append(f"- h = {tune['high_threshold']:g} on {tune['studies']} studies ({tune['preset']} preset; target "
                      f"sensitivity {'met' if tune['target_met'] else 'not met'})")
     reducer = result("reducer")
@@ -155,7 +166,13 @@ def format_markdown(report: dict) -> str:
     bench = result("bench")
     if bench:
         lines += ["", "## Speed (`iexplain bench` figures)", ""] + _bench_lines(bench)
+    lines += ["", *decision_markdown(quality.get("decision") or {name: _unscored(name) for name in MODELS})]
     return "\n".join(lines) + "\n"
+
+
+def _unscored(model: str) -> dict:
+    return {"method": METHOD[model], "bundled_model": BUNDLED[model], "sets": {}, "decision": "keep",
+            "why": "the quality phase did not score it"}
 
 
 def write_report(report: dict, out: Path) -> list[Path]:

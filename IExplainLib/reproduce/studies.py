@@ -73,7 +73,8 @@ def phantom_plan(counts: dict[str, int]) -> list[tuple[str, int, bool]]:
 def make_phantoms(counts: dict[str, int], slices: int, size: int, deadline: float | None = None,
                   workers: int | None = None, progress=None) -> tuple[list[Study], dict]:
     """The phantoms of every role, made in parallel processes; those not finished by ``deadline`` are dropped,
-    except the least a run needs (two training studies and the first of every other role), which are waited for.
+    except the least a run needs (two training studies and the first of every other role), which are waited for;
+    workers still busy then are stopped before this returns, so that no phantom is made while a model trains.
     Returns (studies in plan order, a summary for the report)."""
     plan = phantom_plan(counts)
     workers = max(1, min(workers or os.cpu_count() or 1, len(plan)))
@@ -95,8 +96,11 @@ def make_phantoms(counts: dict[str, int], slices: int, size: int, deadline: floa
                       if seed - FIRST_SEED[role] < (2 if role == "train" else 1) and (role, seed) not in made]
             for job in needed:
                 made[jobs[job]] = job.result()
+            for job in jobs:  # phantoms finished while the needed ones were awaited are kept too
+                if job.done() and not job.cancelled() and job.exception() is None:
+                    made[jobs[job]] = job.result()
     finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+        _shut_down(pool)
     studies = []
     for role, seed, _ in plan:
         study = made.get((role, seed))
@@ -113,6 +117,21 @@ def make_phantoms(counts: dict[str, int], slices: int, size: int, deadline: floa
                "seconds": round(time.monotonic() - started, 1),
                "partial": len(studies) < len(plan)}
     return studies, summary
+
+
+def _shut_down(pool: futures.ProcessPoolExecutor) -> int:
+    """Cancel the phantoms not started and stop the workers still making one nobody waits for any more, so that
+    they take no core from the phases that follow (the executor has no public call for it: its process table is
+    read, where it exists, before shutting down clears it). Returns how many workers were still alive (busy, or
+    idle and not yet gone) and were stopped."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    running = [process for process in processes if process.is_alive()]
+    for process in running:
+        process.terminate()
+    for process in running:
+        process.join(timeout=10)
+    return len(running)
 
 
 def dataset_studies(root: str | Path, counts: dict[str, int]) -> tuple[list[Study], dict]:

@@ -38,12 +38,14 @@ sys.exit(main(sys.argv[1:]))
 def dry_run(tmp_path_factory):
     """One toy run of the whole command (about a minute on one core), in a process where the packages the GPU
     device lacks cannot be imported. Its budget is ten times what it needs, so that a loaded machine (CI beside
-    other work on two cores) cuts no phase short: phases end when their work is done, not at their deadline."""
+    other work on two cores) cuts no phase short: phases end when their work is done, not at their deadline.
+    The bundled models are not scored (--no-bundled): the bundled classifier at 256 px would fill the quality
+    phase's share on a CPU; test_quality_phase.py compares the run's reducer with the bundled one."""
     out = tmp_path_factory.mktemp("reproduce") / "run"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH": str(PROJECT)}
     started = time.monotonic()
     result = subprocess.run([sys.executable, "-c", WITHOUT_MODULES, "reproduce", str(out), "--scale", "toy",
-                             "--minutes", "10", "--device", "cpu", "--progress", "quiet"],
+                             "--minutes", "10", "--device", "cpu", "--progress", "quiet", "--no-bundled"],
                             env=env, cwd=PROJECT, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     return out, result.returncode, time.monotonic() - started
@@ -121,7 +123,8 @@ def test_without_a_reducer_the_quality_phase_says_the_candidates_were_skipped(dr
     # a run whose phases left out "reducer": its quality phase, given the dry run's classifier and WSL segmenter
     out, _, _ = dry_run
     run = Reproduction(ReproduceOptions(tmp_path / "run", scale_for("toy"), 2.0, device="cpu",
-                                        phases=("data", "classifier", "pseudo-label", "segmenter", "quality")))
+                                        phases=("data", "classifier", "pseudo-label", "segmenter", "quality"),
+                                        compare_bundled=False))
     run.device = torch.device("cpu")
     run.models.mkdir(parents=True)
     for name in ("classifier", "wsl-segmenter"):
@@ -208,3 +211,31 @@ def test_a_failing_benchmark_keeps_the_other_figures(tmp_path, monkeypatch):
     assert bench["result"]["attribution"] == {"error": "RuntimeError: CUDA out of memory. Tried to allocate 80 GiB"}
     assert bench["result"]["segmenter"]["seconds"] >= 0
     assert json.loads((tmp_path / "run" / "bench.json").read_text())["segmenter"]["study_shape_zyx"] == [16, 64, 64]
+
+
+def test_dry_run_models_come_back_as_the_device_call_packs_them(dry_run, tmp_path):
+    # what benchmarks/device/run.sh does after the run: both models' weights among at most 8 result files of at
+    # most 16 MiB (4 parts beside run.log, reproduce.md, reports.tar.gz and the manifest), then joined and checked
+    from IExplainLib.model_parts import MIB, join_parts, pack_models
+
+    out, _, _ = dry_run
+    bench = json.loads((out / "bench.json").read_text())
+    assert not [key for block in bench.values() for key in block if key in ("error", "errors")], bench
+    assert bench["attribution"]["bf16_vs_fp32"]["heat_pearson"] > 0.99
+    summary = pack_models(out / "models", tmp_path / "back", max_bytes=60 * MIB, max_parts=4, part_mib=16,
+                          work_dir=tmp_path / "bf16")
+    assert {"classifier", "wsl-segmenter"} <= set(summary["shipped"]) and not summary["left"]
+    parts = sorted((tmp_path / "back").iterdir())
+    assert len(parts) + 3 <= 8 and all(path.stat().st_size <= 16 * MIB for path in parts)
+    joined = join_parts(summary["manifest"], tmp_path / "joined")
+    for name, kind in (("classifier", "classifier"), ("wsl-segmenter", "segmenter")):
+        assert load_model_file(tmp_path / "joined" / f"{name}.safetensors", expected_kind=kind)
+    assert len(joined) >= 4
+    # the report ends with the decision: bundled vs new per model and set, then one ship / keep line per model
+    tail = (out / "reproduce.md").read_text().rstrip().splitlines()[-3:]
+    assert [line.split(":")[0] for line in tail] == ["- classifier", "- wsl-segmenter", "- reducer"]
+    assert all("**ship**" in line or "**keep**" in line for line in tail)
+    decision = json.loads((out / "reproduce.json").read_text())["phases"]["quality"]["result"]["decision"]
+    assert decision["classifier"]["decision"] == "keep"  # --no-bundled: nothing to compare with
+    assert all(row["winner"] == "not compared: the bundled models were not scored (--no-bundled)"
+               for row in decision["classifier"]["sets"].values())

@@ -73,3 +73,21 @@ def test_large_classifiers_explain_in_fewer_rows_per_pass():
     assert explain_batch_size("iexplain_efficientnetv2_tiny", 128) == 64
     assert explain_batch_size("tf_efficientnetv2_s", 384) == 32
     assert explain_batch_size("tf_efficientnetv2_l", 512) == 4
+
+
+def test_workers_nobody_waits_for_are_stopped_before_training_starts():
+    # a worker busy for a minute (as a phantom still being made when the data phase ends) is stopped at once
+    import concurrent.futures as futures
+    import multiprocessing
+    import time
+
+    from IExplainLib.reproduce.studies import _shut_down
+
+    pool = futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("forkserver"))
+    busy = pool.submit(time.sleep, 60)
+    while not busy.running():
+        time.sleep(0.05)
+    worker = next(iter(pool._processes.values()))
+    started = time.monotonic()
+    assert _shut_down(pool) == 1
+    assert time.monotonic() - started < 15 and not worker.is_alive()
