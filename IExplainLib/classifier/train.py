@@ -42,6 +42,8 @@ from .warm_start import initial_weights
 if TYPE_CHECKING:
     import torch
 
+LOSS_READ_EVERY = 10    # steps between readings of the loss on a GPU (each reading waits for the GPU)
+
 
 def default_cache_path(weights: Path) -> Path:
     """The folder beside the model where its training studies are prepared."""
@@ -104,6 +106,7 @@ class ClassifierTraining(TrainingRun[ClassifierTrainConfig]):
         self.history: list[dict] = []
         self.metrics: dict = {}          # the last validation's
         self.epoch_losses: list[float] = []
+        self.pending_losses: list[torch.Tensor] = []  # on a GPU: losses not read yet (no sync every step)
 
     def resume_settings(self) -> dict:
         return resume_settings(self.asked_spec, self.init, self.config)
@@ -166,7 +169,13 @@ class ClassifierTraining(TrainingRun[ClassifierTrainConfig]):
         self.loader: torch.utils.data.DataLoader[tuple[torch.Tensor, float]] = torch.utils.data.DataLoader(
             self.dataset,  # type: ignore[arg-type]
             batch_size=config.batch_size, sampler=self.sampler, drop_last=True, num_workers=config.workers,
-            pin_memory=context.device.type == "cuda", persistent_workers=False)
+            pin_memory=context.device.type == "cuda",
+            # on CUDA workers are kept between epochs, except where the dataset changes each epoch (mined hard
+            # negatives or evidence positives are set in this process and must reach fresh workers); on the CPU
+            # they are not, as before: a kept worker draws no new seed from this process's generator each epoch,
+            # which would change the draws of CPU runs with workers
+            persistent_workers=context.device.type == "cuda" and config.workers > 0 and not config.hard_negatives
+            and config.positive_centres != "evidence")
         self.loss_function = torch.nn.BCEWithLogitsLoss()
         self.record = {
             "spec": self.spec.to_dict(), "train_ids": self.train_ids, "val_ids": self.val_ids, "seed": self.seed,
@@ -232,12 +241,24 @@ class ClassifierTraining(TrainingRun[ClassifierTrainConfig]):
             return self.loss_function(self.network(inputs).float(), labels)
 
     def log_step(self, epoch: int, loss: torch.Tensor) -> None:
-        self.epoch_losses.append(float(loss.detach()))
+        self.pending_losses.append(loss.detach())
+        if self.context.device.type == "cuda" and self.step % LOSS_READ_EVERY and self.step % self.epoch_steps:
+            return  # on a GPU the losses are read every LOSS_READ_EVERY steps and at an epoch's end, not each step
+        self._read_losses()
         self.report("train", (self.step % self.epoch_steps or self.epoch_steps) / self.epoch_steps,
                     f"epoch {epoch + 1}/{self.config.epochs}", step=self.step,
                     loss=float(np.mean(self.epoch_losses[-20:])), lr=self.scheduler.get_last_lr()[0])
 
+    def _read_losses(self) -> None:
+        """The losses kept on the device since the last reading, as numbers (one sync for all of them)."""
+        if self.pending_losses:
+            import torch
+
+            self.epoch_losses += torch.stack(self.pending_losses).float().tolist()
+            self.pending_losses = []
+
     def end_epoch(self, epoch: int) -> None:
+        self._read_losses()  # a deadline may end an epoch between readings
         self.metrics = validate(self.model, self.val_studies, self.spec, self.context, self.config.batch_size * 2)
         self.history.append({"epoch": epoch + 1, "step": self.step,
                              "train_loss": self.context.mean(float(np.mean(self.epoch_losses))),

@@ -27,6 +27,8 @@ from .spec import (ARCHITECTURE, SegmenterSpec, build_network, complete_state_di
 if TYPE_CHECKING:
     import torch
 
+LOSS_READ_EVERY = 10    # steps between readings of the loss on a GPU (each reading waits for the GPU)
+
 
 @dataclass
 class TrainConfig:
@@ -71,6 +73,7 @@ class SegmenterTraining(TrainingRun[TrainConfig]):
         super().__init__(config, out, **run)
         self.cases, self.spec, self.card_given, self.init_state = cases, spec, card or {}, init_state
         self.losses: list[float] = []     # every step's loss, averaged over the processes
+        self.pending_losses: list[torch.Tensor] = []  # on a GPU: losses not read yet (no sync every step)
 
     def resume_settings(self) -> dict:
         return resume_settings(self.spec, self.config)
@@ -109,6 +112,7 @@ class SegmenterTraining(TrainingRun[TrainConfig]):
                     f"resumed from step {self.step} ({self.checkpoint.name})", force=True, step=self.step)
 
     def checkpoint_extras(self) -> dict:
+        self._read_losses()
         return {"sampler": _gather_sampler_states(self.sampler, self.context), "generator": self.generator.get_state(),
                 "losses": self.losses[-1000:]}
 
@@ -132,12 +136,25 @@ class SegmenterTraining(TrainingRun[TrainConfig]):
         return self.loss_function(logits.float(), labels)
 
     def log_step(self, epoch: int, loss: torch.Tensor) -> None:
-        self.losses.append(self.context.mean(loss.item()))
+        self.pending_losses.append(loss.detach())
+        if self.context.device.type == "cuda" and self.step % LOSS_READ_EVERY and self.step < self.config.iterations:
+            return  # on a GPU the losses are read every LOSS_READ_EVERY steps and at the last, not each step
+        self._read_losses()
         recent = self.losses[-20:]
         self.report("train", self.step / self.config.iterations, f"step {self.step}/{self.config.iterations}",
                     step=self.step, loss=sum(recent) / len(recent), lr=self.scheduler.get_last_lr()[0])
 
+    def _read_losses(self) -> None:
+        """The losses kept on the device since the last reading, as numbers (one sync for all of them)."""
+        if self.pending_losses:
+            import torch
+
+            self.losses += [self.context.mean(value) for value in
+                            torch.stack(self.pending_losses).float().tolist()]
+            self.pending_losses = []
+
     def card(self) -> dict:
+        self._read_losses()  # a deadline may stop the run between readings (one process: no collective here)
         config, recent = self.config, self.losses[-50:]
         card = {"kind": "segmenter", "architecture": ARCHITECTURE, "spec": self.spec.to_card(),
                 "parameters": count_parameters(self.model), **self.card_given}
