@@ -11,7 +11,8 @@
 # under $OUT. At most 8 files of at most 16 MiB each, 64 MiB in all, come back from $OUT, so the run writes into
 # /tmp and copies back 8 at most:
 #   run.log            this log
-#   reproduce.md       the report (phases, figures, the held-out table)
+#   reproduce.md       the report (phases, figures, the held-out table, which weights came back, and last the
+#                      decision: bundled vs new per model and quality set, "ship" or "keep" per model)
 #   reports.tar.gz     reproduce.json, quality.json, quality.md, bench.json
 #   models.parts.json  the manifest of the model parts (every part's and file's sha256)
 #   models.part01..04  every model card, and the weights of as many models as fit the bytes left (64 MiB less the
@@ -19,8 +20,9 @@
 #                      wsl-segmenter, finetuned-from-wsl, random-init; bf16 copies (IExplainLib/model_parts.py)
 #                      where the float32 file does not fit. Here: iexplain join-parts models.parts.json -o DIR
 #                      (docs/reproduce.md, "Shipping the models").
-# Extra arguments go to `iexplain reproduce` (e.g. --backbone tf_efficientnetv2_l --input-size 512). Off the GPU,
-# DEVICE=cpu MINUTES=1.5 bash benchmarks/device/run.sh --scale toy checks the script itself.
+# Extra arguments go to `iexplain reproduce` (e.g. --backbone tf_efficientnetv2_l --input-size 512; --dry-plan prints
+# the sizes, the weights that come back and the seconds per phase without running). Off the GPU,
+# DEVICE=cpu MINUTES=1.5 bash benchmarks/device/run.sh --scale toy checks the script itself (torch single-threaded).
 set -uo pipefail
 export PYTHONUNBUFFERED=1
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -34,6 +36,8 @@ rm -f "$OUT"/{reproduce,quality}.{json,md} "$OUT"/bench.json "$OUT"/{models,repo
   "$OUT"/models.part[0-9][0-9]
 log="$OUT/run.log"
 python="${PYTHON:-python3}"
+# off the GPU (the self-check on a few shared cores) one torch thread each is faster than oversubscribed threads
+[ "${DEVICE:-cuda}" = cpu ] && export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" MKL_NUM_THREADS="${MKL_NUM_THREADS:-1}"
 
 main() {
   echo "== $(date -u +%FT%TZ) iexplain reproduce on $(hostname), $MINUTES min"
@@ -75,10 +79,15 @@ models, out = Path(sys.argv[1]), Path(sys.argv[2])
 used = sum(path.stat().st_size for path in out.iterdir() if path.is_file())
 budget = 64 * MIB - used - 512 * 1024 - 64 * 1024  # the log still growing, the manifest
 summary = pack_models(models, out, max_bytes=budget, max_parts=4, part_mib=16, work_dir="/tmp/iexplain-bf16")
-for stem, form in summary["shipped"].items():
-    print(f"weights back: {stem} ({form})")
-for stem in summary["left"]:
-    print(f"weights left on the machine (no room in 64 MiB): {stem} (its card comes back)")
+lines = [f"- {stem}: weights back ({form})" for stem, form in summary["shipped"].items()]
+lines += [f"- {stem}: weights left on the machine (no room in 64 MiB; its card comes back)" for stem in summary["left"]]
+print("\n".join(lines))
+# the report says which weights came back, just before its closing decision (which stays last)
+report = out / "reproduce.md"
+if report.is_file():
+    text, mark = report.read_text(), "## Decision: bundled vs new"
+    section = "## Weights brought back (models.part*, iexplain join-parts)\n\n" + "\n".join(lines) + "\n\n"
+    report.write_text(text.replace(mark, section + mark) if mark in text else text + "\n" + section)
 PY
   fi
   ls -l "$RUN/models" "$OUT" 2>/dev/null
