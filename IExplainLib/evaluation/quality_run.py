@@ -33,6 +33,7 @@ from ..finding_filters import keep_findings
 from ..study_step import StudyResult as StepResult, StudyStep
 from .finding_metrics import STRICT_SHARE, FindingScore, score_mask, truth_instances
 from .quality_sets import RealCT, quality_sets, set_studies
+from .study_sets import StudyCut, StudyGuard, guarded
 
 if TYPE_CHECKING:
     from ..explain.explainer import IExplainer
@@ -287,6 +288,7 @@ def _out_of_time(deadline: float | None) -> bool:
 
 
 TIME_SPENT = "the time limit was reached before this set"
+CUT = "the time limit was reached inside this set's first study"
 NOT_CHOSEN = "not among the sets asked for (--sets)"
 
 
@@ -303,7 +305,8 @@ def _chosen_sets(sets, names: Sequence[str] | None) -> tuple:
 def run_quality(classifier: str | Path, segmenter: str | Path, quick: bool = False, params=None,
                 strict_share: float = STRICT_SHARE, real_ct_root: str | Path | RealCT | None = None,
                 device: str = "auto", progress: Progress | None = None, deadline: float | None = None,
-                preset: dict | None = None, only_sets: Sequence[str] | None = None) -> dict:
+                preset: dict | None = None, only_sets: Sequence[str] | None = None,
+                guard: StudyGuard | None = None) -> dict:
     """The quality report (a JSON-ready dict) of two models on the fixed held-out sets (``quick``: tiny ones).
 
     ``real_ct_root``: the folder of the real CT, or a :class:`RealCT` already read (shared between runs).
@@ -311,7 +314,10 @@ def run_quality(classifier: str | Path, segmenter: str | Path, quick: bool = Fal
     (its figures pool the studies scored), a set not reached is skipped with that reason.
     ``preset``: how the attribution preset was chosen (``PresetChoice.as_dict()``), recorded in the report.
     ``only_sets``: score only the sets of these names (the others are listed as skipped), for costly settings such
-    as the paper's attribution preset on a CPU."""
+    as the paper's attribution preset on a CPU.
+    ``guard``: every study runs inside ``guard()`` (e.g. ``reproduce.budget.cut_at``); a :class:`StudyCut` raised
+    there gives up that study: its set keeps the studies finished (``partial``, ``cut_inside_study`` names the one
+    given up; skipped with :data:`CUT` when none was) and no later set is started (:data:`TIME_SPENT`)."""
     if not 0.0 < strict_share <= 1.0:
         raise InputError(f"--strict-share must lie in (0, 1], got {strict_share}")
     started = time.monotonic()
@@ -324,6 +330,7 @@ def run_quality(classifier: str | Path, segmenter: str | Path, quick: bool = Fal
     runnable = [item for item in sets if item in chosen and (real_ct.available or not item.needs_real_ct)]
     total = sum(item.studies for item in runnable)
     done = 0
+    cut: str | None = None  # the study given up by the guard: nothing is started after it
     summaries, all_results = [], []
     for item in sets:
         if item not in chosen:
@@ -334,19 +341,28 @@ def run_quality(classifier: str | Path, segmenter: str | Path, quick: bool = Fal
             continue
         set_started = time.monotonic()
         results = []
-        for study in set_studies(item, real_ct):
+        cut_here = None
+        for study in set_studies(item, real_ct) if cut is None else ():
             if _out_of_time(deadline):
                 break
             if progress:
                 progress("quality", done / total, f"{item.name}: {study.case_id}", case=study.case_id)
-            results.append(score_study(models, study, item.name, strict_share))
+            try:
+                with guarded(guard):
+                    scored = score_study(models, study, item.name, strict_share)
+            except StudyCut:
+                cut = cut_here = study.case_id
+                break
+            results.append(scored)
             done += 1
         if not results:
-            summaries.append(_skipped(item, TIME_SPENT))
+            summaries.append(_skipped(item, CUT if cut_here else TIME_SPENT))
             continue
         summary = summarise_set(item, results, models.explainer.threshold, shipped)
         summary["seconds"] = round(time.monotonic() - set_started, 1)
         summary["partial"] = len(results) < item.studies
+        if cut_here:
+            summary["cut_inside_study"] = cut_here
         summaries.append(summary)
         all_results += results
     explainer = models.explainer
@@ -383,16 +399,19 @@ def run_quality(classifier: str | Path, segmenter: str | Path, quick: bool = Fal
 
 def score_segmenters(segmenters: Mapping[str, str | Path], quick: bool = False, strict_share: float = STRICT_SHARE,
                      real_ct_root: str | Path | RealCT | None = None, device: str = "auto",
-                     progress: Callable | None = None, deadline: float | None = None) -> dict:
+                     progress: Callable | None = None, deadline: float | None = None,
+                     guard: StudyGuard | None = None) -> dict:
     """Several segmenters alone on the quality command's held-out sets, scored as ``run_quality`` scores its
     segmenter (each with its card's filter settings): ``{name: {set name: pooled figures or skipped reason}}``.
     For comparisons such as finetuned against random init (Table 5), where running iExplain again would add
-    nothing. ``deadline`` as in :func:`run_quality`."""
+    nothing. ``deadline`` and ``guard`` as in :func:`run_quality`: a study cut inside ``guard()`` is given up for
+    every segmenter (they stay compared on the same studies), the studies scored before it are kept."""
     from ..segmenter.inference import Segmenter
 
     loaded = {name: StudyStep(Segmenter(path, device=device), path) for name, path in segmenters.items()}
     real_ct = real_ct_root if isinstance(real_ct_root, RealCT) else RealCT(real_ct_root)
     figures: dict = {name: {} for name in loaded}
+    cut: str | None = None
     for item in quality_sets(quick):
         if item.needs_real_ct and not real_ct.available:
             for name in loaded:
@@ -400,23 +419,31 @@ def score_segmenters(segmenters: Mapping[str, str | Path], quick: bool = False, 
             continue
         scores: dict = {name: [] for name in loaded}
         negatives: dict = {name: [] for name in loaded}
-        for study in set_studies(item, real_ct):
+        cut_here = None
+        for study in set_studies(item, real_ct) if cut is None else ():
             if _out_of_time(deadline):
                 break
             if progress:
                 progress("quality", None, f"segmenters on {item.name}: {study.case_id}", case=study.case_id)
             true_labels, true_count = truth_instances(study.truth)
-            for name, step in loaded.items():
-                mask = step(None, case=study.case_id, volume=study.volume).detection.labelmap.array > 0
-                score = score_mask(mask, true_labels, true_count, strict_share)
+            try:
+                with guarded(guard):
+                    study_scores = {name: score_mask(step(None, case=study.case_id, volume=study.volume)
+                                                     .detection.labelmap.array > 0, true_labels, true_count,
+                                                     strict_share) for name, step in loaded.items()}
+            except StudyCut:
+                cut = cut_here = study.case_id
+                break
+            for name, score in study_scores.items():
                 scores[name].append(score)
                 if true_count == 0:
                     negatives[name].append(score.as_dict()["findings"])
         for name in loaded:
-            figures[name][item.name] = ({"skipped": TIME_SPENT} if not scores[name] else
+            figures[name][item.name] = ({"skipped": CUT if cut_here else TIME_SPENT} if not scores[name] else
                                         {**_pooled(scores[name]).as_dict(), "studies": len(scores[name]),
                                          "partial": len(scores[name]) < item.studies,
-                                         "fp_per_negative_study": _mean(negatives[name])})
+                                         "fp_per_negative_study": _mean(negatives[name]),
+                                         **({"cut_inside_study": cut_here} if cut_here else {})})
     return figures
 
 

@@ -8,9 +8,10 @@ Real-anatomy studies insert contrast and clots into a real chest CT (e.g. the PO
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -19,6 +20,19 @@ from ..volume import Volume
 
 TUNING_SEEDS = range(8000, 9000)
 HELD_OUT_FIRST_SEED = 9000
+
+StudyGuard = Callable[[], AbstractContextManager]
+
+
+class StudyCut(Exception):
+    """Raised inside a study's guard (the ``guard`` of ``run_quality``, ``score_segmenters`` and ``tune_threshold``;
+    e.g. ``reproduce.budget.cut_at``, at a phase's deadline, from the next network call): the study in flight is
+    given up, the studies finished before it are kept, and no other study is started."""
+
+
+def guarded(guard: StudyGuard | None) -> AbstractContextManager:
+    """The context one study runs in: ``guard()``, or nothing."""
+    return nullcontext() if guard is None else guard()
 
 
 @dataclass

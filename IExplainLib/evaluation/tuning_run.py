@@ -8,18 +8,24 @@ from ..errors import InputError
 from ..finding_filters import keep_findings
 from .explainer_runs import first_iteration_cache, segment_at
 from .model_card import record_high_threshold
-from .study_sets import TUNING_SEEDS, PhantomSetSpec, check_seed_range, count_studies, evaluation_studies
+from .study_sets import (TUNING_SEEDS, PhantomSetSpec, StudyCut, StudyGuard, check_seed_range, count_studies,
+                         evaluation_studies, guarded)
 from .threshold_tuning import CachedStudy, choose_threshold, default_grid, parse_grid, sweep_thresholds
 
 
 def tune_threshold(dataset: str | Path | None, phantoms: PhantomSetSpec | None, classifier: str | Path,
                    params_file: str | None = None, overrides: dict | None = None, target_sensitivity: float = 0.9,
                    grid_text: str | None = None, device: str = "auto", write_card: bool = True,
-                   progress=None, deadline: float | None = None, given_studies: list | None = None) -> dict:
+                   progress=None, deadline: float | None = None, given_studies: list | None = None,
+                   guard: StudyGuard | None = None, min_studies: int = 1) -> dict:
     """Explain each evaluation study once (first iteration), sweep h, choose it, record it in the card.
     ``deadline`` (a ``time.monotonic()`` value): no study is started after it (one at least is explained); the
     result's ``studies`` says how many were. ``given_studies``: EvaluationStudy objects made by the caller (e.g. in
-    parallel) instead of ``dataset`` / ``phantoms``."""
+    parallel) instead of ``dataset`` / ``phantoms``.
+    ``guard``: every study is explained inside ``guard()`` (e.g. ``reproduce.budget.cut_at``); a :class:`StudyCut`
+    raised there gives up that study (``cut_inside_study`` names it) and h is chosen from the studies measured
+    before it when they are at least ``min_studies`` and hold a true PE; otherwise nothing is chosen
+    (``chosen`` None, the card's h is kept) and ``not_tuned`` says why."""
     import time
 
     if not 0.0 < target_sensitivity <= 1.0:
@@ -34,13 +40,25 @@ def tune_threshold(dataset: str | Path | None, phantoms: PhantomSetSpec | None, 
     total = len(given_studies) if given_studies is not None else count_studies(dataset, phantoms)
     source = given_studies if given_studies is not None else evaluation_studies(dataset, phantoms)
     studies: list[CachedStudy] = []
+    cut = None
     for index, study in enumerate(source):
         if deadline is not None and studies and time.monotonic() >= deadline:
             break
         if progress:
             progress("tune", index / total, f"explaining {study.case_id}", case=study.case_id)
-        studies.append(CachedStudy.from_truth(study.case_id, first_iteration_cache(explainer, study.volume),
-                                              study.truth, volume=study.volume))
+        try:
+            with guarded(guard):
+                cache = first_iteration_cache(explainer, study.volume)
+        except StudyCut:
+            cut = study.case_id
+            break
+        studies.append(CachedStudy.from_truth(study.case_id, cache, study.truth, volume=study.volume))
+    if cut is not None and (len(studies) < min_studies or not any(s.true_count for s in studies)):
+        return {"format": "iexplain-threshold-tuning", "version": 1, "classifier": str(classifier),
+                "previous_high_threshold": params.high_threshold, "chosen": None, "studies": len(studies),
+                "true_pes": sum(s.true_count for s in studies), "cut_inside_study": cut, "card_updated": False,
+                "not_tuned": f"the time limit was reached inside study {cut} after {len(studies)} studies measured "
+                             f"({max(1, min_studies)} holding a true PE needed): the card's h is kept"}
 
     def cluster(cache, high_threshold):
         return segment_at(cache, high_threshold, params)
@@ -59,7 +77,7 @@ def tune_threshold(dataset: str | Path | None, phantoms: PhantomSetSpec | None, 
     result = {"format": "iexplain-threshold-tuning", "version": 1, "classifier": str(classifier),
               "previous_high_threshold": explainer.params.high_threshold, "chosen": chosen, "tuning": tuning,
               "studies": len(studies), "true_pes": sum(s.true_count for s in studies), "sweep": rows,
-              "card_updated": False}
+              "card_updated": False, **({"cut_inside_study": cut} if cut is not None else {})}
     if write_card:
         card_path, backup = record_high_threshold(classifier, chosen["high_threshold"], tuning)
         result.update(card_updated=True, card=str(card_path), card_backup=str(backup))

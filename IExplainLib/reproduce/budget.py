@@ -9,7 +9,8 @@ A phase whose inputs are missing (an earlier phase failed or made nothing) is sk
 
 Inside a phase, :func:`cut_at` stops work that would run past the phase's share at the next network call (a window
 batch of attribution, a patch batch of a segmenter): the study in flight is given up with :class:`PhaseTimeUp`,
-and the phase keeps what it finished before.
+and the phase keeps what it finished before. The evaluation loops take it per study (``guard=lambda:
+cut_at(deadline)``): the studies scored before the cut are kept, not only the sets.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 from ..errors import IExplainError
+from ..evaluation.study_sets import StudyCut
 
 STATUSES = ("done", "partial", "skipped", "failed")
 
@@ -28,8 +30,10 @@ class PhaseSkipped(Exception):
     """Raised by a phase that cannot run (its inputs are missing): the run records the reason and goes on."""
 
 
-class PhaseTimeUp(Exception):
-    """Raised inside :func:`cut_at` by the first network call after the deadline: the study in flight is given up."""
+class PhaseTimeUp(StudyCut):
+    """Raised inside :func:`cut_at` by the first network call after the deadline: the study in flight is given up
+    (a :class:`~IExplainLib.evaluation.study_sets.StudyCut`: the evaluation loops given ``guard=`` keep the studies
+    they finished)."""
 
 
 @contextmanager

@@ -277,7 +277,7 @@ class Reproduction:
 
     def phase_tune(self, deadline: float) -> dict:
         from ..evaluation.tuning_run import tune_threshold
-        from .budget import PhaseTimeUp, cut_at
+        from .budget import cut_at
         from .quality_phase import StudyTimes
 
         self._need("classifier")
@@ -285,19 +285,22 @@ class Reproduction:
         if not studies:
             raise PhaseSkipped("no tuning studies with voxel truth")
         times = StudyTimes(self.progress)
-        try:  # a study in flight at the deadline is given up at its next window batch: h stays the card's
-            with cut_at(deadline), self._attribution_precision():
-                result = tune_threshold(None, None, self.paths["classifier"], overrides=self._explain_overrides(),
-                                        target_sensitivity=0.9, device=str(self.device), write_card=True,
-                                        progress=times, deadline=deadline, given_studies=studies)
-        except PhaseTimeUp:
-            return {"high_threshold": None, "cut_inside_study": True, "studies": len(times.seconds),
-                    "message": "h was not tuned: the share ended inside a study (the card's h is kept)",
-                    "partial": True}
+        # a study in flight at the deadline is given up at its next window batch; h is chosen from the studies
+        # measured before it (two at least, or the only one, with a true PE), else the card's h is kept
+        with self._attribution_precision():
+            result = tune_threshold(None, None, self.paths["classifier"], overrides=self._explain_overrides(),
+                                    target_sensitivity=0.9, device=str(self.device), write_card=True,
+                                    progress=times, deadline=deadline, given_studies=studies,
+                                    guard=lambda: cut_at(deadline), min_studies=min(2, len(studies)))
+        times.close()
+        cut = {"cut_inside_study": result["cut_inside_study"]} if "cut_inside_study" in result else {}
         chosen = result["chosen"]
+        if chosen is None:
+            return {"high_threshold": None, **cut, "studies": result["studies"],
+                    "message": f"h was not tuned: {result['not_tuned']}", "partial": True}
         return {"high_threshold": chosen["high_threshold"], "target_met": chosen["target_met"],
                 "unfiltered": chosen["unfiltered"], "filtered": chosen["filtered"], "studies": result["studies"],
-                "true_pes": result["true_pes"], "preset": self.scale.preset,
+                "true_pes": result["true_pes"], "preset": self.scale.preset, **cut,
                 "partial": result["studies"] < len(studies)}
 
     def phase_reducer(self, deadline: float) -> dict:
@@ -532,13 +535,14 @@ class Reproduction:
         """``run_quality`` of a classifier and segmenter, set by set inside ``deadline`` (merged; None: no set
         scored)."""
         from ..evaluation.quality_run import run_quality
+        from .budget import cut_at
         from .quality_phase import merge_quality_reports, per_set
 
-        def score(name: str, soft: float) -> dict:
+        def score(name: str, soft: float) -> dict:  # a study cut at the deadline: the set keeps those before it
             with self._attribution_precision():
                 return run_quality(classifier, segmenter, quick=self.scale.quality_quick, params=params,
                                    real_ct_root=real_ct, device=str(self.device), progress=times, deadline=soft,
-                                   only_sets=[name])
+                                   only_sets=[name], guard=lambda: cut_at(deadline))
 
         reports, missing = per_set(score, names, deadline, times)
         return merge_quality_reports(reports, missing)
@@ -559,7 +563,8 @@ class Reproduction:
         return sets, "" if len(sets) == len(names) else "the bundled models' share of the phase ran out"
 
     def _table5_quality(self, quick: bool, real_ct, names, deadline: float, times) -> dict:
-        """The finetuned and random-init segmenters on the quality sets (Table 5), cut at ``deadline``."""
+        """The finetuned and random-init segmenters on the quality sets (Table 5), cut at ``deadline`` inside a
+        study (the studies scored before it are kept)."""
         from ..evaluation.quality_run import score_segmenters
         from .budget import PhaseTimeUp, cut_at
         from .quality_phase import CUT
@@ -569,9 +574,10 @@ class Reproduction:
         if not others:
             return {}
         try:
-            with cut_at(deadline):
+            with cut_at(deadline):  # the guard cuts a study; this, anything else past the deadline
                 return score_segmenters(others, quick=quick, real_ct_root=real_ct, device=str(self.device),
-                                        progress=times, deadline=deadline - times.longest())
+                                        progress=times, deadline=deadline - times.longest(),
+                                        guard=lambda: cut_at(deadline))
         except PhaseTimeUp:
             return {name: {item: {"skipped": CUT} for item in names} for name in others}
         finally:

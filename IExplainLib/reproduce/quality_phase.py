@@ -2,7 +2,9 @@
 
 Each quality set is scored by its own call of the library's scorer (``run_quality``, ``score_candidate_detector``
 with ``only_sets``) under :func:`~.budget.cut_at`, so that a study running past the share is given up at its next
-network call and costs only its own set; a set is started only when the longest study seen so far still fits.
+network call; ``run_quality`` and ``score_segmenters`` take the cut per study (``guard``), so the set in flight
+keeps the studies it finished (the candidate detector loses that set); a set is started only when the longest
+study seen so far still fits.
 The run's models are then compared with the bundled ones (``Resources/Models``) on the sets both were scored on:
 :func:`decide` gives each model "ship" or "keep" and says why.
 """
@@ -12,12 +14,13 @@ from __future__ import annotations
 import time
 from typing import Callable, TypeVar
 
+from ..evaluation.quality_run import CUT, TIME_SPENT
 from .budget import PhaseTimeUp, cut_at
 
 T = TypeVar("T")
 
-TIME_SPENT = "the time limit was reached before this set"   # the words of evaluation.quality_run
-CUT = "cut at the phase's share inside a study"
+__all__ = ["CUT", "TIME_SPENT", "StudyTimes", "per_set", "merge_quality_reports", "figure_of", "decide",
+           "decision_markdown"]
 MODELS = ("classifier", "wsl-segmenter", "reducer")
 BUNDLED = {"classifier": "demo-classifier", "wsl-segmenter": "demo-segmenter", "reducer": "demo-reducer"}
 METHOD = {"classifier": "iExplain", "wsl-segmenter": "segmenter", "reducer": "candidates"}
