@@ -234,6 +234,7 @@ class Reproduction:
         import os
 
         from ..classifier import ClassifierSpec, ClassifierTrainConfig, train_classifier
+        from ..training import checkpoint_policy
 
         s = self.scale
         sources = [study.classifier_source() for study in of_role(self.studies, "train")]
@@ -244,11 +245,12 @@ class Reproduction:
         config = ClassifierTrainConfig(epochs=s.epochs, batch_size=s.batch_size, lr=s.lr, warmup=s.warmup,
                                        val_fraction=0.2, seed=0, amp=True, channels_last=cuda,
                                        workers=min(8, (os.cpu_count() or 2) // 2) if cuda else 0)
-        result = train_classifier(
-            sources, self.paths["classifier"], ClassifierSpec(backbone=s.backbone, input_size=s.input_size), config,
-            device=str(self.device), progress=self.progress, overwrite=True,
-            checkpoint=self.work / "classifier.checkpoint.pt", cache_dir=self.work / "classifier-cache",
-            deadline=_margin(deadline), command=self.options.command)
+        with checkpoint_policy("phase"):  # a checkpoint at the phase's end and on SIGTERM, none every epoch
+            result = train_classifier(
+                sources, self.paths["classifier"], ClassifierSpec(backbone=s.backbone, input_size=s.input_size),
+                config, device=str(self.device), progress=self.progress, overwrite=True,
+                checkpoint=self.work / "classifier.checkpoint.pt", cache_dir=self.work / "classifier-cache",
+                deadline=_margin(deadline), command=self.options.command)
         shutil.rmtree(self.work / "classifier-cache", ignore_errors=True)
         limit = result["time_limit"] or {}
         return {"model": str(self.paths["classifier"]), "backbone": s.backbone, "input_size": s.input_size,
@@ -391,10 +393,12 @@ class Reproduction:
     def _train(self, key: str, arrays, spec, config, card: dict, deadline: float, init_state=None) -> dict:
         from ..modelfile import read_card
         from ..segmenter.train import train_segmenter
+        from ..training import checkpoint_policy
 
-        train_segmenter(arrays, spec, config, self.paths[key], card=card, init_state=init_state,
-                        checkpoint=self.work / f"{key}.checkpoint.pt", device=str(self.device),
-                        progress=self.progress, overwrite=True, deadline=_margin(deadline))
+        with checkpoint_policy("phase"):
+            train_segmenter(arrays, spec, config, self.paths[key], card=card, init_state=init_state,
+                            checkpoint=self.work / f"{key}.checkpoint.pt", device=str(self.device),
+                            progress=self.progress, overwrite=True, deadline=_margin(deadline))
         training = read_card(self.paths[key])["training"]
         limit = training.get("time_limit", {})
         return {"model": str(self.paths[key]), "iterations": limit.get("steps", training["iterations"]),

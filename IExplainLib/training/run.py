@@ -22,14 +22,28 @@ A trainer subclasses :class:`TrainingRun` and supplies:
 
 A run given no ``out`` trains in memory (the caller keeps ``model``: the reducer's experiments), and a trainer whose
 runs take seconds sets ``resumable = False``: neither keeps a checkpoint, so they always start afresh.
+
+When checkpoints are written is the run's policy (``checkpoints=``, or :func:`checkpoint_policy` around code that
+starts runs, as ``iexplain reproduce`` does around its trainers):
+
+- ``epoch`` (the default): after every epoch's validation and every ``config.checkpoint_every`` steps;
+- ``phase``: once, when the loop ends (its budget, its deadline or ``stop_after_steps``; the model written next
+  removes it), and on SIGTERM or SIGINT: the step in flight ends, the checkpoint is written, and
+  :class:`TrainingInterrupted` (a ``KeyboardInterrupt``) is raised, which the command line turns into a clean exit
+  and the same run again resumes from. A GPU then never waits for a checkpoint between epochs. Signals are taken
+  only in the main thread of a single process (under torchrun the ranks could stop at different steps).
 """
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
 from abc import ABC, abstractmethod
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Generic, Iterable, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Callable, Generic, Iterable, Iterator, Protocol, TypeVar, cast
 
 from ..errors import InputError
 from ..modelfile import model_paths, save_model
@@ -72,6 +86,32 @@ class ScheduleSettings(RunSettings, Protocol):
 ConfigT = TypeVar("ConfigT", bound=RunSettings)
 
 
+CHECKPOINT_POLICIES = ("epoch", "phase")
+_POLICY: ContextVar[str] = ContextVar("checkpoint_policy", default="epoch")
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+@contextmanager
+def checkpoint_policy(policy: str) -> Iterator[None]:
+    """Training runs made inside the block and given no ``checkpoints=`` take ``policy`` (``epoch``, ``phase``)."""
+    if policy not in CHECKPOINT_POLICIES:
+        raise InputError(f"checkpoint policy must be one of {', '.join(CHECKPOINT_POLICIES)}, not {policy!r}")
+    token = _POLICY.set(policy)
+    try:
+        yield
+    finally:
+        _POLICY.reset(token)
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """A run of the ``phase`` policy got SIGTERM or SIGINT: its checkpoint (if it keeps one) is written."""
+
+    def __init__(self, signum: int, step: int, checkpoint: Path | None):
+        self.signum, self.step, self.checkpoint = signum, step, checkpoint
+        kept = f"checkpoint at step {step} written to {checkpoint}" if checkpoint else f"stopped at step {step}"
+        super().__init__(f"{signal.Signals(signum).name}: {kept}")
+
+
 def default_checkpoint_path(out: str | Path) -> Path:
     """``<model>.checkpoint.pt`` beside the model's weights."""
     stem = model_paths(out)[0].with_suffix("")
@@ -88,7 +128,8 @@ class TrainingRun(ABC, Generic[ConfigT]):
     def __init__(self, config: ConfigT, out: str | Path | None, *, checkpoint: str | Path | None = None,
                  device: str = "auto", overwrite: bool = False, restart: bool = False,
                  deadline: float | None = None, clock: Callable[[], float] = time.monotonic,
-                 progress: Callable[..., Any] = QUIET, stop_after_steps: int | None = None):
+                 progress: Callable[..., Any] = QUIET, stop_after_steps: int | None = None,
+                 checkpoints: str | None = None):
         self._weights: Path | None = None
         self._card_path: Path | None = None
         if out is not None:
@@ -98,6 +139,10 @@ class TrainingRun(ABC, Generic[ConfigT]):
                 check_can_write(path, overwrite)
         if stop_after_steps is not None and stop_after_steps < 1:
             raise InputError(f"stop_after_steps must be at least 1, not {stop_after_steps}")
+        self.checkpoints = _POLICY.get() if checkpoints is None else checkpoints
+        if self.checkpoints not in CHECKPOINT_POLICIES:
+            raise InputError(f"checkpoints must be one of {', '.join(CHECKPOINT_POLICIES)}, not {checkpoints!r}")
+        self._signalled: int | None = None       # the stop signal received (policy "phase")
         self.config = config
         self._checkpoint = None if out is None or not self.resumable else \
             Path(checkpoint) if checkpoint else default_checkpoint_path(out)
@@ -243,8 +288,16 @@ class TrainingRun(ABC, Generic[ConfigT]):
         self.network = self.context.wrap(self.model)
 
     def _train(self) -> bool:
-        """The loop: epochs of optimiser steps, checkpoints between. True when ``stop_after_steps`` ended it."""
-        every = self.config.checkpoint_every
+        """The loop: epochs of optimiser steps, checkpoints by the policy. True when ``stop_after_steps`` ended it."""
+        if self.checkpoints == "phase":
+            with self._stop_signals():
+                stopped = self._loop(every=None, each_epoch=False)
+                self.save_checkpoint()  # the phase's end (the model written next removes it)
+                self._stop_if_signalled(saved=True)  # a signal while it was written
+            return stopped
+        return self._loop(every=self.config.checkpoint_every, each_epoch=True)
+
+    def _loop(self, every: int | None, each_epoch: bool) -> bool:
         while self.step < self.budget.total:
             epoch, done_in_epoch = divmod(self.step, self.steps_per_epoch) if self.steps_per_epoch else (0, 0)
             for batch in self.batches(epoch, done_in_epoch):
@@ -254,6 +307,7 @@ class TrainingRun(ABC, Generic[ConfigT]):
                 self.scheduler.step()
                 self.step += 1
                 self.log_step(epoch, loss)
+                self._stop_if_signalled()
                 if self.stop_after_steps is not None and self.step >= self.stop_after_steps:
                     return True
                 if self.budget.after_step(self.step):
@@ -262,9 +316,38 @@ class TrainingRun(ABC, Generic[ConfigT]):
                 if every and self.step % every == 0 and not self._ends_epoch():
                     self.save_checkpoint()
             self.end_epoch(epoch)
-            if self.steps_per_epoch:
+            self._stop_if_signalled()
+            if self.steps_per_epoch and each_epoch:
                 self.save_checkpoint()
         return False
+
+    @contextmanager
+    def _stop_signals(self) -> Iterator[None]:
+        """SIGTERM and SIGINT only note the signal while the loop runs (the step in flight ends first); the
+        handlers before are restored after. Nothing is taken outside the main thread or under torchrun."""
+        if self.context.distributed or threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def note(signum, frame) -> None:
+            self._signalled = signum
+
+        previous = {signum: signal.signal(signum, note) for signum in STOP_SIGNALS}
+        try:
+            yield
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+    def _stop_if_signalled(self, saved: bool = False) -> None:
+        if self._signalled is None:
+            return
+        if not saved:
+            self.save_checkpoint()
+        self.report("interrupted", None, f"{signal.Signals(self._signalled).name} at step {self.step}: "
+                    + (f"checkpoint written to {self._checkpoint}" if self._checkpoint else "no checkpoint kept"),
+                    force=True)
+        raise TrainingInterrupted(self._signalled, self.step, self._checkpoint)
 
     def _ends_epoch(self) -> bool:
         return self.steps_per_epoch is not None and self.step % self.steps_per_epoch == 0
