@@ -3,14 +3,18 @@
 Studies come from ``IExplainLib.datasets.open_dataset`` (RSPECT layout or ``dataset.json``) or, from Python, as
 :class:`StudySource` objects. Each study is windowed and resampled once (``prepare_study``) and cached as a uint8
 ``.npy`` file (Z, W, S, S); training reads the 7 slices it needs through a memory map, so datasets larger than memory
-train without re-reading DICOM, and a resumed run skips the preparation.
+train without re-reading DICOM, and a resumed run skips the preparation. Studies are prepared a few at a time in
+threads (reading, windowing and resampling release the GIL for most of their time), each on its own, so the cache
+holds the same bytes as when they are prepared one after another.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -140,16 +144,48 @@ def prepare_one(source: StudySource, spec: ClassifierSpec, cache_dir: Path) -> P
     return PreparedStudy(source.id, np.load(stack_path, mmap_mode="r"), np.load(label_path), np.load(points_path))
 
 
+PREPARE_WORKERS = 4  # studies prepared at once by default: each holds its CT and float copies in memory
+
+
+def preparation_workers(workers: int | None, studies: int) -> int:
+    """Threads for ``studies`` studies: ``workers``, or by default up to :data:`PREPARE_WORKERS` and the CPUs."""
+    if workers is None:
+        workers = min(PREPARE_WORKERS, os.cpu_count() or 1)
+    if workers < 1:
+        raise InputError(f"study preparation needs at least one worker, not {workers}")
+    return max(1, min(workers, studies))
+
+
 def prepare_all(sources: Sequence[StudySource], spec: ClassifierSpec, cache_dir: Path, rank: int = 0,
                 world_size: int = 1, barrier: Callable[[], None] = lambda: None,
-                report: Callable[[int, int, str], None] | None = None) -> list[PreparedStudy]:
-    """Prepare every study (each process a share, then all read them all)."""
+                report: Callable[[int, int, str], None] | None = None,
+                workers: int | None = None) -> list[PreparedStudy]:
+    """Prepare every study (each process a share, then all read them all). ``workers``: studies of this process's
+    share prepared at once in threads (:func:`preparation_workers`; 1: one after another). Each study is prepared
+    alone, so the cache is the same either way; ``report`` is called in the studies' order."""
     cache_dir.mkdir(parents=True, exist_ok=True)
-    for index, source in enumerate(sources):
-        if index % world_size == rank:
+    mine = [(index, source) for index, source in enumerate(sources) if index % world_size == rank]
+    count = preparation_workers(workers, len(mine))
+    if count == 1:
+        for index, source in mine:
             prepare_one(source, spec, cache_dir)
             if report:
                 report(index + 1, len(sources), source.id)
+    else:
+        with ThreadPoolExecutor(count, thread_name_prefix="prepare-study") as pool:
+            futures: dict[str, Future] = {}  # by cache file: a study listed twice is prepared once
+            try:
+                for index, source in mine:
+                    name = _cache_name(source.id, spec)
+                    if name not in futures:
+                        futures[name] = pool.submit(prepare_one, source, spec, cache_dir)
+                for index, source in mine:
+                    futures[_cache_name(source.id, spec)].result()
+                    if report:
+                        report(index + 1, len(sources), source.id)
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)  # no study is started after a failure
+                raise
     barrier()
     return [prepare_one(source, spec, cache_dir) for source in sources]
 

@@ -65,3 +65,30 @@ def test_crop_larger_than_input_refused(tmp_path, make_tube_study):
     studies = prepare_all([_mask_source(make_tube_study, "b", 1)], ClassifierSpec(input_size=32), tmp_path)
     with pytest.raises(InputError, match="crop"):
         SliceDataset(studies, spec, crop=64)
+
+
+def test_studies_prepared_in_threads_are_the_same_bytes_as_one_after_another(tmp_path, make_tube_study):
+    """Parallel study preparation (issue 25): the cache and the studies read back are identical, progress comes in
+    the studies' order, a study listed twice is prepared once, and a failure is raised."""
+    from IExplainLib.classifier.data import preparation_workers
+
+    spec = ClassifierSpec(input_size=48)
+    sources = [_mask_source(make_tube_study, f"s{seed}", seed) for seed in range(5)]
+    sources.append(StudySource("s0", load=sources[0].load, load_label=sources[0].load_label))  # listed twice
+    made = {}
+    for workers in (1, 3):
+        calls = []
+        studies = prepare_all(sources, spec, tmp_path / str(workers), workers=workers,
+                              report=lambda done, total, name: calls.append((done, total, name)))
+        made[workers] = {path.name: path.read_bytes() for path in sorted((tmp_path / str(workers)).iterdir())}
+        assert calls == [(index + 1, 6, source.id) for index, source in enumerate(sources)]
+        assert [study.id for study in studies] == [source.id for source in sources]
+    assert len(made[1]) == 15 and made[3] == made[1]                   # 5 studies x stack, labels, points
+    assert preparation_workers(None, 1) == 1 and 1 <= preparation_workers(None, 10) <= 4
+    assert preparation_workers(8, 3) == 3
+    with pytest.raises(InputError, match="at least one worker"):
+        preparation_workers(0, 3)
+    volume, _ = make_tube_study(0)
+    broken = [*sources[:2], StudySource("x", load=lambda: volume)]
+    with pytest.raises(InputError, match="neither slice labels nor a voxel label"):
+        prepare_all(broken, spec, tmp_path / "broken", workers=2)
