@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # One prepared run of `iexplain reproduce --device cuda` on a lent GPU machine (one H200; see docs/reproduce.md).
 #
-#   here, once:   bash benchmarks/device/prepare.sh          # the wheels the machine lacks, ~4.4 MB
+#   here, once:   bash benchmarks/device/prepare.sh          # the wheels the machine lacks, ~4.4 MB, and the
+#                                                            # POPI CT deflated losslessly, ~38.4 MB
 #   device call:  command  "bash benchmarks/device/run.sh"
-#                 carry    ["benchmarks/device/wheels"]
+#                 carry    ["benchmarks/device/wheels", "benchmarks/device/real-ct"]
 #                 timeout_s 570
 #
 # Budget: MINUTES (default 6.5) for the reproduce run itself, inside 8 minutes of run time with the wheel install,
@@ -50,6 +51,10 @@ main() {
     echo "no wheels in $here/wheels (run benchmarks/device/prepare.sh here and carry that folder)"
     export PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}"
   fi
+  if [ -d "$here/real-ct/popi_4dct_phase00_chest_ct" ]; then
+    export IEXPLAIN_REAL_CT="${IEXPLAIN_REAL_CT:-$here/real-ct}"  # the quality sets on the real CT run too
+  fi
+  echo "real CT: ${IEXPLAIN_REAL_CT:-none carried (the real-CT quality sets are skipped unless ../shared has it)}"
   cd "$root" || return 3
   "$python" - <<'PY' || return 3
 import sys, torch, timm, monai, captum, pydicom, numpy, scipy, safetensors
