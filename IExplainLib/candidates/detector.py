@@ -18,7 +18,7 @@ import numpy as np
 from ..detection import Detection
 from ..errors import ModelFileError
 from ..volume import Volume
-from .proposals import CandidateSet, find_candidates
+from .proposals import SESSION17_RULE, CandidateRule, CandidateSet, find_candidates
 from .training_data import study_candidates
 
 MODEL_KIND = "reducer"
@@ -45,13 +45,29 @@ def load_reducer(path: str | Path):
     return model, card
 
 
+def candidate_rule(card: dict, path: str | Path = "model card") -> CandidateRule:
+    """The candidate rule a reducer was trained on (its card's ``candidates.rule``; a card from before the rule was
+    recorded: the rule of that time, ``SESSION17_RULE``)."""
+    section = card.get("candidates", {})
+    rule = section.get("rule") if isinstance(section, dict) else None
+    if rule is None:
+        return SESSION17_RULE
+    if not isinstance(rule, dict):
+        raise ModelFileError(f"{path}: model card field 'candidates.rule' must be a JSON object, found {rule!r}")
+    try:
+        return CandidateRule.from_dict(rule)
+    except ValueError as error:
+        raise ModelFileError(f"{path}: model card field 'candidates.rule': {error}") from error
+
+
 class CandidateDetector:
-    """Candidates from the CT, scored by the reducer at ``model`` and kept at or above ``threshold`` (default: the
-    threshold of its card, chosen on tuning seeds)."""
+    """Candidates from the CT (by the rule the reducer was trained on), scored by the reducer at ``model`` and kept at
+    or above ``threshold`` (default: the threshold of its card, chosen on tuning seeds)."""
 
     def __init__(self, model: str | Path, threshold: float | None = None):
         self.model_path = Path(model)
         self.model, self.card = load_reducer(model)
+        self.rule = candidate_rule(self.card, model)
         self.threshold = float(self.card["threshold"] if threshold is None else threshold)
         if not 0.0 <= self.threshold <= 1.0:
             raise ValueError(f"the score threshold must be in [0, 1], got {self.threshold}")
@@ -64,7 +80,7 @@ class CandidateDetector:
 
         if check_contrast(volume).is_angiogram is False:
             return CandidateSet(np.zeros(volume.shape, np.int32)), np.zeros(0, np.float32)
-        candidates = find_candidates(volume)
+        candidates = find_candidates(volume, rule=self.rule)
         data = study_candidates("study", volume, candidates, np.zeros(volume.shape[0], bool))
         return candidates, score_study(self.model, data)
 

@@ -13,9 +13,13 @@ clot (``SPLIT_MM3``) keeps only its parts denser than fat, each whole up to that
 muscle) keep what lies in the closed lumen of an artery. Candidates larger than ``MAX_CANDIDATE_MM3`` (a whole
 unopacified vessel tree of a mixing artefact, a heart chamber's wall) are dropped.
 
-Two further steps are options, off by default (experiment 20: they double strict recall on real-anatomy CT
-angiograms, but the shipped reducer ranks the extra look-alikes they bring above clots, and no reducer trained on them
-yet does better): ``enclosed_mm`` keeps clot-density voxels enclosed by lumen (inside its closing by that ball) where
+Three further steps make up the rule (``CandidateRule``; ``SESSION17_RULE`` has none of them, the default all
+three). Experiment 20 added two: they double strict recall on real-anatomy CT angiograms, but bring look-alikes that
+the hand-feature reducer could not tell from clots until experiment 21 added the third, ``max_mean_hu``: a core whose
+mean is denser than any clot (clots are 20-90 HU, partial volume lifts small ones) is a dim patch of lumen, not a
+defect. Dropping those removes a third of the candidates of phantoms and a seventh of real anatomy's, no embolus on
+any tuning or training seed, and the look-alikes that multiple-instance training mistook for emboli (bag winners of
+about 165 HU, 75 HU below their lumen). ``enclosed_mm`` keeps clot-density voxels enclosed by lumen (inside its closing by that ball) where
 the rim opening would remove them (a segmental clot of real anatomy is often thinner than the opening), and
 ``bridges_mm`` cuts a part larger than ``MAX_CANDIDATE_MM3`` at bridges thinner than each radius in turn instead of
 dropping it (in a real mediastinum a central clot stays joined to artery walls by such bridges).
@@ -51,9 +55,41 @@ ENVELOPE_MM = 6.0
 CENTRAL_MM = 9.0
 DENSE_MIN_HU = -20.0
 CONTEXT_MM = 9.0
-# The options' values of experiment 20 (off by default: see the module's docstring)
+# The options' values of experiment 20 and the clot-density bound of experiment 21 (see the module's docstring)
 ENCLOSED_MM = 3.0
 BRIDGES_MM = (1.5, 2.5, 3.5)
+MAX_MEAN_HU = 150.0
+
+
+@dataclass(frozen=True)
+class CandidateRule:
+    """The optional steps of :func:`find_candidates`; a reducer's card records the rule it was trained on, and
+    its detector finds candidates by that rule (a card without one: ``SESSION17_RULE``)."""
+
+    enclosed_mm: float | None = ENCLOSED_MM
+    bridges_mm: tuple[float, ...] = BRIDGES_MM
+    max_mean_hu: float | None = MAX_MEAN_HU
+
+    def as_dict(self) -> dict:
+        return {"enclosed_mm": self.enclosed_mm, "bridges_mm": list(self.bridges_mm), "max_mean_hu": self.max_mean_hu}
+
+    @classmethod
+    def from_dict(cls, section: dict) -> "CandidateRule":
+        """The rule of a card's ``candidates.rule`` section (``ValueError`` naming a wrong field)."""
+        def radius(name):
+            value = section.get(name)
+            if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0):
+                raise ValueError(f"'{name}' must be a positive number or null, found {value!r}")
+            return None if value is None else float(value)
+
+        bridges = section.get("bridges_mm", [])
+        if not isinstance(bridges, list) or not all(isinstance(b, (int, float)) and b > 0 for b in bridges):
+            raise ValueError(f"'bridges_mm' must be a list of positive numbers, found {bridges!r}")
+        return cls(radius("enclosed_mm"), tuple(float(b) for b in bridges), radius("max_mean_hu"))
+
+
+SESSION17_RULE = CandidateRule(enclosed_mm=None, bridges_mm=(), max_mean_hu=None)
+DEFAULT_RULE = CandidateRule()
 FEATURE_NAMES = ("log_mm3", "lumen_share", "bone_share", "air_share", "mean_hu", "sd_hu", "contrast_hu",
                  "radius_mm", "extent_z_mm", "extent_xy_mm", "fill_share", "depth_x", "depth_y", "depth_z")
 
@@ -143,6 +179,21 @@ def _closed_by_ball(mask: np.ndarray, spacing_zyx: np.ndarray, radius_mm: float,
     return closed
 
 
+def _ball(spacing_zyx: np.ndarray, radius_mm: float) -> np.ndarray:
+    """The voxels within ``radius_mm`` of the centre voxel, as a structuring element."""
+    reach = np.floor(radius_mm / spacing_zyx + 1e-9).astype(int)
+    offsets = np.ogrid[tuple(slice(-r, r + 1) for r in reach)]
+    return sum((offset * step) ** 2 for offset, step in zip(offsets, spacing_zyx)) <= radius_mm ** 2 + 1e-6
+
+
+def _opened_by_ball(mask: np.ndarray, spacing_zyx: np.ndarray, radius_mm: float) -> np.ndarray:
+    """:func:`_thick` by a small ball as structuring element: the same voxels (the erosion treats the outside as
+    mask, as the distance transform does), in a boolean array instead of two float64 distance maps."""
+    ball = _ball(spacing_zyx, radius_mm)
+    eroded = ndimage.binary_erosion(mask, structure=ball, border_value=1)
+    return ndimage.binary_dilation(eroded, structure=ball)
+
+
 def _thick(mask: np.ndarray, spacing_zyx: np.ndarray, radius_mm: float) -> np.ndarray:
     """The parts of ``mask`` a ball of ``radius_mm`` fits in (a morphological opening, by distance transforms)."""
     eroded = ndimage.distance_transform_edt(mask, sampling=spacing_zyx) > radius_mm
@@ -159,7 +210,7 @@ def _dense_parts(core: np.ndarray, hu: np.ndarray, lumen: np.ndarray, spacing_zy
     parts, count = ndimage.label(dense, structure=np.ones((3, 3, 3), bool))
     if not count:
         return dense
-    sizes = ndimage.sum(dense, parts, np.arange(1, count + 1)) * float(np.prod(spacing_zyx))
+    sizes = np.bincount(parts.ravel(), minlength=count + 1)[1:] * float(np.prod(spacing_zyx))
     small = np.concatenate([[False], sizes <= SPLIT_MM3])[parts]
     large = dense & ~small
     in_artery = large & _closed_lumen(lumen, spacing_zyx, ENVELOPE_MM) & ~_thick(large, spacing_zyx, CENTRAL_MM)
@@ -200,20 +251,29 @@ def _cut_oversized(clot: np.ndarray, spacing_zyx: np.ndarray, bridges_mm: tuple[
     still too large after that the next radius, and so on: in a real mediastinum a central clot stays joined to
     artery walls and the tissue between the great vessels by thin bridges, and the whole would be dropped as too
     large. A part is cut only as far as it must be."""
-    for bridge_mm in bridges_mm:
-        labels, count = ndimage.label(clot, structure=np.ones((3, 3, 3), bool))
-        if not count:
-            return clot
-        sizes = ndimage.sum(clot, labels, np.arange(1, count + 1)) * float(np.prod(spacing_zyx))
-        oversized = np.flatnonzero(sizes > MAX_CANDIDATE_MM3) + 1
+    connected = np.ones((3, 3, 3), bool)
+    voxel_mm3 = float(np.prod(spacing_zyx))
+
+    def oversized_parts(mask: np.ndarray, at: tuple[slice, ...]):
+        """(box in ``clot``, part within it) of each part of ``mask`` (a box of ``clot`` at ``at``) too large."""
+        labels, count = ndimage.label(mask, structure=connected)
+        sizes = np.bincount(labels.ravel(), minlength=count + 1)[1:] * voxel_mm3
         boxes = ndimage.find_objects(labels)
-        for label in oversized:
+        for label in np.flatnonzero(sizes > MAX_CANDIDATE_MM3) + 1:
             box = boxes[label - 1]
-            part = labels[box] == label
+            yield (tuple(slice(o.start + b.start, o.start + b.stop) for o, b in zip(at, box)),
+                   labels[box] == label)
+
+    # a cut only removes voxels, so each oversized part is cut on its own, in its own box, and only its parts still
+    # too large go on to the next radius
+    pending = list(oversized_parts(clot, tuple(slice(0, n) for n in clot.shape)))
+    for bridge_mm in bridges_mm:
+        still = []
+        for box, part in pending:
             view = clot[box]
-            view[part] = _thick(part, spacing_zyx, bridge_mm)[part]
-        if not oversized.size:
-            break
+            view[part] = _opened_by_ball(part, spacing_zyx, bridge_mm)[part]
+            still.extend(oversized_parts(view & part, box))
+        pending = still
     return clot
 
 
@@ -240,11 +300,11 @@ def embolus_calibres(hu: np.ndarray, instances: np.ndarray, count: int, spacing_
             else "unknown" for k, box in enumerate(boxes, start=1)]
 
 
-def find_candidates(volume: Volume, region: np.ndarray | None = None, *, enclosed_mm: float | None = None,
-                    bridges_mm: tuple[float, ...] = ()) -> CandidateSet:
-    """Candidate filling defects of a CT ``volume`` (HU) inside ``region`` (default: its chest region).
-    ``enclosed_mm`` and ``bridges_mm``: the optional steps of the module's docstring (experiment 20's values:
-    ``ENCLOSED_MM``, ``BRIDGES_MM``)."""
+def find_candidates(volume: Volume, region: np.ndarray | None = None, *,
+                    rule: CandidateRule = DEFAULT_RULE) -> CandidateSet:
+    """Candidate filling defects of a CT ``volume`` (HU) inside ``region`` (default: its chest region), by ``rule``
+    (the optional steps of the module's docstring)."""
+    enclosed_mm, bridges_mm, max_mean_hu = rule.enclosed_mm, rule.bridges_mm, rule.max_mean_hu
     hu = np.asarray(volume.array)
     sx, sy, sz = (float(s) for s in volume.spacing)
     spacing_zyx = np.array([sz, sy, sx])
@@ -255,8 +315,11 @@ def find_candidates(volume: Volume, region: np.ndarray | None = None, *, enclose
     if enclosed_mm is not None:
         lumen = (hu >= LUMEN_HU[0]) & (hu <= LUMEN_HU[1])
         enclosed = _closed_by_ball(lumen, spacing_zyx, enclosed_mm, within=region)
+        del lumen
     cores, rows = core_features(region, hu, volume.spacing, keep_unopened=enclosed)
+    del enclosed
     clot = _split_large_cores(cores, [r for r in rows if r["lumen_share"] >= MIN_LUMEN_SHARE], hu, spacing_zyx)
+    del cores  # a CT-size int32 array: not held while the cut labels the clot mask again
     if bridges_mm:
         clot = _cut_oversized(clot, spacing_zyx, bridges_mm)
     labels, count = ndimage.label(clot, structure=np.ones((3, 3, 3), bool))
@@ -277,6 +340,9 @@ def find_candidates(volume: Volume, region: np.ndarray | None = None, *, enclose
         voxels = int(core.sum())
         if not MIN_CANDIDATE_MM3 <= voxels * voxel_mm3 <= MAX_CANDIDATE_MM3:
             continue
+        core_hu = local_hu[core]
+        if max_mean_hu is not None and core_hu.mean() >= max_mean_hu:
+            continue
         near = ndimage.binary_dilation(core, structure=ball, iterations=2)
         shell_hu = local_hu[near & ~core]
         in_lumen = (shell_hu >= LUMEN_HU[0]) & (shell_hu <= LUMEN_HU[1])
@@ -285,7 +351,6 @@ def find_candidates(volume: Volume, region: np.ndarray | None = None, *, enclose
         if lumen_share < MIN_LUMEN_SHARE or bone_share > MAX_BONE_SHARE:
             continue
         radius = vessel_radius(hu, labels, label, box, spacing_zyx)
-        core_hu = local_hu[core]
         contrast = float(shell_hu[in_lumen].mean() - core_hu.mean()) if in_lumen.any() else 0.0
         air_share = float(np.mean(shell_hu < -400)) if shell_hu.size else 0.0
         zz, yy, xx = np.nonzero(core)

@@ -40,6 +40,7 @@ class ReducerTrainConfig:
     width: int = 16
     use_features: bool = True
     bag_min_pe_share: float = 1.0   # MIL: bag members lie within PE slices (experiment 18)
+    bag_leak: float = 0.0           # MIL: a bag's embolus may be among no candidate (experiment 21)
 
     def __post_init__(self):
         if self.architecture not in REDUCERS:
@@ -50,6 +51,8 @@ class ReducerTrainConfig:
             raise InputError("--epochs and --width must be >= 1 and --lr in (0, 1)")
         if not 0.0 <= self.bag_min_pe_share <= 1.0:
             raise InputError("--bag-min-pe-share must be in [0, 1]")
+        if not 0.0 <= self.bag_leak < 1.0:
+            raise InputError("--bag-leak must be in [0, 1)")
 
     def model_options(self) -> dict:
         if self.architecture == "patch-cnn":
@@ -58,7 +61,7 @@ class ReducerTrainConfig:
 
     def mil(self) -> MILSettings:
         """The training loop's settings."""
-        return MILSettings(self.supervision, self.epochs, self.lr, self.seed, self.bag_min_pe_share)
+        return MILSettings(self.supervision, self.epochs, self.lr, self.seed, self.bag_min_pe_share, self.bag_leak)
 
 
 @dataclass
@@ -131,7 +134,7 @@ class ReducerTraining(MILTraining):
                         "features": list(proposals.FEATURE_NAMES)},
             "candidates": {"min_mm3": proposals.MIN_CANDIDATE_MM3, "max_mm3": proposals.MAX_CANDIDATE_MM3,
                            "min_lumen_share": proposals.MIN_LUMEN_SHARE, "calibre_min_radius_mm":
-                           proposals.CALIBRE_MIN_RADIUS_MM},
+                           proposals.CALIBRE_MIN_RADIUS_MM, "rule": proposals.DEFAULT_RULE.as_dict()},
             "parameters": int(sum(p.numel() for p in self.model.parameters())),
             "training": {"supervision": f"slice labels only ({config.supervision})", "config": asdict(config),
                          "data": {**(self.data or {}), "studies": len(studies), "positive_studies": positives,
@@ -165,6 +168,31 @@ def study_candidates_cached(cache: Path | None, case_id: str, make: Callable[[],
     study.save(temporary)
     temporary.replace(path)
     return study
+
+
+def check_cache_rule(cache: Path) -> None:
+    """A cache folder keeps the candidates of one rule: the first use records the rule in ``rule.json``; a folder of
+    another rule, or of a version that recorded none, is refused rather than mixed in."""
+    import json
+
+    cache.mkdir(parents=True, exist_ok=True)
+    marker = cache / "rule.json"
+    wanted = proposals.DEFAULT_RULE.as_dict()
+    if marker.exists():
+        try:
+            found = json.loads(marker.read_text())
+        except ValueError as error:
+            raise InputError(f"{marker}: not a candidate rule ({error}); give a new --cache folder") from error
+        if found != wanted:
+            raise InputError(f"cache {cache} holds candidates of another rule ({found}, this version: {wanted}); "
+                             "give a new --cache folder")
+    elif any(cache.glob("*.npz")):
+        raise InputError(f"cache {cache} holds candidates of an earlier version that recorded no rule; give a new "
+                         "--cache folder")
+    else:
+        temporary = marker.with_suffix(".partial")
+        temporary.write_text(json.dumps(wanted))
+        temporary.replace(marker)
 
 
 def check_training_studies(studies: list[StudyCandidates]) -> None:

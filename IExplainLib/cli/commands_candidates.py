@@ -58,6 +58,9 @@ def register(subparsers) -> None:
     train.add_argument("--bag-min-pe-share", type=float, default=1.0,
                        help="MIL: a candidate joins a PE slice's bag only when this share of its slices are PE "
                             "slices (default 1: an embolus lies within PE slices)")
+    train.add_argument("--bag-leak", type=float, default=0.0,
+                       help="MIL: the chance that a PE slice's embolus is among none of its candidates (a bag is "
+                            "positive with leak + (1 - leak) * its best score; default 0, the shipped reducer 0.3)")
     train.add_argument("--no-features", action="store_true", help="patch-cnn without the hand features")
     train.add_argument("--epochs", type=int, default=30)
     train.add_argument("--lr", type=float, default=2e-3)
@@ -194,7 +197,7 @@ def _tuning_studies(args, cache: Path | None, progress, real: _RealAnatomy):
 
 
 def run_train_reducer(args) -> int:
-    from ..candidates.train import ReducerTrainConfig, check_training_studies, train_reducer
+    from ..candidates.train import ReducerTrainConfig, check_cache_rule, check_training_studies, train_reducer
     from ..outputs import check_can_write
 
     if not str(args.out).endswith(".safetensors"):
@@ -208,11 +211,11 @@ def run_train_reducer(args) -> int:
     check_can_write(Path(args.out), args.overwrite)
     check_can_write(Path(args.out).with_suffix(".json"), args.overwrite)
     config = ReducerTrainConfig(args.architecture, args.supervision, args.epochs, args.lr, args.training_seed,
-                                args.width, not args.no_features, args.bag_min_pe_share)
+                                args.width, not args.no_features, args.bag_min_pe_share, args.bag_leak)
     progress = progress_from(args)
     cache = Path(args.cache) if args.cache else None
     if cache is not None:
-        cache.mkdir(parents=True, exist_ok=True)
+        check_cache_rule(cache)
     real = _RealAnatomy(args.real_ct)
     studies = list(_training_studies(args, cache, progress, real))
     check_training_studies(studies)

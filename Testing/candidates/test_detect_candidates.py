@@ -68,3 +68,27 @@ def test_a_model_of_another_kind_and_wrong_flags_are_refused(ct_file, reducer_fi
                    tmp_path / "h.nrrd") == 2
     assert "--heatmap belongs to --method iexplain" in capsys.readouterr().err
     assert not (tmp_path / "x.seg.nrrd").exists() and not (tmp_path / "y.seg.nrrd").exists()
+
+
+def test_the_detector_finds_candidates_by_the_rule_its_reducer_was_trained_on(positive_study, reducer_file,
+                                                                                tmp_path, ct_file, capsys):
+    import shutil
+
+    from IExplainLib.candidates import CandidateDetector, find_candidates
+    from IExplainLib.candidates.proposals import DEFAULT_RULE, SESSION17_RULE
+
+    assert CandidateDetector(reducer_file).rule == DEFAULT_RULE  # trained now: the card records the default rule
+    copy = tmp_path / "older.safetensors"
+    shutil.copy(reducer_file, copy)
+    card = json.loads(reducer_file.with_suffix(".json").read_text())
+    del card["candidates"]["rule"]  # a card from before the rule was recorded
+    copy.with_suffix(".json").write_text(json.dumps(card))
+    older = CandidateDetector(copy)
+    assert older.rule == SESSION17_RULE
+    candidates, scores = older.score(positive_study.volume)
+    assert len(candidates) == len(scores) == len(find_candidates(positive_study.volume, rule=SESSION17_RULE))
+    card["candidates"]["rule"] = {"max_mean_hu": "dense"}
+    copy.with_suffix(".json").write_text(json.dumps(card))
+    assert _detect(ct_file, "-o", tmp_path / "z.seg.nrrd", "--reducer", copy) == 2
+    assert "model card field 'candidates.rule': 'max_mean_hu' must be a positive number" in capsys.readouterr().err
+    assert not (tmp_path / "z.seg.nrrd").exists()

@@ -52,6 +52,30 @@ def test_mil_learns_the_one_embolus_of_each_bag():
     assert scores[3] > 0.8 and np.delete(scores, 3).max() < 0.3
 
 
+def test_a_leaky_bag_whose_candidates_all_look_unlike_an_embolus_costs_a_bounded_loss():
+    # a PE slice whose embolus no candidate holds: without a leak its bag demands that one of them be called an
+    # embolus (the loss grows with how sure the model is that none is); with one, the loss stops at -log(leak)
+    study = _study([(0, 0), (0, 0)], [1])
+    bags = study_bags(study)
+
+    class Fixed(torch.nn.Module):
+        def __init__(self, logits):
+            super().__init__()
+            self.logits = torch.tensor(logits)
+
+        def forward(self, patches, features):
+            return self.logits
+
+    sure_none = Fixed([-40.0, -30.0])
+    assert float(study_loss(sure_none, study, bags, "mil")) > 29
+    assert float(study_loss(sure_none, study, bags, "mil", bag_leak=0.3)) == pytest.approx(-np.log(0.3), rel=1e-4)
+    # a bag that holds its embolus is scored as before, up to the leak's share
+    sure_one = Fixed([-40.0, 8.0])
+    assert float(study_loss(sure_one, study, bags, "mil", bag_leak=0.3)) < 1e-3
+    with pytest.raises(InputError, match="bag leak"):
+        MILSettings(bag_leak=1.0)
+
+
 def test_unknown_supervision_and_studies_without_candidates_are_refused_as_input_errors():
     with pytest.raises(InputError, match="supervision"):
         train_reducer_model(build_reducer("features-mlp"), [_study([(0, 0)], [1])], "boxes")

@@ -9,7 +9,8 @@ from scipy import ndimage
 
 from IExplainLib.candidates.patches import PATCH_CHANNELS, PATCH_PX, candidate_patches
 from IExplainLib.candidates.proposals import (BRIDGES_MM, CALIBRES, ENCLOSED_MM, FEATURE_NAMES, MAX_CANDIDATE_MM3,
-                                              _cut_oversized, calibre_of, find_candidates)
+                                              MAX_MEAN_HU, SESSION17_RULE, CandidateRule, _cut_oversized, calibre_of,
+                                              find_candidates)
 from IExplainLib.filling_defects import LUMEN_HU
 from IExplainLib.volume import Volume
 
@@ -45,11 +46,36 @@ def test_a_clot_thinner_than_the_rim_opening_is_a_candidate_when_lumen_encloses_
     z, y, x = inside[len(inside) // 2]
     hu[z, y:y + 2, x:x + 2] = 60
     volume = positive_study.volume.with_array(hu)
-    found = find_candidates(volume, enclosed_mm=ENCLOSED_MM)
+    found = find_candidates(volume, rule=CandidateRule(enclosed_mm=ENCLOSED_MM, bridges_mm=(), max_mean_hu=None))
     touching = np.unique(found.labels[z, y:y + 2, x:x + 2])
     assert touching.size == 1 and touching[0] > 0
     assert found.candidates[touching[0] - 1].voxels <= 8  # the clot itself, not the lumen around it
-    assert not find_candidates(volume).labels[z, y:y + 2, x:x + 2].any()  # off by default: the opening removes it
+    # without the step (the session-17 rule) the opening removes it
+    assert not find_candidates(volume, rule=SESSION17_RULE).labels[z, y:y + 2, x:x + 2].any()
+
+
+def test_a_patch_of_lumen_denser_than_any_clot_is_no_candidate(positive_study):
+    # contrast that is dimmer in one spot (160 HU in a 300 HU lumen) is inside the clot-density range the cores use,
+    # but no clot is that dense: the default rule drops it, the session-17 rule proposed it
+    hu = np.asarray(positive_study.volume.array).copy()
+    lumen = (hu >= LUMEN_HU[0]) & (hu <= LUMEN_HU[1]) & (positive_study.truth == 0)
+    inside = np.argwhere(ndimage.binary_erosion(lumen, structure=np.ones((3, 7, 7), bool)))
+    z, y, x = inside[len(inside) // 2]
+    spot = (slice(z - 1, z + 2), slice(y - 2, y + 2), slice(x - 2, x + 2))
+    hu[spot] = 160
+    volume = positive_study.volume.with_array(hu)
+    assert 160 >= MAX_MEAN_HU
+    assert find_candidates(volume, rule=SESSION17_RULE).labels[spot].any()
+    assert not find_candidates(volume).labels[spot].any()
+
+
+def test_a_rule_round_trips_through_its_card_section_and_refuses_a_wrong_field():
+    rule = CandidateRule(enclosed_mm=2.0, bridges_mm=(1.0,), max_mean_hu=None)
+    assert CandidateRule.from_dict(rule.as_dict()) == rule
+    with pytest.raises(ValueError, match="'max_mean_hu'"):
+        CandidateRule.from_dict({"max_mean_hu": "150"})
+    with pytest.raises(ValueError, match="'bridges_mm'"):
+        CandidateRule.from_dict({"bridges_mm": 1.5})
 
 
 def test_an_oversized_part_loses_its_thin_bridges_and_keeps_the_clot_it_joined():

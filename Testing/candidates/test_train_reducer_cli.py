@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from IExplainLib.candidates.proposals import DEFAULT_RULE, SESSION17_RULE
 from IExplainLib.cli.main import main
 
 SMALL = ["--size", "128", "--slices", "32", "--architecture", "features-mlp", "--epochs", "2", "--progress", "quiet"]
@@ -22,11 +23,34 @@ def test_the_card_records_supervision_threshold_and_tuning(tmp_path):
     assert card["training"]["supervision"] == "slice labels only (mil)"
     assert card["metrics"]["tuning"]["studies"] == 1 and card["threshold"] == card["metrics"]["tuning"]["threshold"]
     assert card["training"]["command"].startswith("iexplain train-reducer")
+    assert card["training"]["config"]["bag_leak"] == 0.0
+    assert card["candidates"]["rule"] == DEFAULT_RULE.as_dict()  # the detector finds candidates by this rule
     cached = sorted(p.name for p in cache.iterdir())
     assert "tune-phantom-8003-128-32.truth.json" in cached and "phantom-3000-128-32.npz" in cached
+    assert json.loads((cache / "rule.json").read_text()) == DEFAULT_RULE.as_dict()
     # the same command again reads every study from the cache and writes the same card figures
     assert main(args + ["--overwrite"]) == 0
     assert json.loads(out.with_suffix(".json").read_text())["metrics"] == card["metrics"]
+
+
+def test_a_cache_of_another_candidate_rule_is_refused_and_left_as_it_was(tmp_path, capsys):
+    out, cache = tmp_path / "r.safetensors", tmp_path / "cache"
+    cache.mkdir()
+    (cache / "phantom-3000-128-32.npz").write_bytes(b"session-17 candidates")
+    args = ["train-reducer", "--phantoms", "1", "-o", str(out), "--cache", str(cache), *SMALL]
+    assert main(args) == 2
+    assert "recorded no rule; give a new --cache folder" in capsys.readouterr().err
+    (cache / "rule.json").write_text(json.dumps(SESSION17_RULE.as_dict()))
+    assert main(args) == 2
+    assert "holds candidates of another rule" in capsys.readouterr().err
+    assert (cache / "phantom-3000-128-32.npz").read_bytes() == b"session-17 candidates" and not out.exists()
+
+
+def test_the_bag_leak_is_trained_with_and_recorded(tmp_path):
+    out = tmp_path / "r.safetensors"
+    assert main(["train-reducer", "--phantoms", "2", "--seed", "3000", "--bag-leak", "0.3", "-o", str(out),
+                 *SMALL]) == 0
+    assert json.loads(out.with_suffix(".json").read_text())["training"]["config"]["bag_leak"] == 0.3
 
 
 @pytest.mark.parametrize("flags, message", [
@@ -35,6 +59,7 @@ def test_the_card_records_supervision_threshold_and_tuning(tmp_path):
     ([], "give either a DATASET or --phantoms N"),
     (["--phantoms", "1", "--threshold", "2"], "--threshold must be in [0, 1]"),
     (["--phantoms", "1", "--architecture", "transformer"], "unknown reducer architecture"),
+    (["--phantoms", "1", "--bag-leak", "1"], "--bag-leak must be in [0, 1)"),
 ])
 def test_bad_settings_are_refused_in_one_line(flags, message, tmp_path, capsys):
     out = tmp_path / "r.safetensors"
