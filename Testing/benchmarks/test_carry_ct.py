@@ -45,7 +45,11 @@ def test_the_carried_ct_is_smaller_and_reads_back_the_same(popi_folder, tmp_path
     for path in sorted(popi_folder.glob("*.dcm"))[60:64]:  # four chest slices: the same code path, seconds
         shutil.copy(path, source / path.name)
     carry_ct = _carry_ct()
+    from pydicom import config
+
+    before = config.convert_wrong_length_to_UN
     assert carry_ct.main([str(tmp_path / "source"), str(tmp_path / "carried")]) == 0
+    assert config.convert_wrong_length_to_UN == before  # pydicom's global setting put back for every later reader
     copy = tmp_path / "carried" / FOLDER
     written = sum(path.stat().st_size for path in copy.glob("*.dcm"))
     assert written < 0.6 * sum(path.stat().st_size for path in source.glob("*.dcm"))

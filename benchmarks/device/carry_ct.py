@@ -27,16 +27,22 @@ def deflate_series(source: Path, dest: Path) -> int:
     from pydicom import config
     from pydicom.uid import DeflatedExplicitVRLittleEndian
 
-    config.convert_wrong_length_to_UN = True  # the POPI's private (01F1,1026) has a wrong length for its VR
     dest.mkdir(parents=True)
     total = 0
-    for path in sorted(source.glob("*.dcm")):
-        dataset = pydicom.dcmread(path)
-        dataset.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # pydicom says it keeps (01F1,1026) as UN, slice after slice
-            dataset.save_as(dest / path.name, implicit_vr=False, little_endian=True, enforce_file_format=True)
-        total += (dest / path.name).stat().st_size
+    # the POPI's private (01F1,1026) has a wrong length for its VR; pydicom's setting is global, so it is put back
+    # (a caller in the same process, the tests among them, reads with pydicom's own default)
+    before = config.convert_wrong_length_to_UN
+    config.convert_wrong_length_to_UN = True
+    try:
+        for path in sorted(source.glob("*.dcm")):
+            dataset = pydicom.dcmread(path)
+            dataset.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # pydicom says it keeps (01F1,1026) as UN, slice after slice
+                dataset.save_as(dest / path.name, implicit_vr=False, little_endian=True, enforce_file_format=True)
+            total += (dest / path.name).stat().st_size
+    finally:
+        config.convert_wrong_length_to_UN = before
     return total
 
 
