@@ -161,6 +161,12 @@ def _closed_lumen(lumen: np.ndarray, spacing_zyx: np.ndarray, radius_mm: float) 
     return ndimage.distance_transform_edt(grown, sampling=spacing_zyx) > radius_mm
 
 
+def _ball(spacing_zyx: np.ndarray, radius_mm: float) -> np.ndarray:
+    """The voxels within ``radius_mm`` of the centre voxel, as a structuring element."""
+    offsets = np.ogrid[tuple(slice(-r, r + 1) for r in np.ceil(radius_mm / spacing_zyx).astype(int))]
+    return sum((offset * step) ** 2 for offset, step in zip(offsets, spacing_zyx)) <= radius_mm ** 2 + 1e-6
+
+
 def _closed_by_ball(mask: np.ndarray, spacing_zyx: np.ndarray, radius_mm: float, within: np.ndarray) -> np.ndarray:
     """The same closing as :func:`_closed_lumen`, by a small ball as structuring element (for a radius of a few voxels
     over a whole CT several times faster than two exact distance transforms); exact inside ``within``, not computed
@@ -170,20 +176,12 @@ def _closed_by_ball(mask: np.ndarray, spacing_zyx: np.ndarray, radius_mm: float,
     if not boxes or boxes[0] is None:
         return closed
     reach = np.ceil(radius_mm / spacing_zyx).astype(int)
-    offsets = np.ogrid[tuple(slice(-r, r + 1) for r in reach)]
-    ball = sum((offset * step) ** 2 for offset, step in zip(offsets, spacing_zyx)) <= radius_mm ** 2 + 1e-6
+    ball = _ball(spacing_zyx, radius_mm)
     # a closed voxel depends on the mask within twice the ball's reach
     box = tuple(slice(max(0, s.start - 2 * r), min(n, s.stop + 2 * r)) for s, r, n in zip(boxes[0], reach, mask.shape))
     grown = ndimage.binary_dilation(mask[box], structure=ball)
     closed[box] = ndimage.binary_erosion(grown, structure=ball, border_value=1)
     return closed
-
-
-def _ball(spacing_zyx: np.ndarray, radius_mm: float) -> np.ndarray:
-    """The voxels within ``radius_mm`` of the centre voxel, as a structuring element."""
-    reach = np.floor(radius_mm / spacing_zyx + 1e-9).astype(int)
-    offsets = np.ogrid[tuple(slice(-r, r + 1) for r in reach)]
-    return sum((offset * step) ** 2 for offset, step in zip(offsets, spacing_zyx)) <= radius_mm ** 2 + 1e-6
 
 
 def _opened_by_ball(mask: np.ndarray, spacing_zyx: np.ndarray, radius_mm: float) -> np.ndarray:
