@@ -36,17 +36,106 @@ def _disk(radius_px: float) -> np.ndarray:
     return (x * x + y * y <= r * r)[None]
 
 
+def _row_runs(structure: np.ndarray) -> dict[int, list[tuple[int, int]]] | None:
+    """``{half-width: [(dz, dy), ...]}`` of a symmetric 3-d structure whose every row along x is empty or one run
+    centred on the middle column (a ball, a disk); None for any other structure."""
+    if structure.ndim != 3 or any(n % 2 == 0 for n in structure.shape) or \
+            not np.array_equal(structure, structure[::-1, ::-1, ::-1]):
+        return None
+    centre = np.array(structure.shape) // 2
+    runs: dict[int, list[tuple[int, int]]] = {}
+    for iz, iy in zip(*np.nonzero(structure.any(axis=2))):
+        row = structure[iz, iy]
+        half = int(row.sum()) // 2
+        if not row[centre[2] - half:centre[2] + half + 1].all():
+            return None
+        runs.setdefault(half, []).append((int(iz - centre[0]), int(iy - centre[1])))
+    return runs
+
+
+def _shifted(n: int, offset: int) -> tuple[slice, slice]:
+    """(target, source) slices of an axis of length ``n`` where target[i] reads source[i + offset]."""
+    return (slice(0, max(0, n - offset)), slice(offset, n)) if offset >= 0 else \
+        (slice(-offset, n), slice(0, max(0, n + offset)))
+
+
+def _by_runs(mask: np.ndarray, structure: np.ndarray, dilate: bool, border_value: int) -> np.ndarray | None:
+    """:func:`dilate` / :func:`erode` from a running maximum (minimum) along x per run width, combined over the rows:
+    a few vectorised passes over the array instead of one test per structure element and voxel."""
+    runs = _row_runs(structure)
+    if runs is None or mask.ndim != 3:
+        return None
+    mask = np.asarray(mask, bool)
+    out = np.full(mask.shape, not dilate, bool)
+    nz, ny, nx = mask.shape
+    wide = mask.copy()
+    reached = 0
+    for half, rows in sorted(runs.items()):
+        # widen the running maximum (minimum) from the last width to this one
+        for d in range(reached + 1, half + 1):
+            if dilate:
+                wide[:, :, d:] |= mask[:, :, :-d]
+                wide[:, :, :-d] |= mask[:, :, d:]
+            else:
+                wide[:, :, d:] &= mask[:, :, :-d]
+                wide[:, :, :-d] &= mask[:, :, d:]
+                if not border_value:
+                    wide[:, :, :d] = False
+                    wide[:, :, max(0, nx - d):] = False
+        reached = max(reached, half)
+        for dz, dy in rows:
+            (tz, sz), (ty, sy) = _shifted(nz, dz), _shifted(ny, dy)
+            if dilate:
+                out[tz, ty] |= wide[sz, sy]
+            else:
+                out[tz, ty] &= wide[sz, sy]
+                if not border_value:  # this row reaches beyond the array (read as False) for the rest
+                    uncovered = np.ones((nz, ny), bool)
+                    uncovered[tz, ty] = False
+                    out[uncovered] = False
+    return out
+
+
+def dilate(mask: np.ndarray, structure: np.ndarray) -> np.ndarray:
+    """``ndimage.binary_dilation(mask, structure)`` (outside the array False), voxel for voxel; several times faster
+    for a ball or a disk of a few voxels (see :func:`_row_runs`)."""
+    out = _by_runs(mask, structure, True, 0)
+    return ndimage.binary_dilation(mask, structure=structure) if out is None else out
+
+
+def erode(mask: np.ndarray, structure: np.ndarray, border_value: int = 0) -> np.ndarray:
+    """``ndimage.binary_erosion(mask, structure, border_value=border_value)``, voxel for voxel; as :func:`dilate`."""
+    out = _by_runs(mask, structure, False, border_value)
+    return ndimage.binary_erosion(mask, structure=structure, border_value=border_value) if out is None else out
+
+
+def fill_holes_in_plane(mask: np.ndarray) -> np.ndarray:
+    """``ndimage.binary_fill_holes(mask, structure=_IN_PLANE)``: each slice's background 4-connected to the slice's
+    edge stays, the rest is filled; from one labelling instead of a dilation repeated until nothing changes."""
+    labels, count = ndimage.label(~mask, structure=_IN_PLANE)
+    outside = np.zeros(count + 1, bool)
+    for edge in (labels[:, 0], labels[:, -1], labels[:, :, 0], labels[:, :, -1]):
+        outside[edge] = True
+    outside[0] = False
+    return ~outside[labels]
+
+
 def _lungs(hu: np.ndarray, pixel_mm: float) -> np.ndarray:
     air = hu < BODY_HU
-    labels, _ = ndimage.label(air, structure=_IN_PLANE)
-    border = np.unique(np.concatenate([labels[:, 0].ravel(), labels[:, -1].ravel(),
-                                       labels[:, :, 0].ravel(), labels[:, :, -1].ravel()]))
-    lungs = air & ~np.isin(labels, border[border > 0])
-    lungs = ndimage.binary_opening(lungs, structure=_disk(1.5 / pixel_mm))
+    labels, count = ndimage.label(air, structure=_IN_PLANE)
+    border = np.zeros(count + 1, bool)
+    for edge in (labels[:, 0], labels[:, -1], labels[:, :, 0], labels[:, :, -1]):
+        border[edge] = True
+    border[0] = True
+    lungs = ~border[labels]
+    disk = _disk(1.5 / pixel_mm)
+    lungs = dilate(erode(lungs, disk), disk)
     labels, count = ndimage.label(lungs)
     if count:
-        sizes = ndimage.sum(lungs, labels, np.arange(1, count + 1))
-        lungs = np.isin(labels, np.flatnonzero(sizes >= 0.05 * sizes.max()) + 1)
+        sizes = np.bincount(labels.ravel(), minlength=count + 1)
+        keep = sizes >= 0.05 * sizes[1:].max()
+        keep[0] = False
+        lungs = keep[labels]
     return lungs
 
 
@@ -54,11 +143,11 @@ def _region_on_grid(hu: np.ndarray, pixel_mm: float) -> np.ndarray:
     lungs = _lungs(hu, pixel_mm)
     left = np.maximum.accumulate(lungs, axis=2)
     right = np.maximum.accumulate(lungs[:, :, ::-1], axis=2)[:, :, ::-1]
-    region = ndimage.binary_fill_holes((left & right) | lungs, structure=_IN_PLANE)
-    bone = ndimage.binary_closing(hu > BONE_HU, structure=_disk(3.0 / pixel_mm))
-    bone = ndimage.binary_fill_holes(bone, structure=_IN_PLANE)
-    bone = ndimage.binary_dilation(bone, structure=_disk(3.0 / pixel_mm))
-    return ndimage.binary_dilation(region, structure=_disk(4.0 / pixel_mm)) & ~bone
+    region = fill_holes_in_plane((left & right) | lungs)
+    disk = _disk(3.0 / pixel_mm)
+    bone = erode(dilate(hu > BONE_HU, disk), disk)
+    bone = dilate(fill_holes_in_plane(bone), disk)
+    return dilate(region, _disk(4.0 / pixel_mm)) & ~bone
 
 
 def chest_region(hu: np.ndarray, spacing_xyz) -> np.ndarray:
