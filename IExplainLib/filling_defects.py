@@ -31,31 +31,68 @@ def _shell_structure(radius: int) -> np.ndarray:
     return ball
 
 
-def core_features(mask: np.ndarray, hu: np.ndarray, spacing_xyz, keep_unopened: np.ndarray | None = None):
+def core_features(mask: np.ndarray, hu: np.ndarray, spacing_xyz, keep_unopened: np.ndarray | None = None,
+                  min_mm3: float = 0.0):
     """``(cores, rows)``: labelled clot-density cores of the clusters of ``mask`` (thin partial-volume rims at vessel
     edges opened away) and per core ``{"label", "mm3", "lumen_share", "bone_share"}`` of its surrounding shell.
-    Clot-density voxels of ``mask`` inside ``keep_unopened`` are kept even where the opening would remove them."""
+    Clot-density voxels of ``mask`` inside ``keep_unopened`` are kept even where the opening would remove them.
+    ``min_mm3`` leaves the rows of smaller cores out (a caller that drops them anyway need not measure their shells)."""
+    cores, rows, _ = cores_and_boxes(mask, hu, spacing_xyz, keep_unopened, min_mm3)
+    return cores, rows
+
+
+def cores_and_boxes(mask: np.ndarray, hu: np.ndarray, spacing_xyz, keep_unopened: np.ndarray | None = None,
+                    min_mm3: float = 0.0):
+    """:func:`core_features` and each core's box (``ndimage.find_objects`` of the cores)."""
     sx, sy, sz = (float(s) for s in spacing_xyz)
     radius = max(1, int(round(SHELL_MM / min(sx, sy))))
+    cores = np.zeros(np.shape(mask), np.int32)
+    # every step reads at most a shell's reach around the mask: work in its box (a chest region fills about a third
+    # of a CT's box) and give the cores back at full size
+    within = _box_of(mask, (1, radius, radius))
+    if within is None:
+        return cores, [], []
+    mask, hu = np.asarray(mask)[within], np.asarray(hu)[within]
     clot = mask & (hu >= CLOT_HU[0]) & (hu <= CLOT_HU[1])
     in_plane = np.zeros((1, 3, 3), bool)
     in_plane[0, 1, :] = in_plane[0, :, 1] = True
     opened = ndimage.binary_opening(clot, structure=in_plane)
-    clot = opened | (clot & keep_unopened) if keep_unopened is not None else opened
-    cores, count = ndimage.label(clot, structure=np.ones((3, 3, 3), bool))
+    clot = opened | (clot & keep_unopened[within]) if keep_unopened is not None else opened
+    local, count = ndimage.label(clot, structure=np.ones((3, 3, 3), bool))
+    sizes = np.bincount(local.ravel(), minlength=count + 1)
     ball = _shell_structure(radius)
     rows = []
-    for index, box in enumerate(ndimage.find_objects(cores), start=1):
+    boxes = ndimage.find_objects(local)
+    for index, box in enumerate(boxes, start=1):
         if box is None:
             continue
+        mm3 = float(sizes[index] * sx * sy * sz)
+        if mm3 < min_mm3:
+            continue
         grown = tuple(slice(max(0, s.start - r), s.stop + r) for s, r in zip(box, (1, radius, radius)))
-        core = cores[grown] == index
+        core = local[grown] == index
         values = hu[grown][ndimage.binary_dilation(core, structure=ball) & ~core]
-        rows.append({"label": index, "mm3": float(core.sum() * sx * sy * sz),
+        rows.append({"label": index, "mm3": mm3,
                      "lumen_share": float(np.mean((values >= LUMEN_HU[0]) & (values <= LUMEN_HU[1])))
                      if values.size else 0.0,
                      "bone_share": float(np.mean(values > BONE_HU)) if values.size else 0.0})
-    return cores, rows
+    cores[within] = local
+    offset = [s.start for s in within]
+    boxes = [None if box is None else tuple(slice(s.start + o, s.stop + o) for s, o in zip(box, offset))
+             for box in boxes]
+    return cores, rows, boxes
+
+
+def _box_of(mask: np.ndarray, margin) -> tuple[slice, ...] | None:
+    """The box of ``mask``'s True voxels grown by ``margin`` voxels per axis (within the array); None if it has none."""
+    mask = np.asarray(mask)
+    box = []
+    for axis, m in enumerate(margin):
+        along = np.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != axis)))
+        if not along.size:
+            return None
+        box.append(slice(max(0, int(along[0]) - m), min(mask.shape[axis], int(along[-1]) + 1 + m)))
+    return tuple(box)
 
 
 def is_defect(row: dict) -> bool:

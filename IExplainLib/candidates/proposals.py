@@ -37,8 +37,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
-from ..chest_region import chest_region
-from ..filling_defects import BONE_HU, LUMEN_HU, core_features
+from ..chest_region import chest_region, dilate, erode
+from ..filling_defects import BONE_HU, LUMEN_HU, SHELL_MM, cores_and_boxes
 from ..volume import Volume
 
 CALIBRES = ("central", "lobar", "segmental", "subsegmental")
@@ -179,8 +179,7 @@ def _closed_by_ball(mask: np.ndarray, spacing_zyx: np.ndarray, radius_mm: float,
     ball = _ball(spacing_zyx, radius_mm)
     # a closed voxel depends on the mask within twice the ball's reach
     box = tuple(slice(max(0, s.start - 2 * r), min(n, s.stop + 2 * r)) for s, r, n in zip(boxes[0], reach, mask.shape))
-    grown = ndimage.binary_dilation(mask[box], structure=ball)
-    closed[box] = ndimage.binary_erosion(grown, structure=ball, border_value=1)
+    closed[box] = erode(dilate(mask[box], ball), ball, border_value=1)
     return closed
 
 
@@ -188,8 +187,7 @@ def _opened_by_ball(mask: np.ndarray, spacing_zyx: np.ndarray, radius_mm: float)
     """:func:`_thick` by a small ball as structuring element: the same voxels (the erosion treats the outside as
     mask, as the distance transform does), in a boolean array instead of two float64 distance maps."""
     ball = _ball(spacing_zyx, radius_mm)
-    eroded = ndimage.binary_erosion(mask, structure=ball, border_value=1)
-    return ndimage.binary_dilation(eroded, structure=ball)
+    return dilate(erode(mask, ball, border_value=1), ball)
 
 
 def _thick(mask: np.ndarray, spacing_zyx: np.ndarray, radius_mm: float) -> np.ndarray:
@@ -215,9 +213,19 @@ def _dense_parts(core: np.ndarray, hu: np.ndarray, lumen: np.ndarray, spacing_zy
     return small | in_artery
 
 
-def _split_large_cores(cores: np.ndarray, rows: list[dict], hu: np.ndarray, spacing_zyx: np.ndarray) -> np.ndarray:
+def _split_margin(spacing_zyx: np.ndarray) -> np.ndarray:
+    return np.maximum(1, np.rint((ENVELOPE_MM + 2) / spacing_zyx).astype(int))
+
+
+def _context_margin(spacing_zyx: np.ndarray) -> np.ndarray:
+    return np.maximum(1, np.rint(CONTEXT_MM / spacing_zyx).astype(int))
+
+
+def _split_large_cores(cores: np.ndarray, rows: list[dict], hu: np.ndarray, spacing_zyx: np.ndarray,
+                       boxes: list | None = None) -> np.ndarray:
     """Cores larger than ``SPLIT_MM3`` (a clot joined to mediastinal fat, heart wall or muscle) are cut by
-    :func:`_dense_parts`; the others are kept whole. Returns a boolean clot mask."""
+    :func:`_dense_parts`; the others are kept whole. Returns a boolean clot mask. ``boxes``: the cores' boxes
+    (``ndimage.find_objects(cores)``) where the caller has them."""
     keep = np.zeros(int(cores.max(initial=0)) + 1, bool)
     large = []
     for row in rows:
@@ -226,8 +234,9 @@ def _split_large_cores(cores: np.ndarray, rows: list[dict], hu: np.ndarray, spac
         elif row["mm3"] >= MIN_CANDIDATE_MM3:
             keep[row["label"]] = True
     mask = keep[cores]
-    margin = np.maximum(1, np.rint((ENVELOPE_MM + 2) / spacing_zyx).astype(int))
-    boxes = ndimage.find_objects(cores)
+    margin = _split_margin(spacing_zyx)
+    if boxes is None:
+        boxes = ndimage.find_objects(cores)
     # the cut works at millimetre scale: a grid of about WORKING_PIXEL_MM pixels is ten times cheaper and as good
     step = max(1, int(WORKING_PIXEL_MM // min(spacing_zyx[1], spacing_zyx[2])))
     coarse_spacing = spacing_zyx * np.array([1, step, step])
@@ -279,7 +288,7 @@ def vessel_radius(hu: np.ndarray, labels: np.ndarray, label: int, box: tuple[sli
                    spacing_zyx: np.ndarray) -> float:
     """Local radius (mm) of the vessel a candidate sits in: the largest distance to the wall of lumen-or-core within
     the candidate and its 2-voxel shell, measured in a box ``CONTEXT_MM`` around it (radii up to that are exact)."""
-    margin = np.maximum(1, np.rint(CONTEXT_MM / spacing_zyx).astype(int))
+    margin = _context_margin(spacing_zyx)
     grown = tuple(slice(max(0, s.start - m), min(n, s.stop + m)) for s, m, n in zip(box, margin, hu.shape))
     local = hu[grown]
     core = labels[grown] == label
@@ -298,32 +307,56 @@ def embolus_calibres(hu: np.ndarray, instances: np.ndarray, count: int, spacing_
             else "unknown" for k, box in enumerate(boxes, start=1)]
 
 
+def _reach(spacing_zyx: np.ndarray, rule: CandidateRule) -> np.ndarray:
+    """The farthest (voxels per axis) that any step of :func:`find_candidates` reads beyond the region: a core's
+    shell, the box a large core is cut in, a candidate's vessel context, the lumen closing's box."""
+    shell = max(1, int(round(SHELL_MM / min(spacing_zyx[1], spacing_zyx[2]))))
+    reach = np.maximum.reduce([np.array([1, shell, shell]), _split_margin(spacing_zyx),
+                               _context_margin(spacing_zyx), np.full(3, 2)])
+    if rule.enclosed_mm is not None:
+        reach = np.maximum(reach, 2 * np.ceil(rule.enclosed_mm / spacing_zyx).astype(int))
+    return reach
+
+
 def find_candidates(volume: Volume, region: np.ndarray | None = None, *,
                     rule: CandidateRule = DEFAULT_RULE) -> CandidateSet:
     """Candidate filling defects of a CT ``volume`` (HU) inside ``region`` (default: its chest region), by ``rule``
     (the optional steps of the module's docstring)."""
     enclosed_mm, bridges_mm, max_mean_hu = rule.enclosed_mm, rule.bridges_mm, rule.max_mean_hu
-    hu = np.asarray(volume.array)
+    full_hu = np.asarray(volume.array)
     sx, sy, sz = (float(s) for s in volume.spacing)
     spacing_zyx = np.array([sz, sy, sx])
     voxel_mm3 = float(np.prod(spacing_zyx))
     if region is None:
-        region = chest_region(hu, volume.spacing)
+        region = chest_region(full_hu, volume.spacing)
+    full_region = region
+    region_boxes = ndimage.find_objects(region.astype(np.int8))
+    if not region_boxes or region_boxes[0] is None:
+        return CandidateSet(np.zeros(full_hu.shape, np.int32), [], full_region)
+    # Every step reads at most _reach beyond the region, so all of them run in the region's box grown by that (a
+    # third of a CT's box): each box below clipped at this crop's edge is clipped as at the CT's, the labels number in
+    # the same raster order, and positions are given back in the CT's voxels.
+    reach = _reach(spacing_zyx, rule)
+    crop = tuple(slice(max(0, s.start - r), min(n, s.stop + r))
+                 for s, r, n in zip(region_boxes[0], reach, full_hu.shape))
+    offset = np.array([s.start for s in crop])
+    hu, region = full_hu[crop], region[crop]
     enclosed = None
     if enclosed_mm is not None:
         lumen = (hu >= LUMEN_HU[0]) & (hu <= LUMEN_HU[1])
         enclosed = _closed_by_ball(lumen, spacing_zyx, enclosed_mm, within=region)
         del lumen
-    cores, rows = core_features(region, hu, volume.spacing, keep_unopened=enclosed)
+    # cores smaller than a candidate are dropped below whatever their shells: not measured
+    cores, rows, core_boxes = cores_and_boxes(region, hu, volume.spacing, keep_unopened=enclosed,
+                                              min_mm3=MIN_CANDIDATE_MM3)
     del enclosed
-    clot = _split_large_cores(cores, [r for r in rows if r["lumen_share"] >= MIN_LUMEN_SHARE], hu, spacing_zyx)
-    del cores  # a CT-size int32 array: not held while the cut labels the clot mask again
+    clot = _split_large_cores(cores, [r for r in rows if r["lumen_share"] >= MIN_LUMEN_SHARE], hu, spacing_zyx,
+                              core_boxes)
+    del cores  # an int32 array of the crop's size: not held while the cut labels the clot mask again
     if bridges_mm:
         clot = _cut_oversized(clot, spacing_zyx, bridges_mm)
     labels, count = ndimage.label(clot, structure=np.ones((3, 3, 3), bool))
-    region_boxes = ndimage.find_objects(region.astype(np.int8))
-    whole = tuple(slice(0, n) for n in hu.shape)
-    region_box = region_boxes[0] if region_boxes and region_boxes[0] is not None else whole
+    region_box = region_boxes[0]
     region_lo = np.array([s.start for s in region_box], float)
     region_size = np.maximum(1.0, np.array([s.stop - s.start for s in region_box], float))
     candidates = []
@@ -352,7 +385,8 @@ def find_candidates(volume: Volume, region: np.ndarray | None = None, *,
         contrast = float(shell_hu[in_lumen].mean() - core_hu.mean()) if in_lumen.any() else 0.0
         air_share = float(np.mean(shell_hu < -400)) if shell_hu.size else 0.0
         zz, yy, xx = np.nonzero(core)
-        centroid = np.array([zz.mean() + grown[0].start, yy.mean() + grown[1].start, xx.mean() + grown[2].start])
+        start = [int(g.start + o) for g, o in zip(grown, offset)]
+        centroid = np.array([zz.mean() + start[0], yy.mean() + start[1], xx.mean() + start[2]])
         extent = (np.array([np.ptp(zz), np.ptp(yy), np.ptp(xx)]) + 1) * spacing_zyx
         bbox_voxels = float(np.prod([s.stop - s.start for s in box]))
         depth = (centroid - region_lo) / region_size
@@ -361,9 +395,12 @@ def find_candidates(volume: Volume, region: np.ndarray | None = None, *,
             contrast, radius, extent[0], max(extent[1], extent[2]), voxels / bbox_voxels,
             abs(depth[2] - 0.5), depth[1], depth[0]], np.float32)
         kept.append(label)
+        first = int(box[0].start + offset[0])
         candidates.append(Candidate(
             label=len(kept), voxels=voxels, volume_mm3=voxels * voxel_mm3, calibre=calibre_of(radius),
             radius_mm=radius, contrast_hu=contrast,
             centroid_zyx=(float(centroid[0]), float(centroid[1]), float(centroid[2])),
-            slice_range=(int(box[0].start), int(box[0].stop - 1)), features=features))
-    return CandidateSet(_relabel(labels, kept), candidates, region)
+            slice_range=(first, first + int(box[0].stop - box[0].start) - 1), features=features))
+    full_labels = np.zeros(full_hu.shape, np.int32)
+    full_labels[crop] = _relabel(labels, kept)
+    return CandidateSet(full_labels, candidates, full_region)
