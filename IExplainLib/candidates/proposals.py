@@ -154,10 +154,31 @@ def _relabel(cores: np.ndarray, kept: list[int]) -> np.ndarray:
     return lookup[cores]
 
 
+def _edt_ball(spacing_zyx: np.ndarray, radius_mm: float) -> np.ndarray:
+    """The offsets whose distance, computed as ``ndimage.distance_transform_edt`` computes it (the same float64
+    operations in the same order), is at most ``radius_mm``: a threshold of that transform is a dilation or erosion
+    by this ball, voxel for voxel."""
+    reach = np.floor(radius_mm / spacing_zyx).astype(int) + 1
+    offsets = np.indices(tuple(2 * reach + 1), dtype=np.int32) - reach.astype(np.int32)[:, None, None, None]
+    squares = offsets.astype(np.float64)
+    for axis, step in enumerate(np.asarray(spacing_zyx, np.float64)):
+        squares[axis, ...] *= step
+    np.multiply(squares, squares, squares)
+    return np.sqrt(np.add.reduce(squares, axis=0)) <= radius_mm
+
+
 def _closed_lumen(lumen: np.ndarray, spacing_zyx: np.ndarray, radius_mm: float) -> np.ndarray:
-    """Morphological closing of ``lumen`` by a ball of ``radius_mm``, from two exact distance transforms (a closing
-    with a large structuring element is far slower): the vessel as it would be without its filling defects."""
-    grown = ndimage.distance_transform_edt(~lumen, sampling=spacing_zyx) <= radius_mm
+    """Morphological closing of ``lumen`` by a ball of ``radius_mm``: the vessel as it would be without its filling
+    defects. Defined by two exact distance transforms; computed as a dilation and an erosion by :func:`_edt_ball`
+    (several times faster), except where a transform's input has no background voxel (its result is then the
+    transform's own)."""
+    ball = _edt_ball(spacing_zyx, radius_mm)
+    if lumen.any():
+        grown = dilate(lumen, ball)
+    else:
+        grown = ndimage.distance_transform_edt(~lumen, sampling=spacing_zyx) <= radius_mm
+    if not grown.all():
+        return erode(grown, ball, border_value=1)
     return ndimage.distance_transform_edt(grown, sampling=spacing_zyx) > radius_mm
 
 
@@ -191,8 +212,15 @@ def _opened_by_ball(mask: np.ndarray, spacing_zyx: np.ndarray, radius_mm: float)
 
 
 def _thick(mask: np.ndarray, spacing_zyx: np.ndarray, radius_mm: float) -> np.ndarray:
-    """The parts of ``mask`` a ball of ``radius_mm`` fits in (a morphological opening, by distance transforms)."""
-    eroded = ndimage.distance_transform_edt(mask, sampling=spacing_zyx) > radius_mm
+    """The parts of ``mask`` a ball of ``radius_mm`` fits in (a morphological opening defined by distance transforms;
+    computed as :func:`_closed_lumen` is)."""
+    ball = _edt_ball(spacing_zyx, radius_mm)
+    if not mask.all():
+        eroded = erode(mask, ball, border_value=1)
+    else:
+        eroded = ndimage.distance_transform_edt(mask, sampling=spacing_zyx) > radius_mm
+    if eroded.any():
+        return dilate(eroded, ball)
     return ndimage.distance_transform_edt(~eroded, sampling=spacing_zyx) <= radius_mm
 
 
@@ -209,6 +237,8 @@ def _dense_parts(core: np.ndarray, hu: np.ndarray, lumen: np.ndarray, spacing_zy
     sizes = np.bincount(parts.ravel(), minlength=count + 1)[1:] * float(np.prod(spacing_zyx))
     small = np.concatenate([[False], sizes <= SPLIT_MM3])[parts]
     large = dense & ~small
+    if not large.any():
+        return small
     in_artery = large & _closed_lumen(lumen, spacing_zyx, ENVELOPE_MM) & ~_thick(large, spacing_zyx, CENTRAL_MM)
     return small | in_artery
 
@@ -294,8 +324,16 @@ def vessel_radius(hu: np.ndarray, labels: np.ndarray, label: int, box: tuple[sli
     core = labels[grown] == label
     vessel = (local >= LUMEN_HU[0]) & (local <= LUMEN_HU[1]) | core
     near = ndimage.binary_dilation(core, structure=np.ones((3, 3, 3), bool), iterations=2) & vessel
-    distance = ndimage.distance_transform_edt(vessel, sampling=spacing_zyx)
-    return float(distance[near].max())
+    # the transform's distances at the near voxels only, by its own float64 operations in its order: the whole box's
+    # distances cost more than the feature transform itself
+    nearest = ndimage.distance_transform_edt(vessel, sampling=spacing_zyx, return_distances=False,
+                                             return_indices=True)
+    where = np.nonzero(near)
+    squares = (nearest[(slice(None),) + where] - np.array(where, np.int32)).astype(np.float64)
+    for axis, step in enumerate(np.asarray(spacing_zyx, np.float64)):
+        squares[axis, ...] *= step
+    np.multiply(squares, squares, squares)
+    return float(np.sqrt(np.add.reduce(squares, axis=0)).max())
 
 
 def embolus_calibres(hu: np.ndarray, instances: np.ndarray, count: int, spacing_xyz) -> list[str]:

@@ -1,5 +1,6 @@
 """The faster morphology the candidates run on gives SciPy's result voxel for voxel: dilation and erosion by a ball or
-a disk (either border value), in-plane hole filling, and the cores of a mask worked in the mask's box."""
+a disk (either border value), in-plane hole filling, closings and openings defined by distance transforms, and the
+cores of a mask worked in the mask's box."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from IExplainLib.candidates.proposals import _ball
+from IExplainLib.candidates.proposals import _ball, _closed_lumen, _thick
 from IExplainLib.chest_region import _IN_PLANE, _disk, _row_runs, dilate, erode, fill_holes_in_plane
 from IExplainLib.filling_defects import core_features
 
@@ -57,3 +58,19 @@ def test_cores_of_a_mask_off_centre_are_as_when_computed_over_the_whole_array():
     assert [row["label"] for row in rows] == list(range(1, count + 1))
     small = core_features(mask, hu, (0.7, 0.7, 1.5), min_mm3=5.0)[1]
     assert small == [row for row in rows if row["mm3"] >= 5.0] and len(small) < len(rows)
+
+
+@pytest.mark.parametrize("spacing", [(1.0, 1.44676, 1.44676), (2.0, 1.953125, 1.953125), (2.5, 1.389444, 1.389444),
+                                     (1.0, 1.0, 1.0)])
+def test_closings_and_openings_are_the_distance_transforms_thresholds(spacing):
+    spacing = np.array(spacing)
+    rng = np.random.default_rng(2)
+    for share in (0.0, 0.002, 0.1, 0.6, 0.97, 1.0):
+        mask = rng.random((24, 30, 36)) < share
+        for radius in (6.0, 9.0):
+            grown = ndimage.distance_transform_edt(~mask, sampling=spacing) <= radius
+            closed = ndimage.distance_transform_edt(grown, sampling=spacing) > radius
+            assert np.array_equal(_closed_lumen(mask, spacing, radius), closed)
+            eroded = ndimage.distance_transform_edt(mask, sampling=spacing) > radius
+            opened = ndimage.distance_transform_edt(~eroded, sampling=spacing) <= radius
+            assert np.array_equal(_thick(mask, spacing, radius), opened)
