@@ -14,6 +14,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from .chest_region import dilate, erode
+
 CLOT_HU = (-150.0, 180.0)
 LUMEN_HU = (180.0, 700.0)
 BONE_HU = 700.0
@@ -56,10 +58,10 @@ def cores_and_boxes(mask: np.ndarray, hu: np.ndarray, spacing_xyz, keep_unopened
     clot = mask & (hu >= CLOT_HU[0]) & (hu <= CLOT_HU[1])
     in_plane = np.zeros((1, 3, 3), bool)
     in_plane[0, 1, :] = in_plane[0, :, 1] = True
-    opened = ndimage.binary_opening(clot, structure=in_plane)
+    opened = dilate(erode(clot, in_plane), in_plane)  # ndimage.binary_opening's voxels, several times faster
     clot = opened | (clot & keep_unopened[within]) if keep_unopened is not None else opened
     local, count = ndimage.label(clot, structure=np.ones((3, 3, 3), bool))
-    sizes = np.bincount(local.ravel(), minlength=count + 1)
+    sizes = np.bincount(local[local > 0], minlength=count + 1)  # the background's count is never read
     ball = _shell_structure(radius)
     rows = []
     boxes = ndimage.find_objects(local)

@@ -38,7 +38,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..chest_region import chest_region, dilate, erode
-from ..filling_defects import BONE_HU, LUMEN_HU, SHELL_MM, cores_and_boxes
+from ..filling_defects import BONE_HU, LUMEN_HU, SHELL_MM, _box_of, cores_and_boxes
 from ..volume import Volume
 
 CALIBRES = ("central", "lobar", "segmental", "subsegmental")
@@ -193,13 +193,12 @@ def _closed_by_ball(mask: np.ndarray, spacing_zyx: np.ndarray, radius_mm: float,
     over a whole CT several times faster than two exact distance transforms); exact inside ``within``, not computed
     beyond the box that holds it (False there)."""
     closed = np.zeros(mask.shape, bool)
-    boxes = ndimage.find_objects(within.astype(np.int8))
-    if not boxes or boxes[0] is None:
-        return closed
     reach = np.ceil(radius_mm / spacing_zyx).astype(int)
-    ball = _ball(spacing_zyx, radius_mm)
     # a closed voxel depends on the mask within twice the ball's reach
-    box = tuple(slice(max(0, s.start - 2 * r), min(n, s.stop + 2 * r)) for s, r, n in zip(boxes[0], reach, mask.shape))
+    box = _box_of(within, 2 * reach)
+    if box is None:
+        return closed
+    ball = _ball(spacing_zyx, radius_mm)
     closed[box] = erode(dilate(mask[box], ball), ball, border_value=1)
     return closed
 
@@ -234,7 +233,7 @@ def _dense_parts(core: np.ndarray, hu: np.ndarray, lumen: np.ndarray, spacing_zy
     parts, count = ndimage.label(dense, structure=np.ones((3, 3, 3), bool))
     if not count:
         return dense
-    sizes = np.bincount(parts.ravel(), minlength=count + 1)[1:] * float(np.prod(spacing_zyx))
+    sizes = np.bincount(parts[parts > 0], minlength=count + 1)[1:] * float(np.prod(spacing_zyx))
     small = np.concatenate([[False], sizes <= SPLIT_MM3])[parts]
     large = dense & ~small
     if not large.any():
@@ -294,7 +293,7 @@ def _cut_oversized(clot: np.ndarray, spacing_zyx: np.ndarray, bridges_mm: tuple[
     def oversized_parts(mask: np.ndarray, at: tuple[slice, ...]):
         """(box in ``clot``, part within it) of each part of ``mask`` (a box of ``clot`` at ``at``) too large."""
         labels, count = ndimage.label(mask, structure=connected)
-        sizes = np.bincount(labels.ravel(), minlength=count + 1)[1:] * voxel_mm3
+        sizes = np.bincount(labels[labels > 0], minlength=count + 1)[1:] * voxel_mm3
         boxes = ndimage.find_objects(labels)
         for label in np.flatnonzero(sizes > MAX_CANDIDATE_MM3) + 1:
             box = boxes[label - 1]
@@ -368,15 +367,13 @@ def find_candidates(volume: Volume, region: np.ndarray | None = None, *,
     if region is None:
         region = chest_region(full_hu, volume.spacing)
     full_region = region
-    region_boxes = ndimage.find_objects(region.astype(np.int8))
-    if not region_boxes or region_boxes[0] is None:
+    region_box = _box_of(region, (0, 0, 0))
+    if region_box is None:
         return CandidateSet(np.zeros(full_hu.shape, np.int32), [], full_region)
     # Every step reads at most _reach beyond the region, so all of them run in the region's box grown by that (a
     # third of a CT's box): each box below clipped at this crop's edge is clipped as at the CT's, the labels number in
     # the same raster order, and positions are given back in the CT's voxels.
-    reach = _reach(spacing_zyx, rule)
-    crop = tuple(slice(max(0, s.start - r), min(n, s.stop + r))
-                 for s, r, n in zip(region_boxes[0], reach, full_hu.shape))
+    crop = _box_of(region, _reach(spacing_zyx, rule))
     offset = np.array([s.start for s in crop])
     hu, region = full_hu[crop], region[crop]
     enclosed = None
@@ -394,7 +391,6 @@ def find_candidates(volume: Volume, region: np.ndarray | None = None, *,
     if bridges_mm:
         clot = _cut_oversized(clot, spacing_zyx, bridges_mm)
     labels, count = ndimage.label(clot, structure=np.ones((3, 3, 3), bool))
-    region_box = region_boxes[0]
     region_lo = np.array([s.start for s in region_box], float)
     region_size = np.maximum(1.0, np.array([s.stop - s.start for s in region_box], float))
     candidates = []
