@@ -373,7 +373,8 @@ def find_candidates(volume: Volume, region: np.ndarray | None = None, *,
     # Every step reads at most _reach beyond the region, so all of them run in the region's box grown by that (a
     # third of a CT's box): each box below clipped at this crop's edge is clipped as at the CT's, the labels number in
     # the same raster order, and positions are given back in the CT's voxels.
-    crop = _box_of(region, _reach(spacing_zyx, rule))
+    crop = tuple(slice(max(0, s.start - r), min(n, s.stop + r))
+                 for s, r, n in zip(region_box, _reach(spacing_zyx, rule), full_hu.shape))
     offset = np.array([s.start for s in crop])
     hu, region = full_hu[crop], region[crop]
     enclosed = None
