@@ -18,6 +18,8 @@ without lungs (a head CT, an abdominal slab) gets an empty region; callers decid
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 from scipy import ndimage
 
@@ -53,6 +55,17 @@ def _row_runs(structure: np.ndarray) -> dict[int, list[tuple[int, int]]] | None:
     return runs
 
 
+_RUNS: dict[tuple, dict[int, list[tuple[int, int]]] | None] = {}
+
+
+def _runs_of(structure: np.ndarray) -> dict[int, list[tuple[int, int]]] | None:
+    """:func:`_row_runs`, remembered: the per-candidate loops dilate thousands of small boxes by the same few."""
+    key = (structure.shape, np.asarray(structure, bool).tobytes())
+    if key not in _RUNS:
+        _RUNS[key] = _row_runs(np.asarray(structure, bool))
+    return _RUNS[key]
+
+
 def _shifted(n: int, offset: int) -> tuple[slice, slice]:
     """(target, source) slices of an axis of length ``n`` where target[i] reads source[i + offset]."""
     return (slice(0, max(0, n - offset)), slice(offset, n)) if offset >= 0 else \
@@ -62,7 +75,7 @@ def _shifted(n: int, offset: int) -> tuple[slice, slice]:
 def _by_runs(mask: np.ndarray, structure: np.ndarray, dilate: bool, border_value: int) -> np.ndarray | None:
     """:func:`dilate` / :func:`erode` from a running maximum (minimum) along x per run width, combined over the rows:
     a few vectorised passes over the array instead of one test per structure element and voxel."""
-    runs = _row_runs(structure)
+    runs = _runs_of(structure)
     if runs is None or mask.ndim != 3:
         return None
     mask = np.asarray(mask, bool)
@@ -120,7 +133,27 @@ def fill_holes_in_plane(mask: np.ndarray) -> np.ndarray:
     return ~outside[labels]
 
 
+# (key, lungs) of the last call of _lungs: the contrast check and the chest region find the same lungs on the same
+# grid, and ``detect --method candidates`` runs the check twice (its study step, its detector) and the region once
+_LAST_LUNGS: tuple[tuple, np.ndarray] | None = None
+
+
 def _lungs(hu: np.ndarray, pixel_mm: float) -> np.ndarray:
+    """Lungs on the working grid (see the module's docstring); the last call's result again for the same grid and
+    values (a digest of them: a fraction of a percent of the work)."""
+    global _LAST_LUNGS
+    values = np.ascontiguousarray(hu)
+    key = (values.shape, values.dtype.str, float(pixel_mm),
+           hashlib.sha1(values.data.cast("B"), usedforsecurity=False).digest())
+    last = _LAST_LUNGS
+    if last is not None and last[0] == key:
+        return last[1].copy()
+    lungs = _find_lungs(values, pixel_mm)
+    _LAST_LUNGS = (key, lungs.copy())
+    return lungs
+
+
+def _find_lungs(hu: np.ndarray, pixel_mm: float) -> np.ndarray:
     air = hu < BODY_HU
     labels, count = ndimage.label(air, structure=_IN_PLANE)
     border = np.zeros(count + 1, bool)

@@ -73,7 +73,7 @@ def cores_and_boxes(mask: np.ndarray, hu: np.ndarray, spacing_xyz, keep_unopened
             continue
         grown = tuple(slice(max(0, s.start - r), s.stop + r) for s, r in zip(box, (1, radius, radius)))
         core = local[grown] == index
-        values = hu[grown][ndimage.binary_dilation(core, structure=ball) & ~core]
+        values = hu[grown][dilate(core, ball) & ~core]
         rows.append({"label": index, "mm3": mm3,
                      "lumen_share": float(np.mean((values >= LUMEN_HU[0]) & (values <= LUMEN_HU[1])))
                      if values.size else 0.0,

@@ -102,5 +102,5 @@ class CandidateDetector:
                    "seconds": round(time.time() - started, 2)}
         if progress is not None:
             progress("candidates", 1.0, f"{len(order)} of {len(candidates)} candidates kept")
-        return Detection(labelmap=volume.with_array(labelmap), heat=volume.with_array(score_map[candidates.labels]),
+        return Detection(labelmap=volume.with_array(labelmap), heat=volume.with_array(candidates.paint(score_map)),
                          iterations=len(order), findings=findings, summary=summary, method="candidates")

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from IExplainLib.candidates.proposals import _ball, _closed_lumen, _thick
-from IExplainLib.chest_region import _IN_PLANE, _disk, _row_runs, dilate, erode, fill_holes_in_plane
+from IExplainLib import chest_region as chest_region_module
+from IExplainLib.candidates.proposals import _NEAR, CandidateSet, _ball, _closed_lumen, _thick
+from IExplainLib.chest_region import _IN_PLANE, _disk, _lungs, _row_runs, dilate, erode, fill_holes_in_plane
 from IExplainLib.filling_defects import core_features
 
 STRUCTURES = [_disk(1), _disk(3), _ball(np.array([1.0, 0.7, 0.7]), 3.0), _ball(np.array([2.5, 0.68, 0.68]), 1.5),
@@ -74,3 +75,36 @@ def test_closings_and_openings_are_the_distance_transforms_thresholds(spacing):
             eroded = ndimage.distance_transform_edt(mask, sampling=spacing) > radius
             opened = ndimage.distance_transform_edt(~eroded, sampling=spacing) <= radius
             assert np.array_equal(_thick(mask, spacing, radius), opened)
+
+
+def test_one_dilation_by_the_5_cube_is_two_by_the_3_cube_also_at_the_edge():
+    rng = np.random.default_rng(9)
+    for shape in [(5, 9, 12), (2, 30, 3), (1, 1, 1)]:
+        mask = rng.random(shape) < 0.1
+        assert np.array_equal(dilate(mask, _NEAR),
+                              ndimage.binary_dilation(mask, structure=np.ones((3, 3, 3), bool), iterations=2))
+
+
+def test_painting_in_the_candidates_box_is_the_whole_lookup():
+    labels = np.zeros((6, 10, 12), np.int32)
+    labels[2:4, 3:6, 4:9] = 1
+    labels[3, 7, 5] = 2
+    box = (slice(1, 5), slice(2, 9), slice(3, 10))
+    lookup = np.array([0.0, 0.25, 0.75], np.float32)
+    painted = CandidateSet(labels, box=box).paint(lookup)
+    assert painted.dtype == np.float32 and np.array_equal(painted, lookup[labels])
+    assert np.array_equal(CandidateSet(labels, box=box).paint(np.array([7, 1, 2], np.uint16)),
+                          np.array([7, 1, 2], np.uint16)[labels])
+
+
+def test_the_lungs_are_remembered_for_the_same_grid_only():
+    rng = np.random.default_rng(1)
+    hu = np.full((4, 40, 40), 40.0, np.float32)
+    hu[:, 8:32, 6:18] = hu[:, 8:32, 22:34] = -850.0
+    first = _lungs(hu, 2.0)
+    first[:] = False  # a caller's change does not reach the remembered lungs
+    assert np.array_equal(_lungs(hu, 2.0), chest_region_module._find_lungs(hu, 2.0))
+    other = hu + rng.normal(0.0, 1.0, hu.shape).astype(np.float32)
+    other[:, 20, 10] = 40.0
+    assert np.array_equal(_lungs(other, 2.0), chest_region_module._find_lungs(other, 2.0))
+    assert np.array_equal(_lungs(hu, 1.0), chest_region_module._find_lungs(hu, 1.0))

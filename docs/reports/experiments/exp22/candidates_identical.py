@@ -62,9 +62,13 @@ def outputs(volume, timings: dict) -> dict:
     from IExplainLib.candidates.training_data import study_candidates
     from IExplainLib.chest_region import chest_region
     from IExplainLib.cli.commands_explain import DEFAULT_REDUCER
+    from IExplainLib.contrast_check import check_contrast
     from IExplainLib.filling_defects import core_features, defect_mask
 
     def timed(step, function, *args, **kwargs):
+        from IExplainLib import chest_region as module
+
+        module._LAST_LUNGS = None  # each step from cold (the lungs are remembered between calls since this session)
         wall, cpu = time.perf_counter(), time.process_time()
         result = function(*args, **kwargs)
         timings[step] = [round(time.perf_counter() - wall, 2), round(time.process_time() - cpu, 2)]
@@ -97,7 +101,12 @@ def outputs(volume, timings: dict) -> dict:
             out["slice_ranges"] = data.slice_ranges
         del found
     detector = CandidateDetector(DEFAULT_REDUCER)
-    detection = timed("detector", detector.explain, volume)
+
+    def study_step():  # as ``detect`` runs it: the study step's contrast check, then the detector's (no reading)
+        check_contrast(volume)
+        return detector.explain(volume)
+
+    detection = timed("detector", study_step)
     out["seg"] = np.asarray(detection.labelmap.array)
     out["heat"] = np.asarray(detection.heat.array)
     summary = {k: v for k, v in detection.summary.items() if k != "seconds"}
