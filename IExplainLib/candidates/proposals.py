@@ -303,30 +303,45 @@ def _cut_oversized(clot: np.ndarray, spacing_zyx: np.ndarray, bridges_mm: tuple[
     still too large after that the next radius, and so on: in a real mediastinum a central clot stays joined to
     artery walls and the tissue between the great vessels by thin bridges, and the whole would be dropped as too
     large. A part is cut only as far as it must be."""
+    return _cut_and_label(clot, spacing_zyx, bridges_mm)[0]
+
+
+def _cut_and_label(clot: np.ndarray, spacing_zyx: np.ndarray,
+                   bridges_mm: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_cut_oversized`'s clot and its parts labelled (3x3x3 connectivity): where nothing is oversized, the
+    labelling that looked for oversized parts is already that."""
     connected = np.ones((3, 3, 3), bool)
     voxel_mm3 = float(np.prod(spacing_zyx))
 
-    def oversized_parts(mask: np.ndarray, at: tuple[slice, ...]):
-        """(box in ``clot``, part within it) of each part of ``mask`` (a box of ``clot`` at ``at``) too large."""
+    def labelled(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         labels, count = ndimage.label(mask, structure=connected)
         sizes = np.bincount(labels[labels > 0], minlength=count + 1)[1:] * voxel_mm3
-        boxes = ndimage.find_objects(labels)
-        for label in np.flatnonzero(sizes > MAX_CANDIDATE_MM3) + 1:
+        return labels, np.flatnonzero(sizes > MAX_CANDIDATE_MM3) + 1
+
+    def parts(labels: np.ndarray, oversized: np.ndarray, at: tuple[slice, ...]):
+        """(box in ``clot``, part within it) of each ``oversized`` label of ``labels`` (a box of ``clot`` at
+        ``at``)."""
+        boxes = ndimage.find_objects(labels) if oversized.size else []
+        for label in oversized:
             box = boxes[label - 1]
             yield (tuple(slice(o.start + b.start, o.start + b.stop) for o, b in zip(at, box)),
                    labels[box] == label)
 
+    labels, oversized = labelled(clot)
+    if not oversized.size:
+        return clot, labels
     # a cut only removes voxels, so each oversized part is cut on its own, in its own box, and only its parts still
     # too large go on to the next radius
-    pending = list(oversized_parts(clot, tuple(slice(0, n) for n in clot.shape)))
+    pending = list(parts(labels, oversized, tuple(slice(0, n) for n in clot.shape)))
+    del labels
     for bridge_mm in bridges_mm:
         still = []
         for box, part in pending:
             view = clot[box]
             view[part] = _opened_by_ball(part, spacing_zyx, bridge_mm)[part]
-            still.extend(oversized_parts(view & part, box))
+            still.extend(parts(*labelled(view & part), box))
         pending = still
-    return clot
+    return clot, ndimage.label(clot, structure=connected)[0]
 
 
 def vessel_radius(hu: np.ndarray, labels: np.ndarray, label: int, box: tuple[slice, ...],
@@ -406,8 +421,9 @@ def find_candidates(volume: Volume, region: np.ndarray | None = None, *,
                               core_boxes)
     del cores  # an int32 array of the crop's size: not held while the cut labels the clot mask again
     if bridges_mm:
-        clot = _cut_oversized(clot, spacing_zyx, bridges_mm)
-    labels, count = ndimage.label(clot, structure=np.ones((3, 3, 3), bool))
+        clot, labels = _cut_and_label(clot, spacing_zyx, bridges_mm)
+    else:
+        labels = ndimage.label(clot, structure=np.ones((3, 3, 3), bool))[0]
     region_lo = np.array([s.start for s in region_box], float)
     region_size = np.maximum(1.0, np.array([s.stop - s.start for s in region_box], float))
     candidates = []
