@@ -133,8 +133,9 @@ def fill_holes_in_plane(mask: np.ndarray) -> np.ndarray:
     return ~outside[labels]
 
 
-# (key, lungs) of the last call of _lungs: the contrast check and the chest region find the same lungs on the same
-# grid, and ``detect --method candidates`` runs the check twice (its study step, its detector) and the region once
+# (key, lungs packed to bits) of the last call of _lungs: the contrast check and the chest region find the same lungs
+# on the same grid, and ``detect --method candidates`` runs the check twice (its study step, its detector) and the
+# region once; packed, they add 2.5 MB instead of 20 MB to a 512x512x300 study's peak memory (while it is written)
 _LAST_LUNGS: tuple[tuple, np.ndarray] | None = None
 
 
@@ -147,9 +148,9 @@ def _lungs(hu: np.ndarray, pixel_mm: float) -> np.ndarray:
            hashlib.sha1(values.data.cast("B"), usedforsecurity=False).digest())
     last = _LAST_LUNGS
     if last is not None and last[0] == key:
-        return last[1].copy()
+        return np.unpackbits(last[1], count=values.size).view(bool).reshape(values.shape)
     lungs = _find_lungs(values, pixel_mm)
-    _LAST_LUNGS = (key, lungs.copy())
+    _LAST_LUNGS = (key, np.packbits(lungs, axis=None))
     return lungs
 
 
