@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from .chest_region import dilate, erode
+from .morphology import dilate, erode
 
 CLOT_HU = (-150.0, 180.0)
 LUMEN_HU = (180.0, 700.0)

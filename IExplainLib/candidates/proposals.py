@@ -37,7 +37,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
-from ..chest_region import chest_region, dilate, erode
+from ..chest_region import chest_region
+from ..morphology import dilate, erode
 from ..filling_defects import BONE_HU, LUMEN_HU, SHELL_MM, _box_of, cores_and_boxes
 from ..volume import Volume
 

@@ -10,7 +10,8 @@ from scipy import ndimage
 
 from IExplainLib import chest_region as chest_region_module
 from IExplainLib.candidates.proposals import _NEAR, CandidateSet, _ball, _closed_lumen, _thick
-from IExplainLib.chest_region import _IN_PLANE, _disk, _lungs, _row_runs, dilate, erode, fill_holes_in_plane
+from IExplainLib.chest_region import _IN_PLANE, _disk, _lungs, fill_holes_in_plane
+from IExplainLib.morphology import _row_runs, dilate, erode
 from IExplainLib.filling_defects import core_features
 
 STRUCTURES = [_disk(1), _disk(3), _ball(np.array([1.0, 0.7, 0.7]), 3.0), _ball(np.array([2.5, 0.68, 0.68]), 1.5),
