@@ -52,17 +52,19 @@ def register(subparsers) -> None:
                                          "../shared/data/real-ct)")
     train.add_argument("--threshold", type=float, help="score threshold to record instead of tuning one")
     train.add_argument("--cache", help="folder that keeps each study's candidates (reused by later runs)")
-    train.add_argument("--architecture", default="patch-cnn", help="patch-cnn (default) or features-mlp")
+    train.add_argument("--architecture", default="features-mlp",
+                       help="features-mlp (default: the hand features' MLP, the shipped reducer) or patch-cnn")
     train.add_argument("--supervision", default="mil", help="mil (default) or naive (every candidate on a PE "
                                                            "slice called an embolus; the ablation's comparison)")
     train.add_argument("--bag-min-pe-share", type=float, default=1.0,
                        help="MIL: a candidate joins a PE slice's bag only when this share of its slices are PE "
                             "slices (default 1: an embolus lies within PE slices)")
-    train.add_argument("--bag-leak", type=float, default=0.0,
+    train.add_argument("--bag-leak", type=float, default=0.5,
                        help="MIL: the chance that a PE slice's embolus is among none of its candidates (a bag is "
-                            "positive with leak + (1 - leak) * its best score; default 0, the shipped reducer 0.3)")
+                            "positive with leak + (1 - leak) * its best score; default 0.5, as the shipped reducer)")
     train.add_argument("--no-features", action="store_true", help="patch-cnn without the hand features")
-    train.add_argument("--epochs", type=int, default=30)
+    train.add_argument("--epochs", type=int, default=150,
+                       help="passes over the training studies (default 150: the best of 30-400 on tuning studies)")
     train.add_argument("--lr", type=float, default=2e-3)
     train.add_argument("--width", type=int, default=16, help="patch-cnn channels of the first block")
     train.add_argument("--training-seed", type=int, default=0, help="seed of the training's random draws")

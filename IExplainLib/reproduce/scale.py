@@ -75,7 +75,7 @@ PAPER = Scale(
     segmenter_iterations=50000, segmenter_lr=1e-4, segmenter_warmup=200,
     finetune_iterations=10000, finetune_lr=1e-5, finetune_warmup=200,
     reducer_architecture="features-mlp", reducer_supervision="mil", reducer_bag_min_pe_share=1.0, reducer_bag_leak=0.5,
-    reducer_epochs=30,
+    reducer_epochs=150,
     quality_quick=False, bench="paper", bench_slices=300, bench_size=512, shares=PAPER_SHARES)
 
 TOY = Scale(

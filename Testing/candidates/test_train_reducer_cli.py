@@ -23,7 +23,7 @@ def test_the_card_records_supervision_threshold_and_tuning(tmp_path):
     assert card["training"]["supervision"] == "slice labels only (mil)"
     assert card["metrics"]["tuning"]["studies"] == 1 and card["threshold"] == card["metrics"]["tuning"]["threshold"]
     assert card["training"]["command"].startswith("iexplain train-reducer")
-    assert card["training"]["config"]["bag_leak"] == 0.0
+    assert card["training"]["config"]["bag_leak"] == 0.5  # the shipped reducer's leak is the default
     assert card["candidates"]["rule"] == DEFAULT_RULE.as_dict()  # the detector finds candidates by this rule
     cached = sorted(p.name for p in cache.iterdir())
     assert "tune-phantom-8003-128-32.truth.json" in cached and "phantom-3000-128-32.npz" in cached

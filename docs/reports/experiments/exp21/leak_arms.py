@@ -4,7 +4,7 @@ embolus no candidate holds no longer forces a look-alike up) and the candidate r
 threshold at the best strict F1 on the tuning caches; every held-out cache scored at it.
 
 python docs/reports/experiments/exp21/leak_arms.py OUT.json TRAIN[+TRAIN] TUNE[+TUNE] --leak 0 0.3 ... \
-    --heldout NAME=CACHE ... [--max-mean-hu 150] [--epochs 30] [--seeds 0 1 2]
+    --heldout NAME=CACHE ... [--max-mean-hu 150] [--epochs 30] [--seeds 0 1 2] [--hidden 16]
 """
 
 import argparse
@@ -37,6 +37,7 @@ def main():
     parser.add_argument("--share", type=float, default=1.0)
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--architecture", default="features-mlp")
+    parser.add_argument("--hidden", type=int, help="features-mlp's hidden units (default: the model's, 16)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0],
                         help="training seeds (the initial weights too), one arm each per leak")
     args = parser.parse_args()
@@ -47,7 +48,7 @@ def main():
     for leak, seed in ((leak, seed) for leak in args.leak for seed in args.seeds):
         start = time.process_time()
         torch.manual_seed(seed)  # the initial weights: arms differ by their leak and seed only
-        model = build_reducer(args.architecture)
+        model = build_reducer(args.architecture, **({"hidden": args.hidden} if args.hidden else {}))
         train_reducer_model(model, train, "mil", args.epochs, seed=seed, min_pe_share=args.share, bag_leak=leak)
         cpu = time.process_time() - start
         threshold, _ = best_f1_threshold(scored(model, tune))
