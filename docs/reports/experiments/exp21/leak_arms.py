@@ -37,6 +37,7 @@ def main():
     parser.add_argument("--share", type=float, default=1.0)
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--architecture", default="features-mlp")
+    parser.add_argument("--supervision", default="mil", help="mil (default), naive or soft (the leak is MIL's only)")
     parser.add_argument("--hidden", type=int, help="features-mlp's hidden units (default: the model's, 16)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0],
                         help="training seeds (the initial weights too), one arm each per leak")
@@ -49,7 +50,7 @@ def main():
         start = time.process_time()
         torch.manual_seed(seed)  # the initial weights: arms differ by their leak and seed only
         model = build_reducer(args.architecture, **({"hidden": args.hidden} if args.hidden else {}))
-        train_reducer_model(model, train, "mil", args.epochs, seed=seed, min_pe_share=args.share, bag_leak=leak)
+        train_reducer_model(model, train, args.supervision, args.epochs, seed=seed, min_pe_share=args.share, bag_leak=leak)
         cpu = time.process_time() - start
         threshold, _ = best_f1_threshold(scored(model, tune))
         result = {"cpu": round(cpu, 1), "tune": figures(scored(model, tune), threshold)["froc"]}

@@ -5,7 +5,7 @@ calibre, slice range and description, their patches, and the detector's findings
 later run against that record, and times the steps (wall and CPU seconds).
 
 python docs/reports/experiments/exp22/candidates_identical.py baseline DIR [--only NAME ...]
-python docs/reports/experiments/exp22/candidates_identical.py check DIR [--only NAME ...]
+python docs/reports/experiments/exp22/candidates_identical.py check DIR [--only NAME ...] [--reducer R]
 
 Studies (cached under DIR/studies so that the phantoms are made once): ``bench`` is the 512x512x300 phantom of
 ``iexplain bench --only detect-candidates`` (seed 9102); ``p8000`` and ``p8001`` are 512x512x64 phantoms as
@@ -55,7 +55,7 @@ def cached_volume(folder: Path, name: str):
         return Volume(data["array"], tuple(data["spacing"]), tuple(data["origin"]), data["direction"])
 
 
-def outputs(volume, timings: dict) -> dict:
+def outputs(volume, timings: dict, reducer: str | None = None) -> dict:
     """Every output the speed work must keep, as arrays (strings as JSON)."""
     from IExplainLib.candidates.detector import CandidateDetector
     from IExplainLib.candidates.proposals import SESSION17_RULE, find_candidates
@@ -100,7 +100,7 @@ def outputs(volume, timings: dict) -> dict:
             out["patches"] = data.patches
             out["slice_ranges"] = data.slice_ranges
         del found
-    detector = CandidateDetector(DEFAULT_REDUCER)
+    detector = CandidateDetector(reducer or DEFAULT_REDUCER)
 
     def study_step():  # as ``detect`` runs it: the study step's contrast check, then the detector's (no reading)
         check_contrast(volume)
@@ -128,6 +128,8 @@ def main() -> int:
     parser.add_argument("folder")
     parser.add_argument("--only", nargs="*", choices=STUDIES, default=list(STUDIES))
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--reducer", help="the reducer of the baseline's findings (default: the bundled one; a "
+                                          "record made before the bundled reducer changed needs the one it had)")
     args = parser.parse_args()
     import torch
 
@@ -137,7 +139,7 @@ def main() -> int:
     for name in args.only:
         volume = cached_volume(folder, name)
         timings: dict = {}
-        result = outputs(volume, timings)
+        result = outputs(volume, timings, args.reducer)
         record = folder / f"{name}.npz"
         line = {"study": name, "shape": list(volume.shape), "seconds_wall_cpu": timings}
         if args.mode == "baseline":
