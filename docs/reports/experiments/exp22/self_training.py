@@ -42,9 +42,9 @@ def instance_labels(model, studies, min_score):
     return labelled
 
 
-def train_instances(studies, labelled, epochs, seed, lr=2e-3):
+def train_instances(studies, labelled, epochs, seed, lr=2e-3, make_model=lambda: build_reducer("features-mlp")):
     torch.manual_seed(seed)
-    model = build_reducer("features-mlp")
+    model = make_model()
     model.standardise.fit(torch.from_numpy(np.concatenate([s.features for s in studies])))
     usable = [i for i, (index, _) in enumerate(labelled) if len(index)]
     optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-3)
