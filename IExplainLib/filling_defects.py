@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from .morphology import dilate, erode
+from .morphology import box_of, dilate, erode
 
 CLOT_HU = (-150.0, 180.0)
 LUMEN_HU = (180.0, 700.0)
@@ -51,7 +51,7 @@ def cores_and_boxes(mask: np.ndarray, hu: np.ndarray, spacing_xyz, keep_unopened
     cores = np.zeros(np.shape(mask), np.int32)
     # every step reads at most a shell's reach around the mask: work in its box (a chest region fills about a third
     # of a CT's box) and give the cores back at full size
-    within = _box_of(mask, (1, radius, radius))
+    within = box_of(mask, (1, radius, radius))
     if within is None:
         return cores, [], []
     mask, hu = np.asarray(mask)[within], np.asarray(hu)[within]
@@ -83,18 +83,6 @@ def cores_and_boxes(mask: np.ndarray, hu: np.ndarray, spacing_xyz, keep_unopened
     boxes = [None if box is None else tuple(slice(s.start + o, s.stop + o) for s, o in zip(box, offset))
              for box in boxes]
     return cores, rows, boxes
-
-
-def _box_of(mask: np.ndarray, margin) -> tuple[slice, ...] | None:
-    """The box of ``mask``'s True voxels grown by ``margin`` voxels per axis (within the array); None if it has none."""
-    mask = np.asarray(mask)
-    box = []
-    for axis, m in enumerate(margin):
-        along = np.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != axis)))
-        if not along.size:
-            return None
-        box.append(slice(max(0, int(along[0]) - m), min(mask.shape[axis], int(along[-1]) + 1 + m)))
-    return tuple(box)
 
 
 def is_defect(row: dict) -> bool:

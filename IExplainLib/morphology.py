@@ -96,3 +96,21 @@ def erode(mask: np.ndarray, structure: np.ndarray, border_value: int = 0) -> np.
     """``ndimage.binary_erosion(mask, structure, border_value=border_value)``, voxel for voxel; as :func:`dilate`."""
     out = _by_runs(mask, structure, False, border_value)
     return ndimage.binary_erosion(mask, structure=structure, border_value=border_value) if out is None else out
+
+
+def box_of(mask: np.ndarray, margin) -> tuple[slice, ...] | None:
+    """The box of ``mask``'s True voxels grown by ``margin`` voxels per axis (within the array); None if it has none.
+    From the mask's projections on each axis: no CT-size copy, as ``find_objects`` of a relabelled mask needs."""
+    mask = np.asarray(mask)
+    box = []
+    for axis, m in enumerate(margin):
+        along = np.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != axis)))
+        if not along.size:
+            return None
+        box.append(slice(max(0, int(along[0]) - m), min(mask.shape[axis], int(along[-1]) + 1 + m)))
+    return tuple(box)
+
+
+def grown_box(box: tuple[slice, ...], margin, shape) -> tuple[slice, ...]:
+    """``box`` grown by ``margin`` voxels per axis, clipped to an array of ``shape``."""
+    return tuple(slice(max(0, s.start - m), min(n, s.stop + m)) for s, m, n in zip(box, margin, shape))

@@ -38,8 +38,8 @@ import numpy as np
 from scipy import ndimage
 
 from ..chest_region import chest_region
-from ..morphology import dilate, erode
-from ..filling_defects import BONE_HU, LUMEN_HU, SHELL_MM, _box_of, cores_and_boxes
+from ..filling_defects import BONE_HU, LUMEN_HU, SHELL_MM, cores_and_boxes
+from ..morphology import box_of, dilate, erode, grown_box
 from ..volume import Volume
 
 CALIBRES = ("central", "lobar", "segmental", "subsegmental")
@@ -171,17 +171,22 @@ def _relabel(cores: np.ndarray, kept: list[int]) -> np.ndarray:
     return lookup[cores]
 
 
-def _edt_ball(spacing_zyx: np.ndarray, radius_mm: float) -> np.ndarray:
-    """The offsets whose distance, computed as ``ndimage.distance_transform_edt`` computes it (the same float64
-    operations in the same order), is at most ``radius_mm``: a threshold of that transform is a dilation or erosion
-    by this ball, voxel for voxel."""
-    reach = np.floor(radius_mm / spacing_zyx).astype(int) + 1
-    offsets = np.indices(tuple(2 * reach + 1), dtype=np.int32) - reach.astype(np.int32)[:, None, None, None]
+def _edt_lengths(offsets: np.ndarray, spacing_zyx: np.ndarray) -> np.ndarray:
+    """Lengths (mm) of voxel ``offsets`` (3, ...) by ``ndimage.distance_transform_edt``'s own float64 operations in
+    its order, so that a threshold of them matches a threshold of the transform voxel for voxel."""
     squares = offsets.astype(np.float64)
     for axis, step in enumerate(np.asarray(spacing_zyx, np.float64)):
         squares[axis, ...] *= step
     np.multiply(squares, squares, squares)
-    return np.sqrt(np.add.reduce(squares, axis=0)) <= radius_mm
+    return np.sqrt(np.add.reduce(squares, axis=0))
+
+
+def _edt_ball(spacing_zyx: np.ndarray, radius_mm: float) -> np.ndarray:
+    """The offsets whose distance, as the transform computes it, is at most ``radius_mm``: a threshold of that
+    transform is a dilation or erosion by this ball, voxel for voxel."""
+    reach = np.floor(radius_mm / spacing_zyx).astype(int) + 1
+    offsets = np.indices(tuple(2 * reach + 1), dtype=np.int32) - reach.astype(np.int32)[:, None, None, None]
+    return _edt_lengths(offsets, spacing_zyx) <= radius_mm
 
 
 def _closed_lumen(lumen: np.ndarray, spacing_zyx: np.ndarray, radius_mm: float) -> np.ndarray:
@@ -212,7 +217,7 @@ def _closed_by_ball(mask: np.ndarray, spacing_zyx: np.ndarray, radius_mm: float,
     closed = np.zeros(mask.shape, bool)
     reach = np.ceil(radius_mm / spacing_zyx).astype(int)
     # a closed voxel depends on the mask within twice the ball's reach
-    box = _box_of(within, 2 * reach)
+    box = box_of(within, 2 * reach)
     if box is None:
         return closed
     ball = _ball(spacing_zyx, radius_mm)
@@ -350,7 +355,7 @@ def vessel_radius(hu: np.ndarray, labels: np.ndarray, label: int, box: tuple[sli
     """Local radius (mm) of the vessel a candidate sits in: the largest distance to the wall of lumen-or-core within
     the candidate and its 2-voxel shell, measured in a box ``CONTEXT_MM`` around it (radii up to that are exact)."""
     margin = _context_margin(spacing_zyx)
-    grown = tuple(slice(max(0, s.start - m), min(n, s.stop + m)) for s, m, n in zip(box, margin, hu.shape))
+    grown = grown_box(box, margin, hu.shape)
     local = hu[grown]
     core = labels[grown] == label
     vessel = (local >= LUMEN_HU[0]) & (local <= LUMEN_HU[1]) | core
@@ -360,11 +365,7 @@ def vessel_radius(hu: np.ndarray, labels: np.ndarray, label: int, box: tuple[sli
     nearest = ndimage.distance_transform_edt(vessel, sampling=spacing_zyx, return_distances=False,
                                              return_indices=True)
     where = np.nonzero(near)
-    squares = (nearest[(slice(None),) + where] - np.array(where, np.int32)).astype(np.float64)
-    for axis, step in enumerate(np.asarray(spacing_zyx, np.float64)):
-        squares[axis, ...] *= step
-    np.multiply(squares, squares, squares)
-    return float(np.sqrt(np.add.reduce(squares, axis=0)).max())
+    return float(_edt_lengths(nearest[(slice(None),) + where] - np.array(where, np.int32), spacing_zyx).max())
 
 
 def embolus_calibres(hu: np.ndarray, instances: np.ndarray, count: int, spacing_xyz) -> list[str]:
@@ -399,14 +400,13 @@ def find_candidates(volume: Volume, region: np.ndarray | None = None, *,
     if region is None:
         region = chest_region(full_hu, volume.spacing)
     full_region = region
-    region_box = _box_of(region, (0, 0, 0))
+    region_box = box_of(region, (0, 0, 0))
     if region_box is None:
         return CandidateSet(np.zeros(full_hu.shape, np.int32), [], full_region)
     # Every step reads at most _reach beyond the region, so all of them run in the region's box grown by that (a
     # third of a CT's box): each box below clipped at this crop's edge is clipped as at the CT's, the labels number in
     # the same raster order, and positions are given back in the CT's voxels.
-    crop = tuple(slice(max(0, s.start - r), min(n, s.stop + r))
-                 for s, r, n in zip(region_box, _reach(spacing_zyx, rule), full_hu.shape))
+    crop = grown_box(region_box, _reach(spacing_zyx, rule), full_hu.shape)
     offset = np.array([s.start for s in crop])
     hu, region = full_hu[crop], region[crop]
     enclosed = None
