@@ -3,7 +3,8 @@ trained from slice labels only rejects the look-alikes (veins, mixing artefacts,
 
 * ``proposals``: candidate defects and what describes each (calibre class, volume, contrast, position, features);
 * ``patches``: candidate-centred orthogonal-plane patches;
-* ``reducer``: the reducer networks (``features-mlp`` baseline, ``patch-cnn``);
+* ``reducer``: the reducer networks (``features-mlp`` baseline, ``rings-mlp``, ``patch-cnn``);
+* ``rings``: the ring around each candidate in its patches (the ``rings-mlp``'s extra columns);
 * ``training_data`` and ``mil``: training studies (CT + slice labels) and multiple-instance training;
 * ``train``: a reducer model file with its card; ``detector``: :class:`CandidateDetector` for ``detect``.
 """

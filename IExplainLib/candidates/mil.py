@@ -143,8 +143,12 @@ class MILTraining(TrainingRun[MILSettings]):
         return self.config.epochs * len(self.studies)
 
     def build_model(self) -> torch.nn.Module:
-        standardise: Any = self.given.standardise  # the hand features' mean and spread, from the training set
-        standardise.fit(torch.from_numpy(np.concatenate([s.features for s in self.studies])))
+        # the mean and spread of the feature columns the model reads (``inputs``, the first ones; a model without
+        # it reads them all), from the training set
+        standardise: Any = self.given.standardise
+        features = np.concatenate([s.features for s in self.studies])
+        inputs: int = getattr(type(self.given), "inputs", len(features[0]) if len(features) else 0)
+        standardise.fit(torch.from_numpy(features[:, :inputs]))
         return self.given
 
     def build_optimizer(self) -> tuple[torch.optim.Optimizer, Any]:

@@ -13,8 +13,8 @@ clot (``SPLIT_MM3``) keeps only its parts denser than fat, each whole up to that
 muscle) keep what lies in the closed lumen of an artery. Candidates larger than ``MAX_CANDIDATE_MM3`` (a whole
 unopacified vessel tree of a mixing artefact, a heart chamber's wall) are dropped.
 
-Three further steps make up the rule (``CandidateRule``; ``SESSION17_RULE`` has none of them, the default all
-three). Experiment 20 added two: they double strict recall on real-anatomy CT angiograms, but bring look-alikes that
+Four further steps make up the rule (``CandidateRule``; ``SESSION17_RULE`` has none of them, the default all
+four). Experiment 20 added two: they double strict recall on real-anatomy CT angiograms, but bring look-alikes that
 the hand-feature reducer could not tell from clots until experiment 21 added the third, ``max_mean_hu``: a core whose
 mean is denser than any clot (clots are 20-90 HU, partial volume lifts small ones) is a dim patch of lumen, not a
 defect. Dropping those removes a third of the candidates of phantoms and a seventh of real anatomy's, no embolus on
@@ -22,7 +22,12 @@ any tuning or training seed, and the look-alikes that multiple-instance training
 about 165 HU, 75 HU below their lumen). ``enclosed_mm`` keeps clot-density voxels enclosed by lumen (inside its closing by that ball) where
 the rim opening would remove them (a segmental clot of real anatomy is often thinner than the opening), and
 ``bridges_mm`` cuts a part larger than ``MAX_CANDIDATE_MM3`` at bridges thinner than each radius in turn instead of
-dropping it (in a real mediastinum a central clot stays joined to artery walls by such bridges).
+dropping it (in a real mediastinum a central clot stays joined to artery walls by such bridges). Experiment 23 added
+``split_holes_mm3``: a candidate of at least that size is cut into what lies in a hole of the lumen in its slice (the
+polo-mint sign of a clot the contrast surrounds) and the rest. In a real hilum a clot is joined through the artery's
+wall to a vein or bronchial wall at clot density, and the whole, several times the clot, looks like no clot to the
+reducer: on real-anatomy tuning studies 17 of 27 emboli had a candidate at least half clot, 25 with the cut, and the
+held-out sensitivity at 2 false findings per study rose from 0.42 to 0.66.
 
 Calibre is the local radius of the opacified vessel the core sits in: the largest distance (mm) to the vessel wall
 within the core and its shell, where the vessel is lumen plus the core itself (so an occlusive clot that fills its
@@ -37,7 +42,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
-from ..chest_region import chest_region
+from ..chest_region import chest_region, fill_holes_in_plane
 from ..filling_defects import BONE_HU, LUMEN_HU, SHELL_MM, cores_and_boxes
 from ..morphology import box_of, dilate, erode, grown_box
 from ..volume import Volume
@@ -60,6 +65,7 @@ CONTEXT_MM = 9.0
 ENCLOSED_MM = 3.0
 BRIDGES_MM = (1.5, 2.5, 3.5)
 MAX_MEAN_HU = 150.0
+SPLIT_HOLES_MM3 = 100.0  # experiment 23: clots with a compact candidate of their own, real-anatomy tuning 17 -> 25 of 27
 
 
 @dataclass(frozen=True)
@@ -70,9 +76,11 @@ class CandidateRule:
     enclosed_mm: float | None = ENCLOSED_MM
     bridges_mm: tuple[float, ...] = BRIDGES_MM
     max_mean_hu: float | None = MAX_MEAN_HU
+    split_holes_mm3: float | None = SPLIT_HOLES_MM3
 
     def as_dict(self) -> dict:
-        return {"enclosed_mm": self.enclosed_mm, "bridges_mm": list(self.bridges_mm), "max_mean_hu": self.max_mean_hu}
+        return {"enclosed_mm": self.enclosed_mm, "bridges_mm": list(self.bridges_mm), "max_mean_hu": self.max_mean_hu,
+                "split_holes_mm3": self.split_holes_mm3}
 
     @classmethod
     def from_dict(cls, section: dict) -> "CandidateRule":
@@ -86,14 +94,15 @@ class CandidateRule:
         bridges = section.get("bridges_mm", [])
         if not isinstance(bridges, list) or not all(isinstance(b, (int, float)) and b > 0 for b in bridges):
             raise ValueError(f"'bridges_mm' must be a list of positive numbers, found {bridges!r}")
-        return cls(radius("enclosed_mm"), tuple(float(b) for b in bridges), radius("max_mean_hu"))
+        return cls(radius("enclosed_mm"), tuple(float(b) for b in bridges), radius("max_mean_hu"),
+                   radius("split_holes_mm3"))
 
 
 # Two dilations by the 3x3x3 cube are one by the 5x5x5 cube, also in a box cut at the array's edge (the voxel halfway
 # between a core voxel and one within two of it lies between them, so in the box): one pass of dilate instead of two
 _NEAR = np.ones((5, 5, 5), bool)
 
-SESSION17_RULE = CandidateRule(enclosed_mm=None, bridges_mm=(), max_mean_hu=None)
+SESSION17_RULE = CandidateRule(enclosed_mm=None, bridges_mm=(), max_mean_hu=None, split_holes_mm3=None)
 DEFAULT_RULE = CandidateRule()
 FEATURE_NAMES = ("log_mm3", "lumen_share", "bone_share", "air_share", "mean_hu", "sd_hu", "contrast_hu",
                  "radius_mm", "extent_z_mm", "extent_xy_mm", "fill_share", "depth_x", "depth_y", "depth_z")
@@ -350,6 +359,33 @@ def _cut_and_label(clot: np.ndarray, spacing_zyx: np.ndarray,
     return clot, ndimage.label(clot, structure=connected)[0]
 
 
+def _split_at_lumen_holes(labels: np.ndarray, hu: np.ndarray, voxel_mm3: float, min_mm3: float) -> np.ndarray:
+    """Candidates of at least ``min_mm3`` cut into what lies in a hole of the lumen in its slice (a defect the
+    contrast surrounds: the polo-mint sign) and the rest, each part its own candidate. In a real hilum a clot is
+    joined through the artery's wall to a vein or a bronchus at clot density, and the whole (several times the clot)
+    looks like no clot at all. The rest keeps a gap of one voxel to the holes' parts, so that candidates stay disjoint
+    26-connected components."""
+    sizes = np.bincount(labels.ravel()) * voxel_mm3
+    large = sizes >= min_mm3
+    large[0] = False
+    if not large.any():
+        return labels
+    lumen = (hu >= LUMEN_HU[0]) & (hu <= LUMEN_HU[1])
+    in_large = large[labels]
+    in_holes = in_large & fill_holes_in_plane(lumen) & ~lumen
+    if not in_holes.any():
+        return labels
+    connected = np.ones((3, 3, 3), bool)
+    rest = in_large & ~dilate(in_holes, connected)
+    kept = np.where(in_large, 0, labels)
+    # whole candidates of the rest (or the holes) below the smallest candidate are left to find_candidates' size check
+    for part in (in_holes, rest):
+        parts, count = ndimage.label(part, structure=connected)
+        top = int(kept.max(initial=0))
+        kept[parts > 0] = parts[parts > 0] + top
+    return kept
+
+
 def vessel_radius(hu: np.ndarray, labels: np.ndarray, label: int, box: tuple[slice, ...],
                    spacing_zyx: np.ndarray) -> float:
     """Local radius (mm) of the vessel a candidate sits in: the largest distance to the wall of lumen-or-core within
@@ -425,6 +461,8 @@ def find_candidates(volume: Volume, region: np.ndarray | None = None, *,
         clot, labels = _cut_and_label(clot, spacing_zyx, bridges_mm)
     else:
         labels = ndimage.label(clot, structure=np.ones((3, 3, 3), bool))[0]
+    if rule.split_holes_mm3 is not None:
+        labels = _split_at_lumen_holes(labels, hu, voxel_mm3, rule.split_holes_mm3)
     region_lo = np.array([s.start for s in region_box], float)
     region_size = np.maximum(1.0, np.array([s.stop - s.start for s in region_box], float))
     candidates = []

@@ -1,12 +1,14 @@
 """The false-positive reducers: a network that scores each candidate defect as embolus (1) or look-alike (0).
 
-Two architectures, registered by name (``REDUCERS``) like timm's models:
+Three architectures, registered by name (``REDUCERS``) like timm's models:
 
 * ``features-mlp``: the baseline, a 16-unit MLP on the candidate's hand features (``proposals.FEATURE_NAMES``);
+* ``rings-mlp``: the same MLP on the hand features and the ring around the candidate in its patches
+  (``rings.RING_NAMES``; the shipped reducer since experiment 23);
 * ``patch-cnn``: a small CNN on the candidate-centred orthogonal planes (``patches.py``), its pooled image features
   joined to the hand features before the last layers.
 
-Both standardise the hand features with the training set's mean and spread, kept as buffers so that the model file
+All standardise the features they read with the training set's mean and spread, kept as buffers so that the model file
 carries them.
 """
 
@@ -17,6 +19,7 @@ from torch import nn
 
 from .patches import PATCH_CHANNELS
 from .proposals import FEATURE_NAMES
+from .rings import RING_NAMES
 
 
 class _Standardise(nn.Module):
@@ -37,15 +40,23 @@ class _Standardise(nn.Module):
 
 
 class FeatureMLP(nn.Module):
-    """Hand features -> logit."""
+    """Hand features -> logit. ``inputs``: how many of the study's feature columns it reads (the first ones)."""
+
+    inputs = len(FEATURE_NAMES)
 
     def __init__(self, hidden: int = 16):
         super().__init__()
-        self.standardise = _Standardise(len(FEATURE_NAMES))
-        self.head = nn.Sequential(nn.Linear(len(FEATURE_NAMES), hidden), nn.ReLU(), nn.Linear(hidden, 1))
+        self.standardise = _Standardise(self.inputs)
+        self.head = nn.Sequential(nn.Linear(self.inputs, hidden), nn.ReLU(), nn.Linear(hidden, 1))
 
     def forward(self, patches: torch.Tensor | None, features: torch.Tensor) -> torch.Tensor:
-        return self.head(self.standardise(features)).squeeze(1)
+        return self.head(self.standardise(features[:, :self.inputs])).squeeze(1)
+
+
+class RingsMLP(FeatureMLP):
+    """Hand features and the ring around the candidate (``rings.RING_NAMES``) -> logit."""
+
+    inputs = len(FEATURE_NAMES) + len(RING_NAMES)
 
 
 def _block(inputs: int, outputs: int) -> nn.Sequential:
@@ -55,6 +66,8 @@ def _block(inputs: int, outputs: int) -> nn.Sequential:
 
 class PatchCNN(nn.Module):
     """Orthogonal-plane patches (and hand features) -> logit."""
+
+    inputs = len(FEATURE_NAMES)
 
     def __init__(self, width: int = 16, use_features: bool = True):
         super().__init__()
@@ -70,11 +83,11 @@ class PatchCNN(nn.Module):
         maps = self.body(patches)
         pooled = [maps.amax(dim=(2, 3)), maps.mean(dim=(2, 3))]
         if self.use_features:
-            pooled.append(self.standardise(features))
+            pooled.append(self.standardise(features[:, :self.inputs]))
         return self.head(torch.cat(pooled, dim=1)).squeeze(1)
 
 
-REDUCERS = {"features-mlp": FeatureMLP, "patch-cnn": PatchCNN}
+REDUCERS = {"features-mlp": FeatureMLP, "rings-mlp": RingsMLP, "patch-cnn": PatchCNN}
 
 
 def build_reducer(architecture: str, **options) -> nn.Module:

@@ -27,12 +27,14 @@ from . import proposals
 from .detector import MODEL_KIND
 from .mil import SUPERVISIONS, MILSettings, MILTraining, score_study
 from .reducer import REDUCERS, build_reducer
-from .training_data import StudyCandidates
+from .training_data import STUDY_FEATURE_NAMES, StudyCandidates
 
 
 @dataclass(frozen=True)
 class ReducerTrainConfig:
-    architecture: str = "features-mlp"  # beat the patch CNN at a seventieth of its CPU (experiment 21d)
+    # the hand features' MLP beat the patch CNN at a seventieth of its CPU (experiment 21d); with the rings around
+    # each candidate it ranks better still (experiment 23d)
+    architecture: str = "rings-mlp"
     supervision: str = "mil"
     epochs: int = 150                   # the best of 30-400 on the tuning studies (experiment 22)
     lr: float = 2e-3
@@ -131,7 +133,7 @@ class ReducerTraining(MILTraining):
             "license": "Apache-2.0",
             "threshold": round(threshold, 4),
             "reducer": {"architecture": config.architecture, "options": config.model_options(),
-                        "features": list(proposals.FEATURE_NAMES)},
+                        "features": list(STUDY_FEATURE_NAMES[:int(getattr(self.model, "inputs"))])},
             "candidates": {"min_mm3": proposals.MIN_CANDIDATE_MM3, "max_mm3": proposals.MAX_CANDIDATE_MM3,
                            "min_lumen_share": proposals.MIN_LUMEN_SHARE, "calibre_min_radius_mm":
                            proposals.CALIBRE_MIN_RADIUS_MM, "rule": proposals.DEFAULT_RULE.as_dict()},
@@ -171,19 +173,24 @@ def study_candidates_cached(cache: Path | None, case_id: str, make: Callable[[],
 
 
 def check_cache_rule(cache: Path) -> None:
-    """A cache folder keeps the candidates of one rule: the first use records the rule in ``rule.json``; a folder of
-    another rule, or of a version that recorded none, is refused rather than mixed in."""
+    """A cache folder keeps the candidates of one rule and feature set: the first use records both in ``rule.json``;
+    a folder of another rule or feature set, or of a version that recorded none, is refused rather than mixed in."""
     import json
 
     cache.mkdir(parents=True, exist_ok=True)
     marker = cache / "rule.json"
-    wanted = proposals.DEFAULT_RULE.as_dict()
+    wanted = {**proposals.DEFAULT_RULE.as_dict(), "features": list(STUDY_FEATURE_NAMES)}
     if marker.exists():
         try:
             found = json.loads(marker.read_text())
         except ValueError as error:
             raise InputError(f"{marker}: not a candidate rule ({error}); give a new --cache folder") from error
-        if found != wanted:
+        try:
+            same = (proposals.CandidateRule.from_dict(found) == proposals.DEFAULT_RULE
+                    and found.get("features") == wanted["features"])
+        except (ValueError, AttributeError):
+            same = False
+        if not same:
             raise InputError(f"cache {cache} holds candidates of another rule ({found}, this version: {wanted}); "
                              "give a new --cache folder")
     elif any(cache.glob("*.npz")):

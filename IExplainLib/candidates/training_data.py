@@ -14,13 +14,18 @@ import numpy as np
 
 from ..volume import Volume
 from .patches import candidate_patches
-from .proposals import CandidateSet, find_candidates
+from .proposals import FEATURE_NAMES, CandidateSet, find_candidates
+from .rings import RING_NAMES, ring_features
+
+# the columns of ``StudyCandidates.features``: the candidate's hand features, then the ring around it in its patches
+# (a reducer reads the first columns its architecture knows: ``features-mlp`` the hand features alone)
+STUDY_FEATURE_NAMES = FEATURE_NAMES + RING_NAMES
 
 
 @dataclass
 class StudyCandidates:
-    """One study's candidates as training data: features (N, F), patches (N, C, P, P) float16, slice ranges
-    (N, 2) inclusive, and the study's slice labels (Z,) bool."""
+    """One study's candidates as training data: features (N, len(STUDY_FEATURE_NAMES)), patches (N, C, P, P)
+    float16, slice ranges (N, 2) inclusive, and the study's slice labels (Z,) bool."""
 
     case_id: str
     features: np.ndarray
@@ -51,9 +56,12 @@ def study_candidates(case_id: str, volume: Volume, candidates: CandidateSet,
     slice_labels = np.asarray(slice_labels, bool)
     if slice_labels.shape != (volume.shape[0],):
         raise ValueError(f"{case_id}: {slice_labels.shape[0]} slice labels for {volume.shape[0]} slices")
-    patches = candidate_patches(np.asarray(volume.array), candidates.labels, candidates.candidates, volume.spacing)
+    patches = candidate_patches(np.asarray(volume.array), candidates.labels, candidates.candidates,
+                                volume.spacing).astype(np.float16)
     ranges = np.array([c.slice_range for c in candidates.candidates], np.int32).reshape(-1, 2)
-    return StudyCandidates(case_id, candidates.features(), patches.astype(np.float16), ranges, slice_labels)
+    # the rings from the patches as they are kept, so that a cache's studies give what detection computes
+    features = np.concatenate([candidates.features(), ring_features(patches)], axis=1)
+    return StudyCandidates(case_id, features, patches, ranges, slice_labels)
 
 
 def prepare_study(case_id: str, volume: Volume, slice_labels: np.ndarray) -> StudyCandidates:

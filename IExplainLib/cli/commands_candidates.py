@@ -52,8 +52,9 @@ def register(subparsers) -> None:
                                          "../shared/data/real-ct)")
     train.add_argument("--threshold", type=float, help="score threshold to record instead of tuning one")
     train.add_argument("--cache", help="folder that keeps each study's candidates (reused by later runs)")
-    train.add_argument("--architecture", default="features-mlp",
-                       help="features-mlp (default: the hand features' MLP, the shipped reducer) or patch-cnn")
+    train.add_argument("--architecture", default="rings-mlp",
+                       help="rings-mlp (default: the MLP on the hand features and the ring around each candidate, "
+                            "the shipped reducer), features-mlp (the hand features alone) or patch-cnn")
     train.add_argument("--supervision", default="mil", help="mil (default) or naive (every candidate on a PE "
                                                            "slice called an embolus; the ablation's comparison)")
     train.add_argument("--bag-min-pe-share", type=float, default=1.0,

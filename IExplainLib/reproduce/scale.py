@@ -74,7 +74,7 @@ PAPER = Scale(
     filters=(32, 64, 128, 160, 160, 160), patch_size=(64, 128, 128), inplane_spacing_mm=None, segmenter_batch=8,
     segmenter_iterations=50000, segmenter_lr=1e-4, segmenter_warmup=200,
     finetune_iterations=10000, finetune_lr=1e-5, finetune_warmup=200,
-    reducer_architecture="features-mlp", reducer_supervision="mil", reducer_bag_min_pe_share=1.0, reducer_bag_leak=0.5,
+    reducer_architecture="rings-mlp", reducer_supervision="mil", reducer_bag_min_pe_share=1.0, reducer_bag_leak=0.5,
     reducer_epochs=150,
     quality_quick=False, bench="paper", bench_slices=300, bench_size=512, shares=PAPER_SHARES)
 
@@ -85,7 +85,7 @@ TOY = Scale(
     filters=(4, 8, 16), patch_size=(8, 32, 32), inplane_spacing_mm=None, segmenter_batch=2,
     segmenter_iterations=3, segmenter_lr=1e-3, segmenter_warmup=1,
     finetune_iterations=2, finetune_lr=1e-4, finetune_warmup=1,
-    reducer_architecture="features-mlp", reducer_supervision="mil", reducer_bag_min_pe_share=1.0, reducer_bag_leak=0.5,
+    reducer_architecture="rings-mlp", reducer_supervision="mil", reducer_bag_min_pe_share=1.0, reducer_bag_leak=0.5,
     reducer_epochs=2,
     quality_quick=True, bench="quick", bench_slices=16, bench_size=64,
     shares={"data": 0.08, "bench": 0.1, "classifier": 0.17, "tune": 0.05, "reducer": 0.04, "pseudo-label": 0.12,

@@ -4,16 +4,18 @@
 # Training data: 80 synthetic CTPA phantoms (seeds 3000-3079, 512x512x64) and 40 real-anatomy CT angiograms (contrast
 # and clots inserted into the real POPI chest CT, seeds 5000-5039, 48-slice slabs), SLICE LABELS ONLY (multiple-instance
 # learning, bags of the candidates lying within PE slices, bag leak 0.5, 150 epochs: experiment 22's best of 30-400 on
-# the tuning studies). Candidates by the default rule (the card's
-# candidates.rule). Threshold: best strict F1 on tuning seeds 8000-8023 (phantoms) and 8100-8119 (real anatomy).
+# the tuning studies); rings-mlp: the hand features and the ring around each candidate (experiment 23d). Candidates by the default rule (the card's candidates.rule; since session 21 with the cut at
+# the lumen's holes, experiment 23). Threshold: best strict F1 on tuning seeds 8000-8023 (phantoms) and 8100-8119
+# (real anatomy).
 # Cost: about 25 CPU minutes to find the candidates of the 164 studies once (kept in WORK/cache), then about 75 s on one thread.
-# Experiments 21-22 (docs/reports/experiments.md) made the cache from experiment 20's with
-# docs/reports/experiments/exp21/cli_cache.py instead: the same candidates.
+# Session 21 made the cache from experiment 23's (docs/reports/experiments/exp23/cache.py, the rule with the cut at
+# the lumen's holes) with docs/reports/experiments/exp21/cli_cache.py and exp23/add_rings.py (the ring columns from
+# the cached patches) instead: the same candidates and columns.
 # Usage: Resources/Models/train_demo_reducer.sh [WORK_DIR] [REAL_CT_DIR]   (run from the repository root, venv active)
 set -euo pipefail
 WORK="${1:-/tmp/iexplain-demo-reducer}"
 REAL_CT="${2:-${IEXPLAIN_REAL_CT:-../shared/data/real-ct}}"
 iexplain train-reducer --phantoms 80 --seed 3000 --real-anatomy 40 --real-anatomy-seed 5000 \
   --tune-phantoms 24 --tune-seed 8000 --tune-real-anatomy 20 --tune-real-anatomy-seed 8100 --real-ct "$REAL_CT" \
-  --architecture features-mlp --supervision mil --bag-min-pe-share 1 --bag-leak 0.5 --epochs 150 \
+  --architecture rings-mlp --supervision mil --bag-min-pe-share 1 --bag-leak 0.5 --epochs 150 \
   --cache "$WORK/cache" -o Resources/Models/demo-reducer.safetensors --overwrite

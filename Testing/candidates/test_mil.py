@@ -9,7 +9,7 @@ import torch
 from IExplainLib.candidates.mil import (MILSettings, MILTraining, score_study, study_bags, study_loss,
                                         train_reducer_model)
 from IExplainLib.candidates.reducer import build_reducer
-from IExplainLib.candidates.training_data import StudyCandidates, prepare_study
+from IExplainLib.candidates.training_data import STUDY_FEATURE_NAMES, StudyCandidates, prepare_study
 from IExplainLib.cli.main import main
 from IExplainLib.errors import InputError
 
@@ -18,7 +18,7 @@ def _study(ranges, labels, features=None):
     ranges = np.asarray(ranges, np.int32).reshape(-1, 2)
     count = len(ranges)
     rng = np.random.default_rng(0)
-    features = rng.normal(size=(count, 14)).astype(np.float32) if features is None else features
+    features = rng.normal(size=(count, len(STUDY_FEATURE_NAMES))).astype(np.float32) if features is None else features
     return StudyCandidates("s", features, rng.random((count, 8, 32, 32)).astype(np.float16), ranges,
                            np.asarray(labels, bool))
 
@@ -38,7 +38,7 @@ def test_mil_learns_the_one_embolus_of_each_bag():
     studies = []
     for n in range(24):
         positive = n % 2 == 0
-        features = rng.normal(size=(6, 14)).astype(np.float32)
+        features = rng.normal(size=(6, len(STUDY_FEATURE_NAMES))).astype(np.float32)
         features[:, 0] = -2
         ranges = [(2 * i, 2 * i + 1) for i in range(6)]
         labels = np.zeros(12, bool)
@@ -89,7 +89,7 @@ def _reference_loop(model, studies, supervision, epochs, lr, seed, min_pe_share)
     studies = [s for s in studies if len(s)]
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    model.standardise.fit(torch.from_numpy(np.concatenate([s.features for s in studies])))
+    model.standardise.fit(torch.from_numpy(np.concatenate([s.features[:, :model.inputs] for s in studies])))
     bags = [study_bags(s, min_pe_share) for s in studies]
     optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-3)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=lr, total_steps=epochs * len(studies))
@@ -105,7 +105,7 @@ def _reference_loop(model, studies, supervision, epochs, lr, seed, min_pe_share)
 
 
 @pytest.mark.parametrize("architecture, supervision, share", [("features-mlp", "mil", 0.0), ("patch-cnn", "mil", 1.0),
-                                                              ("features-mlp", "soft", 0.0)])
+                                                              ("features-mlp", "soft", 0.0), ("rings-mlp", "mil", 1.0)])
 def test_the_loop_on_the_training_skeleton_trains_the_same_weights_as_the_plain_loop(architecture, supervision,
                                                                                     share):
     rng = np.random.default_rng(3)
@@ -159,6 +159,7 @@ def test_training_reads_only_the_ct_and_its_slice_labels(monkeypatch, tmp_path, 
 
 def test_prepare_study_takes_no_truth(positive_study):
     study = prepare_study("p", positive_study.volume, positive_study.slice_labels)
+    assert study.features.shape == (len(study), len(STUDY_FEATURE_NAMES))
     assert study.slice_labels.tolist() == positive_study.slice_labels.tolist()
     for a, b in study.slice_ranges:
         assert 0 <= a <= b < positive_study.volume.shape[0]

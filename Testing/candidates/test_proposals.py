@@ -9,7 +9,8 @@ from scipy import ndimage
 
 from IExplainLib.candidates.patches import PATCH_CHANNELS, PATCH_PX, candidate_patches
 from IExplainLib.candidates.proposals import (BRIDGES_MM, CALIBRES, ENCLOSED_MM, FEATURE_NAMES, MAX_CANDIDATE_MM3,
-                                              MAX_MEAN_HU, SESSION17_RULE, CandidateRule, _cut_oversized, calibre_of,
+                                              MAX_MEAN_HU, SESSION17_RULE, CandidateRule, _cut_oversized,
+                                              _split_at_lumen_holes, calibre_of,
                                               find_candidates)
 from IExplainLib.filling_defects import LUMEN_HU
 from IExplainLib.volume import Volume
@@ -70,8 +71,10 @@ def test_a_patch_of_lumen_denser_than_any_clot_is_no_candidate(positive_study):
 
 
 def test_a_rule_round_trips_through_its_card_section_and_refuses_a_wrong_field():
-    rule = CandidateRule(enclosed_mm=2.0, bridges_mm=(1.0,), max_mean_hu=None)
+    rule = CandidateRule(enclosed_mm=2.0, bridges_mm=(1.0,), max_mean_hu=None, split_holes_mm3=50.0)
     assert CandidateRule.from_dict(rule.as_dict()) == rule
+    # a card written before the cut at the lumen's holes existed: the rule of its time, without the cut
+    assert CandidateRule.from_dict({"enclosed_mm": 3.0, "bridges_mm": [1.5], "max_mean_hu": 150}).split_holes_mm3 is None
     with pytest.raises(ValueError, match="'max_mean_hu'"):
         CandidateRule.from_dict({"max_mean_hu": "150"})
     with pytest.raises(ValueError, match="'bridges_mm'"):
@@ -92,6 +95,35 @@ def test_an_oversized_part_loses_its_thin_bridges_and_keeps_the_clot_it_joined()
     assert labels[15, 30, 75] and labels[15, 30, 25] and labels[15, 30, 75] != labels[15, 30, 25]
     assert not cut[15, 30, 60]
     assert cut[small].all()
+
+
+def test_a_clot_joined_through_the_wall_to_tissue_outside_the_artery_becomes_its_own_candidate():
+    # an artery (lumen 300 HU) holding a clot (50 HU) in slices 2-9; in slice 5 the clot breaks through the wall into
+    # soft tissue (50 HU) beside the artery, so clot and tissue are one connected candidate, several times the clot
+    hu = np.full((12, 40, 60), -800.0, np.float32)
+    y, x = np.ogrid[:40, :60]
+    artery = (y - 20) ** 2 + (x - 20) ** 2 <= 8 ** 2
+    clot = (y - 20) ** 2 + (x - 20) ** 2 <= 4 ** 2
+    hu[2:10][:, artery] = 300
+    hu[2:10][:, clot] = 50
+    hu[1:11, 5:35, 30:55] = 50                # the tissue beside it
+    hu[5, 18:23, 20:31] = 50                  # the break through the wall
+    joined = (hu == 50).astype(np.int32)
+    small = np.zeros_like(joined)
+    small[0, 0:2, 0:2] = 2                    # a candidate below the size that is cut: kept as it is
+    labels = joined + small
+    cut = _split_at_lumen_holes(labels, hu, 1.0, min_mm3=100.0)
+    in_clot = cut[3][clot]
+    assert in_clot.min() > 0 and np.unique(in_clot).size == 1     # the clot, where the lumen rings it: one candidate
+    clot_label = in_clot[0]
+    tissue = cut[1:11, 5:35, 32:55]
+    assert tissue.min() > 0 and not (tissue == clot_label).any()  # the tissue: another
+    assert (cut[0, 0:2, 0:2] == cut[0, 0, 0]).all() and cut[0, 0, 0] not in (0, clot_label)
+    # the parts are separate 26-connected components, as every candidate is
+    components, count = ndimage.label(cut > 0, structure=np.ones((3, 3, 3), bool))
+    assert count == np.unique(cut[cut > 0]).size
+    # below the size the whole stays one candidate
+    assert (_split_at_lumen_holes(labels, hu, 1.0, min_mm3=1e6) == labels).all()
 
 
 def test_calibre_classes_follow_the_vessel_radius():

@@ -8,9 +8,10 @@ import json
 import pytest
 
 from IExplainLib.candidates.proposals import DEFAULT_RULE, SESSION17_RULE
+from IExplainLib.candidates.training_data import STUDY_FEATURE_NAMES
 from IExplainLib.cli.main import main
 
-SMALL = ["--size", "128", "--slices", "32", "--architecture", "features-mlp", "--epochs", "2", "--progress", "quiet"]
+SMALL = ["--size", "128", "--slices", "32", "--epochs", "2", "--progress", "quiet"]
 
 
 def test_the_card_records_supervision_threshold_and_tuning(tmp_path):
@@ -19,7 +20,9 @@ def test_the_card_records_supervision_threshold_and_tuning(tmp_path):
             "-o", str(out), "--cache", str(cache), *SMALL]
     assert main(args) == 0
     card = json.loads(out.with_suffix(".json").read_text())
-    assert card["kind"] == "reducer" and card["reducer"]["architecture"] == "features-mlp"
+    # the default is the shipped architecture, which reads the hand features and the rings around each candidate
+    assert card["kind"] == "reducer" and card["reducer"]["architecture"] == "rings-mlp"
+    assert card["reducer"]["features"] == list(STUDY_FEATURE_NAMES)
     assert card["training"]["supervision"] == "slice labels only (mil)"
     assert card["metrics"]["tuning"]["studies"] == 1 and card["threshold"] == card["metrics"]["tuning"]["threshold"]
     assert card["training"]["command"].startswith("iexplain train-reducer")
@@ -27,7 +30,8 @@ def test_the_card_records_supervision_threshold_and_tuning(tmp_path):
     assert card["candidates"]["rule"] == DEFAULT_RULE.as_dict()  # the detector finds candidates by this rule
     cached = sorted(p.name for p in cache.iterdir())
     assert "tune-phantom-8003-128-32.truth.json" in cached and "phantom-3000-128-32.npz" in cached
-    assert json.loads((cache / "rule.json").read_text()) == DEFAULT_RULE.as_dict()
+    assert json.loads((cache / "rule.json").read_text()) == {**DEFAULT_RULE.as_dict(),
+                                                            "features": list(STUDY_FEATURE_NAMES)}
     # the same command again reads every study from the cache and writes the same card figures
     assert main(args + ["--overwrite"]) == 0
     assert json.loads(out.with_suffix(".json").read_text())["metrics"] == card["metrics"]
@@ -41,6 +45,10 @@ def test_a_cache_of_another_candidate_rule_is_refused_and_left_as_it_was(tmp_pat
     assert main(args) == 2
     assert "recorded no rule; give a new --cache folder" in capsys.readouterr().err
     (cache / "rule.json").write_text(json.dumps(SESSION17_RULE.as_dict()))
+    assert main(args) == 2
+    assert "holds candidates of another rule" in capsys.readouterr().err
+    # the same rule without the ring columns (session 21's first caches): refused too, not read with missing columns
+    (cache / "rule.json").write_text(json.dumps(DEFAULT_RULE.as_dict()))
     assert main(args) == 2
     assert "holds candidates of another rule" in capsys.readouterr().err
     assert (cache / "phantom-3000-128-32.npz").read_bytes() == b"session-17 candidates" and not out.exists()

@@ -38,7 +38,7 @@ def test_the_reducer_learns_from_slice_labels_only(tmp_path, monkeypatch):
     # what travels to a training study's worker process: the CT and its slice labels, nothing else
     assert list(inspect.signature(prepare_training).parameters) == ["case_id", "volume", "slice_labels"]
     state, card = load_model_file(tmp_path / "run" / "models" / "reducer.safetensors", expected_kind="reducer")
-    assert state and card["reducer"]["architecture"] == "features-mlp"
+    assert state and card["reducer"]["architecture"] == "rings-mlp"
     assert card["training"]["supervision"] == "slice labels only (mil)"
     assert card["training"]["config"]["bag_min_pe_share"] == 1.0 and card["training"]["config"]["epochs"] == 2
     assert card["training"]["data"]["case_ids"] == ["phantom-0", "phantom-1"]
@@ -48,7 +48,7 @@ def test_the_reducer_learns_from_slice_labels_only(tmp_path, monkeypatch):
     assert result["training_studies"] == result["of"] == 2 and result["tuning_studies"] == 1
     assert result["threshold"] == card["threshold"] and not result["partial"]
     assert report["models"]["reducer"]["weights"] == "models/reducer.safetensors"
-    assert "- reducer features-mlp (mil, slice labels only): 2 of 2 training studies" in \
+    assert "- reducer rings-mlp (mil, slice labels only): 2 of 2 training studies" in \
         (tmp_path / "run" / "reproduce.md").read_text()
 
 

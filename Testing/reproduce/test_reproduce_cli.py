@@ -84,7 +84,7 @@ def test_dry_run_writes_every_model_as_safetensors_with_a_card(dry_run):
     assert finetuned["data"]["case_ids"] == scratch["data"]["case_ids"] == ["phantom-7000"]
     reducer = json.loads((out / "models" / "reducer.json").read_text())    # the reducer phase: slice labels only
     assert reducer["training"]["supervision"] == "slice labels only (mil)"
-    assert reducer["reducer"]["architecture"] == "features-mlp" and reducer["training"]["config"]["epochs"] == 2
+    assert reducer["reducer"]["architecture"] == "rings-mlp" and reducer["training"]["config"]["epochs"] == 2
     assert reducer["training"]["data"]["case_ids"] == ["phantom-0", "phantom-1"]
     assert reducer["threshold"] == reducer["metrics"]["tuning"]["threshold"]  # chosen on the tuning study
 
