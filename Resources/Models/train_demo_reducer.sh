@@ -4,9 +4,9 @@
 # Training data: 80 synthetic CTPA phantoms (seeds 3000-3079, 512x512x64) and 40 real-anatomy CT angiograms (contrast
 # and clots inserted into the real POPI chest CT, seeds 5000-5039, 48-slice slabs), SLICE LABELS ONLY (multiple-instance
 # learning, bags of the candidates lying within PE slices, bag leak 0.5, 150 epochs: experiment 22's best of 30-400 on
-# the tuning studies); rings-mlp: the hand features and the ring around each candidate (experiment 23d). Candidates by the default rule (the card's candidates.rule; since session 21 with the cut at
-# the lumen's holes, experiment 23). Threshold: best strict F1 on tuning seeds 8000-8023 (phantoms) and 8100-8119
-# (real anatomy).
+# the tuning studies); rings-mlp: the hand features and the ring around each candidate (experiment 23d). Candidates
+# by the default rule (the card's candidates.rule; since session 21 with the cut at the lumen's holes, experiment
+# 23). Threshold: best strict F1 on tuning seeds 8000-8023 (phantoms) and 8100-8119 (real anatomy).
 # Cost: about 25 CPU minutes to find the candidates of the 164 studies once (kept in WORK/cache), then about 75 s on one thread.
 # Session 21 made the cache from experiment 23's (docs/reports/experiments/exp23/cache.py, the rule with the cut at
 # the lumen's holes) with docs/reports/experiments/exp21/cli_cache.py and exp23/add_rings.py (the ring columns from
