@@ -77,11 +77,10 @@ class CandidateRule:
     bridges_mm: tuple[float, ...] = BRIDGES_MM
     max_mean_hu: float | None = MAX_MEAN_HU
     split_holes_mm3: float | None = SPLIT_HOLES_MM3
-    split_closing_mm: float | None = None
 
     def as_dict(self) -> dict:
         return {"enclosed_mm": self.enclosed_mm, "bridges_mm": list(self.bridges_mm), "max_mean_hu": self.max_mean_hu,
-                "split_holes_mm3": self.split_holes_mm3, "split_closing_mm": self.split_closing_mm}
+                "split_holes_mm3": self.split_holes_mm3}
 
     @classmethod
     def from_dict(cls, section: dict) -> "CandidateRule":
@@ -96,7 +95,7 @@ class CandidateRule:
         if not isinstance(bridges, list) or not all(isinstance(b, (int, float)) and b > 0 for b in bridges):
             raise ValueError(f"'bridges_mm' must be a list of positive numbers, found {bridges!r}")
         return cls(radius("enclosed_mm"), tuple(float(b) for b in bridges), radius("max_mean_hu"),
-                   radius("split_holes_mm3"), radius("split_closing_mm"))
+                   radius("split_holes_mm3"))
 
 
 # Two dilations by the 3x3x3 cube are one by the 5x5x5 cube, also in a box cut at the array's edge (the voxel halfway
@@ -360,14 +359,7 @@ def _cut_and_label(clot: np.ndarray, spacing_zyx: np.ndarray,
     return clot, ndimage.label(clot, structure=connected)[0]
 
 
-def _in_plane_disk(radius_mm: float, pixel_mm: float) -> np.ndarray:
-    r = max(1, int(round(radius_mm / pixel_mm)))
-    y, x = np.ogrid[-r:r + 1, -r:r + 1]
-    return (x * x + y * y <= r * r)[None]
-
-
-def _split_at_lumen_holes(labels: np.ndarray, hu: np.ndarray, voxel_mm3: float, min_mm3: float,
-                          closing: np.ndarray | None = None) -> np.ndarray:
+def _split_at_lumen_holes(labels: np.ndarray, hu: np.ndarray, voxel_mm3: float, min_mm3: float) -> np.ndarray:
     """Candidates of at least ``min_mm3`` cut into what lies in a hole of the lumen in its slice (a defect the
     contrast surrounds: the polo-mint sign) and the rest, each part its own candidate. In a real hilum a clot is
     joined through the artery's wall to a vein or a bronchus at clot density, and the whole (several times the clot)
@@ -380,11 +372,7 @@ def _split_at_lumen_holes(labels: np.ndarray, hu: np.ndarray, voxel_mm3: float, 
         return labels
     lumen = (hu >= LUMEN_HU[0]) & (hu <= LUMEN_HU[1])
     in_large = large[labels]
-    enclosed = fill_holes_in_plane(lumen)
-    if closing is not None:
-        # a clot against the artery's wall is a bay of the lumen, not a hole: the lumen's in-plane closing holds it
-        enclosed |= erode(dilate(lumen, closing), closing, border_value=1)
-    in_holes = in_large & enclosed & ~lumen
+    in_holes = in_large & fill_holes_in_plane(lumen) & ~lumen
     if not in_holes.any():
         return labels
     connected = np.ones((3, 3, 3), bool)
@@ -474,8 +462,7 @@ def find_candidates(volume: Volume, region: np.ndarray | None = None, *,
     else:
         labels = ndimage.label(clot, structure=np.ones((3, 3, 3), bool))[0]
     if rule.split_holes_mm3 is not None:
-        closing = None if rule.split_closing_mm is None else _in_plane_disk(rule.split_closing_mm, min(sy, sx))
-        labels = _split_at_lumen_holes(labels, hu, voxel_mm3, rule.split_holes_mm3, closing)
+        labels = _split_at_lumen_holes(labels, hu, voxel_mm3, rule.split_holes_mm3)
     region_lo = np.array([s.start for s in region_box], float)
     region_size = np.maximum(1.0, np.array([s.stop - s.start for s in region_box], float))
     candidates = []

@@ -1,6 +1,6 @@
 """Experiments 23a and 23f's diagnosis (tuning seeds only): for each embolus of freshly generated studies, the
 largest share of clot in a candidate that touches it, under candidate rules that differ only in ``split_holes_mm3``
-(and, at the commit of experiment 23f only, ``split_closing_mm``; the truth is read here to diagnose the candidate
+(and, at commit 603ee0b of experiment 23f only, ``split_closing_mm``; the truth is read here to diagnose the candidate
 pass; nothing trains on it). ``default`` is the rule before the cut.
 
 python docs/reports/experiments/exp23/recall.py {real,synth} FIRST_SEED COUNT [--sizes default 500 2500]
@@ -23,13 +23,9 @@ def main():
     parser.add_argument("count", type=int)
     parser.add_argument("--sizes", nargs="+", default=["default", "500", "2500"])
     args = parser.parse_args()
-    def rule(name):  # "default", a size ("100"), or a size and an in-plane closing radius ("100c3", 23f)
-        if name == "default":
-            return CandidateRule(split_holes_mm3=None)
-        size, _, closing = name.partition("c")
-        return CandidateRule(split_holes_mm3=float(size), split_closing_mm=float(closing) if closing else None)
-
-    rules = {(name if name == "default" else f"split{name}"): rule(name) for name in args.sizes}
+    # experiment 23f's rules "100c3" / "100c5" (an in-plane closing of the lumen) ran at commit 603ee0b only
+    rules = {(name if name == "default" else f"split{name}"):
+             CandidateRule(split_holes_mm3=None if name == "default" else float(name)) for name in args.sizes}
     if args.kind == "real":
         from IExplainLib.evaluation.quality_sets import RealCT
         from IExplainLib.phantoms.real_anatomy import make_real_anatomy_study
