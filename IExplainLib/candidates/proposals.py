@@ -77,11 +77,10 @@ class CandidateRule:
     bridges_mm: tuple[float, ...] = BRIDGES_MM
     max_mean_hu: float | None = MAX_MEAN_HU
     split_holes_mm3: float | None = SPLIT_HOLES_MM3
-    min_lumen_share: float = MIN_LUMEN_SHARE
 
     def as_dict(self) -> dict:
         return {"enclosed_mm": self.enclosed_mm, "bridges_mm": list(self.bridges_mm), "max_mean_hu": self.max_mean_hu,
-                "split_holes_mm3": self.split_holes_mm3, "min_lumen_share": self.min_lumen_share}
+                "split_holes_mm3": self.split_holes_mm3}
 
     @classmethod
     def from_dict(cls, section: dict) -> "CandidateRule":
@@ -95,11 +94,8 @@ class CandidateRule:
         bridges = section.get("bridges_mm", [])
         if not isinstance(bridges, list) or not all(isinstance(b, (int, float)) and b > 0 for b in bridges):
             raise ValueError(f"'bridges_mm' must be a list of positive numbers, found {bridges!r}")
-        share = radius("min_lumen_share")  # absent in cards before session 22: the bound they were made with
-        if share is not None and share >= 1:
-            raise ValueError(f"'min_lumen_share' must be below 1, found {share!r}")
         return cls(radius("enclosed_mm"), tuple(float(b) for b in bridges), radius("max_mean_hu"),
-                   radius("split_holes_mm3"), MIN_LUMEN_SHARE if share is None else share)
+                   radius("split_holes_mm3"))
 
 
 # Two dilations by the 3x3x3 cube are one by the 5x5x5 cube, also in a box cut at the array's edge (the voxel halfway
@@ -458,7 +454,7 @@ def find_candidates(volume: Volume, region: np.ndarray | None = None, *,
     cores, rows, core_boxes = cores_and_boxes(region, hu, volume.spacing, keep_unopened=enclosed,
                                               min_mm3=MIN_CANDIDATE_MM3)
     del enclosed
-    clot = _split_large_cores(cores, [r for r in rows if r["lumen_share"] >= rule.min_lumen_share], hu, spacing_zyx,
+    clot = _split_large_cores(cores, [r for r in rows if r["lumen_share"] >= MIN_LUMEN_SHARE], hu, spacing_zyx,
                               core_boxes)
     del cores  # an int32 array of the crop's size: not held while the cut labels the clot mask again
     if bridges_mm:
@@ -488,7 +484,7 @@ def find_candidates(volume: Volume, region: np.ndarray | None = None, *,
         in_lumen = (shell_hu >= LUMEN_HU[0]) & (shell_hu <= LUMEN_HU[1])
         lumen_share = float(in_lumen.mean()) if shell_hu.size else 0.0
         bone_share = float(np.mean(shell_hu > BONE_HU)) if shell_hu.size else 0.0
-        if lumen_share < rule.min_lumen_share or bone_share > MAX_BONE_SHARE:
+        if lumen_share < MIN_LUMEN_SHARE or bone_share > MAX_BONE_SHARE:
             continue
         radius = vessel_radius(hu, labels, label, box, spacing_zyx)
         contrast = float(shell_hu[in_lumen].mean() - core_hu.mean()) if in_lumen.any() else 0.0

@@ -135,7 +135,7 @@ class ReducerTraining(MILTraining):
             "reducer": {"architecture": config.architecture, "options": config.model_options(),
                         "features": list(STUDY_FEATURE_NAMES[:int(getattr(self.model, "inputs"))])},
             "candidates": {"min_mm3": proposals.MIN_CANDIDATE_MM3, "max_mm3": proposals.MAX_CANDIDATE_MM3,
-                           "min_lumen_share": proposals.DEFAULT_RULE.min_lumen_share, "calibre_min_radius_mm":
+                           "min_lumen_share": proposals.MIN_LUMEN_SHARE, "calibre_min_radius_mm":
                            proposals.CALIBRE_MIN_RADIUS_MM, "rule": proposals.DEFAULT_RULE.as_dict()},
             "parameters": int(sum(p.numel() for p in self.model.parameters())),
             "training": {"supervision": f"slice labels only ({config.supervision})", "config": asdict(config),

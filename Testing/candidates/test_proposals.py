@@ -71,15 +71,10 @@ def test_a_patch_of_lumen_denser_than_any_clot_is_no_candidate(positive_study):
 
 
 def test_a_rule_round_trips_through_its_card_section_and_refuses_a_wrong_field():
-    rule = CandidateRule(enclosed_mm=2.0, bridges_mm=(1.0,), max_mean_hu=None, split_holes_mm3=50.0,
-                         min_lumen_share=0.01)
+    rule = CandidateRule(enclosed_mm=2.0, bridges_mm=(1.0,), max_mean_hu=None, split_holes_mm3=50.0)
     assert CandidateRule.from_dict(rule.as_dict()) == rule
-    # a card written before the cut at the lumen's holes existed: the rule of its time, without the cut, and with the
-    # lumen share every card before session 22 was made with
-    old = CandidateRule.from_dict({"enclosed_mm": 3.0, "bridges_mm": [1.5], "max_mean_hu": 150})
-    assert old.split_holes_mm3 is None and old.min_lumen_share == 0.03
-    with pytest.raises(ValueError, match="'min_lumen_share'"):
-        CandidateRule.from_dict({"min_lumen_share": 1.5})
+    # a card written before the cut at the lumen's holes existed: the rule of its time, without the cut
+    assert CandidateRule.from_dict({"enclosed_mm": 3.0, "bridges_mm": [1.5], "max_mean_hu": 150}).split_holes_mm3 is None
     with pytest.raises(ValueError, match="'max_mean_hu'"):
         CandidateRule.from_dict({"max_mean_hu": "150"})
     with pytest.raises(ValueError, match="'bridges_mm'"):

@@ -1,7 +1,8 @@
 """Experiment 24b's diagnosis (tuning seeds only): for each embolus of freshly generated studies, the largest share
 of clot in a candidate that touches it, under rules that differ only in ``min_lumen_share`` (the share of a core's
 2 mm shell that must be contrast-filled lumen; 0.03 until session 22). The truth is read to diagnose the candidate
-pass; nothing trains on it. The option existed at the commit of experiment 24b only.
+pass; nothing trains on it. The option existed at experiment 24b's commit d4f928f
+only.
 
 python docs/reports/experiments/exp24/recall_share.py {real,synth} FIRST_SEED COUNT 0.03,0.01,0.003
 """
