@@ -7,6 +7,7 @@ tuning phantoms (``--tune-phantoms``, seeds 8000-8999), the one place where voxe
 
 from __future__ import annotations
 
+import argparse
 import json
 from functools import partial
 from pathlib import Path
@@ -63,6 +64,10 @@ def register(subparsers) -> None:
     train.add_argument("--bag-leak", type=float, default=0.5,
                        help="MIL: the chance that a PE slice's embolus is among none of its candidates (a bag is "
                             "positive with leak + (1 - leak) * its best score; default 0.5, as the shipped reducer)")
+    train.add_argument("--bag-sharpness", type=_bag_sharpness, metavar="R|max",
+                       help="MIL: a bag's score is the log-mean-exp of its candidates' logits at sharpness R (default "
+                            "0.5, as the shipped reducer: every likely member learns), or 'max' (the best candidate's "
+                            "alone, the reducers before session 22)")
     train.add_argument("--no-features", action="store_true", help="patch-cnn without the hand features")
     train.add_argument("--epochs", type=int, default=150,
                        help="passes over the training studies (default 150: the best of 30-400 on tuning studies)")
@@ -72,6 +77,19 @@ def register(subparsers) -> None:
     add_overwrite(train)
     add_progress(train)
     train.set_defaults(func=run_train_reducer)
+
+
+def _bag_sharpness(text: str) -> float:
+    """``--bag-sharpness``: a positive number, or 'max' (infinite sharpness: the bag's best candidate)."""
+    if text.strip().lower() == "max":
+        return float("inf")
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number or 'max', got {text!r}")
+    return value
 
 
 def _phantom_study(seed: int, size: int, slices: int):
@@ -213,8 +231,10 @@ def run_train_reducer(args) -> int:
         raise InputError("--threshold must be in [0, 1]")
     check_can_write(Path(args.out), args.overwrite)
     check_can_write(Path(args.out).with_suffix(".json"), args.overwrite)
+    sharpness = {} if args.bag_sharpness is None else \
+        {"bag_sharpness": None if args.bag_sharpness == float("inf") else args.bag_sharpness}
     config = ReducerTrainConfig(args.architecture, args.supervision, args.epochs, args.lr, args.training_seed,
-                                args.width, not args.no_features, args.bag_min_pe_share, args.bag_leak)
+                                args.width, not args.no_features, args.bag_min_pe_share, args.bag_leak, **sharpness)
     progress = progress_from(args)
     cache = Path(args.cache) if args.cache else None
     if cache is not None:

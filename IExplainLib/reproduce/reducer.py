@@ -104,7 +104,7 @@ def train_reducer_phase(training: list[Study], tuning: list[Study], scale: Scale
         raise PhaseSkipped("no training study has slice labels (the reducer learns from slice labels only)")
     config = ReducerTrainConfig(architecture=scale.reducer_architecture, supervision=scale.reducer_supervision,
                                 epochs=scale.reducer_epochs, bag_min_pe_share=scale.reducer_bag_min_pe_share,
-                                bag_leak=scale.reducer_bag_leak)
+                                bag_leak=scale.reducer_bag_leak, bag_sharpness=scale.reducer_bag_sharpness)
     started = time.monotonic()
     # the first two training studies and the first tuning study before the others: the least a reducer needs
     order = [("train", s) for s in training[:2]] + [("tune", s) for s in tuning] + \
@@ -133,7 +133,8 @@ def train_reducer_phase(training: list[Study], tuning: list[Study], scale: Scale
     tuning_figures = (card.get("metrics") or {}).get("tuning")
     candidates = int(sum(len(s) for s in prepared))
     return {"model": str(out), "architecture": config.architecture, "supervision": config.supervision,
-            "bag_min_pe_share": config.bag_min_pe_share, "bag_leak": config.bag_leak, "epochs": config.epochs,
+            "bag_min_pe_share": config.bag_min_pe_share, "bag_leak": config.bag_leak,
+            "bag_sharpness": config.bag_sharpness, "epochs": config.epochs,
             "training_studies": len(prepared), "of": len(training),
             "positive_studies": sum(1 for s in prepared if not s.negative), "candidates": candidates,
             "candidates_per_study": round(candidates / max(1, len(prepared)), 1),

@@ -47,6 +47,7 @@ class Scale:
     reducer_supervision: str
     reducer_bag_min_pe_share: float
     reducer_bag_leak: float
+    reducer_bag_sharpness: float | None          # None: a bag's best candidate (the maximum)
     reducer_epochs: int
     # scoring and speed figures
     quality_quick: bool
@@ -75,7 +76,7 @@ PAPER = Scale(
     segmenter_iterations=50000, segmenter_lr=1e-4, segmenter_warmup=200,
     finetune_iterations=10000, finetune_lr=1e-5, finetune_warmup=200,
     reducer_architecture="rings-mlp", reducer_supervision="mil", reducer_bag_min_pe_share=1.0, reducer_bag_leak=0.5,
-    reducer_epochs=150,
+    reducer_bag_sharpness=0.5, reducer_epochs=150,
     quality_quick=False, bench="paper", bench_slices=300, bench_size=512, shares=PAPER_SHARES)
 
 TOY = Scale(
@@ -86,7 +87,7 @@ TOY = Scale(
     segmenter_iterations=3, segmenter_lr=1e-3, segmenter_warmup=1,
     finetune_iterations=2, finetune_lr=1e-4, finetune_warmup=1,
     reducer_architecture="rings-mlp", reducer_supervision="mil", reducer_bag_min_pe_share=1.0, reducer_bag_leak=0.5,
-    reducer_epochs=2,
+    reducer_bag_sharpness=0.5, reducer_epochs=2,
     quality_quick=True, bench="quick", bench_slices=16, bench_size=64,
     shares={"data": 0.08, "bench": 0.1, "classifier": 0.17, "tune": 0.05, "reducer": 0.04, "pseudo-label": 0.12,
             "segmenter": 0.12, "finetune": 0.08, "quality": 0.24})

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from IExplainLib.candidates.mil import (MILSettings, MILTraining, score_study, study_bags, study_loss,
+from IExplainLib.candidates.mil import (MILSettings, MILTraining, bag_logit, score_study, study_bags, study_loss,
                                         train_reducer_model)
 from IExplainLib.candidates.reducer import build_reducer
 from IExplainLib.candidates.training_data import STUDY_FEATURE_NAMES, StudyCandidates, prepare_study
@@ -32,7 +32,8 @@ def test_bags_from_slice_labels():
     assert list(bags.spans_pe) == [False, True, True, True, False]
 
 
-def test_mil_learns_the_one_embolus_of_each_bag():
+@pytest.mark.parametrize("sharpness", [None, 0.5])
+def test_mil_learns_the_one_embolus_of_each_bag(sharpness):
     # in each PE-slice bag exactly one candidate has feature 0 high; negatives never do. MIL finds that feature.
     rng = np.random.default_rng(1)
     studies = []
@@ -47,7 +48,7 @@ def test_mil_learns_the_one_embolus_of_each_bag():
             labels[6:8] = True
         studies.append(_study(ranges, labels, features))
     model = build_reducer("features-mlp")
-    train_reducer_model(model, studies, "mil", epochs=40, lr=1e-2)
+    train_reducer_model(model, studies, "mil", epochs=40, lr=1e-2, bag_sharpness=sharpness)
     scores = score_study(model, studies[0])
     assert scores[3] > 0.8 and np.delete(scores, 3).max() < 0.3
 
@@ -74,6 +75,26 @@ def test_a_leaky_bag_whose_candidates_all_look_unlike_an_embolus_costs_a_bounded
     assert float(study_loss(sure_one, study, bags, "mil", bag_leak=0.3)) < 1e-3
     with pytest.raises(InputError, match="bag leak"):
         MILSettings(bag_leak=1.0)
+
+
+def test_a_soft_bag_lies_between_its_members_mean_and_maximum_and_teaches_each_of_them():
+    logits = torch.tensor([-3.0, 0.0, 2.0], requires_grad=True)
+    with torch.no_grad():
+        assert float(bag_logit(logits)) == 2.0
+        assert float(bag_logit(logits, 50.0)) == pytest.approx(2.0, abs=0.03)       # sharp: the maximum
+        assert float(bag_logit(logits, 1e-4)) == pytest.approx(float(logits.mean()), abs=1e-3)  # blunt: the mean
+    soft = bag_logit(logits, 0.5)
+    assert float(logits.detach().mean()) < float(soft.detach()) < 2.0
+    soft.backward()
+    # the soft maximum's gradient is its members' softmax weights: every member learns, the likeliest most
+    assert logits.grad is not None and bool((logits.grad > 0).all()) and float(logits.grad.sum()) == pytest.approx(1.0)
+    assert logits.grad.argmax() == 2
+    hard = torch.tensor([-3.0, 0.0, 2.0], requires_grad=True)
+    bag_logit(hard).backward()
+    assert hard.grad is not None and hard.grad.tolist() == [0.0, 0.0, 1.0]  # the maximum teaches its top member only
+    for bad in (0.0, -1.0, float("inf")):
+        with pytest.raises(InputError, match="bag sharpness"):
+            MILSettings(bag_sharpness=bad)
 
 
 def test_unknown_supervision_and_studies_without_candidates_are_refused_as_input_errors():

@@ -27,6 +27,7 @@ def test_the_card_records_supervision_threshold_and_tuning(tmp_path):
     assert card["metrics"]["tuning"]["studies"] == 1 and card["threshold"] == card["metrics"]["tuning"]["threshold"]
     assert card["training"]["command"].startswith("iexplain train-reducer")
     assert card["training"]["config"]["bag_leak"] == 0.5  # the shipped reducer's leak is the default
+    assert card["training"]["config"]["bag_sharpness"] == 0.5  # and its soft maximum over each bag (24e)
     assert card["candidates"]["rule"] == DEFAULT_RULE.as_dict()  # the detector finds candidates by this rule
     cached = sorted(p.name for p in cache.iterdir())
     assert "tune-phantom-8003-128-32.truth.json" in cached and "phantom-3000-128-32.npz" in cached
@@ -54,11 +55,15 @@ def test_a_cache_of_another_candidate_rule_is_refused_and_left_as_it_was(tmp_pat
     assert (cache / "phantom-3000-128-32.npz").read_bytes() == b"session-17 candidates" and not out.exists()
 
 
-def test_the_bag_leak_is_trained_with_and_recorded(tmp_path):
+def test_the_bag_leak_and_pooling_are_trained_with_and_recorded(tmp_path, capsys):
     out = tmp_path / "r.safetensors"
-    assert main(["train-reducer", "--phantoms", "2", "--seed", "3000", "--bag-leak", "0.3", "-o", str(out),
-                 *SMALL]) == 0
-    assert json.loads(out.with_suffix(".json").read_text())["training"]["config"]["bag_leak"] == 0.3
+    assert main(["train-reducer", "--phantoms", "2", "--seed", "3000", "--bag-leak", "0.3", "--bag-sharpness", "max",
+                 "-o", str(out), *SMALL]) == 0
+    config = json.loads(out.with_suffix(".json").read_text())["training"]["config"]
+    assert config["bag_leak"] == 0.3 and config["bag_sharpness"] is None  # 'max': the bag's best candidate
+    with pytest.raises(SystemExit):
+        main(["train-reducer", "--phantoms", "1", "--bag-sharpness", "0", "-o", str(tmp_path / "x.safetensors")])
+    assert "--bag-sharpness: must be a positive number or 'max'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("flags, message", [
