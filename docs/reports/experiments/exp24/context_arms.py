@@ -5,7 +5,7 @@ reads three columns of its study, from the cache alone (no CT, no truth): the lo
 median mean HU and median contrast of the study's candidates. The shipped recipe (rings-mlp's 23 columns, MIL, leak
 0.5, 150 epochs) with and without them, seeds 0-2; threshold on the tuning caches, held-out read once. ``--oracle``
 adds each arm trained on the truth (a candidate at least 10% embolus positive; never shipped), read on the tuning
-caches only: the ceiling of the columns.
+caches only: the ceiling of the columns. Experiment 24f: the same with each bag's soft maximum (``--bag-sharpness``).
 
 python docs/reports/experiments/exp24/context_arms.py OUT.json TRAIN[+TRAIN] TUNE[+TUNE] --heldout NAME=CACHE ...
 """
@@ -78,6 +78,7 @@ def main():
     parser.add_argument("--epochs", type=int, default=150)
     parser.add_argument("--arms", nargs="+", default=["rings", "rings+context"])
     parser.add_argument("--oracle", action="store_true")
+    parser.add_argument("--bag-sharpness", type=float, help="each bag's soft maximum (24f; default: the maximum)")
     args = parser.parse_args()
     train = with_context(load_rule(args.train, True, 150))
     tune = with_context(load_rule(args.tune, True, 150))
@@ -91,7 +92,7 @@ def main():
             begin = time.process_time()
             torch.manual_seed(seed)
             model = train_reducer_model(WiderMLP(width), [s for s, _ in arm_train], "mil", args.epochs, seed=seed,
-                                        min_pe_share=1.0, bag_leak=0.5)
+                                        min_pe_share=1.0, bag_leak=0.5, bag_sharpness=args.bag_sharpness)
             threshold, _ = best_f1_threshold(scored(model, arm_tune))
             result = {"cpu": round(time.process_time() - begin, 1),
                       "tune": figures(scored(model, arm_tune), threshold)["froc"],
