@@ -5,7 +5,8 @@ reads three columns of its study, from the cache alone (no CT, no truth): the lo
 median mean HU and median contrast of the study's candidates. The shipped recipe (rings-mlp's 23 columns, MIL, leak
 0.5, 150 epochs) with and without them, seeds 0-2; threshold on the tuning caches, held-out read once. ``--oracle``
 adds each arm trained on the truth (a candidate at least 10% embolus positive; never shipped), read on the tuning
-caches only: the ceiling of the columns. Experiment 24f: the same with each bag's soft maximum (``--bag-sharpness``).
+caches only: the ceiling of the columns. Experiment 24f: the same with each bag's soft maximum (``--bag-sharpness``);
+24g: ``--arms rings+hu-context``, the two HU columns without the count of candidates per slice.
 
 python docs/reports/experiments/exp24/context_arms.py OUT.json TRAIN[+TRAIN] TUNE[+TUNE] --heldout NAME=CACHE ...
 """
@@ -63,8 +64,14 @@ def by_kind(model, items, threshold):
             for kind in ("phantom", "real-anatomy")}
 
 
-def narrowed(items, width):
-    return [(StudyCandidates(s.case_id, s.features[:, :width], s.patches, s.slice_ranges, s.slice_labels), t)
+# each arm's columns: the shipped 23, then the context's (log candidates per slice, median mean HU, median contrast);
+# "hu-context" leaves out the count, which depends on the slab's geometry (experiment 24g)
+ARM_COLUMNS = {"rings": list(range(SHIPPED)), "rings+context": list(range(SHIPPED + 3)),
+               "rings+hu-context": list(range(SHIPPED)) + [SHIPPED + 1, SHIPPED + 2]}
+
+
+def narrowed(items, columns):
+    return [(StudyCandidates(s.case_id, s.features[:, columns], s.patches, s.slice_ranges, s.slice_labels), t)
             for s, t in items]
 
 
@@ -85,9 +92,10 @@ def main():
     heldout = {name: with_context(load_rule(path, True, 150)) for name, path in (h.split("=", 1) for h in args.heldout)}
     report = {}
     for arm in args.arms:
-        width = SHIPPED if arm == "rings" else SHIPPED + 3
-        arm_train = narrowed(train, width)
-        arm_tune = narrowed(tune, width)
+        columns = ARM_COLUMNS[arm]
+        width = len(columns)
+        arm_train = narrowed(train, columns)
+        arm_tune = narrowed(tune, columns)
         for seed in args.seeds:
             begin = time.process_time()
             torch.manual_seed(seed)
@@ -98,7 +106,7 @@ def main():
                       "tune": figures(scored(model, arm_tune), threshold)["froc"],
                       "tune_by_kind": by_kind(model, arm_tune, threshold)}
             for name, studies in heldout.items():
-                block = figures(scored(model, narrowed(studies, width)), threshold)
+                block = figures(scored(model, narrowed(studies, columns)), threshold)
                 result[name] = {k: block[k] for k in ("froc", "tp", "fp", "fn", "f1", "fp_per_negative_study")}
             report[f"{arm} seed {seed}"] = result
             print(f"{arm} seed {seed}", json.dumps(result), flush=True)
