@@ -9,10 +9,9 @@ largest of its candidates', is pushed towards 1. With a ``bag_leak`` the bag is 
 anatomy, experiment 21) then no longer forces its most clot-like look-alike up. With a ``bag_sharpness`` r the bag's
 score is the log-mean-exp of its candidates' logits at that sharpness instead of their maximum (the mean as r -> 0,
 the maximum as r -> inf): the gradient reaches every likely member, not only the one that ranks first early in
-training (experiment 24e). Candidates that span a PE
-slice are never labelled negative, and no candidate is ever labelled positive by itself. ``naive`` supervision, the
-ablation's comparison, instead calls every candidate that spans a PE slice an embolus; ``soft`` gives each candidate
-the share of its slices that are PE slices as its target.
+training (experiment 24e). Candidates that span a PE slice are never labelled negative, and no candidate is ever
+labelled positive by itself. ``naive`` supervision, the ablation's comparison, instead calls every candidate that
+spans a PE slice an embolus; ``soft`` gives each candidate the share of its slices that are PE slices as its target.
 
 The loop is :class:`MILTraining`, the reducer's hooks of the training skeleton (``training.run.TrainingRun``): the
 skeleton's refusals, time limit, clean-up of a killed run and model writing, with the reducer's own one-cycle

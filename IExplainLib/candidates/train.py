@@ -31,7 +31,7 @@ from .training_data import STUDY_FEATURE_NAMES, StudyCandidates
 
 
 # the bag's score as the log-mean-exp of its candidates' logits at this sharpness: real anatomy's tuning sensitivity
-# at 2 false findings a study 0.76 -> 0.89 against the maximum (experiment 24e)
+# at 2 false findings a study 0.77 -> 0.89 against the maximum (experiment 24e)
 BAG_SHARPNESS = 0.5
 
 

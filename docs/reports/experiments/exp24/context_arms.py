@@ -6,7 +6,8 @@ median mean HU and median contrast of the study's candidates. The shipped recipe
 0.5, 150 epochs) with and without them, seeds 0-2; threshold on the tuning caches, held-out read once. ``--oracle``
 adds each arm trained on the truth (a candidate at least 10% embolus positive; never shipped), read on the tuning
 caches only: the ceiling of the columns. Experiment 24f: the same with each bag's soft maximum (``--bag-sharpness``);
-24g: ``--arms rings+hu-context``, the two HU columns without the count of candidates per slice.
+24g: ``--arms rings+hu-context``, the two HU columns without the count of candidates per slice; 24h: ``--arms
+rings+density``, candidates per litre of chest region (``region_litres.py``) in place of the count per slice.
 
 python docs/reports/experiments/exp24/context_arms.py OUT.json TRAIN[+TRAIN] TUNE[+TUNE] --heldout NAME=CACHE ...
 """
@@ -37,11 +38,16 @@ from IExplainLib.evaluation.froc import best_f1_threshold  # noqa: E402
 SHIPPED = len(STUDY_FEATURE_NAMES)
 
 
+LITRES: dict[str, float] = {}  # chest region litres of each study (24h; region_litres.json beside its cache)
+CONTEXT = 4
+
+
 def study_context(study: StudyCandidates) -> np.ndarray:
     features = study.features
     per_slice = np.log(max(len(study), 1) / max(len(study.slice_labels), 1))
+    per_litre = np.log(max(len(study), 1) / LITRES[study.case_id]) if study.case_id in LITRES else np.nan
     return np.array([per_slice, np.median(features[:, FEATURE_NAMES.index("mean_hu")]),
-                     np.median(features[:, FEATURE_NAMES.index("contrast_hu")])], np.float32)
+                     np.median(features[:, FEATURE_NAMES.index("contrast_hu")]), per_litre], np.float32)
 
 
 def with_context(items):
@@ -52,7 +58,7 @@ def with_context(items):
             study = StudyCandidates(study.case_id, np.concatenate([study.features, extra], 1), study.patches,
                                     study.slice_ranges, study.slice_labels)
         else:
-            study = StudyCandidates(study.case_id, np.zeros((0, SHIPPED + 3), np.float32), study.patches,
+            study = StudyCandidates(study.case_id, np.zeros((0, SHIPPED + CONTEXT), np.float32), study.patches,
                                     study.slice_ranges, study.slice_labels)
         out.append((study, truth))
     return out
@@ -65,9 +71,11 @@ def by_kind(model, items, threshold):
 
 
 # each arm's columns: the shipped 23, then the context's (log candidates per slice, median mean HU, median contrast);
-# "hu-context" leaves out the count, which depends on the slab's geometry (experiment 24g)
+# "hu-context" leaves out the count, which depends on the slab's geometry (experiment 24g); "density" has candidates per
+# litre of chest region instead (24h)
 ARM_COLUMNS = {"rings": list(range(SHIPPED)), "rings+context": list(range(SHIPPED + 3)),
-               "rings+hu-context": list(range(SHIPPED)) + [SHIPPED + 1, SHIPPED + 2]}
+               "rings+hu-context": list(range(SHIPPED)) + [SHIPPED + 1, SHIPPED + 2],
+               "rings+density": list(range(SHIPPED)) + [SHIPPED + 3, SHIPPED + 1, SHIPPED + 2]}
 
 
 def narrowed(items, columns):
@@ -87,6 +95,10 @@ def main():
     parser.add_argument("--oracle", action="store_true")
     parser.add_argument("--bag-sharpness", type=float, help="each bag's soft maximum (24f; default: the maximum)")
     args = parser.parse_args()
+    for spec in [args.train, args.tune] + [h.split("=", 1)[1] for h in args.heldout]:
+        for folder in spec.split("+"):
+            if (Path(folder) / "region_litres.json").exists():
+                LITRES.update(json.loads((Path(folder) / "region_litres.json").read_text()))
     train = with_context(load_rule(args.train, True, 150))
     tune = with_context(load_rule(args.tune, True, 150))
     heldout = {name: with_context(load_rule(path, True, 150)) for name, path in (h.split("=", 1) for h in args.heldout)}
