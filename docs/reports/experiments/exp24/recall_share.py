@@ -11,8 +11,13 @@ import json
 import sys
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from studies import study_maker  # noqa: E402
 
 from IExplainLib.candidates.proposals import DEFAULT_RULE, find_candidates
 from IExplainLib.evaluation.froc import ScoredStudy
@@ -21,18 +26,7 @@ from IExplainLib.evaluation.froc import ScoredStudy
 def main():
     kind, first, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     shares = [float(s) for s in sys.argv[4].split(",")]
-    if kind == "real":
-        from IExplainLib.evaluation.quality_sets import RealCT
-        from IExplainLib.phantoms.real_anatomy import make_real_anatomy_study
-        anatomy = RealCT().anatomy(None)
-
-        def make(seed):
-            return make_real_anatomy_study(anatomy, seed, slices=48)
-    else:
-        from IExplainLib.phantoms import make_study
-
-        def make(seed):
-            return make_study(seed, slices=64, size=512)
+    make = study_maker(kind)
     for seed in range(first, first + count):
         study = make(seed)
         row = {"seed": seed}

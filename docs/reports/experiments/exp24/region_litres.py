@@ -11,23 +11,16 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from studies import study_maker  # noqa: E402
+
 from IExplainLib.chest_region import chest_region
 
 
 def main():
     cache, kind = Path(sys.argv[1]), sys.argv[2]
-    if kind == "real-anatomy":
-        from IExplainLib.evaluation.quality_sets import RealCT
-        from IExplainLib.phantoms.real_anatomy import make_real_anatomy_study
-        anatomy = RealCT().anatomy(None)
-
-        def make(seed):
-            return make_real_anatomy_study(anatomy, seed, slices=48)
-    else:
-        from IExplainLib.phantoms import make_study
-
-        def make(seed):
-            return make_study(seed, slices=64, size=512)
+    make = study_maker(kind)
     out = cache / "region_litres.json"
     litres = json.loads(out.read_text()) if out.exists() else {}
     for path in sorted((cache / "train").glob("*.npz")):
