@@ -43,7 +43,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..chest_region import chest_region, fill_holes_in_plane
-from ..filling_defects import BONE_HU, LUMEN_HU, SHELL_MM, cores_and_boxes
+from ..filling_defects import BONE_HU, LUMEN_HU, SHELL_MM, cores_and_boxes, shell_structure
 from ..morphology import box_of, dilate, erode, grown_box
 from ..volume import Volume
 
@@ -77,10 +77,11 @@ class CandidateRule:
     bridges_mm: tuple[float, ...] = BRIDGES_MM
     max_mean_hu: float | None = MAX_MEAN_HU
     split_holes_mm3: float | None = SPLIT_HOLES_MM3
+    core_shell: bool = False
 
     def as_dict(self) -> dict:
         return {"enclosed_mm": self.enclosed_mm, "bridges_mm": list(self.bridges_mm), "max_mean_hu": self.max_mean_hu,
-                "split_holes_mm3": self.split_holes_mm3}
+                "split_holes_mm3": self.split_holes_mm3, "core_shell": self.core_shell}
 
     @classmethod
     def from_dict(cls, section: dict) -> "CandidateRule":
@@ -94,8 +95,11 @@ class CandidateRule:
         bridges = section.get("bridges_mm", [])
         if not isinstance(bridges, list) or not all(isinstance(b, (int, float)) and b > 0 for b in bridges):
             raise ValueError(f"'bridges_mm' must be a list of positive numbers, found {bridges!r}")
+        core_shell = section.get("core_shell", False)
+        if not isinstance(core_shell, bool):
+            raise ValueError(f"'core_shell' must be true or false, found {core_shell!r}")
         return cls(radius("enclosed_mm"), tuple(float(b) for b in bridges), radius("max_mean_hu"),
-                   radius("split_holes_mm3"))
+                   radius("split_holes_mm3"), core_shell)
 
 
 # Two dilations by the 3x3x3 cube are one by the 5x5x5 cube, also in a box cut at the array's edge (the voxel halfway
@@ -413,10 +417,25 @@ def embolus_calibres(hu: np.ndarray, instances: np.ndarray, count: int, spacing_
             else "unknown" for k, box in enumerate(boxes, start=1)]
 
 
+def _shell_radius(spacing_zyx: np.ndarray) -> int:
+    return max(1, int(round(SHELL_MM / min(spacing_zyx[1], spacing_zyx[2]))))
+
+
+def _core_shell_lumen_share(hu: np.ndarray, labels: np.ndarray, label: int, box: tuple[slice, ...],
+                            radius: int) -> float:
+    """The lumen share of a candidate's shell as ``cores_and_boxes`` measures a core's (``SHELL_MM`` in-plane, one
+    slice above and below): experiment 25a's check, so that a core the first check kept is not dropped by a thinner
+    shell (an occlusive lung clot touches lumen only at its ends, a few voxels beyond the 2-voxel cube)."""
+    grown = grown_box(box, np.array([1, radius, radius]), hu.shape)
+    core = labels[grown] == label
+    values = hu[grown][dilate(core, shell_structure(radius)) & ~core]
+    return float(np.mean((values >= LUMEN_HU[0]) & (values <= LUMEN_HU[1]))) if values.size else 0.0
+
+
 def _reach(spacing_zyx: np.ndarray, rule: CandidateRule) -> np.ndarray:
     """The farthest (voxels per axis) that any step of :func:`find_candidates` reads beyond the region: a core's
     shell, the box a large core is cut in, a candidate's vessel context, the lumen closing's box."""
-    shell = max(1, int(round(SHELL_MM / min(spacing_zyx[1], spacing_zyx[2]))))
+    shell = _shell_radius(spacing_zyx)
     reach = np.maximum.reduce([np.array([1, shell, shell]), _split_margin(spacing_zyx),
                                _context_margin(spacing_zyx), np.full(3, 2)])
     if rule.enclosed_mm is not None:
@@ -463,6 +482,7 @@ def find_candidates(volume: Volume, region: np.ndarray | None = None, *,
         labels = ndimage.label(clot, structure=np.ones((3, 3, 3), bool))[0]
     if rule.split_holes_mm3 is not None:
         labels = _split_at_lumen_holes(labels, hu, voxel_mm3, rule.split_holes_mm3)
+    shell_radius = _shell_radius(spacing_zyx)
     region_lo = np.array([s.start for s in region_box], float)
     region_size = np.maximum(1.0, np.array([s.stop - s.start for s in region_box], float))
     candidates = []
@@ -484,7 +504,9 @@ def find_candidates(volume: Volume, region: np.ndarray | None = None, *,
         in_lumen = (shell_hu >= LUMEN_HU[0]) & (shell_hu <= LUMEN_HU[1])
         lumen_share = float(in_lumen.mean()) if shell_hu.size else 0.0
         bone_share = float(np.mean(shell_hu > BONE_HU)) if shell_hu.size else 0.0
-        if lumen_share < MIN_LUMEN_SHARE or bone_share > MAX_BONE_SHARE:
+        checked_share = _core_shell_lumen_share(hu, labels, label, box, shell_radius) if rule.core_shell \
+            else lumen_share
+        if checked_share < MIN_LUMEN_SHARE or bone_share > MAX_BONE_SHARE:
             continue
         radius = vessel_radius(hu, labels, label, box, spacing_zyx)
         contrast = float(shell_hu[in_lumen].mean() - core_hu.mean()) if in_lumen.any() else 0.0

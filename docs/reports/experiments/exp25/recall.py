@@ -1,0 +1,57 @@
+"""Experiments 25a-b's diagnosis (tuning seeds only): for each embolus of freshly generated studies, the largest share
+of clot in a candidate that touches it, and the candidates per study, under the shipped rule and others: ``core_shell``
+(25a: the lumen-share check reads the core's own shell), ``bandN`` (25b: a large dense part's voxels below N HU,
+smoothed, stand apart). The truth is read here to diagnose the candidate pass; nothing trains on it.
+
+python docs/reports/experiments/exp25/recall.py {real,synth} FIRST_SEED COUNT [RULE ...]
+"""
+
+import json
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "exp24"))
+
+from studies import study_maker  # noqa: E402
+
+from IExplainLib.candidates.proposals import DEFAULT_RULE, find_candidates
+from IExplainLib.evaluation.froc import ScoredStudy
+
+
+
+def rule_named(name: str):
+    if name == "shipped":
+        return DEFAULT_RULE
+    if name == "core_shell":
+        return replace(DEFAULT_RULE, core_shell=True)
+    if name.startswith("band"):
+        return replace(DEFAULT_RULE, clot_band_hu=float(name[4:]))
+    raise SystemExit(f"unknown rule {name!r}")
+
+
+def main():
+    kind, first, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    names = sys.argv[4:] or ["shipped", "core_shell"]
+    rules = {name: rule_named(name) for name in names}
+    make = study_maker(kind)
+    for seed in range(first, first + count):
+        study = make(seed)
+        instances, emboli = study.truth.astype(np.int32), len(study.emboli)
+        row = {"seed": seed, "emboli": emboli}
+        for name, rule in rules.items():
+            start = time.time()
+            candidates = find_candidates(study.volume, rule=rule)
+            scored = ScoredStudy.from_labels(candidates.labels, np.zeros(len(candidates)), instances, emboli)
+            row[name] = {"n": len(candidates),
+                         "best": [round(float(max([scored.truth_share[i] for i in touching], default=0.0)), 3)
+                                  for touching in scored.emboli],
+                         "s": round(time.time() - start, 1)}
+        print(json.dumps(row), flush=True)
+
+
+if __name__ == "__main__":
+    main()
