@@ -1,7 +1,9 @@
 """Experiments 25a-b's diagnosis (tuning seeds only): for each embolus of freshly generated studies, the largest share
 of clot in a candidate that touches it, and the candidates per study, under the shipped rule and others: ``core_shell``
 (25a: the lumen-share check reads the core's own shell), ``bandN`` (25b: a large dense part's voxels below N HU,
-smoothed, stand apart). The truth is read here to diagnose the candidate pass; nothing trains on it.
+smoothed, stand apart). The truth is read here to diagnose the candidate pass; nothing trains on it. Neither rule
+shipped: ``core_shell`` existed at commit 695b6df only, ``bandN`` in that session's working tree only (the diff is in
+the experiment log), so this script now runs the shipped rule alone.
 
 python docs/reports/experiments/exp25/recall.py {real,synth} FIRST_SEED COUNT [RULE ...]
 """
@@ -30,6 +32,8 @@ def rule_named(name: str):
         return replace(DEFAULT_RULE, core_shell=True)
     if name.startswith("band"):
         return replace(DEFAULT_RULE, clot_band_hu=float(name[4:]))
+    if name.startswith("dim"):
+        return replace(DEFAULT_RULE, dim_ceiling_hu=float(name[3:]))
     raise SystemExit(f"unknown rule {name!r}")
 
 
