@@ -25,7 +25,7 @@ MAX_BONE_SHARE = 0.05
 MIN_CORE_MM3 = 30.0
 
 
-def shell_structure(radius: int) -> np.ndarray:
+def _shell_structure(radius: int) -> np.ndarray:
     y, x = np.ogrid[-radius:radius + 1, -radius:radius + 1]
     ball = np.zeros((3, 2 * radius + 1, 2 * radius + 1), bool)
     ball[1] = x * x + y * y <= radius * radius
@@ -62,7 +62,7 @@ def cores_and_boxes(mask: np.ndarray, hu: np.ndarray, spacing_xyz, keep_unopened
     clot = opened | (clot & keep_unopened[within]) if keep_unopened is not None else opened
     local, count = ndimage.label(clot, structure=np.ones((3, 3, 3), bool))
     sizes = np.bincount(local[local > 0], minlength=count + 1)  # the background's count is never read
-    ball = shell_structure(radius)
+    ball = _shell_structure(radius)
     rows = []
     boxes = ndimage.find_objects(local)
     for index, box in enumerate(boxes, start=1):

@@ -4,7 +4,7 @@ default rule with or without the cut at the lumen's holes (``--split-holes MM3``
 
 python docs/reports/experiments/exp23/cache.py OUT {phantom,real-anatomy} FIRST_SEED COUNT [--split-holes 500]
 (experiment 24b's caches: this script with ``--min-lumen-share 0.003`` at commit d4f928f; experiment 25a's with
-``--core-shell`` at commit 695b6df)
+``--core-shell`` at commit 695b6df; experiment 25d's with ``--dim-ceiling 100`` at commit 2e7b4b5)
 """
 
 import argparse
@@ -27,10 +27,8 @@ def main():
     parser.add_argument("first", type=int)
     parser.add_argument("count", type=int)
     parser.add_argument("--split-holes", type=float, help="split_holes_mm3 of the rule (default: none)")
-    parser.add_argument("--dim-ceiling", type=float,
-                        help="dim_ceiling_hu of the rule (experiment 25d; default: none)")
     args = parser.parse_args()
-    rule = replace(DEFAULT_RULE, split_holes_mm3=args.split_holes, dim_ceiling_hu=args.dim_ceiling)
+    rule = replace(DEFAULT_RULE, split_holes_mm3=args.split_holes)
     out = Path(args.out)
     (out / "train").mkdir(parents=True, exist_ok=True)
     (out / "truth").mkdir(parents=True, exist_ok=True)

@@ -1,9 +1,10 @@
-"""Experiments 25a-b's diagnosis (tuning seeds only): for each embolus of freshly generated studies, the largest share
-of clot in a candidate that touches it, and the candidates per study, under the shipped rule and others: ``core_shell``
-(25a: the lumen-share check reads the core's own shell), ``bandN`` (25b: a large dense part's voxels below N HU,
-smoothed, stand apart). The truth is read here to diagnose the candidate pass; nothing trains on it. Neither rule
-shipped: ``core_shell`` existed at commit 695b6df only, ``bandN`` in that session's working tree only (the diff is in
-the experiment log), so this script now runs the shipped rule alone.
+"""Experiments 25a, 25b and 25d's diagnosis (tuning seeds only): for each embolus of freshly generated studies, the
+largest share of clot in a candidate that touches it, and the candidates per study, under the shipped rule and others:
+``core_shell`` (25a: the lumen-share check reads the core's own shell), ``bandN`` (25b: a large dense part's voxels
+below N HU, smoothed, stand apart), ``dimN`` (25d: defects of dim vessels in the lung below N HU). The truth is read
+here to diagnose the candidate pass; nothing trains on it. Only the shipped rule shipped: ``core_shell`` existed at
+commit 695b6df only, ``dimN`` at commit 2e7b4b5 only, ``bandN`` in that session's working tree only (its few lines are
+in the experiment log); at any other commit the script runs the shipped rule alone.
 
 python docs/reports/experiments/exp25/recall.py {real,synth} FIRST_SEED COUNT [RULE ...]
 """
