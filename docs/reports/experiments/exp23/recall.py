@@ -39,17 +39,21 @@ def main():
         def make(seed):
             return make_study(seed, slices=48, size=512)
     for seed in range(args.first, args.first + args.count):
-        study = make(seed)
-        instances, count = study.truth.astype(np.int32), len(study.emboli)
-        row = {"seed": seed, "emboli": count}
-        for name, rule in rules.items():
-            start = time.time()
-            candidates = find_candidates(study.volume, rule=rule)
-            scored = ScoredStudy.from_labels(candidates.labels, np.zeros(len(candidates)), instances, count)
-            best = [max([scored.truth_share[i] for i in touching], default=0.0) for touching in scored.emboli]
-            row[name] = {"n": len(candidates), "best": [round(float(b), 3) for b in best],
-                         "s": round(time.time() - start, 1)}
-        print(json.dumps(row), flush=True)
+        print(json.dumps(rule_row(seed, make(seed), rules)), flush=True)
+
+
+def rule_row(seed: int, study, rules: dict) -> dict:
+    """For each rule: the study's candidates, and each embolus's largest share of clot in a candidate touching it."""
+    instances, count = study.truth.astype(np.int32), len(study.emboli)
+    row = {"seed": seed, "emboli": count}
+    for name, rule in rules.items():
+        start = time.time()
+        candidates = find_candidates(study.volume, rule=rule)
+        scored = ScoredStudy.from_labels(candidates.labels, np.zeros(len(candidates)), instances, count)
+        best = [max([scored.truth_share[i] for i in touching], default=0.0) for touching in scored.emboli]
+        row[name] = {"n": len(candidates), "best": [round(float(b), 3) for b in best],
+                     "s": round(time.time() - start, 1)}
+    return row
 
 
 if __name__ == "__main__":

@@ -6,24 +6,21 @@ here to diagnose the candidate pass; nothing trains on it. Only the shipped rule
 commit 695b6df only, ``dimN`` at commit 2e7b4b5 only, ``bandN`` in that session's working tree only (its few lines are
 in the experiment log); at any other commit the script runs the shipped rule alone.
 
-python docs/reports/experiments/exp25/recall.py {real,synth} FIRST_SEED COUNT [RULE ...]
+python docs/reports/experiments/exp25/rule_recall.py {real,synth} FIRST_SEED COUNT [RULE ...]
 """
 
 import json
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
-
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "exp23"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "exp24"))
 
+from recall import rule_row  # noqa: E402
 from studies import study_maker  # noqa: E402
 
-from IExplainLib.candidates.proposals import DEFAULT_RULE, find_candidates
-from IExplainLib.evaluation.froc import ScoredStudy
-
+from IExplainLib.candidates.proposals import DEFAULT_RULE
 
 
 def rule_named(name: str):
@@ -44,18 +41,7 @@ def main():
     rules = {name: rule_named(name) for name in names}
     make = study_maker(kind)
     for seed in range(first, first + count):
-        study = make(seed)
-        instances, emboli = study.truth.astype(np.int32), len(study.emboli)
-        row = {"seed": seed, "emboli": emboli}
-        for name, rule in rules.items():
-            start = time.time()
-            candidates = find_candidates(study.volume, rule=rule)
-            scored = ScoredStudy.from_labels(candidates.labels, np.zeros(len(candidates)), instances, emboli)
-            row[name] = {"n": len(candidates),
-                         "best": [round(float(max([scored.truth_share[i] for i in touching], default=0.0)), 3)
-                                  for touching in scored.emboli],
-                         "s": round(time.time() - start, 1)}
-        print(json.dumps(row), flush=True)
+        print(json.dumps(rule_row(seed, make(seed), rules)), flush=True)
 
 
 if __name__ == "__main__":
