@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ModelFileError
+from .findings import score_text
 from .modelfile import bundled_model
 from .outputs import atomic_output
 from .progress import QUIET, Progress
@@ -133,7 +134,7 @@ def summary_text(out: Path, metrics: dict, seconds: float) -> str:
         f"  iExplain  ({metrics['iexplain']['iterations']} iterations): {_score(metrics['iexplain'])}",
         f"  segmenter: {_score(metrics['segmenter'])}",
         f"  candidates ({metrics['candidates']['candidates']} candidates, score >= "
-        f"{metrics['candidates']['threshold']:.2f}): {_score(metrics['candidates'])}",
+        f"{score_text(metrics['candidates']['threshold'])}): {_score(metrics['candidates'])}",
         f"  results in {out}/: " + ", ".join(DEMO_FILES.values()),
         "  open ct.nrrd with iexplain.seg.nrrd and iexplain-heatmap.nrrd in 3D Slicer to inspect each iteration",
     ])

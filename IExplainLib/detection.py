@@ -18,7 +18,7 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 
-from .findings import describe_findings, label_findings
+from .findings import describe_findings, label_findings, score_text
 from .volume import Volume
 
 FINDINGS_FORMAT = "iexplain-findings"
@@ -44,7 +44,7 @@ class Detection:
         if self.method == "segmenter":
             return [SegmentInfo("PE (segmenter)", 1, distinct_color(0))]
         if self.method == "candidates":
-            return [SegmentInfo(f"PE {row['finding']} ({row['calibre']}, {row['score']:.2f})", row["finding"],
+            return [SegmentInfo(f"PE {row['finding']} ({row['calibre']}, {score_text(row['score'])})", row["finding"],
                                 distinct_color(row["finding"] - 1)) for row in self.findings]
         return iteration_segments(self.iterations)
 

@@ -19,6 +19,8 @@ import slicer
 import vtk
 from vtk.util.numpy_support import vtk_to_numpy
 
+from IExplainLib.findings import score_text
+
 from .segments import reviewStatus, segmentCalibre, segmentIteration, segmentScore, setReviewStatus
 from .volumes import ijkToRas, voxelVolumeMm3
 
@@ -183,7 +185,10 @@ def measureFindings(segmentationNode, ctNode, heatmapNode=None, tableNode=None) 
 def panelRowTexts(finding: Finding, withCalibre: bool = False) -> tuple[str, ...]:
     """The panel's columns after its visibility checkbox: name, volume (mm³), score, slices (1-based), review; with
     ``withCalibre`` (a candidates result) the calibre class after the score. The review is always the last."""
-    peak = "-" if finding.score is None else f"{finding.score:.3g}"
+    if finding.score is None:
+        peak = "-"
+    else:  # a candidate's reducer score, or the heat map's peak over an iExplain segment
+        peak = score_text(finding.score) if withCalibre else f"{finding.score:.3g}"
     name = f"{finding.name} (added)" if finding.handAdded else finding.name
     calibre = (finding.calibre or "-",) if withCalibre else ()
     return (name, f"{finding.volumeMm3:.0f}", peak, *calibre, finding.sliceRange, finding.review.capitalize())

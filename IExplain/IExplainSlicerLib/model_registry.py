@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from IExplainLib.errors import ModelFileError
+from IExplainLib.findings import score_text
 from IExplainLib.modelfile import model_paths, read_card, sha256_of
 
 PERMISSIVE_LICENSES = {"apache-2.0", "mit", "bsd-2-clause", "bsd-3-clause", "cc0-1.0", "cc-by-4.0", "cc-by-sa-4.0",
@@ -47,7 +48,7 @@ class ModelEntry:
     def summary(self) -> str:
         """One line for the panel: licence and (short) checksum."""
         checksum = f"sha256 {self.sha256[:12]}…" if self.sha256 else "no checksum in card"
-        threshold = f", score threshold {self.threshold:.2f}" if self.threshold is not None else ""
+        threshold = f", score threshold {score_text(self.threshold)}" if self.threshold is not None else ""
         return f"{self.kind}, {self.source}, licence {self.license or 'unknown'}, {checksum}{threshold}"
 
     def verifyChecksum(self) -> bool:

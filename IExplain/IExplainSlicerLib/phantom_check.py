@@ -19,6 +19,8 @@ import numpy as np
 import slicer
 import vtk
 
+from IExplainLib.findings import score_text
+
 from .commands import DetectSettings
 from .detection import DetectionResults
 from .export import ExportResult
@@ -83,7 +85,7 @@ def checkCandidatesDetection(test: unittest.TestCase, scene, reducerPath: str | 
             return results
         test.assertEqual(iteration, rank)
         test.assertIn(calibre, ("central", "lobar", "segmental", "subsegmental"))
-        test.assertEqual(segment.GetName(), f"PE {rank} ({calibre}, {score:.2f})")
+        test.assertEqual(segment.GetName(), f"PE {rank} ({calibre}, {score_text(score)})")
         test.assertEqual(bool(displayNode.GetSegmentVisibility(segmentId)), score >= threshold)
         scores.append(score)
     test.assertEqual(scores, sorted(scores, reverse=True), "finding 1 has the highest score")

@@ -16,6 +16,7 @@ import numpy as np
 import slicer
 
 from IExplainLib.errors import InputError
+from IExplainLib.findings import score_text
 
 from .volumes import ijkToRas
 
@@ -85,7 +86,7 @@ def segmentIteration(segment) -> int | None:
 
 def candidateSegmentName(row: Mapping) -> str:
     """The library's name of a candidates finding: ``PE k (calibre, score)``."""
-    return f"PE {int(row['finding'])} ({row.get('calibre') or '?'}, {float(row['score']):.2f})"
+    return f"PE {int(row['finding'])} ({row.get('calibre') or '?'}, {score_text(row['score'])})"
 
 
 def segmentScore(segment) -> float | None:

@@ -35,7 +35,7 @@ def test_every_kept_candidate_is_a_named_segment_with_its_findings_row(ct_file, 
     assert {"score", "calibre", "volume_mm3", "centroid_lps_mm", "contrast_hu"} <= set(rows[0])
     segmentation = slicerio.read_segmentation(str(out))
     names = [segment["name"] for segment in segmentation["segments"]]
-    assert names[0] == f"PE 1 ({rows[0]['calibre']}, {rows[0]['score']:.2f})"
+    assert names[0] == f"PE 1 ({rows[0]['calibre']}, {rows[0]['score']:.4f})"
     assert len(names) == len(rows) == document["summary"]["kept"]
 
 

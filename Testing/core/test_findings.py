@@ -28,3 +28,10 @@ def test_thresholds_scale_with_in_plane_size():
     kept = filter_findings(mask)
     assert kept[3, 61, 61] and not kept[3, 61, 123]
     assert not filter_findings(mask, reference_size=None).any()  # unscaled: 27 < 100
+
+
+def test_a_score_shows_the_decimals_that_tell_a_reducers_scores_apart():
+    from IExplainLib.findings import score_text
+
+    # the bundled reducer keeps findings from 0.9985: its scores crowd between that and 1
+    assert [score_text(s) for s in (0.99851, 0.99937, 1.0, 0.5)] == ["0.9985", "0.9994", "1.0000", "0.5000"]

@@ -127,7 +127,7 @@ def test_the_registry_lists_reducers_by_kind_with_their_cards_threshold(tmp_path
     threshold = json.loads(tiny_reducer.with_suffix(".json").read_text())["threshold"]
     assert [m.name for m in registry.models("reducer")] == [entry.name] and registry.models("classifier") == []
     assert entry.kind == "reducer" and entry.threshold == pytest.approx(threshold)
-    assert f"score threshold {threshold:.2f}" in entry.summary()
+    assert f"score threshold {threshold:.4f}" in entry.summary()
     card = entry.weightsPath.with_suffix(".json")
     document = json.loads(card.read_text())
     document["threshold"] = 1.5
@@ -184,7 +184,7 @@ def test_bundled_models_of_the_repository_are_listed(tmp_path):
     assert {"demo-classifier (bundled)", "demo-segmenter (bundled)", "demo-reducer (bundled)"} <= labels
     reducer = next(m for m in registry.models("reducer") if m.name == "demo-reducer")
     card = json.loads(reducer.weightsPath.with_suffix(".json").read_text())
-    assert reducer.threshold == card["threshold"] and f"score threshold {card['threshold']:.2f}" in reducer.summary()
+    assert reducer.threshold == card["threshold"] and f"score threshold {card['threshold']:.4f}" in reducer.summary()
 
 
 def test_import_refuses_a_corrupted_model(tmp_path):

@@ -516,7 +516,7 @@ def test_a_candidates_run_lists_every_candidate_with_score_and_calibre_and_the_s
     entry = chooseReducer(panel, tiny_reducer)
     threshold = json.loads(tiny_reducer.with_suffix(".json").read_text())["threshold"]
     assert entry.kind == "reducer" and panel.node.reducerModel == str(entry.weightsPath)
-    assert panel.view.calls[-1] == ("setModelInfo", entry.summary()) and f"score threshold {threshold:.2f}" in \
+    assert panel.view.calls[-1] == ("setModelInfo", entry.summary()) and f"score threshold {threshold:.4f}" in \
         entry.summary()
     panel.view.answers = [] if panel.logic.settings.licenseAccepted(entry) else [True]
     panel.onApply()
@@ -538,8 +538,8 @@ def test_a_candidates_run_lists_every_candidate_with_score_and_calibre_and_the_s
     def expectShown(limit):
         for k, row in enumerate(panel.view.rows, start=1):  # finding 1 (the best score) first
             candidate = rows[k]
-            assert row.texts[0] == f"PE {k} ({candidate['calibre']}, {candidate['score']:.2f})"
-            assert row.texts[2:4] == (f"{candidate['score']:.3g}", candidate["calibre"])
+            assert row.texts[0] == f"PE {k} ({candidate['calibre']}, {candidate['score']:.4f})"
+            assert row.texts[2:4] == (f"{candidate['score']:.4f}", candidate["calibre"])
             shown = candidate["score"] >= limit
             assert (row.visible, row.belowThreshold) == (shown, not shown)
             assert bool(display.GetSegmentVisibility(row.segmentId)) is shown
@@ -588,13 +588,14 @@ def test_the_threshold_survives_a_reopened_scene_and_below_it_nothing_is_exporte
     panel.onSegmentationChosen(seg)
     assert panel.view.thresholdShown and panel.view.threshold == 0.5
     assert [(r.visible, r.belowThreshold) for r in panel.view.rows] == [(True, False), (False, True), (False, True)]
-    assert [r.texts[2:4] for r in panel.view.rows] == [("0.9", "central"), ("0.4", "lobar"), ("0.1", "segmental")]
+    assert [r.texts[2:4] for r in panel.view.rows] == [("0.9000", "central"), ("0.4000", "lobar"),
+                                                       ("0.1000", "segmental")]
     panel.onScoreThresholdChanged(0.3)
     assert [r.visible for r in panel.view.rows] == [True, True, False]
     saveAndReopen(panel, tmp_path, ct, seg)
     assert panel.view.thresholdShown and panel.view.threshold == pytest.approx(0.3), "the scene keeps its threshold"
     assert [r.visible for r in panel.view.rows] == [True, True, False]
-    assert [r.texts[2:4] for r in panel.view.rows][1] == ("0.4", "lobar"), "scores and calibres saved with segments"
+    assert [r.texts[2:4] for r in panel.view.rows][1] == ("0.4000", "lobar"), "scores and calibres saved with segments"
     panel.onScoreThresholdChanged(0.5)
     panel.onFindingSelected(0)
     panel.onReviewStatusChosen(2)  # completed
@@ -604,7 +605,7 @@ def test_the_threshold_survives_a_reopened_scene_and_below_it_nothing_is_exporte
     panel.onExport()
     assert panel.view.errors == [] and panel.view.questions == [], "a hidden candidate is not an unreviewed finding"
     sidecar = json.loads(next((tmp_path / "dataset" / "labels").glob("*.json")).read_text())
-    assert sidecar["below_threshold_segments"] == ["PE 2 (lobar, 0.40)"] and sidecar["score_threshold"] == 0.5
+    assert sidecar["below_threshold_segments"] == ["PE 2 (lobar, 0.4000)"] and sidecar["score_threshold"] == 0.5
     assert sidecar["label"]["voxels"] == int(((labels == 1) | (labels == 3)).sum())
     panel.scene.Clear(0)
     assert panel.view.thresholdShown is False, "no result, no slider"
@@ -627,5 +628,5 @@ def test_the_candidates_method_offers_the_bundled_reducer_with_its_cards_thresho
     assert panel.view.models[0] == (bundled[0].label, str(bundled[0].weightsPath)) and panel.view.modelIndex == 0
     assert panel.node.method == "candidates" and panel.node.reducerModel == str(bundled[0].weightsPath)
     info = [call[1] for call in panel.view.calls if call[0] == "setModelInfo"][-1]
-    assert f"score threshold {card['threshold']:.2f}" in info and info.startswith("reducer, bundled")
+    assert f"score threshold {card['threshold']:.4f}" in info and info.startswith("reducer, bundled")
     assert panel.view.buttons["apply"].enabled is False, "no CT yet"

@@ -295,3 +295,18 @@ def test_sample_data_is_registered_at_startup():
     tree = module_tree()
     assert "registerSampleData" in {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
     assert 'slicer.app.connect("startupCompleted()", registerSampleData)' in MODULE_FILE.read_text(encoding="utf-8")
+
+
+def test_the_score_slider_holds_the_bundled_reducers_threshold_and_the_names_tell_it_from_1():
+    # ctkSliderWidget rounds its value to its decimals: at two, the bundled reducer's 0.9985 would read 1.00, and a
+    # nudge could never bring it back
+    from IExplainLib.findings import score_text
+    from IExplainLib.modelfile import bundled_model, read_card
+
+    slider = next(w for w in ET.parse(UI_FILE).getroot().iter("widget") if w.get("name") == "scoreThresholdSlider")
+    properties = {p.get("name"): p[0].text for p in slider.iter("property")}
+    decimals, step = int(properties["decimals"]), float(properties["singleStep"])
+    threshold = float(read_card(bundled_model("demo-reducer"))["threshold"])
+    assert round(threshold, decimals) == threshold
+    assert step < 1.0 - threshold
+    assert score_text(threshold) != score_text(1.0) and float(score_text(threshold)) == threshold
