@@ -77,10 +77,14 @@ class CandidateRule:
     bridges_mm: tuple[float, ...] = BRIDGES_MM
     max_mean_hu: float | None = MAX_MEAN_HU
     split_holes_mm3: float | None = SPLIT_HOLES_MM3
+    dense_bridge_mm: float | None = None
 
     def as_dict(self) -> dict:
-        return {"enclosed_mm": self.enclosed_mm, "bridges_mm": list(self.bridges_mm), "max_mean_hu": self.max_mean_hu,
-                "split_holes_mm3": self.split_holes_mm3}
+        section = {"enclosed_mm": self.enclosed_mm, "bridges_mm": list(self.bridges_mm),
+                   "max_mean_hu": self.max_mean_hu, "split_holes_mm3": self.split_holes_mm3}
+        if self.dense_bridge_mm is not None:  # cards of rules without it stay as they were
+            section["dense_bridge_mm"] = self.dense_bridge_mm
+        return section
 
     @classmethod
     def from_dict(cls, section: dict) -> "CandidateRule":
@@ -95,7 +99,7 @@ class CandidateRule:
         if not isinstance(bridges, list) or not all(isinstance(b, (int, float)) and b > 0 for b in bridges):
             raise ValueError(f"'bridges_mm' must be a list of positive numbers, found {bridges!r}")
         return cls(radius("enclosed_mm"), tuple(float(b) for b in bridges), radius("max_mean_hu"),
-                   radius("split_holes_mm3"))
+                   radius("split_holes_mm3"), radius("dense_bridge_mm"))
 
 
 # Two dilations by the 3x3x3 cube are one by the 5x5x5 cube, also in a box cut at the array's edge (the voxel halfway
@@ -281,11 +285,26 @@ def _context_margin(spacing_zyx: np.ndarray) -> np.ndarray:
     return np.maximum(1, np.rint(CONTEXT_MM / spacing_zyx).astype(int))
 
 
+def _bridged_pieces(core: np.ndarray, hu: np.ndarray, spacing_zyx: np.ndarray, bridge_mm: float) -> np.ndarray:
+    """The pieces, of a clot's size, that a large core's dense voxels fall into once opened by a ball of
+    ``bridge_mm``: at full resolution, since a segmental clot joined to an unenhanced vein touches it through a neck
+    of one or two voxels, finer than the cut's grid."""
+    dense = core & (ndimage.uniform_filter(hu.astype(np.float32), size=(1, 3, 3)) >= DENSE_MIN_HU)
+    pieces, count = ndimage.label(_opened_by_ball(dense, spacing_zyx, bridge_mm), structure=np.ones((3, 3, 3), bool))
+    if not count:
+        return pieces > 0
+    sizes = np.bincount(pieces.ravel(), minlength=count + 1) * float(np.prod(spacing_zyx))
+    wanted = (sizes >= MIN_CANDIDATE_MM3) & (sizes <= SPLIT_MM3)
+    wanted[0] = False
+    return wanted[pieces]
+
+
 def _split_large_cores(cores: np.ndarray, rows: list[dict], hu: np.ndarray, spacing_zyx: np.ndarray,
-                       boxes: list | None = None) -> np.ndarray:
+                       boxes: list | None = None, dense_bridge_mm: float | None = None) -> np.ndarray:
     """Cores larger than ``SPLIT_MM3`` (a clot joined to mediastinal fat, heart wall or muscle) are cut by
-    :func:`_dense_parts`; the others are kept whole. Returns a boolean clot mask. ``boxes``: the cores' boxes
-    (``ndimage.find_objects(cores)``) where the caller has them."""
+    :func:`_dense_parts`, and with ``dense_bridge_mm`` also into :func:`_bridged_pieces`; the others are kept whole.
+    Returns a boolean clot mask. ``boxes``: the cores' boxes (``ndimage.find_objects(cores)``) where the caller has
+    them."""
     keep = np.zeros(int(cores.max(initial=0)) + 1, bool)
     large = []
     for row in rows:
@@ -310,6 +329,8 @@ def _split_large_cores(cores: np.ndarray, rows: list[dict], hu: np.ndarray, spac
         kept = _dense_parts(coarse_core, coarse_hu, lumen, coarse_spacing)
         full = np.repeat(np.repeat(kept, step, axis=1), step, axis=2)[:, :core.shape[1], :core.shape[2]]
         mask[grown] |= core & full
+        if dense_bridge_mm is not None:
+            mask[grown] |= _bridged_pieces(core, hu[grown], spacing_zyx, dense_bridge_mm)
     return mask
 
 
@@ -455,7 +476,7 @@ def find_candidates(volume: Volume, region: np.ndarray | None = None, *,
                                               min_mm3=MIN_CANDIDATE_MM3)
     del enclosed
     clot = _split_large_cores(cores, [r for r in rows if r["lumen_share"] >= MIN_LUMEN_SHARE], hu, spacing_zyx,
-                              core_boxes)
+                              core_boxes, rule.dense_bridge_mm)
     del cores  # an int32 array of the crop's size: not held while the cut labels the clot mask again
     if bridges_mm:
         clot, labels = _cut_and_label(clot, spacing_zyx, bridges_mm)

@@ -3,6 +3,7 @@ truth/: which candidates touch which embolus, for tuning and held-out scoring on
 default rule with or without the cut at the lumen's holes (``--split-holes MM3``).
 
 python docs/reports/experiments/exp23/cache.py OUT {phantom,real-anatomy} FIRST_SEED COUNT [--split-holes 500]
+    [--negative yes|no]   (the quality set's phantoms: 9300 4 --negative no, 9304 2 --negative yes)
 (experiment 24b's caches: this script with ``--min-lumen-share 0.003`` at commit d4f928f; experiment 25a's with
 ``--core-shell`` at commit 695b6df; experiment 25d's with ``--dim-ceiling 100`` at commit 2e7b4b5)
 """
@@ -27,6 +28,8 @@ def main():
     parser.add_argument("first", type=int)
     parser.add_argument("count", type=int)
     parser.add_argument("--split-holes", type=float, help="split_holes_mm3 of the rule (default: none)")
+    parser.add_argument("--negative", choices=("yes", "no"), help="phantoms: force PE-negative or PE-positive, as "
+                        "the quality sets do (default: drawn from the seed)")
     args = parser.parse_args()
     rule = replace(DEFAULT_RULE, split_holes_mm3=args.split_holes)
     out = Path(args.out)
@@ -44,7 +47,8 @@ def main():
         from IExplainLib.phantoms import make_study
 
         def make(seed):
-            return make_study(seed, slices=64, size=512)
+            return make_study(seed, slices=64, size=512,
+                              negative=None if args.negative is None else args.negative == "yes")
     for seed in range(args.first, args.first + args.count):
         name = f"{args.kind}-{seed}"
         target = out / "train" / f"{name}.npz"
