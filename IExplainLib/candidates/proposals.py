@@ -44,6 +44,7 @@ from scipy import ndimage
 
 from ..chest_region import chest_region, fill_holes_in_plane
 from ..filling_defects import BONE_HU, LUMEN_HU, SHELL_MM, cores_and_boxes
+from ..filling_defects import _shell_structure as shell_structure
 from ..morphology import box_of, dilate, erode, grown_box
 from ..volume import Volume
 
@@ -77,13 +78,15 @@ class CandidateRule:
     bridges_mm: tuple[float, ...] = BRIDGES_MM
     max_mean_hu: float | None = MAX_MEAN_HU
     split_holes_mm3: float | None = SPLIT_HOLES_MM3
-    dense_bridge_mm: float | None = None
+    dim_ceiling_hu: float | None = None
+    split_dim_hu: float | None = None
 
     def as_dict(self) -> dict:
         section = {"enclosed_mm": self.enclosed_mm, "bridges_mm": list(self.bridges_mm),
                    "max_mean_hu": self.max_mean_hu, "split_holes_mm3": self.split_holes_mm3}
-        if self.dense_bridge_mm is not None:  # cards of rules without it stay as they were
-            section["dense_bridge_mm"] = self.dense_bridge_mm
+        for name in ("dim_ceiling_hu", "split_dim_hu"):  # cards of rules without them stay as they were
+            if getattr(self, name) is not None:
+                section[name] = getattr(self, name)
         return section
 
     @classmethod
@@ -99,7 +102,7 @@ class CandidateRule:
         if not isinstance(bridges, list) or not all(isinstance(b, (int, float)) and b > 0 for b in bridges):
             raise ValueError(f"'bridges_mm' must be a list of positive numbers, found {bridges!r}")
         return cls(radius("enclosed_mm"), tuple(float(b) for b in bridges), radius("max_mean_hu"),
-                   radius("split_holes_mm3"), radius("dense_bridge_mm"))
+                   radius("split_holes_mm3"), radius("dim_ceiling_hu"), radius("split_dim_hu"))
 
 
 # Two dilations by the 3x3x3 cube are one by the 5x5x5 cube, also in a box cut at the array's edge (the voxel halfway
@@ -132,6 +135,7 @@ class Candidate:
     centroid_zyx: tuple[float, float, float]
     slice_range: tuple[int, int]
     features: np.ndarray        # FEATURE_NAMES, in that order
+    in_dim_vessel: bool = False  # found by experiment 26b's dim-vessel pass (its lumen read from DIM_LUMEN_HU)
 
     def as_row(self, volume: Volume) -> dict:
         z, y, x = self.centroid_zyx
@@ -285,26 +289,11 @@ def _context_margin(spacing_zyx: np.ndarray) -> np.ndarray:
     return np.maximum(1, np.rint(CONTEXT_MM / spacing_zyx).astype(int))
 
 
-def _bridged_pieces(core: np.ndarray, hu: np.ndarray, spacing_zyx: np.ndarray, bridge_mm: float) -> np.ndarray:
-    """The pieces, of a clot's size, that a large core's dense voxels fall into once opened by a ball of
-    ``bridge_mm``: at full resolution, since a segmental clot joined to an unenhanced vein touches it through a neck
-    of one or two voxels, finer than the cut's grid."""
-    dense = core & (ndimage.uniform_filter(hu.astype(np.float32), size=(1, 3, 3)) >= DENSE_MIN_HU)
-    pieces, count = ndimage.label(_opened_by_ball(dense, spacing_zyx, bridge_mm), structure=np.ones((3, 3, 3), bool))
-    if not count:
-        return pieces > 0
-    sizes = np.bincount(pieces.ravel(), minlength=count + 1) * float(np.prod(spacing_zyx))
-    wanted = (sizes >= MIN_CANDIDATE_MM3) & (sizes <= SPLIT_MM3)
-    wanted[0] = False
-    return wanted[pieces]
-
-
 def _split_large_cores(cores: np.ndarray, rows: list[dict], hu: np.ndarray, spacing_zyx: np.ndarray,
-                       boxes: list | None = None, dense_bridge_mm: float | None = None) -> np.ndarray:
+                       boxes: list | None = None) -> np.ndarray:
     """Cores larger than ``SPLIT_MM3`` (a clot joined to mediastinal fat, heart wall or muscle) are cut by
-    :func:`_dense_parts`, and with ``dense_bridge_mm`` also into :func:`_bridged_pieces`; the others are kept whole.
-    Returns a boolean clot mask. ``boxes``: the cores' boxes (``ndimage.find_objects(cores)``) where the caller has
-    them."""
+    :func:`_dense_parts`; the others are kept whole. Returns a boolean clot mask. ``boxes``: the cores' boxes
+    (``ndimage.find_objects(cores)``) where the caller has them."""
     keep = np.zeros(int(cores.max(initial=0)) + 1, bool)
     large = []
     for row in rows:
@@ -329,9 +318,51 @@ def _split_large_cores(cores: np.ndarray, rows: list[dict], hu: np.ndarray, spac
         kept = _dense_parts(coarse_core, coarse_hu, lumen, coarse_spacing)
         full = np.repeat(np.repeat(kept, step, axis=1), step, axis=2)[:, :core.shape[1], :core.shape[2]]
         mask[grown] |= core & full
-        if dense_bridge_mm is not None:
-            mask[grown] |= _bridged_pieces(core, hu[grown], spacing_zyx, dense_bridge_mm)
     return mask
+
+
+DIM_LUMEN_HU = 120.0   # experiment 25d: a vessel dimmer than lumen (mixing artefact, a vein) but denser than any clot
+LUNG_AIR_SHARE = 0.25  # of the in-plane neighbourhood (LUNG_NEAR_MM): a voxel in the lung
+LUNG_NEAR_MM = 7.0
+
+
+def _dim_vessel_defects(cores: np.ndarray, rows: list[dict], hu: np.ndarray, spacing_zyx: np.ndarray,
+                        boxes: list, ceiling_hu: float) -> np.ndarray:
+    """Experiments 25d and 26b: in the lung, a clot in a dim vessel (a mixing artefact's lumen, or a vein it touches,
+    both at clot density) is one core with that vessel and with everything it joins, down to the mediastinum, and the
+    cut of the large cores drops it with the rest. Within each core larger than ``SPLIT_MM3``, the voxels below
+    ``ceiling_hu`` near air (the lung), opened in-plane against partial-volume rims, fall apart into the clots and the
+    dim vessels' partial-volume ends; each part up to ``SPLIT_MM3`` whose shell touches a vessel at
+    ``DIM_LUMEN_HU`` or denser is kept."""
+    kept = np.zeros(hu.shape, bool)
+    radius = max(1, int(round(SHELL_MM / min(spacing_zyx[1], spacing_zyx[2]))))
+    near = max(1, int(round(LUNG_NEAR_MM / min(spacing_zyx[1], spacing_zyx[2]))))
+    in_plane = np.zeros((1, 3, 3), bool)
+    in_plane[0, 1, :] = in_plane[0, :, 1] = True
+    shell = shell_structure(radius)
+    voxel_mm3 = float(np.prod(spacing_zyx))
+    for row in rows:
+        if row["mm3"] <= SPLIT_MM3:
+            continue
+        box = grown_box(boxes[row["label"] - 1], np.array([1, radius + near, radius + near]), hu.shape)
+        local = hu[box].astype(np.float32)
+        core = cores[box] == row["label"]
+        air = ndimage.uniform_filter((local < -400).astype(np.float32), size=(1, 2 * near + 1, 2 * near + 1))
+        low = core & (local < ceiling_hu) & (air >= LUNG_AIR_SHARE)
+        low = dilate(erode(low, in_plane), in_plane)
+        parts, count = ndimage.label(low, structure=np.ones((3, 3, 3), bool))
+        if not count:
+            continue
+        sizes = np.bincount(parts.ravel(), minlength=count + 1) * voxel_mm3
+        for index, part_box in enumerate(ndimage.find_objects(parts), start=1):
+            if part_box is None or not MIN_CANDIDATE_MM3 <= sizes[index] <= SPLIT_MM3:
+                continue
+            grown = grown_box(part_box, np.array([1, radius, radius]), local.shape)
+            part = parts[grown] == index
+            values = local[grown][dilate(part, shell) & ~part]
+            if values.size and np.mean(values >= DIM_LUMEN_HU) >= MIN_LUMEN_SHARE:
+                kept[box][grown] |= part
+    return kept
 
 
 def _cut_oversized(clot: np.ndarray, spacing_zyx: np.ndarray, bridges_mm: tuple[float, ...]) -> np.ndarray:
@@ -407,6 +438,47 @@ def _split_at_lumen_holes(labels: np.ndarray, hu: np.ndarray, voxel_mm3: float, 
     return kept
 
 
+SPLIT_DIM_AIR_SHARE = 0.1  # experiment 26e: of the candidate's shell, lung (in the mediastinum every vessel is dim)
+
+
+def _split_dim_parts(labels: np.ndarray, hu: np.ndarray, voxel_mm3: float, ceiling_hu: float,
+                     min_mm3: float) -> np.ndarray:
+    """Experiments 26c and 26e: candidates in the lung (``SPLIT_DIM_AIR_SHARE`` of their shell) of at least
+    ``min_mm3``, on average at least ``ceiling_hu``, with at least a candidate's volume on each side of it, cut into
+    what lies below it and the rest (a gap of one voxel between them, as
+    :func:`_split_at_lumen_holes` keeps): a clot touching a dim vein (a third to two thirds of the lumen's enhancement,
+    at clot density at its edges) is otherwise one candidate with the vein, mostly vein."""
+    flat = labels.ravel()
+    count = int(labels.max(initial=0))
+    low = hu < ceiling_hu
+    sizes = np.bincount(flat, minlength=count + 1) * voxel_mm3
+    below = np.bincount(flat, weights=low.ravel(), minlength=count + 1) * voxel_mm3
+    total_hu = np.bincount(flat, weights=hu.ravel().astype(np.float64), minlength=count + 1)
+    mean_hu = total_hu / np.maximum(1, np.bincount(flat, minlength=count + 1))
+    # mostly vessel: a clot whose edges partial volume lifts over the ceiling is left whole
+    mixed = (sizes >= min_mm3) & (below >= MIN_CANDIDATE_MM3) & (sizes - below >= MIN_CANDIDATE_MM3) \
+        & (mean_hu >= ceiling_hu)
+    mixed[0] = False
+    if not mixed.any():
+        return labels
+    boxes = ndimage.find_objects(labels)
+    for label in np.flatnonzero(mixed):
+        box = grown_box(boxes[label - 1], np.array([2, 2, 2]), labels.shape)
+        core = labels[box] == label
+        shell = hu[box][dilate(core, _NEAR) & ~core]
+        mixed[label] = shell.size > 0 and np.mean(shell < -400) >= SPLIT_DIM_AIR_SHARE
+    in_mixed = mixed[labels]
+    in_low = in_mixed & low
+    connected = np.ones((3, 3, 3), bool)
+    rest = in_mixed & ~dilate(in_low, connected)
+    kept = np.where(in_mixed, 0, labels)
+    for part in (in_low, rest):
+        parts, _ = ndimage.label(part, structure=connected)
+        top = int(kept.max(initial=0))
+        kept[parts > 0] = parts[parts > 0] + top
+    return kept
+
+
 def vessel_radius(hu: np.ndarray, labels: np.ndarray, label: int, box: tuple[slice, ...],
                    spacing_zyx: np.ndarray) -> float:
     """Local radius (mm) of the vessel a candidate sits in: the largest distance to the wall of lumen-or-core within
@@ -476,7 +548,12 @@ def find_candidates(volume: Volume, region: np.ndarray | None = None, *,
                                               min_mm3=MIN_CANDIDATE_MM3)
     del enclosed
     clot = _split_large_cores(cores, [r for r in rows if r["lumen_share"] >= MIN_LUMEN_SHARE], hu, spacing_zyx,
-                              core_boxes, rule.dense_bridge_mm)
+                              core_boxes)
+    dim_defects = None
+    if rule.dim_ceiling_hu is not None:
+        dim_defects = _dim_vessel_defects(cores, [r for r in rows if r["lumen_share"] >= MIN_LUMEN_SHARE], hu,
+                                          spacing_zyx, core_boxes, rule.dim_ceiling_hu)
+        clot |= dim_defects
     del cores  # an int32 array of the crop's size: not held while the cut labels the clot mask again
     if bridges_mm:
         clot, labels = _cut_and_label(clot, spacing_zyx, bridges_mm)
@@ -484,6 +561,8 @@ def find_candidates(volume: Volume, region: np.ndarray | None = None, *,
         labels = ndimage.label(clot, structure=np.ones((3, 3, 3), bool))[0]
     if rule.split_holes_mm3 is not None:
         labels = _split_at_lumen_holes(labels, hu, voxel_mm3, rule.split_holes_mm3)
+    if rule.split_dim_hu is not None:
+        labels = _split_dim_parts(labels, hu, voxel_mm3, rule.split_dim_hu, SPLIT_HOLES_MM3)
     region_lo = np.array([s.start for s in region_box], float)
     region_size = np.maximum(1.0, np.array([s.stop - s.start for s in region_box], float))
     candidates = []
@@ -502,7 +581,10 @@ def find_candidates(volume: Volume, region: np.ndarray | None = None, *,
             continue
         near = dilate(core, _NEAR)
         shell_hu = local_hu[near & ~core]
-        in_lumen = (shell_hu >= LUMEN_HU[0]) & (shell_hu <= LUMEN_HU[1])
+        # a defect of experiment 25d's pass lies in a dim vessel: its lumen is what is denser than any clot
+        in_dim_vessel = dim_defects is not None and dim_defects[grown][core].mean() > 0.5
+        lumen_floor = DIM_LUMEN_HU if in_dim_vessel else LUMEN_HU[0]
+        in_lumen = (shell_hu >= lumen_floor) & (shell_hu <= LUMEN_HU[1])
         lumen_share = float(in_lumen.mean()) if shell_hu.size else 0.0
         bone_share = float(np.mean(shell_hu > BONE_HU)) if shell_hu.size else 0.0
         if lumen_share < MIN_LUMEN_SHARE or bone_share > MAX_BONE_SHARE:
@@ -526,7 +608,8 @@ def find_candidates(volume: Volume, region: np.ndarray | None = None, *,
             label=len(kept), voxels=voxels, volume_mm3=voxels * voxel_mm3, calibre=calibre_of(radius),
             radius_mm=radius, contrast_hu=contrast,
             centroid_zyx=(float(centroid[0]), float(centroid[1]), float(centroid[2])),
-            slice_range=(first, first + int(box[0].stop - box[0].start) - 1), features=features))
+            slice_range=(first, first + int(box[0].stop - box[0].start) - 1), features=features,
+            in_dim_vessel=bool(in_dim_vessel)))
     full_labels = np.zeros(full_hu.shape, np.int32)
     full_labels[crop] = _relabel(labels, kept)
     return CandidateSet(full_labels, candidates, full_region, crop)

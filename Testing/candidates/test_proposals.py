@@ -10,7 +10,7 @@ from scipy import ndimage
 from IExplainLib.candidates.patches import PATCH_CHANNELS, PATCH_PX, candidate_patches
 from IExplainLib.candidates.proposals import (BRIDGES_MM, CALIBRES, ENCLOSED_MM, FEATURE_NAMES, MAX_CANDIDATE_MM3,
                                               MAX_MEAN_HU, SESSION17_RULE, CandidateRule, _cut_oversized,
-                                              _split_at_lumen_holes, calibre_of,
+                                              _split_at_lumen_holes, _split_dim_parts, calibre_of,
                                               find_candidates)
 from IExplainLib.filling_defects import LUMEN_HU
 from IExplainLib.volume import Volume
@@ -124,6 +124,33 @@ def test_a_clot_joined_through_the_wall_to_tissue_outside_the_artery_becomes_its
     assert count == np.unique(cut[cut > 0]).size
     # below the size the whole stays one candidate
     assert (_split_at_lumen_holes(labels, hu, 1.0, min_mm3=1e6) == labels).all()
+
+
+def test_a_clot_touching_a_dim_vein_is_cut_from_the_vein_and_a_clot_alone_stays_whole():
+    # a dim vein (130 HU, at clot density by the candidate rule) running through slices 0-11, and a clot (40 HU)
+    # touching it in slices 5-7: one candidate, mostly vein, on average above the 100 HU ceiling
+    hu = np.full((12, 30, 30), -800.0, np.float32)
+    hu[:, 10:14, 10:14] = 130
+    hu[5:8, 10:14, 14:19] = 40
+    labels = (hu > -800).astype(np.int32)
+    alone = np.zeros_like(labels)
+    alone[2:9, 20:26, 20:26] = 2              # a clot whose rim partial volume lifts over the ceiling: left whole
+    hu[2:9, 20:26, 20:26] = 130
+    hu[2:9, 21:25, 21:25] = 40
+    cut = _split_dim_parts(labels + alone, hu, 1.0, ceiling_hu=100.0, min_mm3=50.0)
+    clot = cut[5:8, 10:14, 15:19]
+    assert clot.min() > 0 and np.unique(clot).size == 1           # the clot, its own candidate
+    vein = cut[0:4, 10:14, 10:14]
+    assert vein.min() > 0 and not (vein == clot[0, 0, 0]).any()   # the vein, another
+    assert (cut[2:9, 20:26, 20:26] == cut[2, 20, 20]).all()       # the rimmed clot: one candidate, whole
+    components, count = ndimage.label(cut > 0, structure=np.ones((3, 3, 3), bool))
+    assert count == np.unique(cut[cut > 0]).size                  # disjoint 26-connected components
+    # in the mediastinum (no lung around it) the same candidate stays whole: every vessel there is dim
+    mediastinum = np.where(hu == -800, 20.0, hu)
+    assert (_split_dim_parts(labels, mediastinum, 1.0, ceiling_hu=100.0, min_mm3=50.0) == labels).all()
+    # below the size, or with a ceiling under every voxel, nothing is cut
+    assert (_split_dim_parts(labels, hu, 1.0, ceiling_hu=100.0, min_mm3=1e6) == labels).all()
+    assert (_split_dim_parts(labels, hu, 1.0, ceiling_hu=0.0, min_mm3=50.0) == labels).all()
 
 
 def test_calibre_classes_follow_the_vessel_radius():

@@ -30,8 +30,8 @@ def rule_named(name: str):
         return replace(DEFAULT_RULE, core_shell=True)
     if name.startswith("band"):
         return replace(DEFAULT_RULE, clot_band_hu=float(name[4:]))
-    if name.startswith("bridge"):  # experiment 26a
-        return replace(DEFAULT_RULE, dense_bridge_mm=float(name[6:]))
+    if name.startswith("splitdim"):  # experiment 26c
+        return replace(DEFAULT_RULE, split_dim_hu=float(name[8:]))
     if name.startswith("dim"):
         return replace(DEFAULT_RULE, dim_ceiling_hu=float(name[3:]))
     raise SystemExit(f"unknown rule {name!r}")

@@ -1,0 +1,91 @@
+"""Experiment 26b's candidate caches: exp23/cache.py's layout under the rule with 25d's dim-vessel pass
+(``--dim-ceiling``), and beside each study three more columns of each candidate in ``extra/`` (from the CT and the
+candidates alone: no truth): whether the dim-vessel pass found it, the share of its 2-voxel shell that is a dim vessel
+(``DIM_FLOOR_HU`` up to lumen), and its 90th percentile HU. A vein's partial-volume end cut from the vein keeps the
+vein beside it in its shell; a clot that stops a vessel has lung, lumen and clot-density blood around it.
+
+python docs/reports/experiments/exp26/cache.py OUT {phantom,real-anatomy} FIRST COUNT [--dim-ceiling 100] [--split-dim 100]
+    [--negative yes|no]
+(experiment 26c: ``--split-dim 100`` without the dim-vessel pass)
+"""
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "exp24"))
+
+from studies import study_maker  # noqa: E402
+
+from IExplainLib.candidates.proposals import _NEAR, DEFAULT_RULE, find_candidates  # noqa: E402
+from IExplainLib.candidates.training_data import study_candidates  # noqa: E402
+from IExplainLib.evaluation.froc import ScoredStudy  # noqa: E402
+from IExplainLib.filling_defects import LUMEN_HU  # noqa: E402
+from IExplainLib.morphology import dilate, grown_box  # noqa: E402
+
+DIM_FLOOR_HU = 100.0
+EXTRA_NAMES = ("in_dim_vessel", "shell_dim_share", "p90_hu")
+
+
+def extra_columns(hu: np.ndarray, candidates) -> np.ndarray:
+    rows = []
+    boxes = ndimage.find_objects(candidates.labels)
+    for candidate in candidates.candidates:
+        box = grown_box(boxes[candidate.label - 1], np.array([2, 2, 2]), hu.shape)
+        core = candidates.labels[box] == candidate.label
+        local = hu[box].astype(np.float32)
+        shell = local[dilate(core, _NEAR) & ~core]
+        dim = float(np.mean((shell >= DIM_FLOOR_HU) & (shell < LUMEN_HU[0]))) if shell.size else 0.0
+        rows.append([float(candidate.in_dim_vessel), dim, float(np.percentile(local[core], 90))])
+    return np.array(rows, np.float32).reshape(-1, len(EXTRA_NAMES))
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("out")
+    parser.add_argument("kind", choices=("phantom", "real-anatomy"))
+    parser.add_argument("first", type=int)
+    parser.add_argument("count", type=int)
+    parser.add_argument("--dim-ceiling", type=float)
+    parser.add_argument("--split-dim", type=float, help="26c: the rule's split_dim_hu")
+    parser.add_argument("--negative", choices=("yes", "no"))
+    args = parser.parse_args()
+    rule = replace(DEFAULT_RULE, dim_ceiling_hu=args.dim_ceiling, split_dim_hu=args.split_dim)
+    out = Path(args.out)
+    for folder in ("train", "truth", "extra"):
+        (out / folder).mkdir(parents=True, exist_ok=True)
+    (out / "rule.json").write_text(json.dumps(rule.as_dict()))
+    make = study_maker(args.kind)
+    if args.negative is not None:
+        from IExplainLib.phantoms import make_study
+
+        def make(seed):
+            return make_study(seed, slices=64, size=512, negative=args.negative == "yes")
+    for seed in range(args.first, args.first + args.count):
+        name = f"{args.kind}-{seed}"
+        target = out / "train" / f"{name}.npz"
+        if target.exists():
+            continue
+        start = time.time()
+        study = make(seed)
+        candidates = find_candidates(study.volume, rule=rule)
+        data = study_candidates(name, study.volume, candidates, study.slice_labels)
+        np.save(out / "extra" / f"{name}.npy", extra_columns(np.asarray(study.volume.array), candidates))
+        scored = ScoredStudy.from_labels(candidates.labels, np.zeros(len(candidates)), study.truth, len(study.emboli),
+                                         [embolus["level"] for embolus in study.emboli])
+        (out / "truth" / f"{name}.json").write_text(json.dumps(
+            {"emboli": scored.emboli, "truth_share": scored.truth_share.tolist(), "levels": scored.calibres,
+             "calibres": [c.calibre for c in candidates.candidates]}))
+        data.save(target)
+        print(f"{name}: {len(candidates)} candidates ({sum(c.in_dim_vessel for c in candidates.candidates)} dim), "
+              f"{len(study.emboli)} emboli, {time.time() - start:.1f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""Experiment 26b: with 25d's dim-vessel pass (caches of ``exp26/cache.py --dim-ceiling 100``), do three more columns
+of each candidate (``cache.EXTRA_NAMES``: found by the pass, the dim-vessel share of its shell, its 90th percentile
+HU) let the reducer rank the pass's clots above the look-alikes it brings? The shipped recipe (WiderMLP over the
+columns, MIL, bag leak 0.5, soft maximum 0.5, 150 epochs) with the shipped 23 columns and with the three more, seeds
+0-2; threshold on the tuning caches, held-out caches read once.
+
+python docs/reports/experiments/exp26/extra_arms.py OUT.json TRAIN[+TRAIN] TUNE[+TUNE] --heldout NAME=CACHE ...
+    [--arms rings rings+extra]
+"""
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "exp18"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "exp21"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "exp22"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "exp24"))
+
+from arms import figures, load, scored  # noqa: E402
+from caches import without_dense  # noqa: E402
+from context_arms import by_kind, narrowed  # noqa: E402
+from iexplain_arms import WiderMLP  # noqa: E402
+
+from IExplainLib.candidates.mil import train_reducer_model  # noqa: E402
+from IExplainLib.candidates.training_data import STUDY_FEATURE_NAMES, StudyCandidates  # noqa: E402
+from IExplainLib.evaluation.froc import best_f1_threshold  # noqa: E402
+
+SHIPPED = len(STUDY_FEATURE_NAMES)
+ARM_COLUMNS = {"rings": list(range(SHIPPED)), "rings+extra": list(range(SHIPPED + 3)),
+               "rings+flag": list(range(SHIPPED + 1)), "rings+shell-p90": list(range(SHIPPED)) + [SHIPPED + 1,
+                                                                                                   SHIPPED + 2]}
+
+
+def with_extras(spec: str, with_truth: bool = True):
+    items = []
+    for folder in map(Path, spec.split("+")):
+        for study, truth in load(folder, with_truth):
+            extra = np.load(folder / "extra" / f"{study.case_id}.npy").reshape(len(study), -1)
+            wide = StudyCandidates(study.case_id, np.concatenate([study.features, extra], 1).astype(np.float32),
+                                   study.patches, study.slice_ranges, study.slice_labels)
+            items.append(without_dense((wide, truth), 150.0))
+    return items
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("out")
+    parser.add_argument("train")
+    parser.add_argument("tune")
+    parser.add_argument("--heldout", action="append", default=[], help="NAME=CACHE")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--epochs", type=int, default=150)
+    parser.add_argument("--arms", nargs="+", default=["rings", "rings+extra"])
+    args = parser.parse_args()
+    train, tune = with_extras(args.train), with_extras(args.tune)
+    heldout = {name: with_extras(path) for name, path in (h.split("=", 1) for h in args.heldout)}
+    report = {}
+    for arm in args.arms:
+        columns = ARM_COLUMNS[arm]
+        arm_train, arm_tune = narrowed(train, columns), narrowed(tune, columns)
+        for seed in args.seeds:
+            begin = time.process_time()
+            torch.manual_seed(seed)
+            model = train_reducer_model(WiderMLP(len(columns)), [s for s, _ in arm_train], "mil", args.epochs,
+                                        seed=seed, min_pe_share=1.0, bag_leak=0.5, bag_sharpness=0.5)
+            threshold, _ = best_f1_threshold(scored(model, arm_tune))
+            result = {"cpu": round(time.process_time() - begin, 1),
+                      "tune": figures(scored(model, arm_tune), threshold)["froc"],
+                      "tune_by_kind": by_kind(model, arm_tune, threshold)}
+            for name, studies in heldout.items():
+                block = figures(scored(model, narrowed(studies, columns)), threshold)
+                result[name] = {k: block[k] for k in ("froc", "tp", "fp", "fn", "f1", "fp_per_negative_study")}
+            report[f"{arm} seed {seed}"] = result
+            print(f"{arm} seed {seed}", json.dumps(result), flush=True)
+    Path(args.out).write_text(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
