@@ -27,7 +27,10 @@ dropping it (in a real mediastinum a central clot stays joined to artery walls b
 polo-mint sign of a clot the contrast surrounds) and the rest. In a real hilum a clot is joined through the artery's
 wall to a vein or bronchial wall at clot density, and the whole, several times the clot, looks like no clot to the
 reducer: on real-anatomy tuning studies 17 of 27 emboli had a candidate at least half clot, 25 with the cut, and the
-held-out sensitivity at 2 false findings per study rose from 0.42 to 0.66.
+held-out sensitivity at 2 false findings per study rose from 0.42 to 0.66. Experiment 26 added ``split_dim_hu``
+(off in the rule of a card that does not name it): in the lung, a candidate that is mostly a dim vessel (on average
+at least that HU) is cut into what lies below it and the rest, since a clot touching a dim vein is otherwise one
+candidate with the vein.
 
 Calibre is the local radius of the opacified vessel the core sits in: the largest distance (mm) to the vessel wall
 within the core and its shell, where the vessel is lumen plus the core itself (so an occlusive clot that fills its
@@ -44,7 +47,6 @@ from scipy import ndimage
 
 from ..chest_region import chest_region, fill_holes_in_plane
 from ..filling_defects import BONE_HU, LUMEN_HU, SHELL_MM, cores_and_boxes
-from ..filling_defects import _shell_structure as shell_structure
 from ..morphology import box_of, dilate, erode, grown_box
 from ..volume import Volume
 
@@ -78,15 +80,13 @@ class CandidateRule:
     bridges_mm: tuple[float, ...] = BRIDGES_MM
     max_mean_hu: float | None = MAX_MEAN_HU
     split_holes_mm3: float | None = SPLIT_HOLES_MM3
-    dim_ceiling_hu: float | None = None
     split_dim_hu: float | None = None
 
     def as_dict(self) -> dict:
         section = {"enclosed_mm": self.enclosed_mm, "bridges_mm": list(self.bridges_mm),
                    "max_mean_hu": self.max_mean_hu, "split_holes_mm3": self.split_holes_mm3}
-        for name in ("dim_ceiling_hu", "split_dim_hu"):  # cards of rules without them stay as they were
-            if getattr(self, name) is not None:
-                section[name] = getattr(self, name)
+        if self.split_dim_hu is not None:  # cards of rules without it stay as they were
+            section["split_dim_hu"] = self.split_dim_hu
         return section
 
     @classmethod
@@ -102,7 +102,7 @@ class CandidateRule:
         if not isinstance(bridges, list) or not all(isinstance(b, (int, float)) and b > 0 for b in bridges):
             raise ValueError(f"'bridges_mm' must be a list of positive numbers, found {bridges!r}")
         return cls(radius("enclosed_mm"), tuple(float(b) for b in bridges), radius("max_mean_hu"),
-                   radius("split_holes_mm3"), radius("dim_ceiling_hu"), radius("split_dim_hu"))
+                   radius("split_holes_mm3"), radius("split_dim_hu"))
 
 
 # Two dilations by the 3x3x3 cube are one by the 5x5x5 cube, also in a box cut at the array's edge (the voxel halfway
@@ -135,7 +135,6 @@ class Candidate:
     centroid_zyx: tuple[float, float, float]
     slice_range: tuple[int, int]
     features: np.ndarray        # FEATURE_NAMES, in that order
-    in_dim_vessel: bool = False  # found by experiment 26b's dim-vessel pass (its lumen read from DIM_LUMEN_HU)
 
     def as_row(self, volume: Volume) -> dict:
         z, y, x = self.centroid_zyx
@@ -319,50 +318,6 @@ def _split_large_cores(cores: np.ndarray, rows: list[dict], hu: np.ndarray, spac
         full = np.repeat(np.repeat(kept, step, axis=1), step, axis=2)[:, :core.shape[1], :core.shape[2]]
         mask[grown] |= core & full
     return mask
-
-
-DIM_LUMEN_HU = 120.0   # experiment 25d: a vessel dimmer than lumen (mixing artefact, a vein) but denser than any clot
-LUNG_AIR_SHARE = 0.25  # of the in-plane neighbourhood (LUNG_NEAR_MM): a voxel in the lung
-LUNG_NEAR_MM = 7.0
-
-
-def _dim_vessel_defects(cores: np.ndarray, rows: list[dict], hu: np.ndarray, spacing_zyx: np.ndarray,
-                        boxes: list, ceiling_hu: float) -> np.ndarray:
-    """Experiments 25d and 26b: in the lung, a clot in a dim vessel (a mixing artefact's lumen, or a vein it touches,
-    both at clot density) is one core with that vessel and with everything it joins, down to the mediastinum, and the
-    cut of the large cores drops it with the rest. Within each core larger than ``SPLIT_MM3``, the voxels below
-    ``ceiling_hu`` near air (the lung), opened in-plane against partial-volume rims, fall apart into the clots and the
-    dim vessels' partial-volume ends; each part up to ``SPLIT_MM3`` whose shell touches a vessel at
-    ``DIM_LUMEN_HU`` or denser is kept."""
-    kept = np.zeros(hu.shape, bool)
-    radius = max(1, int(round(SHELL_MM / min(spacing_zyx[1], spacing_zyx[2]))))
-    near = max(1, int(round(LUNG_NEAR_MM / min(spacing_zyx[1], spacing_zyx[2]))))
-    in_plane = np.zeros((1, 3, 3), bool)
-    in_plane[0, 1, :] = in_plane[0, :, 1] = True
-    shell = shell_structure(radius)
-    voxel_mm3 = float(np.prod(spacing_zyx))
-    for row in rows:
-        if row["mm3"] <= SPLIT_MM3:
-            continue
-        box = grown_box(boxes[row["label"] - 1], np.array([1, radius + near, radius + near]), hu.shape)
-        local = hu[box].astype(np.float32)
-        core = cores[box] == row["label"]
-        air = ndimage.uniform_filter((local < -400).astype(np.float32), size=(1, 2 * near + 1, 2 * near + 1))
-        low = core & (local < ceiling_hu) & (air >= LUNG_AIR_SHARE)
-        low = dilate(erode(low, in_plane), in_plane)
-        parts, count = ndimage.label(low, structure=np.ones((3, 3, 3), bool))
-        if not count:
-            continue
-        sizes = np.bincount(parts.ravel(), minlength=count + 1) * voxel_mm3
-        for index, part_box in enumerate(ndimage.find_objects(parts), start=1):
-            if part_box is None or not MIN_CANDIDATE_MM3 <= sizes[index] <= SPLIT_MM3:
-                continue
-            grown = grown_box(part_box, np.array([1, radius, radius]), local.shape)
-            part = parts[grown] == index
-            values = local[grown][dilate(part, shell) & ~part]
-            if values.size and np.mean(values >= DIM_LUMEN_HU) >= MIN_LUMEN_SHARE:
-                kept[box][grown] |= part
-    return kept
 
 
 def _cut_oversized(clot: np.ndarray, spacing_zyx: np.ndarray, bridges_mm: tuple[float, ...]) -> np.ndarray:
@@ -549,11 +504,6 @@ def find_candidates(volume: Volume, region: np.ndarray | None = None, *,
     del enclosed
     clot = _split_large_cores(cores, [r for r in rows if r["lumen_share"] >= MIN_LUMEN_SHARE], hu, spacing_zyx,
                               core_boxes)
-    dim_defects = None
-    if rule.dim_ceiling_hu is not None:
-        dim_defects = _dim_vessel_defects(cores, [r for r in rows if r["lumen_share"] >= MIN_LUMEN_SHARE], hu,
-                                          spacing_zyx, core_boxes, rule.dim_ceiling_hu)
-        clot |= dim_defects
     del cores  # an int32 array of the crop's size: not held while the cut labels the clot mask again
     if bridges_mm:
         clot, labels = _cut_and_label(clot, spacing_zyx, bridges_mm)
@@ -581,10 +531,7 @@ def find_candidates(volume: Volume, region: np.ndarray | None = None, *,
             continue
         near = dilate(core, _NEAR)
         shell_hu = local_hu[near & ~core]
-        # a defect of experiment 25d's pass lies in a dim vessel: its lumen is what is denser than any clot
-        in_dim_vessel = dim_defects is not None and dim_defects[grown][core].mean() > 0.5
-        lumen_floor = DIM_LUMEN_HU if in_dim_vessel else LUMEN_HU[0]
-        in_lumen = (shell_hu >= lumen_floor) & (shell_hu <= LUMEN_HU[1])
+        in_lumen = (shell_hu >= LUMEN_HU[0]) & (shell_hu <= LUMEN_HU[1])
         lumen_share = float(in_lumen.mean()) if shell_hu.size else 0.0
         bone_share = float(np.mean(shell_hu > BONE_HU)) if shell_hu.size else 0.0
         if lumen_share < MIN_LUMEN_SHARE or bone_share > MAX_BONE_SHARE:
@@ -608,8 +555,7 @@ def find_candidates(volume: Volume, region: np.ndarray | None = None, *,
             label=len(kept), voxels=voxels, volume_mm3=voxels * voxel_mm3, calibre=calibre_of(radius),
             radius_mm=radius, contrast_hu=contrast,
             centroid_zyx=(float(centroid[0]), float(centroid[1]), float(centroid[2])),
-            slice_range=(first, first + int(box[0].stop - box[0].start) - 1), features=features,
-            in_dim_vessel=bool(in_dim_vessel)))
+            slice_range=(first, first + int(box[0].stop - box[0].start) - 1), features=features))
     full_labels = np.zeros(full_hu.shape, np.int32)
     full_labels[crop] = _relabel(labels, kept)
     return CandidateSet(full_labels, candidates, full_region, crop)

@@ -6,7 +6,8 @@ vein beside it in its shell; a clot that stops a vessel has lung, lumen and clot
 
 python docs/reports/experiments/exp26/cache.py OUT {phantom,real-anatomy} FIRST COUNT [--dim-ceiling 100] [--split-dim 100]
     [--negative yes|no]
-(experiment 26c: ``--split-dim 100`` without the dim-vessel pass)
+(experiments 26c and 26e: ``--split-dim 100`` without the dim-vessel pass; the pass, ``CandidateRule.dim_ceiling_hu``,
+and the candidates' ``in_dim_vessel`` existed at commit 050d943 only: ``--dim-ceiling`` runs there)
 """
 
 import argparse
@@ -42,7 +43,7 @@ def extra_columns(hu: np.ndarray, candidates) -> np.ndarray:
         local = hu[box].astype(np.float32)
         shell = local[dilate(core, _NEAR) & ~core]
         dim = float(np.mean((shell >= DIM_FLOOR_HU) & (shell < LUMEN_HU[0]))) if shell.size else 0.0
-        rows.append([float(candidate.in_dim_vessel), dim, float(np.percentile(local[core], 90))])
+        rows.append([float(getattr(candidate, "in_dim_vessel", False)), dim, float(np.percentile(local[core], 90))])
     return np.array(rows, np.float32).reshape(-1, len(EXTRA_NAMES))
 
 
@@ -56,7 +57,10 @@ def main():
     parser.add_argument("--split-dim", type=float, help="26c: the rule's split_dim_hu")
     parser.add_argument("--negative", choices=("yes", "no"))
     args = parser.parse_args()
-    rule = replace(DEFAULT_RULE, dim_ceiling_hu=args.dim_ceiling, split_dim_hu=args.split_dim)
+    options = {"split_dim_hu": args.split_dim}
+    if args.dim_ceiling is not None:
+        options["dim_ceiling_hu"] = args.dim_ceiling  # commit 050d943 only
+    rule = replace(DEFAULT_RULE, **options)
     out = Path(args.out)
     for folder in ("train", "truth", "extra"):
         (out / folder).mkdir(parents=True, exist_ok=True)
@@ -83,7 +87,8 @@ def main():
             {"emboli": scored.emboli, "truth_share": scored.truth_share.tolist(), "levels": scored.calibres,
              "calibres": [c.calibre for c in candidates.candidates]}))
         data.save(target)
-        print(f"{name}: {len(candidates)} candidates ({sum(c.in_dim_vessel for c in candidates.candidates)} dim), "
+        dim = sum(getattr(c, "in_dim_vessel", False) for c in candidates.candidates)
+        print(f"{name}: {len(candidates)} candidates ({dim} dim), "
               f"{len(study.emboli)} emboli, {time.time() - start:.1f} s", flush=True)
 
 
