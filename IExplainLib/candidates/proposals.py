@@ -382,12 +382,18 @@ def _split_at_lumen_holes(labels: np.ndarray, hu: np.ndarray, voxel_mm3: float, 
     in_holes = in_large & fill_holes_in_plane(lumen) & ~lumen
     if not in_holes.any():
         return labels
+    return _cut_apart(labels, in_large, in_holes)
+
+
+def _cut_apart(labels: np.ndarray, cut: np.ndarray, part: np.ndarray) -> np.ndarray:
+    """The candidates under ``cut`` renumbered as the components of ``part`` (within them) and of the rest, which
+    keeps a gap of one voxel to ``part`` so that candidates stay disjoint 26-connected components. Parts below the
+    smallest candidate are left to find_candidates' size check."""
     connected = np.ones((3, 3, 3), bool)
-    rest = in_large & ~dilate(in_holes, connected)
-    kept = np.where(in_large, 0, labels)
-    # whole candidates of the rest (or the holes) below the smallest candidate are left to find_candidates' size check
-    for part in (in_holes, rest):
-        parts, count = ndimage.label(part, structure=connected)
+    rest = cut & ~dilate(part, connected)
+    kept = np.where(cut, 0, labels)
+    for piece in (part, rest):
+        parts, _ = ndimage.label(piece, structure=connected)
         top = int(kept.max(initial=0))
         kept[parts > 0] = parts[parts > 0] + top
     return kept
@@ -423,15 +429,7 @@ def _split_dim_parts(labels: np.ndarray, hu: np.ndarray, voxel_mm3: float, ceili
         shell = hu[box][dilate(core, _NEAR) & ~core]
         mixed[label] = shell.size > 0 and np.mean(shell < -400) >= SPLIT_DIM_AIR_SHARE
     in_mixed = mixed[labels]
-    in_low = in_mixed & low
-    connected = np.ones((3, 3, 3), bool)
-    rest = in_mixed & ~dilate(in_low, connected)
-    kept = np.where(in_mixed, 0, labels)
-    for part in (in_low, rest):
-        parts, _ = ndimage.label(part, structure=connected)
-        top = int(kept.max(initial=0))
-        kept[parts > 0] = parts[parts > 0] + top
-    return kept
+    return _cut_apart(labels, in_mixed, in_mixed & low)
 
 
 def vessel_radius(hu: np.ndarray, labels: np.ndarray, label: int, box: tuple[slice, ...],
