@@ -28,7 +28,7 @@ polo-mint sign of a clot the contrast surrounds) and the rest. In a real hilum a
 wall to a vein or bronchial wall at clot density, and the whole, several times the clot, looks like no clot to the
 reducer: on real-anatomy tuning studies 17 of 27 emboli had a candidate at least half clot, 25 with the cut, and the
 held-out sensitivity at 2 false findings per study rose from 0.42 to 0.66. Experiment 26 added ``split_dim_hu``
-(off in the rule of a card that does not name it): in the lung, a candidate that is mostly a dim vessel (on average
+(on since session 24; off in the rule of a card that does not name it): in the lung, a candidate that is mostly a dim vessel (on average
 at least that HU) is cut into what lies below it and the rest, since a clot touching a dim vein is otherwise one
 candidate with the vein.
 
@@ -69,6 +69,7 @@ ENCLOSED_MM = 3.0
 BRIDGES_MM = (1.5, 2.5, 3.5)
 MAX_MEAN_HU = 150.0
 SPLIT_HOLES_MM3 = 100.0  # experiment 23: clots with a compact candidate of their own, real-anatomy tuning 17 -> 25 of 27
+SPLIT_DIM_HU = 100.0  # experiment 26e: a clot cut from the dim vein it touches, kept to the lung
 
 
 @dataclass(frozen=True)
@@ -80,12 +81,12 @@ class CandidateRule:
     bridges_mm: tuple[float, ...] = BRIDGES_MM
     max_mean_hu: float | None = MAX_MEAN_HU
     split_holes_mm3: float | None = SPLIT_HOLES_MM3
-    split_dim_hu: float | None = None
+    split_dim_hu: float | None = SPLIT_DIM_HU
 
     def as_dict(self) -> dict:
         section = {"enclosed_mm": self.enclosed_mm, "bridges_mm": list(self.bridges_mm),
                    "max_mean_hu": self.max_mean_hu, "split_holes_mm3": self.split_holes_mm3}
-        if self.split_dim_hu is not None:  # cards of rules without it stay as they were
+        if self.split_dim_hu is not None:  # the cards of rules without it stay as they were written
             section["split_dim_hu"] = self.split_dim_hu
         return section
 
@@ -109,7 +110,8 @@ class CandidateRule:
 # between a core voxel and one within two of it lies between them, so in the box): one pass of dilate instead of two
 _NEAR = np.ones((5, 5, 5), bool)
 
-SESSION17_RULE = CandidateRule(enclosed_mm=None, bridges_mm=(), max_mean_hu=None, split_holes_mm3=None)
+SESSION17_RULE = CandidateRule(enclosed_mm=None, bridges_mm=(), max_mean_hu=None, split_holes_mm3=None,
+                               split_dim_hu=None)
 DEFAULT_RULE = CandidateRule()
 FEATURE_NAMES = ("log_mm3", "lumen_share", "bone_share", "air_share", "mean_hu", "sd_hu", "contrast_hu",
                  "radius_mm", "extent_z_mm", "extent_xy_mm", "fill_share", "depth_x", "depth_y", "depth_z")

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..findings import score_text
 from .finding_metrics import STRICT_SHARE, truth_instances
 from .froc import FROC_RATES, ScoredStudy, froc_curve, froc_points, pooled_counts, sensitivity_by_calibre
 from .quality_sets import RealCT, quality_sets, set_studies
@@ -98,7 +99,7 @@ def candidates_markdown(section: dict) -> list[str]:
     model = section["model"]
     lines = ["## Candidates + false-positive reducer", "",
              f"Reducer `{model['path']}` (sha256 {str(model['sha256'])[:12]}), shipped score threshold "
-             f"{model['threshold']:.3g}. Strict matching at that threshold; sensitivity at 0.5 / 1 / 2 / 4 / 8 false "
+             f"{score_text(model['threshold'])}. Strict matching at that threshold; sensitivity at 0.5 / 1 / 2 / 4 / 8 false "
              "findings per study from the scores.", "",
              "| set | studies (PE-negative) | true PEs | candidates per study | strict TP/FP/FN | strict F1 | paper F1 | "
              "FROC sens. @0.5/1/2/4/8 FP | FP per negative study | s per study | sensitivity by calibre |",

@@ -9,6 +9,7 @@ import platform
 import sys
 from pathlib import Path
 
+from ..findings import score_text
 from .quality_phase import BUNDLED, METHOD, MODELS, decision_markdown
 
 REPORT_FORMAT = "iexplain-reproduce"
@@ -97,7 +98,7 @@ def _candidate_lines(quality: dict) -> list[str]:
         strict = block["strict"]
         froc = " / ".join("-" if v is None else f"{v:.2f}" for v in block["froc"].values())
         lines.append(f"| {name} | {block['studies']}{' (partial)' if block.get('partial') else ''} | "
-                     f"{block['threshold']:.3g} | {strict['tp']}/{strict['fp']}/{strict['fn']} | {froc} | "
+                     f"{score_text(block['threshold'])} | {strict['tp']}/{strict['fp']}/{strict['fn']} | {froc} | "
                      f"{_num(block['fp_per_negative_study'])} | {_num(block['seconds_per_study'])} |")
     return lines
 

@@ -47,3 +47,12 @@ def test_the_real_ct_without_contrast_has_no_candidate(reducer_file, popi_folder
     detection = CandidateDetector(reducer_file, threshold=0.0).explain(read_volume(popi_folder))
     assert detection.findings == [] and detection.summary["candidates"] == 0
     assert not detection.labelmap.array.any()
+
+
+def test_the_report_shows_a_threshold_near_1_as_it_is():
+    from IExplainLib.evaluation.candidate_quality import candidates_markdown
+
+    # a reducer's threshold crowds near 1 (the bundled one's is 0.9998): three significant digits read "1"
+    text = "\n".join(candidates_markdown({"model": {"path": "r.safetensors", "sha256": "ab" * 32, "threshold": 0.9998},
+                                           "sets": {}}))
+    assert "shipped score threshold 0.9998." in text

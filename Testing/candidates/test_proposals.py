@@ -8,8 +8,8 @@ import pytest
 from scipy import ndimage
 
 from IExplainLib.candidates.patches import PATCH_CHANNELS, PATCH_PX, candidate_patches
-from IExplainLib.candidates.proposals import (BRIDGES_MM, CALIBRES, ENCLOSED_MM, FEATURE_NAMES, MAX_CANDIDATE_MM3,
-                                              MAX_MEAN_HU, SESSION17_RULE, CandidateRule, _cut_oversized,
+from IExplainLib.candidates.proposals import (BRIDGES_MM, CALIBRES, DEFAULT_RULE, ENCLOSED_MM, FEATURE_NAMES,
+                                              MAX_CANDIDATE_MM3, MAX_MEAN_HU, SESSION17_RULE, CandidateRule, _cut_oversized,
                                               _split_at_lumen_holes, _split_dim_parts, calibre_of,
                                               find_candidates)
 from IExplainLib.filling_defects import LUMEN_HU
@@ -74,7 +74,11 @@ def test_a_rule_round_trips_through_its_card_section_and_refuses_a_wrong_field()
     rule = CandidateRule(enclosed_mm=2.0, bridges_mm=(1.0,), max_mean_hu=None, split_holes_mm3=50.0)
     assert CandidateRule.from_dict(rule.as_dict()) == rule
     # a card written before the cut at the lumen's holes existed: the rule of its time, without the cut
-    assert CandidateRule.from_dict({"enclosed_mm": 3.0, "bridges_mm": [1.5], "max_mean_hu": 150}).split_holes_mm3 is None
+    old = CandidateRule.from_dict({"enclosed_mm": 3.0, "bridges_mm": [1.5], "max_mean_hu": 150})
+    assert old.split_holes_mm3 is None and old.split_dim_hu is None
+    # a card of session 21-23's rule (no cut of dim vessels) keeps finding what it was trained on
+    assert CandidateRule.from_dict({**DEFAULT_RULE.as_dict(), "split_dim_hu": None}).split_dim_hu is None
+    assert "split_dim_hu" not in CandidateRule(split_dim_hu=None).as_dict()
     with pytest.raises(ValueError, match="'max_mean_hu'"):
         CandidateRule.from_dict({"max_mean_hu": "150"})
     with pytest.raises(ValueError, match="'bridges_mm'"):
