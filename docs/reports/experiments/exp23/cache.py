@@ -21,6 +21,18 @@ from IExplainLib.candidates.training_data import study_candidates
 from IExplainLib.evaluation.froc import ScoredStudy
 
 
+def write_study(out: Path, name: str, study, candidates) -> ScoredStudy:
+    """One study's candidates (``train/``, slice labels only) and which of them touch which embolus (``truth/``)."""
+    data = study_candidates(name, study.volume, candidates, study.slice_labels)
+    scored = ScoredStudy.from_labels(candidates.labels, np.zeros(len(candidates)), study.truth, len(study.emboli),
+                                     [embolus["level"] for embolus in study.emboli])
+    (out / "truth" / f"{name}.json").write_text(json.dumps(
+        {"emboli": scored.emboli, "truth_share": scored.truth_share.tolist(), "levels": scored.calibres,
+         "calibres": [c.calibre for c in candidates.candidates]}))
+    data.save(out / "train" / f"{name}.npz")
+    return scored
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("out")
@@ -57,13 +69,7 @@ def main():
         start = time.time()
         study = make(seed)
         candidates = find_candidates(study.volume, rule=rule)
-        data = study_candidates(name, study.volume, candidates, study.slice_labels)
-        scored = ScoredStudy.from_labels(candidates.labels, np.zeros(len(candidates)), study.truth, len(study.emboli),
-                                         [embolus["level"] for embolus in study.emboli])
-        (out / "truth" / f"{name}.json").write_text(json.dumps(
-            {"emboli": scored.emboli, "truth_share": scored.truth_share.tolist(), "levels": scored.calibres,
-             "calibres": [c.calibre for c in candidates.candidates]}))
-        data.save(target)
+        scored = write_study(out, name, study, candidates)
         print(f"{name}: {len(candidates)} candidates, {len(study.emboli)} emboli "
               f"({scored.counts(0.0).tp} found strictly), {time.time() - start:.1f} s", flush=True)
 

@@ -20,13 +20,13 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "exp23"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "exp24"))
 
+from cache import write_study  # noqa: E402
 from studies import study_maker  # noqa: E402
 
 from IExplainLib.candidates.proposals import _NEAR, DEFAULT_RULE, find_candidates  # noqa: E402
-from IExplainLib.candidates.training_data import study_candidates  # noqa: E402
-from IExplainLib.evaluation.froc import ScoredStudy  # noqa: E402
 from IExplainLib.filling_defects import LUMEN_HU  # noqa: E402
 from IExplainLib.morphology import dilate, grown_box  # noqa: E402
 
@@ -79,14 +79,8 @@ def main():
         start = time.time()
         study = make(seed)
         candidates = find_candidates(study.volume, rule=rule)
-        data = study_candidates(name, study.volume, candidates, study.slice_labels)
         np.save(out / "extra" / f"{name}.npy", extra_columns(np.asarray(study.volume.array), candidates))
-        scored = ScoredStudy.from_labels(candidates.labels, np.zeros(len(candidates)), study.truth, len(study.emboli),
-                                         [embolus["level"] for embolus in study.emboli])
-        (out / "truth" / f"{name}.json").write_text(json.dumps(
-            {"emboli": scored.emboli, "truth_share": scored.truth_share.tolist(), "levels": scored.calibres,
-             "calibres": [c.calibre for c in candidates.candidates]}))
-        data.save(target)
+        write_study(out, name, study, candidates)
         dim = sum(getattr(c, "in_dim_vessel", False) for c in candidates.candidates)
         print(f"{name}: {len(candidates)} candidates ({dim} dim), "
               f"{len(study.emboli)} emboli, {time.time() - start:.1f} s", flush=True)

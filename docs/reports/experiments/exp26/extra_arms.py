@@ -11,25 +11,20 @@ python docs/reports/experiments/exp26/extra_arms.py OUT.json TRAIN[+TRAIN] TUNE[
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "exp18"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "exp21"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "exp22"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "exp24"))
 
-from arms import figures, load, scored  # noqa: E402
+from arms import load  # noqa: E402
 from caches import without_dense  # noqa: E402
-from context_arms import by_kind, narrowed  # noqa: E402
-from iexplain_arms import WiderMLP  # noqa: E402
+from context_arms import narrowed, train_and_score  # noqa: E402
 
-from IExplainLib.candidates.mil import train_reducer_model  # noqa: E402
 from IExplainLib.candidates.training_data import STUDY_FEATURE_NAMES, StudyCandidates  # noqa: E402
-from IExplainLib.evaluation.froc import best_f1_threshold  # noqa: E402
 
 SHIPPED = len(STUDY_FEATURE_NAMES)
 ARM_COLUMNS = {"rings": list(range(SHIPPED)), "rings+extra": list(range(SHIPPED + 3)),
@@ -65,17 +60,7 @@ def main():
         columns = ARM_COLUMNS[arm]
         arm_train, arm_tune = narrowed(train, columns), narrowed(tune, columns)
         for seed in args.seeds:
-            begin = time.process_time()
-            torch.manual_seed(seed)
-            model = train_reducer_model(WiderMLP(len(columns)), [s for s, _ in arm_train], "mil", args.epochs,
-                                        seed=seed, min_pe_share=1.0, bag_leak=0.5, bag_sharpness=0.5)
-            threshold, _ = best_f1_threshold(scored(model, arm_tune))
-            result = {"cpu": round(time.process_time() - begin, 1),
-                      "tune": figures(scored(model, arm_tune), threshold)["froc"],
-                      "tune_by_kind": by_kind(model, arm_tune, threshold)}
-            for name, studies in heldout.items():
-                block = figures(scored(model, narrowed(studies, columns)), threshold)
-                result[name] = {k: block[k] for k in ("froc", "tp", "fp", "fn", "f1", "fp_per_negative_study")}
+            result = train_and_score(arm_train, arm_tune, heldout, columns, seed, args.epochs, 0.5)
             report[f"{arm} seed {seed}"] = result
             print(f"{arm} seed {seed}", json.dumps(result), flush=True)
     Path(args.out).write_text(json.dumps(report, indent=1))
