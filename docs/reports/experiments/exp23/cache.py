@@ -21,6 +21,16 @@ from IExplainLib.candidates.training_data import study_candidates
 from IExplainLib.evaluation.froc import ScoredStudy
 
 
+def studies_to_write(out: Path, kind: str, first: int, count: int, make):
+    """(name, study, start time) of each seed whose candidates ``out`` does not hold yet (a rerun resumes)."""
+    for seed in range(first, first + count):
+        name = f"{kind}-{seed}"
+        if (out / "train" / f"{name}.npz").exists():
+            continue
+        start = time.time()
+        yield name, make(seed), start
+
+
 def write_study(out: Path, name: str, study, candidates) -> ScoredStudy:
     """One study's candidates (``train/``, slice labels only) and which of them touch which embolus (``truth/``)."""
     data = study_candidates(name, study.volume, candidates, study.slice_labels)
@@ -61,13 +71,7 @@ def main():
         def make(seed):
             return make_study(seed, slices=64, size=512,
                               negative=None if args.negative is None else args.negative == "yes")
-    for seed in range(args.first, args.first + args.count):
-        name = f"{args.kind}-{seed}"
-        target = out / "train" / f"{name}.npz"
-        if target.exists():
-            continue
-        start = time.time()
-        study = make(seed)
+    for name, study, start in studies_to_write(out, args.kind, args.first, args.count, make):
         candidates = find_candidates(study.volume, rule=rule)
         scored = write_study(out, name, study, candidates)
         print(f"{name}: {len(candidates)} candidates, {len(study.emboli)} emboli "

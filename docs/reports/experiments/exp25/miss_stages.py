@@ -16,6 +16,20 @@ from IExplainLib.filling_defects import CLOT_HU, LUMEN_HU, cores_and_boxes
 from IExplainLib.phantoms import make_study
 
 
+def first_cores(study):
+    """``find_candidates``'s first step on a study: its HU, spacing (z, y, x), chest region and the clot-density cores
+    of that region, with their rows and boxes."""
+    hu = np.asarray(study.volume.array)
+    sx, sy, sz = study.volume.spacing
+    spacing_zyx = np.array([sz, sy, sx])
+    region = chest_region(hu, study.volume.spacing)
+    lumen = (hu >= LUMEN_HU[0]) & (hu <= LUMEN_HU[1])
+    enclosed = proposals._closed_by_ball(lumen, spacing_zyx, proposals.ENCLOSED_MM, within=region)
+    cores, rows, boxes = cores_and_boxes(region, hu, study.volume.spacing, keep_unopened=enclosed,
+                                         min_mm3=proposals.MIN_CANDIDATE_MM3)
+    return hu, spacing_zyx, region, cores, rows, boxes
+
+
 def main():
     wanted: dict[int, list[int]] = {}
     for spec in sys.argv[1:]:
@@ -23,14 +37,7 @@ def main():
         wanted.setdefault(seed, []).append(index)
     for seed, indices in wanted.items():
         study = make_study(seed, slices=64, size=512)
-        hu = np.asarray(study.volume.array)
-        sx, sy, sz = study.volume.spacing
-        spacing_zyx = np.array([sz, sy, sx])
-        region = chest_region(hu, study.volume.spacing)
-        lumen = (hu >= LUMEN_HU[0]) & (hu <= LUMEN_HU[1])
-        enclosed = proposals._closed_by_ball(lumen, spacing_zyx, proposals.ENCLOSED_MM, within=region)
-        cores, rows, boxes = cores_and_boxes(region, hu, study.volume.spacing, keep_unopened=enclosed,
-                                             min_mm3=proposals.MIN_CANDIDATE_MM3)
+        hu, spacing_zyx, region, cores, rows, boxes = first_cores(study)
         by_label = {row["label"]: row for row in rows}
         clot = proposals._split_large_cores(cores, [r for r in rows if r["lumen_share"] >= proposals.MIN_LUMEN_SHARE],
                                             hu, spacing_zyx, boxes)

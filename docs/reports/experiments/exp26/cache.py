@@ -23,7 +23,7 @@ from scipy import ndimage
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "exp23"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "exp24"))
 
-from cache import write_study  # noqa: E402
+from cache import studies_to_write, write_study  # noqa: E402
 from studies import study_maker  # noqa: E402
 
 from IExplainLib.candidates.proposals import _NEAR, DEFAULT_RULE, find_candidates  # noqa: E402
@@ -71,17 +71,11 @@ def main():
 
         def make(seed):
             return make_study(seed, slices=64, size=512, negative=args.negative == "yes")
-    for seed in range(args.first, args.first + args.count):
-        name = f"{args.kind}-{seed}"
-        target = out / "train" / f"{name}.npz"
-        if target.exists():
-            continue
-        start = time.time()
-        study = make(seed)
+    for name, study, start in studies_to_write(out, args.kind, args.first, args.count, make):
         candidates = find_candidates(study.volume, rule=rule)
         np.save(out / "extra" / f"{name}.npy", extra_columns(np.asarray(study.volume.array), candidates))
         write_study(out, name, study, candidates)
-        dim = sum(getattr(c, "in_dim_vessel", False) for c in candidates.candidates)
+        dim = sum(getattr(c, "in_dim_vessel", False) for c in candidates.candidates)  # commit 050d943's pass
         print(f"{name}: {len(candidates)} candidates ({dim} dim), "
               f"{len(study.emboli)} emboli, {time.time() - start:.1f} s", flush=True)
 

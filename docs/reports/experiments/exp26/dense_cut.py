@@ -8,14 +8,17 @@ python docs/reports/experiments/exp26/dense_cut.py SEED:EMBOLUS_INDEX[:neg|pos] 
 
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
 
-import IExplainLib.candidates.proposals as proposals
-from IExplainLib.chest_region import chest_region
-from IExplainLib.filling_defects import LUMEN_HU, cores_and_boxes
-from IExplainLib.phantoms import make_study
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "exp25"))
+
+from miss_stages import first_cores  # noqa: E402
+
+import IExplainLib.candidates.proposals as proposals  # noqa: E402
+from IExplainLib.phantoms import make_study  # noqa: E402
 
 RADII_MM = (1.0, 1.5, 2.0, 2.5)
 
@@ -25,14 +28,7 @@ def main():
         seed, index, *flag = spec.split(":")
         negative = None if not flag else flag[0] == "neg"
         study = make_study(int(seed), slices=64, size=512, negative=negative)
-        hu = np.asarray(study.volume.array)
-        sx, sy, sz = study.volume.spacing
-        spacing = np.array([sz, sy, sx])
-        region = chest_region(hu, study.volume.spacing)
-        lumen = (hu >= LUMEN_HU[0]) & (hu <= LUMEN_HU[1])
-        enclosed = proposals._closed_by_ball(lumen, spacing, proposals.ENCLOSED_MM, within=region)
-        cores, rows, _ = cores_and_boxes(region, hu, study.volume.spacing, keep_unopened=enclosed,
-                                         min_mm3=proposals.MIN_CANDIDATE_MM3)
+        hu, spacing, _, cores, _, _ = first_cores(study)
         truth = study.truth == int(index) + 1
         labels, counts = np.unique(cores[truth], return_counts=True)
         label = int(labels[np.argmax(np.where(labels > 0, counts, -1))])
