@@ -27,10 +27,10 @@ dropping it (in a real mediastinum a central clot stays joined to artery walls b
 polo-mint sign of a clot the contrast surrounds) and the rest. In a real hilum a clot is joined through the artery's
 wall to a vein or bronchial wall at clot density, and the whole, several times the clot, looks like no clot to the
 reducer: on real-anatomy tuning studies 17 of 27 emboli had a candidate at least half clot, 25 with the cut, and the
-held-out sensitivity at 2 false findings per study rose from 0.42 to 0.66. Experiment 26 added ``split_dim_hu``
-(on since session 24; off in the rule of a card that does not name it): in the lung, a candidate that is mostly a dim vessel (on average
-at least that HU) is cut into what lies below it and the rest, since a clot touching a dim vein is otherwise one
-candidate with the vein.
+held-out sensitivity at 2 false findings per study rose from 0.42 to 0.66. Experiment 26 added ``split_dim_hu`` (on
+since session 24; off in the rule of a card that does not name it): in the lung, a candidate that is mostly a dim
+vessel (on average at least that HU) is cut into what lies below it and the rest, since a clot touching a dim vein is
+otherwise one candidate with the vein.
 
 Calibre is the local radius of the opacified vessel the core sits in: the largest distance (mm) to the vessel wall
 within the core and its shell, where the vessel is lumen plus the core itself (so an occlusive clot that fills its
@@ -408,16 +408,15 @@ def _split_dim_parts(labels: np.ndarray, hu: np.ndarray, voxel_mm3: float, ceili
                      min_mm3: float) -> np.ndarray:
     """Experiments 26c and 26e: candidates in the lung (``SPLIT_DIM_AIR_SHARE`` of their shell) of at least
     ``min_mm3``, on average at least ``ceiling_hu``, with at least a candidate's volume on each side of it, cut into
-    what lies below it and the rest (a gap of one voxel between them, as
-    :func:`_split_at_lumen_holes` keeps): a clot touching a dim vein (a third to two thirds of the lumen's enhancement,
-    at clot density at its edges) is otherwise one candidate with the vein, mostly vein."""
+    what lies below it and the rest (:func:`_cut_apart`): a clot touching a dim vein (a third to two thirds of the
+    lumen's enhancement, at clot density at its edges) is otherwise one candidate with the vein, mostly vein."""
     flat = labels.ravel()
     count = int(labels.max(initial=0))
     low = hu < ceiling_hu
-    sizes = np.bincount(flat, minlength=count + 1) * voxel_mm3
+    voxels = np.bincount(flat, minlength=count + 1)
+    sizes = voxels * voxel_mm3
     below = np.bincount(flat, weights=low.ravel(), minlength=count + 1) * voxel_mm3
-    total_hu = np.bincount(flat, weights=hu.ravel().astype(np.float64), minlength=count + 1)
-    mean_hu = total_hu / np.maximum(1, np.bincount(flat, minlength=count + 1))
+    mean_hu = np.bincount(flat, weights=hu.ravel().astype(np.float64), minlength=count + 1) / np.maximum(1, voxels)
     # mostly vessel: a clot whose edges partial volume lifts over the ceiling is left whole
     mixed = (sizes >= min_mm3) & (below >= MIN_CANDIDATE_MM3) & (sizes - below >= MIN_CANDIDATE_MM3) \
         & (mean_hu >= ceiling_hu)
