@@ -13,8 +13,8 @@ import numpy as np
 
 FULL_CONNECTIVITY = np.ones((3, 3, 3), dtype=bool)  # 26-neighbourhood: diagonal touches are one embolus
 REFERENCE_SIZE = 512
-# A reducer's scores crowd near 1 (the bundled one keeps findings from 0.9998): at two decimals every finding and
-# the threshold itself would read 1.00
+# A reducer's scores crowd near 1 (the bundled one keeps findings from 0.9976, session 24's from 0.9998): at two
+# decimals every finding and the threshold itself would read 1.00
 SCORE_DECIMALS = 4
 
 

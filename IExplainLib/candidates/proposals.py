@@ -13,8 +13,8 @@ clot (``SPLIT_MM3``) keeps only its parts denser than fat, each whole up to that
 muscle) keep what lies in the closed lumen of an artery. Candidates larger than ``MAX_CANDIDATE_MM3`` (a whole
 unopacified vessel tree of a mixing artefact, a heart chamber's wall) are dropped.
 
-Four further steps make up the rule (``CandidateRule``; ``SESSION17_RULE`` has none of them, the default all
-four). Experiment 20 added two: they double strict recall on real-anatomy CT angiograms, but bring look-alikes that
+Further steps make up the rule (``CandidateRule``; ``SESSION17_RULE`` has none of them, the default all of
+them). Experiment 20 added two: they double strict recall on real-anatomy CT angiograms, but bring look-alikes that
 the hand-feature reducer could not tell from clots until experiment 21 added the third, ``max_mean_hu``: a core whose
 mean is denser than any clot (clots are 20-90 HU, partial volume lifts small ones) is a dim patch of lumen, not a
 defect. Dropping those removes a third of the candidates of phantoms and a seventh of real anatomy's, no embolus on
@@ -30,7 +30,12 @@ reducer: on real-anatomy tuning studies 17 of 27 emboli had a candidate at least
 held-out sensitivity at 2 false findings per study rose from 0.42 to 0.66. Experiment 26 added ``split_dim_hu`` (on
 since session 24; off in the rule of a card that does not name it): in the lung, a candidate that is mostly a dim
 vessel (on average at least that HU) is cut into what lies below it and the rest, since a clot touching a dim vein is
-otherwise one candidate with the vein.
+otherwise one candidate with the vein. Experiment 27 added ``stump_share`` (on since session 25; off in the rule of a
+card that does not name it): an occlusive clot in a small lung artery touches the lumen only at the artery's stump,
+under the lumen check's 3% of its shell, so a core below ``SPLIT_MM3`` whose shell is at least ``stump_share`` lumen
+gives a candidate where it is shaped as a vessel's occluded segment (``STUMP_*``: at least 10 mm long, 40-150 mm3, on
+average no denser than 10 HU); shaped by nothing, the looser check brought more lung look-alikes than clots
+(experiments 24b, 25a).
 
 Calibre is the local radius of the opacified vessel the core sits in: the largest distance (mm) to the vessel wall
 within the core and its shell, where the vessel is lumen plus the core itself (so an occlusive clot that fills its
@@ -70,6 +75,12 @@ BRIDGES_MM = (1.5, 2.5, 3.5)
 MAX_MEAN_HU = 150.0
 SPLIT_HOLES_MM3 = 100.0  # experiment 23: clots with a compact candidate of their own, real-anatomy tuning 17 -> 25 of 27
 SPLIT_DIM_HU = 100.0  # experiment 26e: a clot cut from the dim vein it touches, kept to the lung
+# Experiment 27: an occlusive subsegmental clot touches lumen only at its artery's stump (0.3-3% of its shell); kept
+# where it is a vessel's segment (this long, this large, no denser than a partial-volume clot filling a 2 mm artery)
+STUMP_SHARE = 0.003
+STUMP_MIN_MM = 10.0
+STUMP_MM3 = (40.0, 150.0)
+STUMP_MAX_HU = 10.0
 
 
 @dataclass(frozen=True)
@@ -82,12 +93,16 @@ class CandidateRule:
     max_mean_hu: float | None = MAX_MEAN_HU
     split_holes_mm3: float | None = SPLIT_HOLES_MM3
     split_dim_hu: float | None = SPLIT_DIM_HU
+    stump_share: float | None = STUMP_SHARE
 
     def as_dict(self) -> dict:
         section = {"enclosed_mm": self.enclosed_mm, "bridges_mm": list(self.bridges_mm),
                    "max_mean_hu": self.max_mean_hu, "split_holes_mm3": self.split_holes_mm3}
-        if self.split_dim_hu is not None:  # the cards of rules without it stay as they were written
+        # the cards of rules without these stay as they were written
+        if self.split_dim_hu is not None:
             section["split_dim_hu"] = self.split_dim_hu
+        if self.stump_share is not None:
+            section["stump_share"] = self.stump_share
         return section
 
     @classmethod
@@ -99,11 +114,14 @@ class CandidateRule:
                 raise ValueError(f"'{name}' must be a positive number or null, found {value!r}")
             return None if value is None else float(value)
 
+        stump_share = radius("stump_share")
+        if stump_share is not None and stump_share >= MIN_LUMEN_SHARE:
+            raise ValueError(f"'stump_share' must be below the lumen check's {MIN_LUMEN_SHARE}, found {stump_share!r}")
         bridges = section.get("bridges_mm", [])
         if not isinstance(bridges, list) or not all(isinstance(b, (int, float)) and b > 0 for b in bridges):
             raise ValueError(f"'bridges_mm' must be a list of positive numbers, found {bridges!r}")
         return cls(radius("enclosed_mm"), tuple(float(b) for b in bridges), radius("max_mean_hu"),
-                   radius("split_holes_mm3"), radius("split_dim_hu"))
+                   radius("split_holes_mm3"), radius("split_dim_hu"), stump_share)
 
 
 # Two dilations by the 3x3x3 cube are one by the 5x5x5 cube, also in a box cut at the array's edge (the voxel halfway
@@ -111,7 +129,7 @@ class CandidateRule:
 _NEAR = np.ones((5, 5, 5), bool)
 
 SESSION17_RULE = CandidateRule(enclosed_mm=None, bridges_mm=(), max_mean_hu=None, split_holes_mm3=None,
-                               split_dim_hu=None)
+                               split_dim_hu=None, stump_share=None)
 DEFAULT_RULE = CandidateRule()
 FEATURE_NAMES = ("log_mm3", "lumen_share", "bone_share", "air_share", "mean_hu", "sd_hu", "contrast_hu",
                  "radius_mm", "extent_z_mm", "extent_xy_mm", "fill_share", "depth_x", "depth_y", "depth_z")
@@ -433,6 +451,23 @@ def _split_dim_parts(labels: np.ndarray, hu: np.ndarray, voxel_mm3: float, ceili
     return _cut_apart(labels, in_mixed, in_mixed & low)
 
 
+def long_axis_mm(mask: np.ndarray, spacing_zyx: np.ndarray) -> float:
+    """The length (mm) of ``mask`` along its voxels' first principal direction, end voxels included."""
+    points = np.argwhere(mask) * spacing_zyx
+    if len(points) < 2:
+        return float(spacing_zyx.min())
+    centred = points - points.mean(axis=0)
+    axis = np.linalg.eigh(centred.T @ centred)[1][:, -1]
+    return float(np.ptp(centred @ axis) + np.abs(axis) @ spacing_zyx)
+
+
+def _is_stump(core: np.ndarray, mean_hu: float, mm3: float, spacing_zyx: np.ndarray) -> bool:
+    """Experiment 27: whether a candidate whose shell is less than ``MIN_LUMEN_SHARE`` lumen is shaped as an
+    occlusive clot filling a small artery beyond its stump (see ``STUMP_*``)."""
+    return (STUMP_MM3[0] <= mm3 <= STUMP_MM3[1] and mean_hu <= STUMP_MAX_HU
+            and long_axis_mm(core, spacing_zyx) >= STUMP_MIN_MM)
+
+
 def vessel_radius(hu: np.ndarray, labels: np.ndarray, label: int, box: tuple[slice, ...],
                    spacing_zyx: np.ndarray) -> float:
     """Local radius (mm) of the vessel a candidate sits in: the largest distance to the wall of lumen-or-core within
@@ -501,8 +536,18 @@ def find_candidates(volume: Volume, region: np.ndarray | None = None, *,
     cores, rows, core_boxes = cores_and_boxes(region, hu, volume.spacing, keep_unopened=enclosed,
                                               min_mm3=MIN_CANDIDATE_MM3)
     del enclosed
-    clot = _split_large_cores(cores, [r for r in rows if r["lumen_share"] >= MIN_LUMEN_SHARE], hu, spacing_zyx,
-                              core_boxes)
+    stump_share = MIN_LUMEN_SHARE if rule.stump_share is None else rule.stump_share
+    # a core too large to be one vessel's segment keeps the full lumen check; what a core below it gives is a
+    # candidate only if stump-shaped
+    stump_cores = [r["label"] for r in rows
+                   if r["mm3"] <= SPLIT_MM3 and stump_share <= r["lumen_share"] < MIN_LUMEN_SHARE]
+    stump_only = None
+    if stump_cores:
+        lookup = np.zeros(int(cores.max()) + 1, bool)
+        lookup[stump_cores] = True
+        stump_only = lookup[cores]
+    passing = [r for r in rows if r["lumen_share"] >= MIN_LUMEN_SHARE or (stump_only is not None and lookup[r["label"]])]
+    clot = _split_large_cores(cores, passing, hu, spacing_zyx, core_boxes)
     del cores  # an int32 array of the crop's size: not held while the cut labels the clot mask again
     if bridges_mm:
         clot, labels = _cut_and_label(clot, spacing_zyx, bridges_mm)
@@ -533,7 +578,11 @@ def find_candidates(volume: Volume, region: np.ndarray | None = None, *,
         in_lumen = (shell_hu >= LUMEN_HU[0]) & (shell_hu <= LUMEN_HU[1])
         lumen_share = float(in_lumen.mean()) if shell_hu.size else 0.0
         bone_share = float(np.mean(shell_hu > BONE_HU)) if shell_hu.size else 0.0
-        if lumen_share < MIN_LUMEN_SHARE or bone_share > MAX_BONE_SHARE:
+        if bone_share > MAX_BONE_SHARE or lumen_share < stump_share:
+            continue
+        from_stump_core = stump_only is not None and bool(stump_only[grown][core].any())
+        if (lumen_share < MIN_LUMEN_SHARE or from_stump_core) and not _is_stump(
+                core, float(core_hu.mean()), voxels * voxel_mm3, spacing_zyx):
             continue
         radius = vessel_radius(hu, labels, label, box, spacing_zyx)
         contrast = float(shell_hu[in_lumen].mean() - core_hu.mean()) if in_lumen.any() else 0.0

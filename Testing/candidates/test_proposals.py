@@ -9,9 +9,9 @@ from scipy import ndimage
 
 from IExplainLib.candidates.patches import PATCH_CHANNELS, PATCH_PX, candidate_patches
 from IExplainLib.candidates.proposals import (BRIDGES_MM, CALIBRES, DEFAULT_RULE, ENCLOSED_MM, FEATURE_NAMES,
-                                              MAX_CANDIDATE_MM3, MAX_MEAN_HU, SESSION17_RULE, CandidateRule, _cut_oversized,
-                                              _split_at_lumen_holes, _split_dim_parts, calibre_of,
-                                              find_candidates)
+                                              MAX_CANDIDATE_MM3, MAX_MEAN_HU, SESSION17_RULE, STUMP_MAX_HU, STUMP_MIN_MM,
+                                              STUMP_SHARE, CandidateRule, _cut_oversized, _split_at_lumen_holes,
+                                              _split_dim_parts, calibre_of, find_candidates, long_axis_mm)
 from IExplainLib.filling_defects import LUMEN_HU
 from IExplainLib.volume import Volume
 
@@ -79,8 +79,14 @@ def test_a_rule_round_trips_through_its_card_section_and_refuses_a_wrong_field()
     # a card of session 21-23's rule (no cut of dim vessels) keeps finding what it was trained on
     assert CandidateRule.from_dict({**DEFAULT_RULE.as_dict(), "split_dim_hu": None}).split_dim_hu is None
     assert "split_dim_hu" not in CandidateRule(split_dim_hu=None).as_dict()
+    # session 24's rule (no stumps) is written and read as it was
+    assert "stump_share" not in CandidateRule(stump_share=None).as_dict()
+    assert CandidateRule.from_dict(CandidateRule(stump_share=None).as_dict()).stump_share is None
+    assert CandidateRule.from_dict(CandidateRule(stump_share=STUMP_SHARE).as_dict()).stump_share == STUMP_SHARE
     with pytest.raises(ValueError, match="'max_mean_hu'"):
         CandidateRule.from_dict({"max_mean_hu": "150"})
+    with pytest.raises(ValueError, match="'stump_share'"):
+        CandidateRule.from_dict({**DEFAULT_RULE.as_dict(), "stump_share": 0.05})  # not below the lumen check's 3%
     with pytest.raises(ValueError, match="'bridges_mm'"):
         CandidateRule.from_dict({"bridges_mm": 1.5})
 
@@ -155,6 +161,49 @@ def test_a_clot_touching_a_dim_vein_is_cut_from_the_vein_and_a_clot_alone_stays_
     # below the size, or with a ceiling under every voxel, nothing is cut
     assert (_split_dim_parts(labels, hu, 1.0, ceiling_hu=100.0, min_mm3=1e6) == labels).all()
     assert (_split_dim_parts(labels, hu, 1.0, ceiling_hu=0.0, min_mm3=50.0) == labels).all()
+
+
+def _occluded_artery(clot_hu: float, length_mm: int = 12):
+    """A small artery (2 mm) in the lung (0.7 mm pixels, 1 mm slices): 5 mm of opacified lumen, then ``length_mm`` of
+    clot filling it, then lung: the clot's shell touches lumen only at the stump (under 3% of it)."""
+    hu = np.full((40, 48, 48), -850, np.int16)
+    _, yy, xx = np.ogrid[:40, :48, :48]
+    artery = np.broadcast_to(np.hypot((yy - 24) * 0.7, (xx - 24) * 0.7) <= 2.0, hu.shape)
+    along = np.arange(40)[:, None, None]
+    hu[artery & (along >= 5) & (along < 10)] = 300
+    clot = artery & (along >= 10) & (along < 10 + length_mm)
+    hu[clot] = clot_hu
+    region = np.zeros(hu.shape, bool)
+    region[2:-2, 4:-4, 4:-4] = True
+    return Volume(hu, (0.7, 0.7, 1.0), (0.0, 0.0, 0.0), np.eye(3)), region, clot
+
+
+def test_an_occlusive_clot_beyond_its_arterys_stump_is_a_candidate_where_stump_shaped():
+    stumps = DEFAULT_RULE
+    assert stumps.stump_share == STUMP_SHARE
+    volume, region, clot = _occluded_artery(clot_hu=0.0)
+    # session 24's rule: the lumen check (3% of the core's shell) drops it
+    assert not find_candidates(volume, region, rule=CandidateRule(stump_share=None)).labels[clot].any()
+    found = find_candidates(volume, region, rule=stumps)
+    assert len(found) == 1 and (found.labels[clot] > 0).mean() > 0.8
+    assert found.candidates[0].calibre == "subsegmental"
+    # what is not shaped as a partial-volume clot filling a small artery stays dropped: denser, or far larger
+    for dense_or_large in (_occluded_artery(clot_hu=STUMP_MAX_HU + 50), _occluded_artery(0.0, length_mm=26)):
+        assert len(find_candidates(dense_or_large[0], dense_or_large[1], rule=stumps)) == 0
+
+
+def test_the_long_axis_is_measured_along_any_direction():
+    spacing = np.array([2.0, 0.5, 0.5])
+    line = np.zeros((10, 40, 40), bool)
+    line[3, 5, 5:25] = True  # 20 voxels along x: 10 mm
+    assert long_axis_mm(line, spacing) == pytest.approx(10.0)
+    column = np.zeros((10, 40, 40), bool)
+    column[:, 7, 7] = True
+    assert long_axis_mm(column, spacing) == pytest.approx(20.0)
+    assert long_axis_mm(column, spacing) >= STUMP_MIN_MM
+    diagonal = np.zeros((10, 40, 40), bool)
+    diagonal[0, np.arange(20), np.arange(20)] = True
+    assert long_axis_mm(diagonal, spacing) == pytest.approx(19 * 0.5 * np.sqrt(2) + 0.5 * np.sqrt(2), rel=1e-3)
 
 
 def test_calibre_classes_follow_the_vessel_radius():

@@ -298,8 +298,8 @@ def test_sample_data_is_registered_at_startup():
 
 
 def test_the_score_slider_holds_the_bundled_reducers_threshold_and_the_names_tell_it_from_1():
-    # ctkSliderWidget rounds its value to its decimals: at two, the bundled reducer's 0.9998 would read 1.00, and a
-    # nudge could never bring it back; a step of 0.001 from it would reach 1 at once
+    # ctkSliderWidget rounds its value to its decimals: at two, a bundled reducer's 0.9976 or 0.9998 would read 1.00,
+    # and a nudge could never bring it back; a step of 0.001 from 0.9998 would reach 1 at once
     from IExplainLib.findings import score_text
     from IExplainLib.modelfile import bundled_model, read_card
 

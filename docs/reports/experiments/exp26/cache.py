@@ -5,9 +5,10 @@ candidates alone: no truth): whether the dim-vessel pass found it, the share of 
 vein beside it in its shell; a clot that stops a vessel has lung, lumen and clot-density blood around it.
 
 python docs/reports/experiments/exp26/cache.py OUT {phantom,real-anatomy} FIRST COUNT [--dim-ceiling 100] [--split-dim 100]
-    [--negative yes|no]
+    [--stump-share 0.003] [--negative yes|no]
 (experiments 26c and 26e: ``--split-dim 100`` without the dim-vessel pass; the pass, ``CandidateRule.dim_ceiling_hu``,
-and the candidates' ``in_dim_vessel`` existed at commit 050d943 only: ``--dim-ceiling`` runs there)
+and the candidates' ``in_dim_vessel`` existed at commit 050d943 only: ``--dim-ceiling`` runs there; experiment 27:
+``--stump-share 0.003``)
 """
 
 import argparse
@@ -55,9 +56,10 @@ def main():
     parser.add_argument("count", type=int)
     parser.add_argument("--dim-ceiling", type=float)
     parser.add_argument("--split-dim", type=float, help="26c: the rule's split_dim_hu")
+    parser.add_argument("--stump-share", type=float, help="27: the rule's stump_share")
     parser.add_argument("--negative", choices=("yes", "no"))
     args = parser.parse_args()
-    options = {"split_dim_hu": args.split_dim}
+    options = {"split_dim_hu": args.split_dim, "stump_share": args.stump_share}
     if args.dim_ceiling is not None:
         options["dim_ceiling_hu"] = args.dim_ceiling  # commit 050d943 only
     rule = replace(DEFAULT_RULE, **options)
