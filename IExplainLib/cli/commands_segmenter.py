@@ -28,6 +28,9 @@ def _add_architecture(parser) -> None:
     group.add_argument("--inplane-spacing", type=float, default=2.0,
                        help="network in-plane grid in mm (0: the CT's own); default 2.0")
     group.add_argument("--threshold", type=float, default=0.5, help="probability threshold of the mask")
+    group.add_argument("--guidance", choices=("none", "candidates"), default="none",
+                       help="a second input channel: candidates, the candidate detector's filling defects (found "
+                            "from the CT, no training) as a 0/1 map; default none (the CT alone)")
 
 
 def _add_schedule(parser, iterations: int, lr: float, warmup: int, batch: int) -> None:
@@ -122,7 +125,8 @@ def _spec(args):
         raise InputError(f"--threshold must lie between 0 and 1, got {args.threshold}")
     try:
         return SegmenterSpec(filters=args.filters, patch_size=args.patch_size,
-                             inplane_spacing_mm=args.inplane_spacing or None, threshold=args.threshold)
+                             inplane_spacing_mm=args.inplane_spacing or None, threshold=args.threshold,
+                             guidance=None if args.guidance == "none" else args.guidance)
     except ValueError as error:
         raise InputError(str(error)) from error
 

@@ -33,7 +33,7 @@ def _uniform(batch, low, high, generator, device):
 
 
 def spatial_augment(images, labels, config: AugmentConfig, generator):
-    """Flips and in-plane rotation/zoom/shift of (B, 1, z, y, x) images and (B, C, z, y, x) labels, together."""
+    """Flips and in-plane rotation/zoom/shift of (B, C, z, y, x) images and labels, together."""
     import torch
     import torch.nn.functional as F
 
@@ -66,12 +66,16 @@ def spatial_augment(images, labels, config: AugmentConfig, generator):
 
 
 def intensity_augment(images, config: AugmentConfig, generator):
-    """Contrast gain around mid-grey and a brightness offset (Stage 1's), on [0, 1] images."""
+    """Contrast gain around mid-grey and a brightness offset (Stage 1's), on the [0, 1] CT channel (the first); a
+    guidance channel is a map of where, not an intensity, and is left as it is."""
+    import torch
+
     batch, device = images.shape[0], images.device
     shape = (batch, 1, 1, 1, 1)
     gain = _uniform(batch, *config.contrast, generator, device).view(shape)
     offset = (_uniform(batch, -1.0, 1.0, generator, device) * config.brightness).view(shape)
-    return ((images - 0.5) * gain + 0.5 + offset).clamp(0.0, 1.0)
+    ct = ((images[:, :1] - 0.5) * gain + 0.5 + offset).clamp(0.0, 1.0)
+    return ct if images.shape[1] == 1 else torch.cat([ct, images[:, 1:]], 1)
 
 
 def mixup(images, labels, config: AugmentConfig, generator):
@@ -89,7 +93,7 @@ def mixup(images, labels, config: AugmentConfig, generator):
 
 
 def augment_batch(images, labels, config: AugmentConfig, generator):
-    """Full training augmentation of (B, 1, ...) images and (B, 2, ...) one-hot soft labels."""
+    """Full training augmentation of (B, C, ...) images and (B, 2, ...) one-hot soft labels."""
     images, labels = spatial_augment(images, labels, config, generator)
     images = intensity_augment(images, config, generator)
     return mixup(images, labels, config, generator)

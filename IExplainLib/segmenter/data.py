@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from .preprocess import to_network_image, to_network_label
+from .preprocess import guidance_map, to_network_input, to_network_label
 from .sampling import TrainingArrays
 
 
@@ -91,7 +91,7 @@ def load_training_arrays(files: list[CaseFiles], spec, progress=None, seed: int 
 def training_arrays(case_id: str, volume, label: np.ndarray, spec, seed: int = 0) -> TrainingArrays:
     """One case (a CT :class:`~IExplainLib.volume.Volume` and its label array on the same grid) on the network grid."""
     spacing_xy = volume.spacing[:2]
-    image = to_network_image(volume.array, spacing_xy, spec)
+    image = to_network_input(volume.array, spacing_xy, spec, guidance_map(volume, spec))
     soft = to_network_label(label, spacing_xy, spec)
     return TrainingArrays.build(case_id, image, soft, seed=seed)
 

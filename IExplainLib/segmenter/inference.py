@@ -4,7 +4,7 @@ inference, streamed in z-slabs, then threshold, connected components and the Sta
 Memory stays bounded for long studies: the CT is windowed, resampled and run through the network one slab of
 slices at a time (each slab carries half a window of context above and below, which is dropped after inference),
 and each slab's probability goes straight back onto the CT grid. The only full-size arrays are the caller's CT, the
-float32 probability and the uint8 mask.
+float32 probability and the uint8 mask (and, for a segmenter that reads the candidates' channel, their bool map).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..progress import QUIET
-from .preprocess import network_inplane_shape, to_ct_grid, to_network_image
+from .preprocess import guidance_map, network_inplane_shape, to_ct_grid, to_network_input
 from .spec import SegmenterSpec, build_network, complete_state_dict
 
 if TYPE_CHECKING:
@@ -76,14 +76,16 @@ def segment_probability(volume, loaded: LoadedSegmenter, progress: Callable = QU
     slices = array.shape[0]
     probability = np.zeros(array.shape, dtype=np.float32)
     bounds = list(_slab_bounds(slices, spec.patch_size[0], slab_windows or 10 ** 9))
+    guidance = guidance_map(volume, spec)
 
     def predictor(batch):
         logits = loaded.network(batch)
         return torch.softmax(logits.float(), dim=1)[:, 1:2]
 
     for index, (read_start, read_stop, keep_start, keep_stop) in enumerate(bounds):
-        image = to_network_image(array[read_start:read_stop], spacing_xy, spec)
-        tensor = torch.from_numpy(image)[None, None].to(loaded.device)
+        image = to_network_input(array[read_start:read_stop], spacing_xy, spec,
+                                 None if guidance is None else guidance[read_start:read_stop])
+        tensor = torch.from_numpy(image)[None].to(loaded.device)
         with torch.inference_mode():
             output = sliding_window_inference(
                 tensor, roi_size=spec.patch_size, sw_batch_size=sw_batch_size, predictor=predictor,

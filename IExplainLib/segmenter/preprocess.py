@@ -1,5 +1,6 @@
 """Input conventions of the segmenter: the HU window and the (coarser, in-plane only) network grid, through the
-shared transforms (``IExplainLib/transforms.py``): ``to_network_image`` forward, ``to_ct_grid`` back.
+shared transforms (``IExplainLib/transforms.py``): ``to_network_image`` forward, ``to_ct_grid`` back; and the
+optional second channel (``guidance_map`` on the CT's grid, ``to_network_input`` stacks both).
 """
 
 from __future__ import annotations
@@ -25,6 +26,26 @@ def to_network_image(array: np.ndarray, spacing_xy, spec) -> np.ndarray:
     shape = network_inplane_shape(array.shape[1:], spacing_xy, spec.inplane_spacing_mm)
     windowed = window_hu(array, spec.hu_center, spec.hu_width)
     return resize_in_plane(windowed, shape, "auto")
+
+
+def guidance_map(volume, spec) -> np.ndarray | None:
+    """The spec's second channel on the CT's grid (bool, (z, y, x)), or None for a CT-only segmenter. Made from the
+    whole study once: the candidates' chest region and arteries are a property of the study, not of a slab."""
+    if spec.guidance is None:
+        return None
+    from ..candidates.proposals import find_candidates
+
+    return find_candidates(volume).labels > 0
+
+
+def to_network_input(array: np.ndarray, spacing_xy, spec, guidance: np.ndarray | None = None) -> np.ndarray:
+    """CT slices (HU) and their guidance slices (if the spec reads one) -> (channels, z, y, x) on the network grid."""
+    image = to_network_image(array, spacing_xy, spec)
+    if spec.guidance is None:
+        return image[None]
+    if guidance is None or guidance.shape != array.shape:
+        raise ValueError(f"a segmenter with the {spec.guidance} channel needs its map on the CT's grid")
+    return np.stack([image, resize_in_plane(guidance.astype(np.float32), image.shape[1:], "auto")])
 
 
 def to_network_label(label: np.ndarray, spacing_xy, spec) -> np.ndarray:

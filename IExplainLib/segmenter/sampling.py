@@ -18,7 +18,8 @@ POSITIVE_LEVEL = 0.5  # a network voxel counts as PE when at least half of it is
 
 @dataclass
 class TrainingArrays:
-    """One case on the network grid: windowed image in [0, 1] and soft PE label, both (z, y, x) float16."""
+    """One case on the network grid: the network's input (channels, z, y, x: the windowed image in [0, 1], then any
+    guidance channel) and the soft PE label (z, y, x), float16."""
 
     case_id: str
     image: np.ndarray
@@ -28,8 +29,10 @@ class TrainingArrays:
     @classmethod
     def build(cls, case_id: str, image: np.ndarray, label: np.ndarray, max_positives: int = 20000,
               seed: int = 0) -> "TrainingArrays":
-        if image.shape != label.shape:
-            raise ValueError(f"{case_id}: image {image.shape} and label {label.shape} differ")
+        if image.ndim == 3:
+            image = image[None]
+        if image.shape[1:] != label.shape:
+            raise ValueError(f"{case_id}: image {image.shape[1:]} and label {label.shape} differ")
         positives = np.argwhere(label >= POSITIVE_LEVEL).astype(np.int32)
         if len(positives) > max_positives:
             keep = np.random.default_rng(seed).choice(len(positives), max_positives, replace=False)
@@ -64,9 +67,11 @@ class BalancedPatchSampler:
         return starts
 
     def _crop(self, array: np.ndarray, starts) -> np.ndarray:
-        out = np.zeros(self.patch_size, dtype=np.float32)
-        source, target = [], []
-        for start, size, patch in zip(starts, array.shape, self.patch_size):
+        """The patch at ``starts`` of the last three axes (any leading channel axis kept), zero outside."""
+        leading = array.shape[:-3]
+        out = np.zeros(leading + self.patch_size, dtype=np.float32)
+        source, target = [slice(None)] * len(leading), [slice(None)] * len(leading)
+        for start, size, patch in zip(starts, array.shape[-3:], self.patch_size):
             begin, end = max(0, start), min(size, start + patch)
             source.append(slice(begin, end))
             target.append(slice(begin - start, end - start))
@@ -74,7 +79,7 @@ class BalancedPatchSampler:
         return out
 
     def draw(self) -> tuple[np.ndarray, np.ndarray, bool]:
-        """One ``(image, label, positive)`` patch, each (z, y, x) float32."""
+        """One ``(image, label, positive)`` patch: image (channels, z, y, x), label (z, y, x), float32."""
         positive = bool(self.positive_cases) and self.rng.random() < self.positive_fraction
         if positive:
             case = self.cases[self.positive_cases[int(self.rng.integers(len(self.positive_cases)))]]
@@ -82,13 +87,13 @@ class BalancedPatchSampler:
         else:
             case = self.cases[int(self.rng.integers(len(self.cases)))]
             centre = None
-        starts = self._start_for(case.image.shape, centre)
+        starts = self._start_for(case.label.shape, centre)
         return self._crop(case.image, starts), self._crop(case.label, starts), positive
 
     def batch(self, size: int) -> tuple[np.ndarray, np.ndarray]:
-        """``(images, labels)`` shaped (batch, 1, z, y, x)."""
+        """``(images, labels)`` shaped (batch, channels, z, y, x) and (batch, 1, z, y, x)."""
         images, labels = zip(*[self.draw()[:2] for _ in range(size)])
-        return np.stack(images)[:, None], np.stack(labels)[:, None]
+        return np.stack(images), np.stack(labels)[:, None]
 
     def state(self) -> Mapping[str, Any]:
         return self.rng.bit_generator.state

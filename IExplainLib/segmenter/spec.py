@@ -13,6 +13,10 @@ from dataclasses import asdict, dataclass
 from ..errors import ModelFileError
 
 ARCHITECTURE = "monai.DynUNet"
+# A second input channel a segmenter may read beside the windowed CT (``guidance``): ``candidates``, the candidate
+# detector's filling defects (``candidates.proposals.find_candidates``, no training) as a 0/1 map: where in the
+# opacified arteries a clot-density core lies (issue 23's artery-aware channel)
+GUIDANCES = ("candidates",)
 
 
 @dataclass
@@ -30,8 +34,11 @@ class SegmenterSpec:
     norm: str = "instance"
     res_block: bool = False
     out_channels: int = 2                               # background + PE, softmax (see loss.py)
+    guidance: str | None = None                         # a second input channel (GUIDANCES); None: the CT alone
 
     def __post_init__(self):
+        if self.guidance is not None and self.guidance not in GUIDANCES:
+            raise ValueError(f"guidance must be one of {', '.join(GUIDANCES)} or none, got {self.guidance!r}")
         self.filters = tuple(int(f) for f in self.filters)
         patch_size = tuple(int(p) for p in self.patch_size)
         self.kernels = tuple(_zyx_ints(kernel, "kernel") for kernel in self.kernels)
@@ -54,8 +61,14 @@ class SegmenterSpec:
                 raise ValueError(f"patch size {self.patch_size} is not divisible by the network's total stride "
                                  f"along axis {axis} ({factor})")
 
+    @property
+    def in_channels(self) -> int:
+        return 1 if self.guidance is None else 2
+
     def to_card(self) -> dict:
         card = asdict(self)
+        if self.guidance is None:  # a CT-only segmenter's card (and resume fingerprint) stays as it was written
+            del card["guidance"]
         card["axes"] = "zyx"
         return {key: list(value) if isinstance(value, tuple) else value for key, value in card.items()}
 
@@ -71,8 +84,9 @@ class SegmenterSpec:
             raise ModelFileError(f"the segmenter card's spec is invalid: {error}") from error
 
     def describe(self) -> str:
+        guidance = f", + {self.guidance} channel" if self.guidance else ""
         return (f"DynUNet filters {list(self.filters)}, patch (z,y,x) {list(self.patch_size)}, "
-                f"in-plane {self.inplane_spacing_mm or 'native'} mm")
+                f"in-plane {self.inplane_spacing_mm or 'native'} mm{guidance}")
 
 
 def _zyx_ints(values, what: str) -> tuple[int, int, int]:
@@ -120,7 +134,7 @@ def build_network(spec: SegmenterSpec):
     norms: dict[str, str | tuple[str, dict[str, bool]]] = {"instance": ("INSTANCE", {"affine": True}),
                                                            "batch": "BATCH"}
     norm = norms.get(spec.norm, spec.norm)
-    network = DynUNet(spatial_dims=3, in_channels=1, out_channels=spec.out_channels,
+    network = DynUNet(spatial_dims=3, in_channels=spec.in_channels, out_channels=spec.out_channels,
                    kernel_size=[list(k) for k in spec.kernels], strides=[list(s) for s in spec.strides],
                    upsample_kernel_size=[list(s) for s in spec.strides[1:]], filters=list(spec.filters),
                    norm_name=norm, deep_supervision=False, res_block=spec.res_block)
