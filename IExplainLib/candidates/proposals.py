@@ -541,12 +541,10 @@ def find_candidates(volume: Volume, region: np.ndarray | None = None, *,
     # candidate only if stump-shaped
     stump_cores = [r["label"] for r in rows
                    if r["mm3"] <= SPLIT_MM3 and stump_share <= r["lumen_share"] < MIN_LUMEN_SHARE]
-    stump_only = None
-    if stump_cores:
-        lookup = np.zeros(int(cores.max()) + 1, bool)
-        lookup[stump_cores] = True
-        stump_only = lookup[cores]
-    passing = [r for r in rows if r["lumen_share"] >= MIN_LUMEN_SHARE or (stump_only is not None and lookup[r["label"]])]
+    is_stump_core = np.zeros(int(cores.max(initial=0)) + 1, bool)
+    is_stump_core[stump_cores] = True
+    stump_only = is_stump_core[cores] if stump_cores else None
+    passing = [r for r in rows if r["lumen_share"] >= MIN_LUMEN_SHARE or is_stump_core[r["label"]]]
     clot = _split_large_cores(cores, passing, hu, spacing_zyx, core_boxes)
     del cores  # an int32 array of the crop's size: not held while the cut labels the clot mask again
     if bridges_mm:
