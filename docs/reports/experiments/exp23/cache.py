@@ -43,15 +43,21 @@ def write_study(out: Path, name: str, study, candidates) -> ScoredStudy:
     return scored
 
 
-def main():
+def cache_parser() -> argparse.ArgumentParser:
+    """The cache scripts' common arguments: OUT, the kind of study, the first seed and the count, ``--negative``."""
     parser = argparse.ArgumentParser()
     parser.add_argument("out")
     parser.add_argument("kind", choices=("phantom", "real-anatomy"))
     parser.add_argument("first", type=int)
     parser.add_argument("count", type=int)
-    parser.add_argument("--split-holes", type=float, help="split_holes_mm3 of the rule (default: none)")
     parser.add_argument("--negative", choices=("yes", "no"), help="phantoms: force PE-negative or PE-positive, as "
                         "the quality sets do (default: drawn from the seed)")
+    return parser
+
+
+def main():
+    parser = cache_parser()
+    parser.add_argument("--split-holes", type=float, help="split_holes_mm3 of the rule (default: none)")
     args = parser.parse_args()
     rule = replace(DEFAULT_RULE, split_holes_mm3=args.split_holes)
     out = Path(args.out)

@@ -100,7 +100,9 @@ def train_and_score(arm_train, arm_tune, heldout: dict, columns: list[int], seed
     return result
 
 
-def main():
+def arm_parser(default_arms: list[str]) -> argparse.ArgumentParser:
+    """The arm scripts' common arguments: OUT.json, the training and tuning caches, held-out caches, seeds, epochs
+    and the arms to run."""
     parser = argparse.ArgumentParser()
     parser.add_argument("out")
     parser.add_argument("train")
@@ -108,7 +110,12 @@ def main():
     parser.add_argument("--heldout", action="append", default=[], help="NAME=CACHE")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=150)
-    parser.add_argument("--arms", nargs="+", default=["rings", "rings+context"])
+    parser.add_argument("--arms", nargs="+", default=default_arms)
+    return parser
+
+
+def main():
+    parser = arm_parser(["rings", "rings+context"])
     parser.add_argument("--oracle", action="store_true")
     parser.add_argument("--bag-sharpness", type=float, help="each bag's soft maximum (24f; default: the maximum)")
     args = parser.parse_args()

@@ -11,7 +11,6 @@ and the candidates' ``in_dim_vessel`` existed at commit 050d943 only: ``--dim-ce
 ``--stump-share 0.003``)
 """
 
-import argparse
 import json
 import sys
 import time
@@ -24,7 +23,7 @@ from scipy import ndimage
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "exp23"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "exp24"))
 
-from cache import studies_to_write, write_study  # noqa: E402
+from cache import cache_parser, studies_to_write, write_study  # noqa: E402
 from studies import study_maker  # noqa: E402
 
 from IExplainLib.candidates.proposals import _NEAR, DEFAULT_RULE, find_candidates  # noqa: E402
@@ -49,15 +48,10 @@ def extra_columns(hu: np.ndarray, candidates) -> np.ndarray:
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("out")
-    parser.add_argument("kind", choices=("phantom", "real-anatomy"))
-    parser.add_argument("first", type=int)
-    parser.add_argument("count", type=int)
+    parser = cache_parser()
     parser.add_argument("--dim-ceiling", type=float)
     parser.add_argument("--split-dim", type=float, help="26c: the rule's split_dim_hu")
     parser.add_argument("--stump-share", type=float, help="27: the rule's stump_share")
-    parser.add_argument("--negative", choices=("yes", "no"))
     args = parser.parse_args()
     options = {"split_dim_hu": args.split_dim, "stump_share": args.stump_share}
     if args.dim_ceiling is not None:

@@ -8,7 +8,6 @@ python docs/reports/experiments/exp26/extra_arms.py OUT.json TRAIN[+TRAIN] TUNE[
     [--arms rings rings+extra]
 """
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -22,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "exp24"))
 
 from arms import load  # noqa: E402
 from caches import without_dense  # noqa: E402
-from context_arms import narrowed, train_and_score  # noqa: E402
+from context_arms import arm_parser, narrowed, train_and_score  # noqa: E402
 
 from IExplainLib.candidates.training_data import STUDY_FEATURE_NAMES, StudyCandidates  # noqa: E402
 
@@ -44,15 +43,7 @@ def with_extras(spec: str, with_truth: bool = True):
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("out")
-    parser.add_argument("train")
-    parser.add_argument("tune")
-    parser.add_argument("--heldout", action="append", default=[], help="NAME=CACHE")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--epochs", type=int, default=150)
-    parser.add_argument("--arms", nargs="+", default=["rings", "rings+extra"])
-    args = parser.parse_args()
+    args = arm_parser(["rings", "rings+extra"]).parse_args()
     train, tune = with_extras(args.train), with_extras(args.tune)
     heldout = {name: with_extras(path) for name, path in (h.split("=", 1) for h in args.heldout)}
     report = {}
